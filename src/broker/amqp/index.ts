@@ -1,0 +1,177 @@
+/**
+ * RabbitMQ through rabbitmq-client: the production Broker. The only file that imports the AMQP
+ * client. rabbitmq-client reconnects by itself and re-declares each consumer's queue; status feed
+ * bindings are re-applied here whenever the feed's consumer comes back.
+ */
+import { randomUUID } from 'node:crypto';
+import { Connection, ConsumerStatus } from 'rabbitmq-client';
+import type { AsyncMessage, Consumer } from 'rabbitmq-client';
+import type { Logger } from 'pino';
+import { ErrandError, STATUS_EXCHANGE } from '../../core/index.ts';
+import type { Broker, Delivery, Disposition, MessageProperties, QueueStats, StatusFeed, Subscription } from '../broker.ts';
+
+export interface AmqpOptions { url: string; logger?: Logger; connectTimeoutMs?: number; name?: string }
+
+export function redactAmqpUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+const STATUS_EXCHANGE_DECLARATION = { exchange: STATUS_EXCHANGE, type: 'topic', durable: false } as const;
+
+/** rabbitmq-client decodes JSON and text bodies; Errand's parts want the bytes as sent. */
+function bodyBytes(body: unknown): Buffer {
+  if (Buffer.isBuffer(body)) return body;
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  return Buffer.from(JSON.stringify(body), 'utf8');
+}
+
+function toDelivery(msg: AsyncMessage): Delivery {
+  const properties: MessageProperties = {};
+  if (msg.correlationId !== undefined) properties.correlationId = msg.correlationId;
+  if (msg.replyTo !== undefined) properties.replyTo = msg.replyTo;
+  if (msg.contentType !== undefined) properties.contentType = msg.contentType;
+  if (msg.type !== undefined) properties.type = msg.type;
+  if (msg.headers !== undefined) properties.headers = msg.headers;
+  return { body: bodyBytes(msg.body), properties, routingKey: msg.routingKey, redelivered: msg.redelivered };
+}
+
+const STATUS_FOR: Record<Disposition, ConsumerStatus> = {
+  ack: ConsumerStatus.ACK,
+  requeue: ConsumerStatus.REQUEUE,
+  drop: ConsumerStatus.DROP,
+};
+
+export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
+  const target = redactAmqpUrl(options.url);
+  const log = options.logger;
+  const rabbit = new Connection({
+    url: options.url,
+    connectionName: options.name ?? 'errand',
+    retryLow: 250,
+    retryHigh: 5000,
+    // Long R tasks: the heartbeat keeps the connection known alive; it does not bound task length.
+    heartbeat: 30,
+  });
+  rabbit.on('error', (err) => log?.warn({ err: err.message }, 'RabbitMQ connection error; reconnecting'));
+  rabbit.on('connection', () => log?.debug({ target }, 'connected to RabbitMQ'));
+  try {
+    await rabbit.onConnect(options.connectTimeoutMs ?? 5000);
+  } catch (err) {
+    rabbit.close().catch(() => undefined);
+    throw new ErrandError('broker_unavailable', `cannot connect to RabbitMQ at ${target}: ${(err as Error).message}`, undefined, { cause: err });
+  }
+
+  // Confirms in flight: each send resolves on its own basic.ack, many are outstanding at once.
+  const publisher = rabbit.createPublisher({ confirm: true, maxAttempts: 3, exchanges: [STATUS_EXCHANGE_DECLARATION] });
+  publisher.on('basic.return', (msg) => log?.warn({ routingKey: msg.routingKey }, 'message returned unroutable'));
+  const subscriptions = new Set<Subscription>();
+
+  const broker: Broker = {
+    target,
+
+    async declareQueue(name) {
+      await rabbit.queueDeclare({ queue: name, durable: true, exclusive: false, autoDelete: false });
+    },
+
+    async queueStats(name): Promise<QueueStats | undefined> {
+      try {
+        const info = await rabbit.queueDeclare({ queue: name, passive: true });
+        return { messages: info.messageCount, consumers: info.consumerCount };
+      } catch (err) {
+        if ((err as { code?: string }).code === 'NOT_FOUND') return undefined;
+        throw err;
+      }
+    },
+
+    async send(queue, body, sendOptions = {}) {
+      const { persistent = true, ...properties } = sendOptions;
+      await publisher.send({ routingKey: queue, durable: persistent, ...properties }, body);
+    },
+
+    async publishStatus(routingKey, body, properties = {}) {
+      await publisher.send({ exchange: STATUS_EXCHANGE, routingKey, ...properties }, body);
+    },
+
+    async consume(queue, handler, consumeOptions) {
+      const prefetch = Math.max(1, consumeOptions.prefetch);
+      const consumer = rabbit.createConsumer(
+        { queue, queueOptions: { durable: true, exclusive: false, autoDelete: false }, qos: { prefetchCount: prefetch }, concurrency: prefetch, requeue: true },
+        async (msg) => STATUS_FOR[await handler(toDelivery(msg))],
+      );
+      consumer.on('error', (err) => log?.warn({ queue, err: err.message }, 'consumer error; it will resume'));
+      await waitReady(consumer, queue);
+      const subscription: Subscription = {
+        async close() {
+          subscriptions.delete(subscription);
+          await consumer.close();
+        },
+      };
+      subscriptions.add(subscription);
+      return subscription;
+    },
+
+    async openStatusFeed(onMessage): Promise<StatusFeed> {
+      // A named, exclusive, auto-delete queue: it goes when this process's connection goes.
+      const queue = `errand.feed.${randomUUID()}`;
+      const patterns = new Set<string>();
+      const consumer = rabbit.createConsumer(
+        { queue, noAck: true, queueOptions: { exclusive: true, autoDelete: true, durable: false }, exchanges: [STATUS_EXCHANGE_DECLARATION] },
+        async (msg) => onMessage(msg.routingKey, bodyBytes(msg.body)),
+      );
+      consumer.on('error', (err) => log?.warn({ err: err.message }, 'status feed error; it will resume'));
+      let first = true;
+      consumer.on('ready', () => {
+        if (first) { first = false; return; }
+        // Reconnected: the queue is new, so bind again every key still watched.
+        for (const pattern of patterns) {
+          rabbit.queueBind({ queue, exchange: STATUS_EXCHANGE, routingKey: pattern }).catch((err: Error) => log?.warn({ err: err.message }, 'rebinding status feed failed'));
+        }
+      });
+      await waitReady(consumer, queue);
+      const feed: StatusFeed = {
+        async bind(pattern) {
+          patterns.add(pattern);
+          await rabbit.queueBind({ queue, exchange: STATUS_EXCHANGE, routingKey: pattern });
+        },
+        async unbind(pattern) {
+          patterns.delete(pattern);
+          await rabbit.queueUnbind({ queue, exchange: STATUS_EXCHANGE, routingKey: pattern }).catch(() => undefined);
+        },
+        async close() {
+          subscriptions.delete(feed);
+          await consumer.close();
+        },
+      };
+      subscriptions.add(feed);
+      return feed;
+    },
+
+    async close() {
+      await Promise.allSettled([...subscriptions].map((s) => s.close()));
+      await publisher.close();
+      await rabbit.close();
+    },
+  };
+  return broker;
+}
+
+function waitReady(consumer: Consumer, queue: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onReady = (): void => { consumer.removeListener('error', onError); resolve(); };
+    const onError = (err: Error): void => {
+      // Setup errors such as a queue declared elsewhere with other arguments are fatal at start.
+      if ((err as { code?: string }).code === 'PRECONDITION_FAILED') {
+        consumer.removeListener('ready', onReady);
+        reject(new ErrandError('broker_unavailable', `cannot consume queue ${JSON.stringify(queue)}: ${err.message}`));
+      }
+    };
+    consumer.once('ready', onReady);
+    consumer.once('error', onError);
+  });
+}

@@ -1,0 +1,74 @@
+/**
+ * What every part needs from messaging, in AMQP's terms (see docs/protocol.md for the topology).
+ * RabbitMQ in production (amqp/), an in-process broker for `errand dev` (memory/).
+ */
+
+export interface MessageProperties {
+  correlationId?: string;
+  replyTo?: string;
+  contentType?: string;
+  /** AMQP `type`: Errand marks its own additions on Patavi's queues with it. */
+  type?: string;
+  headers?: Record<string, unknown>;
+}
+
+export interface Delivery {
+  body: Buffer;
+  properties: MessageProperties;
+  routingKey: string;
+  /** True when the broker has delivered this message before (a consumer died or requeued it). */
+  redelivered: boolean;
+}
+
+/** What a handler tells the broker to do with the message it was given. */
+export type Disposition = 'ack' | 'requeue' | 'drop';
+
+export type DeliveryHandler = (delivery: Delivery) => Promise<Disposition>;
+
+export interface QueueStats { messages: number; consumers: number }
+
+export interface Subscription {
+  /** Stops taking new messages, waits for the handlers under way, then leaves. */
+  close(): Promise<void>;
+}
+
+/** A private feed of `rpc_status` events: the server binds the routing keys of the tasks it watches. */
+export interface StatusFeed extends Subscription {
+  bind(routingKeyPattern: string): Promise<void>;
+  unbind(routingKeyPattern: string): Promise<void>;
+}
+
+export interface SendOptions extends MessageProperties {
+  /** Survive a broker restart (delivery mode 2). Default true. */
+  persistent?: boolean;
+}
+
+export interface Broker {
+  /** Where the broker is, for messages (no password). */
+  readonly target: string;
+  /** Declares a durable work queue with Patavi's arguments (durable, not exclusive, not auto-delete). */
+  declareQueue(name: string): Promise<void>;
+  /** Message and consumer counts, or undefined when no such queue exists. */
+  queueStats(name: string): Promise<QueueStats | undefined>;
+  /** Sends to a queue through the default exchange; resolves once the broker has confirmed it. */
+  send(queue: string, body: Buffer, options?: SendOptions): Promise<void>;
+  /** Publishes on the `rpc_status` topic exchange; resolves once confirmed. */
+  publishStatus(routingKey: string, body: Buffer, properties?: MessageProperties): Promise<void>;
+  /** Consumes a durable queue with at most `prefetch` unacknowledged messages at a time. */
+  consume(queue: string, handler: DeliveryHandler, options: { prefetch: number }): Promise<Subscription>;
+  /** Opens a feed of `rpc_status` events for the routing keys later bound to it. */
+  openStatusFeed(onMessage: (routingKey: string, body: Buffer) => void): Promise<StatusFeed>;
+  close(): Promise<void>;
+}
+
+/** AMQP topic matching: words split by ".", `*` is one word, `#` is zero or more. */
+export function topicMatches(pattern: string, routingKey: string): boolean {
+  const p = pattern.split('.');
+  const k = routingKey.split('.');
+  const match = (i: number, j: number): boolean => {
+    if (i === p.length) return j === k.length;
+    if (p[i] === '#') return match(i + 1, j) || (j < k.length && match(i, j + 1));
+    return j < k.length && (p[i] === '*' || p[i] === k[j]) && match(i + 1, j + 1);
+  };
+  return match(0, 0);
+}

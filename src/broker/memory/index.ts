@@ -1,0 +1,124 @@
+/**
+ * The in-process broker behind `errand dev`: the same queue semantics as RabbitMQ for one process
+ * (durable queues that outlive their consumers, prefetch, ack/requeue/drop, redelivery when a
+ * consumer leaves with messages unacknowledged, a topic exchange for status events). Nothing
+ * survives the process: `errand dev` re-queues unfinished tasks from the database on start.
+ */
+import type { Broker, Delivery, DeliveryHandler, Disposition, MessageProperties, QueueStats, SendOptions, StatusFeed, Subscription } from '../broker.ts';
+import { topicMatches } from '../broker.ts';
+
+interface Message { body: Buffer; properties: MessageProperties; routingKey: string; redelivered: boolean }
+
+interface ConsumerState {
+  handler: DeliveryHandler;
+  prefetch: number;
+  inFlight: Set<Promise<void>>;
+  closed: boolean;
+}
+
+interface QueueState { messages: Message[]; consumers: ConsumerState[]; next: number }
+
+export function createMemoryBroker(): Broker {
+  const queues = new Map<string, QueueState>();
+  const feeds = new Set<{ patterns: Set<string>; onMessage: (key: string, body: Buffer) => void }>();
+  let closed = false;
+
+  const queue = (name: string): QueueState => {
+    let q = queues.get(name);
+    if (!q) queues.set(name, (q = { messages: [], consumers: [], next: 0 }));
+    return q;
+  };
+
+  function dispatch(q: QueueState): void {
+    // Round-robin over consumers with room under their prefetch (fair dispatch).
+    while (q.messages.length > 0) {
+      const open = q.consumers.filter((c) => !c.closed && c.inFlight.size < c.prefetch);
+      if (open.length === 0) return;
+      const consumer = open[q.next++ % open.length]!;
+      deliver(q, consumer, q.messages.shift()!);
+    }
+  }
+
+  function deliver(q: QueueState, consumer: ConsumerState, message: Message): void {
+    const delivery: Delivery = { body: message.body, properties: message.properties, routingKey: message.routingKey, redelivered: message.redelivered };
+    const settle = (disposition: Disposition): void => {
+      if (disposition === 'requeue') q.messages.unshift({ ...message, redelivered: true });
+    };
+    const work: Promise<void> = Promise.resolve()
+      .then(() => consumer.handler(delivery))
+      .then(settle, () => settle('requeue'))
+      .finally(() => {
+        consumer.inFlight.delete(work);
+        setImmediate(() => dispatch(q));
+      });
+    consumer.inFlight.add(work);
+  }
+
+  const broker: Broker = {
+    target: 'the in-process broker',
+
+    async declareQueue(name) {
+      queue(name);
+    },
+
+    async queueStats(name): Promise<QueueStats | undefined> {
+      const q = queues.get(name);
+      return q && { messages: q.messages.length, consumers: q.consumers.filter((c) => !c.closed).length };
+    },
+
+    async send(name, body, options: SendOptions = {}) {
+      if (closed) throw new Error('broker is closed');
+      const { persistent: _persistent, ...properties } = options;
+      const q = queues.get(name);
+      if (!q) return; // like the default exchange: a message to no queue is dropped
+      q.messages.push({ body, properties, routingKey: name, redelivered: false });
+      setImmediate(() => dispatch(q));
+    },
+
+    async publishStatus(routingKey, body) {
+      if (closed) throw new Error('broker is closed');
+      for (const feed of feeds) {
+        for (const pattern of feed.patterns) {
+          if (topicMatches(pattern, routingKey)) {
+            feed.onMessage(routingKey, body);
+            break;
+          }
+        }
+      }
+    },
+
+    async consume(name, handler, options): Promise<Subscription> {
+      const q = queue(name);
+      const consumer: ConsumerState = { handler, prefetch: Math.max(1, options.prefetch), inFlight: new Set(), closed: false };
+      q.consumers.push(consumer);
+      setImmediate(() => dispatch(q));
+      return {
+        async close() {
+          consumer.closed = true;
+          q.consumers = q.consumers.filter((c) => c !== consumer);
+          await Promise.allSettled([...consumer.inFlight]);
+          dispatch(q);
+        },
+      };
+    },
+
+    async openStatusFeed(onMessage): Promise<StatusFeed> {
+      const feed = { patterns: new Set<string>(), onMessage };
+      feeds.add(feed);
+      return {
+        async bind(pattern) { feed.patterns.add(pattern); },
+        async unbind(pattern) { feed.patterns.delete(pattern); },
+        async close() { feeds.delete(feed); },
+      };
+    },
+
+    async close() {
+      closed = true;
+      await Promise.allSettled(
+        [...queues.values()].flatMap((q) => q.consumers.map((c) => { c.closed = true; return Promise.allSettled([...c.inFlight]); })),
+      );
+      feeds.clear();
+    },
+  };
+  return broker;
+}

@@ -1,0 +1,165 @@
+/**
+ * The one place that reads flags and the environment: flags win, then ERRAND_* variables, then
+ * defaults. Every other module gets what it needs passed in.
+ */
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
+
+export const BUNDLED_SERVICES = fileURLToPath(new URL('../../services/', import.meta.url));
+
+export interface Config {
+  amqpUrl: string;
+  databaseUrl: string;
+  host: string;
+  port: number;
+  publicUrl?: string;
+  apiKey?: string;
+  nodeId?: number;
+  concurrency: number;
+  servicesDir: string;
+  dataDir: string;
+  bodyLimit: number;
+  maxJsonDepth: number;
+  defaultTtl?: string;
+  allowUnknownServices: boolean;
+  migrate: boolean;
+  recorder: boolean;
+  recorderPrefetch: number;
+  janitorIntervalMs: number;
+  logLevel: string;
+}
+
+/** Flag name, environment variable, and how to read it. */
+const OPTIONS = {
+  'amqp-url': { env: 'ERRAND_AMQP_URL', type: 'string' },
+  'database-url': { env: 'ERRAND_DATABASE_URL', type: 'string' },
+  host: { env: 'ERRAND_HOST', type: 'string' },
+  port: { env: 'ERRAND_PORT', type: 'string' },
+  'public-url': { env: 'ERRAND_PUBLIC_URL', type: 'string' },
+  'api-key': { env: 'ERRAND_API_KEY', type: 'string' },
+  'node-id': { env: 'ERRAND_NODE_ID', type: 'string' },
+  concurrency: { env: 'ERRAND_CONCURRENCY', type: 'string' },
+  services: { env: 'ERRAND_SERVICES', type: 'string' },
+  'data-dir': { env: 'ERRAND_DATA_DIR', type: 'string' },
+  'body-limit': { env: 'ERRAND_BODY_LIMIT', type: 'string' },
+  'max-json-depth': { env: 'ERRAND_MAX_JSON_DEPTH', type: 'string' },
+  'default-ttl': { env: 'ERRAND_DEFAULT_TTL', type: 'string' },
+  'allow-unknown-services': { env: 'ERRAND_ALLOW_UNKNOWN_SERVICES', type: 'boolean' },
+  migrate: { env: 'ERRAND_MIGRATE', type: 'boolean' },
+  'no-recorder': { env: 'ERRAND_NO_RECORDER', type: 'boolean' },
+  'recorder-prefetch': { env: 'ERRAND_RECORDER_PREFETCH', type: 'string' },
+  'janitor-interval': { env: 'ERRAND_JANITOR_INTERVAL', type: 'string' },
+  'log-level': { env: 'ERRAND_LOG_LEVEL', type: 'string' },
+  help: { env: '', type: 'boolean' },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+
+export interface Invocation { command: string | undefined; config: Config; help: boolean; rest: string[] }
+
+function integer(value: string, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ErrandError('invalid_field', `--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`, name);
+  return n;
+}
+
+/** Sizes like 5mb, 512kb, 1048576. */
+function bytes(value: string, name: string): number {
+  const match = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(value.trim());
+  if (!match) throw new ErrandError('invalid_field', `--${name} must be a size such as 5mb or 1048576, got ${JSON.stringify(value)}`, name);
+  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b'];
+  return Number(match[1]) * unit;
+}
+
+function bool(value: string, name: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off|)$/i.test(value)) return false;
+  throw new ErrandError('invalid_field', `${name} must be true or false, got ${JSON.stringify(value)}`, name);
+}
+
+export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): Invocation {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type }])) as Record<OptionName, { type: 'string' | 'boolean' }>,
+    });
+  } catch (err) {
+    throw new ErrandError('invalid_field', `${(err as Error).message} (see errand --help)`);
+  }
+  const flags = parsed.values as Partial<Record<OptionName, string | boolean>>;
+  const get = (name: OptionName): string | undefined => {
+    const flag = flags[name];
+    if (flag !== undefined) return String(flag);
+    const fromEnv = OPTIONS[name].env ? env[OPTIONS[name].env] : undefined;
+    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+  };
+  const defaultTtl = get('default-ttl');
+  if (defaultTtl !== undefined && !parseIsoDuration(defaultTtl)) {
+    throw new ErrandError('invalid_ttl', `--default-ttl must be an ISO 8601 duration such as P7D, got ${JSON.stringify(defaultTtl)}`, 'default-ttl');
+  }
+  const publicUrl = get('public-url');
+  if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) {
+    throw new ErrandError('invalid_field', `--public-url must be an http(s) URL such as https://errand.example.org, got ${JSON.stringify(publicUrl)}`, 'public-url');
+  }
+  const nodeId = get('node-id');
+  const apiKey = get('api-key');
+  const config: Config = {
+    amqpUrl: get('amqp-url') ?? 'amqp://guest:guest@127.0.0.1:5672',
+    databaseUrl: get('database-url') ?? 'postgres://127.0.0.1:5432/errand',
+    host: get('host') ?? '127.0.0.1',
+    port: integer(get('port') ?? '3000', 'port', 0, 65535),
+    concurrency: integer(get('concurrency') ?? '1', 'concurrency', 1, 10_000),
+    servicesDir: resolve(cwd, get('services') ?? BUNDLED_SERVICES),
+    dataDir: resolve(cwd, get('data-dir') ?? '.errand/dev'),
+    bodyLimit: bytes(get('body-limit') ?? '5mb', 'body-limit'),
+    maxJsonDepth: integer(get('max-json-depth') ?? '256', 'max-json-depth', 1, 10_000),
+    allowUnknownServices: bool(get('allow-unknown-services') ?? 'false', 'allow-unknown-services'),
+    migrate: bool(get('migrate') ?? 'false', 'migrate'),
+    recorder: !bool(get('no-recorder') ?? 'false', 'no-recorder'),
+    recorderPrefetch: integer(get('recorder-prefetch') ?? '256', 'recorder-prefetch', 1, 65_535),
+    janitorIntervalMs: integer(get('janitor-interval') ?? '60000', 'janitor-interval', 10),
+    logLevel: get('log-level') ?? 'info',
+    ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
+    ...(apiKey !== undefined ? { apiKey } : {}),
+    ...(nodeId !== undefined ? { nodeId: integer(nodeId, 'node-id', 0, MAX_NODE_ID) } : {}),
+    ...(defaultTtl !== undefined ? { defaultTtl } : {}),
+  };
+  return { command: parsed.positionals[0], config, help: flags.help === true, rest: parsed.positionals.slice(1) };
+}
+
+export const USAGE = `errand <command> [options]
+
+Commands:
+  dev        server, recorder and a worker in one process on the embedded database (PGlite)
+             and an in-process broker, with the example services. What \`npm start\` runs.
+  serve      the HTTP/WebSocket server (with a recorder inside unless --no-recorder)
+  worker     runs the services in --services DIR for tasks from RabbitMQ
+  recorder   records results from RabbitMQ into PostgreSQL and runs the janitor
+  migrate    creates the database if needed and applies schema migrations
+
+Options (flag, then environment variable, then default):
+  --amqp-url URL          ERRAND_AMQP_URL          amqp://guest:guest@127.0.0.1:5672
+  --database-url URL      ERRAND_DATABASE_URL      postgres://127.0.0.1:5432/errand
+  --host HOST             ERRAND_HOST              127.0.0.1
+  --port N                ERRAND_PORT              3000
+  --public-url URL        ERRAND_PUBLIC_URL        links use the request's host
+  --api-key KEY           ERRAND_API_KEY           none: write routes are open
+  --node-id N             ERRAND_NODE_ID           leased from the database
+  --concurrency N         ERRAND_CONCURRENCY       1 task at a time per service
+  --services DIR          ERRAND_SERVICES          the bundled services/ folder
+  --data-dir DIR          ERRAND_DATA_DIR          .errand/dev (dev only)
+  --body-limit SIZE       ERRAND_BODY_LIMIT        5mb
+  --max-json-depth N      ERRAND_MAX_JSON_DEPTH    256
+  --default-ttl DURATION  ERRAND_DEFAULT_TTL       none: tasks are kept until deleted
+  --allow-unknown-services ERRAND_ALLOW_UNKNOWN_SERVICES  false: only services with a queue
+  --migrate               ERRAND_MIGRATE           false: serve/recorder refuse an old schema
+  --no-recorder           ERRAND_NO_RECORDER       false: serve runs a recorder inside
+  --recorder-prefetch N   ERRAND_RECORDER_PREFETCH 256
+  --janitor-interval MS   ERRAND_JANITOR_INTERVAL  60000
+  --log-level LEVEL       ERRAND_LOG_LEVEL         info
+`;

@@ -1,0 +1,66 @@
+/**
+ * `errand dev` (what `npm start` runs): server, recorder, janitor and a worker in one process,
+ * on PGlite kept in --data-dir and the in-process broker, serving the example services. Nothing to
+ * install. Tasks left unfinished by a previous run are queued again at start.
+ */
+import { createMemoryBroker } from '../broker/index.ts';
+import type { Broker } from '../broker/index.ts';
+import { FlakeIdGenerator, RESULT_QUEUE } from '../core/index.ts';
+import { startJanitor, startRecorder } from '../recorder/index.ts';
+import { createApp, leaseNodeId } from '../server/index.ts';
+import { createSqlStore, migrate, openEmbedded } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
+import { loadServiceDir, startWorker } from '../worker/index.ts';
+import type { Config } from './config.ts';
+import { createLogger, onShutdown } from './lifecycle.ts';
+import { serverSettings } from './serve.ts';
+
+/** Re-queues tasks the last run left queued or running: the in-process broker forgot them. */
+export async function requeueUnfinished(store: Store, broker: Broker): Promise<number> {
+  let after: string | null = null;
+  let count = 0;
+  for (;;) {
+    const batch = await store.listUnfinished(after, 500);
+    for (const task of batch) {
+      await broker.declareQueue(task.service);
+      await broker.send(task.service, Buffer.from(task.input), { correlationId: task.id, replyTo: RESULT_QUEUE, contentType: 'application/json' });
+    }
+    count += batch.length;
+    if (batch.length < 500) return count;
+    after = batch[batch.length - 1]!.id;
+  }
+}
+
+export async function dev(config: Config, print: (line: string) => void = console.log): Promise<void> {
+  const logger = createLogger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel }, 'errand-dev');
+  print(`Errand dev: data in ${config.dataDir} (PGlite), in-process broker`);
+  const db = await openEmbedded(config.dataDir);
+  await migrate(db);
+  const store = createSqlStore(db);
+  const broker = createMemoryBroker();
+  const { services, problems } = await loadServiceDir(config.servicesDir, config.concurrency);
+  for (const problem of problems) print(`service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
+  const worker = await startWorker({ broker, services, logger });
+  const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
+  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: serverSettings(config) });
+  const address = await app.listen({ host: config.host, port: config.port });
+  const base = config.publicUrl ?? address.replace('://[::1]', '://localhost').replace('://127.0.0.1', '://localhost');
+  const recorder = await startRecorder({ store, broker, logger, publicUrl: base });
+  const janitor = startJanitor({ store, logger, intervalMs: config.janitorIntervalMs });
+  const requeued = await requeueUnfinished(store, broker);
+  if (requeued > 0) print(`re-queued ${requeued} unfinished task(s) from the last run`);
+
+  print(`Services: ${services.map((s) => s.name).join(', ')}`);
+  print(`Open ${base}/ to submit a task and watch it run, or try:`);
+  print(`  curl -si -X POST '${base}/task?service=slow' -H 'content-type: application/json' -d '{"duration": 3}'`);
+  print(`then follow the "self" link it returns; Ctrl-C stops.`);
+  onShutdown(logger, async () => {
+    await app.close();
+    await worker.close();
+    await recorder.close();
+    await janitor.stop();
+    await broker.close();
+    await lease?.release();
+    await store.close();
+  });
+}

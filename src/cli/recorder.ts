@@ -1,0 +1,20 @@
+/** `errand recorder`: records results into PostgreSQL and runs the janitor; replicate freely. */
+import { startJanitor, startRecorder } from '../recorder/index.ts';
+import type { Config } from './config.ts';
+import { createLogger, onShutdown, openPostgresStore, openRabbitMq } from './lifecycle.ts';
+
+export async function recorder(config: Config): Promise<void> {
+  const logger = createLogger(config, 'errand-recorder');
+  const store = await openPostgresStore(config, logger);
+  const broker = await openRabbitMq(config, logger, 'errand-recorder');
+  const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const running = await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch });
+  const janitor = startJanitor({ store, logger, intervalMs: config.janitorIntervalMs });
+  logger.info({ database: store.target, broker: broker.target }, 'errand recorder running');
+  onShutdown(logger, async () => {
+    await running.close();
+    await janitor.stop();
+    await broker.close();
+    await store.close();
+  });
+}

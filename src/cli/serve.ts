@@ -1,0 +1,39 @@
+/** `errand serve`: the HTTP and WebSocket server on RabbitMQ + PostgreSQL, with a recorder inside by default. */
+import { FlakeIdGenerator } from '../core/index.ts';
+import { startJanitor, startRecorder } from '../recorder/index.ts';
+import { createApp, leaseNodeId } from '../server/index.ts';
+import type { Config } from './config.ts';
+import { createLogger, onShutdown, openPostgresStore, openRabbitMq } from './lifecycle.ts';
+
+export async function serve(config: Config): Promise<void> {
+  const logger = createLogger(config, 'errand-serve');
+  const store = await openPostgresStore(config, logger);
+  const broker = await openRabbitMq(config, logger, 'errand-serve');
+  const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
+  const nodeId = config.nodeId ?? lease!.nodeId;
+  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(nodeId), logger, settings: serverSettings(config) });
+  const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch }) : undefined;
+  const janitor = config.recorder ? startJanitor({ store, logger, intervalMs: config.janitorIntervalMs }) : undefined;
+  const address = await app.listen({ host: config.host, port: config.port });
+  logger.info({ address, nodeId, database: store.target, broker: broker.target, recorder: config.recorder }, 'errand serving');
+  onShutdown(logger, async () => {
+    await app.close();
+    await recorder?.close();
+    await janitor?.stop();
+    await broker.close();
+    await lease?.release();
+    await store.close();
+  });
+}
+
+export function serverSettings(config: Config) {
+  return {
+    bodyLimit: config.bodyLimit,
+    maxJsonDepth: config.maxJsonDepth,
+    allowUnknownServices: config.allowUnknownServices,
+    ...(config.publicUrl !== undefined ? { publicUrl: config.publicUrl } : {}),
+    ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
+    ...(config.defaultTtl !== undefined ? { defaultTtl: config.defaultTtl } : {}),
+  };
+}

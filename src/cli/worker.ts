@@ -1,0 +1,19 @@
+/** `errand worker`: runs the services of a folder for tasks from RabbitMQ. */
+import { loadServiceDir, startWorker } from '../worker/index.ts';
+import { ErrandError } from '../core/index.ts';
+import type { Config } from './config.ts';
+import { createLogger, onShutdown, openRabbitMq } from './lifecycle.ts';
+
+export async function worker(config: Config): Promise<void> {
+  const logger = createLogger(config, 'errand-worker');
+  const { services, problems } = await loadServiceDir(config.servicesDir, config.concurrency);
+  for (const problem of problems) logger.error(problem, `service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
+  if (services.length === 0) throw new ErrandError('invalid_field', `no service could be started from ${config.servicesDir}`, 'services');
+  const broker = await openRabbitMq(config, logger, 'errand-worker');
+  const running = await startWorker({ broker, services, logger });
+  logger.info({ worker: running.id, services: services.map((s) => s.name), broker: broker.target }, 'errand worker running');
+  onShutdown(logger, async () => {
+    await running.close();
+    await broker.close();
+  });
+}

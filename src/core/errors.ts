@@ -1,0 +1,42 @@
+/** The one error type: a stable machine-readable code, the HTTP status it maps to, and the field at fault. */
+export const ErrorCodes = {
+  missing_field: 400,
+  invalid_field: 400,
+  invalid_id: 400,
+  invalid_json: 400,
+  invalid_ttl: 400,
+  unknown_service: 400,
+  unauthorized: 401,
+  not_found: 404,
+  conflict: 409,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  broker_unavailable: 503,
+  database_unavailable: 503,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class ErrandError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ErrandError';
+    this.status = ErrorCodes[code];
+  }
+
+  toJSON(): { error: { code: string; message: string; field?: string } } {
+    return { error: { code: this.code, message: this.message, ...(this.field ? { field: this.field } : {}) } };
+  }
+}
+
+export function isErrandError(err: unknown): err is ErrandError {
+  return err instanceof ErrandError;
+}

@@ -1,0 +1,141 @@
+/**
+ * Patavi's wire messages (see docs/protocol.md): the shapes a worker, the recorder and the servers
+ * exchange over the broker. Pure builders and parsers; the broker adapters move the bytes.
+ */
+import type { TaskError, TaskStatus } from './task.ts';
+import { pataviTerminalEvent } from './task.ts';
+
+/** Queue every result (and script message) goes to: the tasks' reply_to. */
+export const RESULT_QUEUE = 'rpc_result';
+/** Topic exchange for progress (`<id>.status`) and end (`<id>.end`) events. */
+export const STATUS_EXCHANGE = 'rpc_status';
+/** AMQP `type` property marking Errand's "a worker started this task" message on the reply queue. */
+export const STARTED_TYPE = 'errand.started';
+
+export type UpdateEventType = 'progress' | 'done' | 'failed';
+
+export interface UpdateMessage { taskId: string; eventType: UpdateEventType; eventData: unknown }
+
+export function progressMessage(taskId: string, eventData: unknown): UpdateMessage {
+  return { taskId, eventType: 'progress', eventData };
+}
+
+export function endMessage(taskId: string, status: TaskStatus, resultsHref: string): UpdateMessage {
+  return { taskId, eventType: pataviTerminalEvent(status), eventData: { href: resultsHref } };
+}
+
+export const statusRoutingKey = (taskId: string): string => `${taskId}.status`;
+export const endRoutingKey = (taskId: string): string => `${taskId}.end`;
+export const taskBindingKey = (taskId: string): string => `${taskId}.*`;
+
+/** The index Patavi's worker sends for a failure, with Errand's structured error added. */
+export function failureIndex(error: TaskError): { status: 'failed'; cause: string; error: TaskError } {
+  return { status: 'failed', cause: error.message, error };
+}
+
+export interface ResultFile { name: string; contentType: string; content: Buffer }
+
+export type ReplyMessage =
+  | { kind: 'script'; script: string }
+  | { kind: 'started'; worker: string | null }
+  | { kind: 'result'; status: 'done' | 'failed'; index: unknown; files: ResultFile[]; error: TaskError | null };
+
+const MAX_FILE_NAME = 255;
+
+function invalid(message: string): ReplyMessage {
+  const error = { code: 'invalid_result', message };
+  return { kind: 'result', status: 'failed', index: failureIndex(error), files: [], error };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Patavi's script message is exactly `{"script": "<source>"}`; a result that merely has a script field stays a result. */
+function isScriptMessage(index: unknown): index is { script: string } {
+  return isObject(index) && typeof index.script === 'string' && Object.keys(index).length === 1;
+}
+
+function fromIndex(index: unknown, files: ResultFile[]): ReplyMessage {
+  if (isScriptMessage(index)) return { kind: 'script', script: index.script };
+  if (isObject(index) && index.status === 'failed') {
+    const detail = isObject(index.error) ? index.error : {};
+    const error: TaskError = {
+      code: typeof detail.code === 'string' ? detail.code : 'script_error',
+      message: typeof index.cause === 'string' ? index.cause : typeof detail.message === 'string' ? detail.message : 'the task failed',
+      ...(detail.detail !== undefined ? { detail: detail.detail } : {}),
+    };
+    return { kind: 'result', status: 'failed', index, files, error };
+  }
+  return { kind: 'result', status: 'done', index, files, error: null };
+}
+
+function parseJson(body: Buffer, what: string): { ok: true; value: unknown } | { ok: false; message: string } {
+  try {
+    return { ok: true, value: JSON.parse(body.toString('utf8')) };
+  } catch (err) {
+    return { ok: false, message: `${what} is not valid JSON: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * Reads one message from the reply queue. Never throws: a message that cannot be understood
+ * becomes a failed result with code `invalid_result`, so the task ends instead of hanging.
+ */
+export async function parseReply(body: Buffer, contentType: string | undefined, type: string | undefined): Promise<ReplyMessage> {
+  if (type === STARTED_TYPE) {
+    const parsed = parseJson(body, 'started message');
+    const worker = parsed.ok && isObject(parsed.value) && typeof parsed.value.worker === 'string' ? parsed.value.worker : null;
+    return { kind: 'started', worker };
+  }
+  const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (mediaType === 'application/json') {
+    const parsed = parseJson(body, 'result');
+    return parsed.ok ? fromIndex(parsed.value, []) : invalid(parsed.message);
+  }
+  if (mediaType === 'multipart/form-data') return parseMultipart(body, contentType!);
+  return invalid(`result has content type ${JSON.stringify(contentType ?? null)}; expected application/json or multipart/form-data`);
+}
+
+async function parseMultipart(body: Buffer, contentType: string): Promise<ReplyMessage> {
+  let form: FormData;
+  try {
+    form = await new Response(new Uint8Array(body), { headers: { 'content-type': contentType } }).formData();
+  } catch (err) {
+    return invalid(`multipart result could not be parsed: ${(err as Error).message}`);
+  }
+  let index: unknown = {};
+  const files: ResultFile[] = [];
+  for (const [field, value] of form.entries()) {
+    if (typeof value === 'string') {
+      if (field !== 'index') continue; // Patavi ignores non-file fields; an inline index is accepted too
+      const parsed = parseJson(Buffer.from(value), 'multipart index');
+      if (!parsed.ok) return invalid(parsed.message);
+      index = parsed.value;
+      continue;
+    }
+    const content = Buffer.from(await value.arrayBuffer());
+    if (field === 'index') {
+      const parsed = parseJson(content, 'multipart index');
+      if (!parsed.ok) return invalid(parsed.message);
+      index = parsed.value;
+      continue;
+    }
+    const name = value.name;
+    if (!name || name.includes('/') || name.length > MAX_FILE_NAME) {
+      return invalid(`result file name ${JSON.stringify(name)} must be 1-${MAX_FILE_NAME} characters without "/"`);
+    }
+    if (files.some((file) => file.name === name)) return invalid(`result has two files named ${JSON.stringify(name)}`);
+    files.push({ name, contentType: value.type || 'application/octet-stream', content });
+  }
+  return fromIndex(index, files);
+}
+
+/** Builds a multipart result the way Patavi's worker does: an `index` part, then one `file` part per file. */
+export async function buildMultipart(index: unknown, files: ResultFile[]): Promise<{ body: Buffer; contentType: string }> {
+  const form = new FormData();
+  form.append('index', new Blob([JSON.stringify(index)], { type: 'application/json' }), 'index.json');
+  for (const file of files) form.append('file', new Blob([new Uint8Array(file.content)], { type: file.contentType }), file.name);
+  const response = new Response(form);
+  return { body: Buffer.from(await response.arrayBuffer()), contentType: response.headers.get('content-type')! };
+}

@@ -1,0 +1,79 @@
+/** Task states and the task description every route returns (Patavi's shape plus additive fields). */
+
+export const TaskStatuses = ['queued', 'running', 'done', 'failed', 'canceled', 'expired'] as const;
+export type TaskStatus = (typeof TaskStatuses)[number];
+
+const TERMINAL: ReadonlySet<TaskStatus> = new Set(['done', 'failed', 'canceled', 'expired']);
+
+export function isTerminal(status: TaskStatus): boolean {
+  return TERMINAL.has(status);
+}
+
+/** Patavi clients know `done` and `failed` only: canceled and expired reach them as failed. */
+export function pataviTerminalEvent(status: TaskStatus): 'done' | 'failed' {
+  return status === 'done' ? 'done' : 'failed';
+}
+
+export interface TaskError { code: string; message: string; detail?: unknown }
+
+/** One task as the store returns it (no input, result or files: those are fetched on their own). */
+export interface TaskInfo {
+  id: string;
+  service: string;
+  status: TaskStatus;
+  owner: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  expiresAt: Date | null;
+  ttl: string | null;
+  attempts: number;
+  worker: string | null;
+  hasScript: boolean;
+  hasResult: boolean;
+  error: TaskError | null;
+}
+
+export interface Links { http: string; ws: string }
+
+export interface Href { href: string }
+
+export interface TaskDescription {
+  id: string;
+  service: string;
+  status: TaskStatus | 'no-workers';
+  _links: { self: Href; updates: Href; task: Href; results?: Href; script?: Href };
+  [extra: string]: unknown;
+}
+
+export function taskUrl(base: Links, id: string): string {
+  return `${base.http}/task/${id}`;
+}
+
+export function resultsUrl(base: Links, id: string): string {
+  return `${base.http}/task/${id}/results`;
+}
+
+/** Key order as Patavi's: id, service, status, _links; Errand's additions come after. */
+export function describeTask(
+  base: Links,
+  task: Pick<TaskInfo, 'id' | 'service' | 'status'> & Partial<TaskInfo>,
+  statusOverride?: 'no-workers',
+): TaskDescription {
+  const self = taskUrl(base, task.id);
+  const links: TaskDescription['_links'] = {
+    self: { href: self },
+    updates: { href: `${base.ws}/task/${task.id}/updates` },
+    task: { href: `${self}/task` },
+  };
+  if (isTerminal(task.status)) links.results = { href: `${self}/results` };
+  if (task.hasScript) links.script = { href: `${self}/script` };
+  const description: TaskDescription = { id: task.id, service: task.service, status: statusOverride ?? task.status, _links: links };
+  if (task.createdAt) description.createdAt = task.createdAt.toISOString();
+  if (task.startedAt) description.startedAt = task.startedAt.toISOString();
+  if (task.completedAt) description.completedAt = task.completedAt.toISOString();
+  if (task.expiresAt) description.expiresAt = task.expiresAt.toISOString();
+  if (task.attempts) description.attempts = task.attempts;
+  if (task.error) description.error = task.error;
+  return description;
+}

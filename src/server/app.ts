@@ -1,0 +1,66 @@
+/**
+ * Builds the HTTP server (routes, WebSocket, CORS, errors) without listening: the CLI binds it,
+ * tests inject into it or listen on a free port.
+ */
+import Fastify from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import cors from '@fastify/cors';
+import websocket from '@fastify/websocket';
+import type { Logger } from 'pino';
+import type { Broker } from '../broker/index.ts';
+import type { FlakeIdGenerator } from '../core/index.ts';
+import type { Store } from '../store/index.ts';
+import { createApiKeyCheck } from './auth.ts';
+import type { ServerSettings } from './context.ts';
+import { installErrorHandling } from './errors.ts';
+import { registerDashboardRoutes } from './routes/dashboard.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import { registerTaskRoutes } from './routes/tasks.ts';
+import { registerUpdatesRoute } from './routes/updates.ts';
+import { createServiceGate } from './service-gate.ts';
+import { createTaskWatchHub } from './task-watch.ts';
+
+export interface AppDeps {
+  store: Store;
+  broker: Broker;
+  ids: FlakeIdGenerator;
+  logger: Logger;
+  settings: ServerSettings;
+}
+
+/** Patavi's allowed headers, plus the ones its browser clients could never send. */
+const ALLOWED_HEADERS = ['Origin', 'X-Requested-With', 'Content-Type', 'Accept', 'Access-Control-Allow-Credentials', 'X-API-Key', 'X-Client-Name', 'Last-Event-ID'];
+
+export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { settings } = deps;
+  const app: FastifyInstance = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: settings.bodyLimit, disableRequestLogging: true, trustProxy: true });
+  const watch = createTaskWatchHub((onMessage) => deps.broker.openStatusFeed(onMessage));
+  await watch.start();
+  app.addHook('onClose', () => watch.close());
+
+  installErrorHandling(app, settings.bodyLimit);
+  // Task inputs are any JSON whatever the content type says; the route validates the raw bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  await app.register(cors, { origin: true, credentials: true, allowedHeaders: ALLOWED_HEADERS, optionsSuccessStatus: 200, methods: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'] });
+  // ws echoes the first subprotocol a client offers, which MCDA's client needs.
+  await app.register(websocket);
+
+  const ctx = {
+    store: deps.store,
+    broker: deps.broker,
+    ids: deps.ids,
+    hub: watch.hub,
+    gate: createServiceGate(deps.broker, { allowUnknownServices: settings.allowUnknownServices }),
+    settings,
+    authorize: createApiKeyCheck(settings.apiKey),
+  };
+  await app.register(async (scoped) => {
+    registerTaskRoutes(scoped, ctx);
+    registerUpdatesRoute(scoped, ctx);
+    registerDashboardRoutes(scoped, ctx);
+    registerHealthRoutes(scoped, ctx);
+  });
+  return app;
+}

@@ -1,0 +1,31 @@
+/** What the routes share: the parts they call and the settings they obey. */
+import type { Broker } from '../broker/index.ts';
+import type { FlakeIdGenerator } from '../core/index.ts';
+import type { Store } from '../store/index.ts';
+import type { Principal } from './auth.ts';
+import type { ServiceGate } from './service-gate.ts';
+import type { TaskWatchHub } from './task-watch.ts';
+import type { FastifyRequest } from 'fastify';
+
+export interface ServerSettings {
+  /** Public base URL for links; when unset, links use the request's host. */
+  publicUrl?: string;
+  /** Request body limit in bytes (Patavi: 5 MB). */
+  bodyLimit: number;
+  /** Deepest JSON nesting accepted in a task input. */
+  maxJsonDepth: number;
+  /** ttl used when a submission gives none; undefined keeps tasks until deleted. */
+  defaultTtl?: string;
+  apiKey?: string;
+  allowUnknownServices: boolean;
+}
+
+export interface RouteContext {
+  store: Store;
+  broker: Broker;
+  ids: FlakeIdGenerator;
+  hub: TaskWatchHub;
+  gate: ServiceGate;
+  settings: ServerSettings;
+  authorize(request: FastifyRequest): Principal;
+}

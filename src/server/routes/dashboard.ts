@@ -1,0 +1,53 @@
+/**
+ * `GET /`: a small page to submit a task and watch it (the full dashboard comes later). Patavi's
+ * clients use `GET /` with their API key as a health check, so a valid key (or none) gets 200.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { RouteContext } from '../context.ts';
+
+const PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Errand</title>
+<style>body{font:15px system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}
+label{display:block;margin:.6rem 0 .2rem}input,textarea{width:100%;font:14px ui-monospace,monospace}
+progress{width:100%}pre{background:#f4f4f4;padding:.6rem;overflow:auto}</style></head>
+<body><h1>Errand is running</h1>
+<p>Submit a task to a service and watch it run. API: <code>POST /task?service=NAME</code>; see docs/api.md.</p>
+<form id="f"><label>Service <input id="service" value="slow"></label>
+<label>TTL (ISO 8601, empty keeps the task) <input id="ttl" value="PT1H"></label>
+<label>Input JSON <textarea id="input" rows="4">{"duration": 3}</textarea></label>
+<p><button>Submit</button></p></form>
+<progress id="bar" max="100" value="0"></progress><pre id="log"></pre>
+<script>
+const log = (x) => { document.getElementById('log').textContent += x + '\\n'; };
+document.getElementById('f').onsubmit = async (e) => {
+  e.preventDefault();
+  document.getElementById('log').textContent = '';
+  const q = new URLSearchParams({ service: document.getElementById('service').value });
+  const ttl = document.getElementById('ttl').value; if (ttl) q.set('ttl', ttl);
+  const res = await fetch('/task?' + q, { method: 'POST', headers: { 'content-type': 'application/json' }, body: document.getElementById('input').value });
+  const task = await res.json();
+  if (!res.ok) return log('error: ' + JSON.stringify(task.error));
+  log('task ' + task.id + ': ' + task.status);
+  const ws = new WebSocket(task._links.updates.href);
+  ws.onmessage = async (m) => {
+    const msg = JSON.parse(m.data);
+    if (msg.eventType === 'progress') {
+      const p = typeof msg.eventData === 'number' ? msg.eventData : msg.eventData && msg.eventData.progress;
+      if (typeof p === 'number') document.getElementById('bar').value = p;
+      log('progress ' + JSON.stringify(msg.eventData));
+    } else {
+      document.getElementById('bar').value = 100;
+      log(msg.eventType + ': ' + JSON.stringify(await (await fetch(msg.eventData.href)).json()));
+    }
+  };
+};
+</script></body></html>`;
+
+export function registerDashboardRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const page = async (request: Parameters<RouteContext['authorize']>[0], reply: import('fastify').FastifyReply) => {
+    if (request.headers['x-api-key'] !== undefined) ctx.authorize(request);
+    return reply.type('text/html; charset=utf-8').send(PAGE);
+  };
+  app.get('/', page);
+  app.get('/index.html', page);
+}

@@ -1,0 +1,7 @@
+/** Liveness and identity of this server process. */
+import type { FastifyInstance } from 'fastify';
+import type { RouteContext } from '../context.ts';
+
+export function registerHealthRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  app.get('/healthz', async () => ({ status: 'ok', nodeId: ctx.ids.nodeId, watchedTasks: ctx.hub.watchedTasks }));
+}

@@ -1,0 +1,130 @@
+/** Patavi's task routes: submit, describe, input, script, results, files, delete, and /status. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { checkJsonInput, describeTask, ErrandError, isTerminal, parseIsoDuration, RESULT_QUEUE, serviceNameProblem } from '../../core/index.ts';
+import type { RouteContext } from '../context.ts';
+import { linksFor } from '../links.ts';
+import { requireTaskId } from './ids.ts';
+
+/** Finished tasks and their results never change: Patavi lets caches keep them for a year. */
+const IMMUTABLE = 'public, max-age=31557600';
+
+type IdParams = { Params: { id: string } };
+
+function notFound(id: string): ErrandError {
+  return new ErrandError('not_found', `no task ${id}`, 'id');
+}
+
+/** Answers 304 when the client already holds this immutable representation. */
+function notModified(request: FastifyRequest, reply: FastifyReply, etag: string): boolean {
+  reply.header('ETag', etag).header('Cache-Control', IMMUTABLE);
+  const given = request.headers['if-none-match'];
+  if (given && given.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*')) {
+    reply.code(304).send();
+    return true;
+  }
+  return false;
+}
+
+function queryString(request: FastifyRequest, name: string): string | undefined {
+  const value = (request.query as Record<string, unknown>)[name];
+  if (Array.isArray(value)) throw new ErrandError('invalid_field', `${name} must be given once`, name);
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { store, broker, settings } = ctx;
+
+  app.post('/task', async (request, reply) => {
+    const principal = ctx.authorize(request);
+    const service = queryString(request, 'service');
+    if (service === undefined || service === '') throw new ErrandError('missing_field', 'service is required: POST /task?service=<name>', 'service');
+    const nameProblem = serviceNameProblem(service);
+    if (nameProblem) throw new ErrandError('invalid_field', nameProblem, 'service');
+    const ttl = queryString(request, 'ttl') || settings.defaultTtl || null;
+    if (ttl !== null && !parseIsoDuration(ttl)) {
+      throw new ErrandError('invalid_ttl', `ttl must be an ISO 8601 duration such as PT5M or P1D, got ${JSON.stringify(ttl)}`, 'ttl');
+    }
+    const input = checkJsonInput(request.body as Buffer | undefined, settings.maxJsonDepth);
+    const { consumers } = await ctx.gate.admit(service);
+
+    const id = ctx.ids.next();
+    try {
+      await store.insertTask({ id, service, input, owner: principal.name, ownerKey: principal.keyFingerprint, ttl });
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && code.startsWith('22')) {
+        throw new ErrandError('invalid_json', `request body cannot be stored: ${(err as Error).message}`, 'body');
+      }
+      throw new ErrandError('database_unavailable', `the task could not be saved: ${(err as Error).message}`, undefined, { cause: err });
+    }
+    try {
+      await broker.send(service, Buffer.from(input), { correlationId: id, replyTo: RESULT_QUEUE, contentType: 'application/json' });
+    } catch (err) {
+      // Not queued, so not kept: a task must never sit in the database with no message to run it.
+      await store.deleteTask(id).catch(() => undefined);
+      throw new ErrandError('broker_unavailable', `the task could not be queued: ${(err as Error).message}`, undefined, { cause: err });
+    }
+    const links = linksFor(request, settings.publicUrl);
+    const description = describeTask(links, { id, service, status: 'queued' }, consumers === 0 ? 'no-workers' : undefined);
+    reply.code(201).header('Location', description._links.self.href);
+    return description;
+  });
+
+  app.get<IdParams>('/task/:id', async (request, reply) => {
+    const id = requireTaskId(request.params.id);
+    const task = await store.getTask(id);
+    if (!task) throw notFound(id);
+    if (isTerminal(task.status)) reply.header('Cache-Control', IMMUTABLE);
+    return describeTask(linksFor(request, settings.publicUrl), task);
+  });
+
+  app.get('/status', async (request) => {
+    const raw = (request.query as Record<string, unknown>).task;
+    if (raw === undefined || raw === '') throw new ErrandError('missing_field', 'give one or more task ids: /status?task=<id>&task=<id>', 'task');
+    const ids = (Array.isArray(raw) ? raw : [raw]).map((value) => requireTaskId(value, 'task'));
+    const links = linksFor(request, settings.publicUrl);
+    return (await store.getTasks(ids)).map((task) => describeTask(links, { ...task, hasScript: false }));
+  });
+
+  app.get<IdParams>('/task/:id/task', async (request, reply) => {
+    const id = requireTaskId(request.params.id);
+    const input = await store.getInput(id);
+    if (input === undefined) throw notFound(id);
+    if (notModified(request, reply, `"${id}-task"`)) return reply;
+    return reply.type('application/json; charset=utf-8').send(input);
+  });
+
+  app.get<IdParams>('/task/:id/script', async (request, reply) => {
+    const id = requireTaskId(request.params.id);
+    const script = await store.getScript(id);
+    if (script === undefined) throw new ErrandError('not_found', `task ${id} has no script (it does not exist, or its worker sent none)`, 'id');
+    if (notModified(request, reply, `"${id}-script"`)) return reply;
+    return reply.type('text/plain; charset=utf-8').send(script);
+  });
+
+  const results = async (request: FastifyRequest<IdParams>, reply: FastifyReply) => {
+    const id = requireTaskId(request.params.id);
+    const result = await store.getResult(id);
+    if (result === undefined) throw new ErrandError('not_found', `task ${id} has no results (it does not exist or has not finished)`, 'id');
+    if (notModified(request, reply, `"${id}-results"`)) return reply;
+    return reply.type('application/json; charset=utf-8').send(result);
+  };
+  app.get<IdParams>('/task/:id/results', results);
+  app.get<IdParams>('/task/:id/results/', results);
+
+  app.get<{ Params: { id: string; file: string } }>('/task/:id/results/:file', async (request, reply) => {
+    const id = requireTaskId(request.params.id);
+    const name = request.params.file;
+    const file = await store.getFile(id, name);
+    if (!file) throw new ErrandError('not_found', `task ${id} has no result file ${JSON.stringify(name)}`, 'file');
+    if (notModified(request, reply, `"${id}-file-${Buffer.from(name).toString('base64url')}"`)) return reply;
+    return reply.type(file.contentType).send(file.content);
+  });
+
+  app.delete<IdParams>('/task/:id', async (request, reply) => {
+    ctx.authorize(request);
+    const id = requireTaskId(request.params.id);
+    if (!(await store.deleteTask(id))) throw notFound(id);
+    return reply.code(200).send();
+  });
+}

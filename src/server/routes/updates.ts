@@ -1,0 +1,62 @@
+/**
+ * Patavi's `WS /task/:id/updates`: progress messages as the worker sent them, then one terminal
+ * message (`done` or `failed`, with the results href), then close. Only progress, done and failed
+ * are sent here (MCDA's client treats anything else as an error). The watch is in place before
+ * the task's state is read, so a task finishing in between is never missed.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import { ErrandError, isTerminal, pataviTerminalEvent, resultsUrl } from '../../core/index.ts';
+import type { RouteContext } from '../context.ts';
+import { linksFor } from '../links.ts';
+import { requireTaskId } from './ids.ts';
+
+type IdParams = { Params: { id: string } };
+
+export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): void {
+  app.get<IdParams>(
+    '/task/:id/updates',
+    {
+      websocket: true,
+      // Refused before the upgrade, with an HTTP status a client can read.
+      preValidation: async (request) => {
+        const id = requireTaskId(request.params.id);
+        if (!(await ctx.store.getTask(id))) throw new ErrandError('not_found', `no task ${id}`, 'id');
+      },
+    },
+    async (socket: WebSocket, request) => {
+      const id = request.params.id;
+      const href = resultsUrl(linksFor(request, ctx.settings.publicUrl), id);
+      let ended = false;
+      const finish = (eventType: 'done' | 'failed'): void => {
+        if (ended) return;
+        ended = true;
+        socket.send(JSON.stringify({ taskId: id, eventType, eventData: { href } }));
+        socket.close(1000, eventType);
+      };
+
+      let unwatch: (() => void) | undefined;
+      socket.on('close', () => unwatch?.());
+      try {
+        unwatch = await ctx.hub.watch(id, (kind, body) => {
+          if (ended) return;
+          let message: { eventType?: unknown };
+          try {
+            message = JSON.parse(body.toString('utf8')) as { eventType?: unknown };
+          } catch {
+            return;
+          }
+          if (kind === 'end' && (message.eventType === 'done' || message.eventType === 'failed')) finish(message.eventType);
+          else if (kind === 'status' && message.eventType === 'progress') socket.send(body.toString('utf8'));
+        });
+        if (socket.readyState !== socket.OPEN) return unwatch();
+        const task = await ctx.store.getTask(id);
+        if (!task) socket.close(1008, 'task deleted');
+        else if (isTerminal(task.status)) finish(pataviTerminalEvent(task.status));
+      } catch (err) {
+        request.log.warn({ taskId: id, err: (err as Error).message }, 'could not watch task');
+        socket.close(1011, 'cannot watch the task now; retry');
+      }
+    },
+  );
+}

@@ -1,0 +1,6 @@
+export type { Store, NewTask, StartedTask, CompletedTask, CompletionOutcome, StoredFile, UnfinishedTask } from './store.ts';
+export type { SqlClient } from './sql-client.ts';
+export { createSqlStore } from './sql-store.ts';
+export { migrate, pendingMigrations } from './migrate.ts';
+export { connectPostgres, ensureDatabase, redactUrl } from './postgres/index.ts';
+export { openEmbedded } from './embedded/index.ts';

@@ -1,0 +1,99 @@
+/** PostgreSQL through node-postgres: the production SqlClient. The only file that imports `pg`. */
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { ErrandError } from '../../core/index.ts';
+import type { SqlClient, SqlQueryable, QueryResult } from '../sql-client.ts';
+
+export interface PostgresOptions { url: string; poolSize?: number; logger?: Logger; connectTimeoutMs?: number }
+
+/** The URL with any password replaced, safe to print. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+function result<Row>(r: pg.QueryResult): QueryResult<Row> {
+  return { rows: r.rows as Row[], rowCount: r.rowCount ?? 0 };
+}
+
+/** Connects and checks the server answers, so a wrong URL fails at start with one clear line. */
+export async function connectPostgres(options: PostgresOptions): Promise<SqlClient> {
+  const target = redactUrl(options.url);
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    idleTimeoutMillis: 30_000,
+  });
+  // A connection that drops while idle is replaced by the pool on next use; it must not crash us.
+  pool.on('error', (err) => options.logger?.warn({ err: err.message }, 'idle PostgreSQL connection lost'));
+  try {
+    await pool.query('SELECT 1');
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw new ErrandError('database_unavailable', `cannot connect to PostgreSQL at ${target}: ${describePgError(err)}`, undefined, { cause: err });
+  }
+  return {
+    target,
+    async query<Row>(text: string, params?: unknown[]) {
+      return result<Row>(await pool.query(text, params as unknown[]));
+    },
+    async transaction<T>(work: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const value = await work({ query: async <Row>(text: string, params?: unknown[]) => result<Row>(await client.query(text, params as unknown[])) });
+        await client.query('COMMIT');
+        return value;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async exec(text: string) {
+      await pool.query(text);
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+export function describePgError(err: unknown): string {
+  const e = err as { code?: string; message?: string; errors?: Array<{ message: string }> };
+  if (e.errors?.length) return e.errors.map((x) => x.message).join('; ');
+  return e.code && !e.message?.includes(e.code) ? `${e.message} (${e.code})` : (e.message ?? String(err));
+}
+
+/** Creates the database named in `url` if it does not exist (connecting to `postgres` to do so). */
+export async function ensureDatabase(url: string): Promise<boolean> {
+  const parsed = new URL(url);
+  const name = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  if (!name) return false;
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new ErrandError('database_unavailable', `cannot connect to PostgreSQL at ${redactUrl(admin.toString())}: ${describePgError(err)}`, undefined, { cause: err });
+  }
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (exists.rowCount) return false;
+    await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P04') return false; // created meanwhile by another process
+    throw err;
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The worker: one consumer per service queue with prefetch = concurrency (fair dispatch), runs
+ * each task through its executor, publishes progress and the result, and acknowledges the task
+ * only once the broker has confirmed the result. A worker that dies before that leaves the task
+ * unacknowledged, so the broker hands it to another worker. Knows nothing of the database.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
+import { buildMultipart, failureIndex, isTaskId, progressMessage, RESULT_QUEUE, STARTED_TYPE, statusRoutingKey } from '../core/index.ts';
+import type { Outcome, ServiceDefinition } from './executor.ts';
+
+export interface WorkerOptions {
+  broker: Broker;
+  services: ServiceDefinition[];
+  logger: Logger;
+  workerId?: string;
+}
+
+export interface Worker {
+  readonly id: string;
+  /** Stops taking tasks and waits for the ones under way to finish and be reported. */
+  close(): Promise<void>;
+}
+
+export function newWorkerId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+async function encodeOutcome(outcome: Outcome): Promise<{ body: Buffer; contentType: string }> {
+  if (outcome.status === 'failed') {
+    return { body: Buffer.from(JSON.stringify(failureIndex(outcome.error))), contentType: 'application/json' };
+  }
+  if (outcome.files.length > 0) return buildMultipart(outcome.index, outcome.files);
+  return { body: Buffer.from(JSON.stringify(outcome.index)), contentType: 'application/json' };
+}
+
+export async function startWorker(options: WorkerOptions): Promise<Worker> {
+  const { broker } = options;
+  const id = options.workerId ?? newWorkerId();
+  const log = options.logger.child({ part: 'worker', worker: id });
+  const stopping = new AbortController();
+
+  async function runTask(service: ServiceDefinition, delivery: Delivery): Promise<Disposition> {
+    const taskId = delivery.properties.correlationId;
+    if (!isTaskId(taskId)) {
+      log.warn({ service: service.name, correlationId: taskId ?? null }, 'task message without a valid correlation_id; dropped');
+      return 'drop';
+    }
+    const replyTo = delivery.properties.replyTo || RESULT_QUEUE;
+    const reply = (body: Buffer, contentType: string, extra: { type?: string; persistent?: boolean } = {}) =>
+      broker.send(replyTo, body, { correlationId: taskId, contentType, ...extra });
+
+    // "Started" is informative: not persistent and not awaited; the result settles the task anyway.
+    reply(Buffer.from(JSON.stringify({ worker: id })), 'application/json', { type: STARTED_TYPE, persistent: false }).catch(
+      (err: Error) => log.debug({ taskId, err: err.message }, 'could not report the start'),
+    );
+    const script = service.executor.script?.();
+    if (script !== undefined) {
+      reply(Buffer.from(JSON.stringify({ script })), 'application/json').catch((err: Error) => log.debug({ taskId, err: err.message }, 'could not send the script'));
+    }
+
+    let outcome: Outcome;
+    let input: unknown;
+    try {
+      input = delivery.body.length === 0 ? null : JSON.parse(delivery.body.toString('utf8'));
+    } catch (err) {
+      input = undefined;
+      outcome = { status: 'failed', error: { code: 'invalid_input', message: `task input is not valid JSON: ${(err as Error).message}` } };
+    }
+    const started = performance.now();
+    log.debug({ taskId, service: service.name, redelivered: delivery.redelivered }, 'task started');
+    outcome ??= await service.executor.run({
+      taskId,
+      service: service.name,
+      input,
+      signal: stopping.signal,
+      progress(data) {
+        const message = Buffer.from(JSON.stringify(progressMessage(taskId, data)));
+        broker.publishStatus(statusRoutingKey(taskId), message, { contentType: 'application/json' }).catch(
+          (err: Error) => log.debug({ taskId, err: err.message }, 'could not publish progress'),
+        );
+      },
+    });
+
+    const { body, contentType } = await encodeOutcome(outcome);
+    try {
+      await reply(body, contentType);
+    } catch (err) {
+      // Unconfirmed result: hand the task back so that it runs again rather than vanish.
+      log.warn({ taskId, err: (err as Error).message }, 'result not confirmed by the broker; task handed back');
+      return 'requeue';
+    }
+    log.info({ taskId, service: service.name, status: outcome.status, ms: Math.round(performance.now() - started) }, 'task finished');
+    return 'ack';
+  }
+
+  const subscriptions: Subscription[] = [];
+  for (const service of options.services) {
+    await broker.declareQueue(service.name);
+    subscriptions.push(await broker.consume(service.name, (delivery) => runTask(service, delivery), { prefetch: service.concurrency }));
+    log.info({ service: service.name, concurrency: service.concurrency }, 'serving');
+  }
+
+  return {
+    id,
+    async close() {
+      await Promise.all(subscriptions.map((s) => s.close()));
+      await Promise.all(options.services.map((s) => s.executor.close()));
+    },
+  };
+}

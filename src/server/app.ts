@@ -2,7 +2,7 @@
  * Builds the HTTP server (routes, WebSocket, CORS, errors) without listening: the CLI binds it,
  * tests inject into it or listen on a free port.
  */
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import websocket from '@fastify/websocket';
@@ -33,7 +33,7 @@ const ALLOWED_HEADERS = ['Origin', 'X-Requested-With', 'Content-Type', 'Accept',
 
 export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
-  const app: FastifyInstance = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: settings.bodyLimit, disableRequestLogging: true, trustProxy: true });
+  const app: FastifyInstance = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: settings.bodyLimit, logController: new LogController({ disableRequestLogging: true }), trustProxy: true });
   const watch = createTaskWatchHub((onMessage) => deps.broker.openStatusFeed(onMessage));
   await watch.start();
   app.addHook('onClose', () => watch.close());

@@ -1,4 +1,5 @@
 /** PostgreSQL through node-postgres: the production SqlClient. The only file that imports `pg`. */
+import { userInfo } from 'node:os';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { ErrandError } from '../../core/index.ts';
@@ -17,6 +18,14 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** Like libpq: a URL without a user name connects as the operating-system user. */
+function connectionConfig(url: string): pg.ClientConfig {
+  const parsed = new URL(url);
+  // pg lets the parsed connection string override a separate `user`, so the name goes in the URL.
+  if (!parsed.username) parsed.username = encodeURIComponent(process.env.PGUSER ?? userInfo().username);
+  return { connectionString: parsed.toString() };
+}
+
 function result<Row>(r: pg.QueryResult): QueryResult<Row> {
   return { rows: r.rows as Row[], rowCount: r.rowCount ?? 0 };
 }
@@ -25,7 +34,7 @@ function result<Row>(r: pg.QueryResult): QueryResult<Row> {
 export async function connectPostgres(options: PostgresOptions): Promise<SqlClient> {
   const target = redactUrl(options.url);
   const pool = new pg.Pool({
-    connectionString: options.url,
+    ...connectionConfig(options.url),
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     idleTimeoutMillis: 30_000,
@@ -79,7 +88,7 @@ export async function ensureDatabase(url: string): Promise<boolean> {
   if (!name) return false;
   const admin = new URL(url);
   admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({ ...connectionConfig(admin.toString()), connectionTimeoutMillis: 5000 });
   try {
     await client.connect();
   } catch (err) {

@@ -1,0 +1,145 @@
+/** The Store contract: the same behaviour on PostgreSQL and on PGlite. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { FlakeIdGenerator } from '../../src/core/index.ts';
+import type { NewTask } from '../../src/store/index.ts';
+import type { Backend } from '../support/backends.ts';
+import { describeEachBackend } from '../support/backends.ts';
+
+const ids = new FlakeIdGenerator(3);
+const newTask = (extra: Partial<NewTask> = {}): NewTask => ({ id: ids.next(), service: 'svc', input: '{"a":1}', owner: 'me', ownerKey: 'abc', ttl: null, ...extra });
+
+await describeEachBackend('store', (kind) => {
+  let backend: Backend;
+  before(async () => { backend = await kind.create(); });
+  after(async () => { await backend.close(); });
+
+  test('a task is stored queued, with its input as submitted', async () => {
+    const task = newTask({ input: '[1, {"b": "ü"}]' });
+    await backend.store.insertTask(task);
+    const info = await backend.store.getTask(task.id);
+    assert.equal(info?.id, task.id);
+    assert.equal(info?.status, 'queued');
+    assert.equal(info?.owner, 'me');
+    assert.ok(info?.createdAt instanceof Date);
+    assert.deepEqual(JSON.parse((await backend.store.getInput(task.id))!), [1, { b: 'ü' }]);
+    assert.equal(await backend.store.getTask(ids.next()), undefined);
+  });
+
+  test('concurrent inserts are all stored (group commit), and one bad row fails alone', async () => {
+    const tasks = Array.from({ length: 300 }, () => newTask());
+    const bad = newTask({ input: '"\\ud800"' }); // a lone surrogate PostgreSQL's jsonb refuses
+    const outcomes = await Promise.allSettled([...tasks, bad].map((t) => backend.store.insertTask(t)));
+    assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 300);
+    assert.equal(outcomes.at(-1)!.status, 'rejected');
+    assert.equal((await backend.store.getTasks(tasks.map((t) => t.id))).length, 300);
+    assert.equal(await backend.store.getTask(bad.id), undefined);
+  });
+
+  test('getTasks keeps the order asked for and leaves unknown ids out', async () => {
+    const [a, b] = [newTask(), newTask()];
+    await Promise.all([backend.store.insertTask(a), backend.store.insertTask(b)]);
+    const got = await backend.store.getTasks([b.id, ids.next(), a.id]);
+    assert.deepEqual(got.map((t) => t.id), [b.id, a.id]);
+  });
+
+  test('the first result wins; later ones and duplicates in one batch change nothing', async () => {
+    const task = newTask();
+    await backend.store.insertTask(task);
+    await backend.store.markStarted([{ id: task.id, worker: 'w1' }]);
+    assert.equal((await backend.store.getTask(task.id))?.status, 'running');
+    const outcomes = await backend.store.completeTasks([
+      { id: task.id, status: 'done', index: { n: 1 }, files: [], error: null },
+      { id: task.id, status: 'done', index: { n: 2 }, files: [], error: null },
+    ]);
+    assert.deepEqual(outcomes, [{ kind: 'recorded', status: 'done' }, { kind: 'already-ended', status: 'done' }]);
+    const again = await backend.store.completeTasks([{ id: task.id, status: 'failed', index: { status: 'failed' }, files: [], error: { code: 'x', message: 'y' } }]);
+    assert.deepEqual(again, [{ kind: 'already-ended', status: 'done' }]);
+    assert.deepEqual(JSON.parse((await backend.store.getResult(task.id))!), { n: 1 });
+    const info = await backend.store.getTask(task.id);
+    assert.equal(info?.attempts, 1);
+    assert.equal(info?.worker, 'w1');
+    assert.ok(info?.completedAt);
+    // A late "started" does not bring an ended task back to running.
+    await backend.store.markStarted([{ id: task.id, worker: 'w2' }]);
+    assert.equal((await backend.store.getTask(task.id))?.status, 'done');
+  });
+
+  test('results may be any JSON, including arrays and strings (Patavi could store neither)', async () => {
+    const [a, b] = [newTask(), newTask()];
+    await Promise.all([backend.store.insertTask(a), backend.store.insertTask(b)]);
+    await backend.store.completeTasks([
+      { id: a.id, status: 'done', index: [1, 2, 3], files: [], error: null },
+      { id: b.id, status: 'done', index: 'just text', files: [], error: null },
+    ]);
+    assert.equal(await backend.store.getResult(a.id), '[1, 2, 3]');
+    assert.equal(await backend.store.getResult(b.id), '"just text"');
+  });
+
+  test('a result PostgreSQL cannot store fails its task, and the rest of the batch is recorded', async () => {
+    const [good, bad] = [newTask(), newTask()];
+    await Promise.all([backend.store.insertTask(good), backend.store.insertTask(bad)]);
+    const outcomes = await backend.store.completeTasks([
+      { id: good.id, status: 'done', index: { ok: true }, files: [], error: null },
+      { id: bad.id, status: 'done', index: { text: 'nul \u0000 here' }, files: [], error: null },
+    ]);
+    assert.deepEqual(outcomes, [{ kind: 'recorded', status: 'done' }, { kind: 'recorded', status: 'failed' }]);
+    assert.equal((await backend.store.getTask(bad.id))?.error?.code, 'invalid_result');
+  });
+
+  test('files are stored with their types and go with their task', async () => {
+    const task = newTask();
+    await backend.store.insertTask(task);
+    const content = Buffer.from([0, 1, 2, 254, 255]);
+    await backend.store.completeTasks([{ id: task.id, status: 'done', index: {}, files: [{ name: 'a.png', contentType: 'image/png', content }], error: null }]);
+    assert.deepEqual(await backend.store.getFile(task.id, 'a.png'), { contentType: 'image/png', content });
+    assert.equal(await backend.store.getFile(task.id, 'b.png'), undefined);
+    assert.equal(await backend.store.deleteTask(task.id), true);
+    assert.equal(await backend.store.getFile(task.id, 'a.png'), undefined);
+    assert.equal(await backend.store.deleteTask(task.id), false);
+  });
+
+  test('results for unknown tasks are reported as such', async () => {
+    assert.deepEqual(await backend.store.completeTasks([{ id: ids.next(), status: 'done', index: {}, files: [], error: null }]), [{ kind: 'unknown-task' }]);
+  });
+
+  test('the janitor removes tasks past completion + ttl, in batches, and nothing else', async () => {
+    const expiring = Array.from({ length: 25 }, () => newTask({ ttl: 'PT0S' }));
+    const kept = [newTask({ ttl: 'PT1H' }), newTask({ ttl: null })];
+    const unfinished = newTask({ ttl: 'PT0S' });
+    await Promise.all([...expiring, ...kept, unfinished].map((t) => backend.store.insertTask(t)));
+    await backend.store.completeTasks([...expiring, ...kept].map((t) => ({ id: t.id, status: 'done' as const, index: {}, files: [{ name: 'f', contentType: 'text/plain', content: Buffer.from('x') }], error: null })));
+    assert.equal(await backend.store.deleteExpired(10), 10);
+    assert.equal(await backend.store.deleteExpired(10), 10);
+    assert.equal(await backend.store.deleteExpired(10), 5);
+    assert.equal(await backend.store.deleteExpired(10), 0);
+    assert.equal((await backend.store.getTasks(expiring.map((t) => t.id))).length, 0);
+    assert.equal((await backend.store.getTasks([...kept, unfinished].map((t) => t.id))).length, 3);
+    const remaining = await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM task_file WHERE task_id = ANY($1::bigint[])', [expiring.map((t) => BigInt('0x' + t.id).toString())]);
+    assert.equal(remaining.rows[0]!.n, 0);
+    const expiresAt = (await backend.store.getTask(kept[0]!.id))!.expiresAt!;
+    const completedAt = (await backend.store.getTask(kept[0]!.id))!.completedAt!;
+    assert.equal(expiresAt.getTime() - completedAt.getTime(), 3_600_000);
+  });
+
+  test('node id leases are unique while held, and come back when released', async () => {
+    const leased = await Promise.all(Array.from({ length: 20 }, (_, i) => backend.store.leaseNodeId(`holder-${i}`, 60)));
+    assert.equal(new Set(leased).size, 20);
+    assert.ok(leased.every((n) => n !== undefined && n >= 0 && n <= 1023));
+    assert.equal(await backend.store.renewNodeLease(leased[0]!, 'holder-0', 60), true);
+    assert.equal(await backend.store.renewNodeLease(leased[0]!, 'someone-else', 60), false);
+    await backend.store.releaseNodeLease(leased[0]!, 'holder-0');
+    assert.equal(await backend.store.leaseNodeId('new', 60), leased[0]);
+  });
+
+  test('unfinished tasks are listed in id order, page by page', async () => {
+    const before = await backend.store.listUnfinished(null, 10_000);
+    const task = newTask();
+    await backend.store.insertTask(task);
+    const all = await backend.store.listUnfinished(null, 10_000);
+    assert.equal(all.length, before.length + 1);
+    assert.deepEqual(all.map((t) => t.id), [...all.map((t) => t.id)].sort());
+    const page = await backend.store.listUnfinished(all[0]!.id, 1);
+    assert.equal(page[0]?.id, all[1]?.id);
+  });
+});

@@ -1,0 +1,51 @@
+/** A whole Errand (server, recorder, worker) on one backend, listening on a free port. */
+import type { FastifyInstance } from 'fastify';
+import { FlakeIdGenerator } from '../../src/core/index.ts';
+import { startRecorder } from '../../src/recorder/index.ts';
+import type { Recorder } from '../../src/recorder/index.ts';
+import { createApp } from '../../src/server/index.ts';
+import type { ServerSettings } from '../../src/server/index.ts';
+import { startWorker } from '../../src/worker/index.ts';
+import type { ServiceDefinition, Worker } from '../../src/worker/index.ts';
+import type { Backend } from './backends.ts';
+import { testLogger } from './backends.ts';
+
+export interface Stack {
+  app: FastifyInstance;
+  baseUrl: string;
+  worker?: Worker;
+  recorder?: Recorder;
+  startRecorder(): Promise<Recorder>;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  services?: ServiceDefinition[];
+  settings?: Partial<ServerSettings>;
+  nodeId?: number;
+  recorder?: boolean;
+}
+
+export async function startStack(backend: Backend, options: StackOptions = {}): Promise<Stack> {
+  const services = options.services ?? [];
+  const worker = services.length > 0 ? await startWorker({ broker: backend.broker, services, logger: testLogger }) : undefined;
+  const settings: ServerSettings = { bodyLimit: 5 * 1024 * 1024, maxJsonDepth: 256, allowUnknownServices: false, ...options.settings };
+  const app = await createApp({ store: backend.store, broker: backend.broker, ids: new FlakeIdGenerator(options.nodeId ?? 1), logger: testLogger, settings });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const stack: Stack = {
+    app,
+    baseUrl: address,
+    ...(worker ? { worker } : {}),
+    async startRecorder() {
+      stack.recorder = await startRecorder({ store: backend.store, broker: backend.broker, logger: testLogger, publicUrl: address, prefetch: 64, retryDelayMs: 50 });
+      return stack.recorder;
+    },
+    async close() {
+      await app.close();
+      await worker?.close();
+      await stack.recorder?.close();
+    },
+  };
+  if (options.recorder !== false) await stack.startRecorder();
+  return stack;
+}

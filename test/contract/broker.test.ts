@@ -1,0 +1,124 @@
+/** The Broker contract: the same behaviour on RabbitMQ and on the in-process broker. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Broker, Delivery, Disposition } from '../../src/broker/index.ts';
+import type { Backend } from '../support/backends.ts';
+import { describeEachBackend } from '../support/backends.ts';
+
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+await describeEachBackend('broker', (kind) => {
+  let backend: Backend;
+  let broker: Broker;
+  before(async () => { backend = await kind.create(); broker = backend.broker; });
+  after(async () => { await backend.close(); });
+
+  test('a queue exists once declared, and counts its messages and consumers', async () => {
+    assert.equal(await broker.queueStats('q-stats'), undefined);
+    await broker.declareQueue('q-stats');
+    await broker.declareQueue('q-stats'); // idempotent
+    await broker.send('q-stats', Buffer.from('{}'));
+    assert.deepEqual(await broker.queueStats('q-stats'), { messages: 1, consumers: 0 });
+  });
+
+  test('messages arrive with their bytes and properties; acked ones are gone', async () => {
+    await broker.declareQueue('q-props');
+    const got = deferred<Delivery>();
+    const sub = await broker.consume('q-props', async (d) => { got.resolve(d); return 'ack'; }, { prefetch: 1 });
+    const body = Buffer.from('{"x": [1, 2]}');
+    await broker.send('q-props', body, { correlationId: '0123456789abcdef', replyTo: 'rpc_result', contentType: 'application/json', type: 'errand.test' });
+    const delivery = await got.promise;
+    assert.deepEqual(JSON.parse(delivery.body.toString()), { x: [1, 2] });
+    assert.equal(delivery.properties.correlationId, '0123456789abcdef');
+    assert.equal(delivery.properties.replyTo, 'rpc_result');
+    assert.equal(delivery.properties.type, 'errand.test');
+    assert.equal(delivery.redelivered, false);
+    await sub.close();
+    assert.equal((await broker.queueStats('q-props'))?.messages, 0);
+  });
+
+  test('a requeued message comes back marked redelivered; a dropped one is gone', async () => {
+    await broker.declareQueue('q-requeue');
+    const seen: Array<[string, boolean]> = [];
+    const done = deferred();
+    const sub = await broker.consume('q-requeue', async (d) => {
+      const name = d.body.toString();
+      seen.push([name, d.redelivered]);
+      if (name === 'again' && !d.redelivered) return 'requeue';
+      if (seen.length === 3) done.resolve();
+      return name === 'drop' ? 'drop' : 'ack';
+    }, { prefetch: 1 });
+    await broker.send('q-requeue', Buffer.from('again'));
+    await broker.send('q-requeue', Buffer.from('drop'));
+    await done.promise;
+    await sub.close();
+    assert.deepEqual(seen.filter(([name]) => name === 'again'), [['again', false], ['again', true]]);
+    assert.equal((await broker.queueStats('q-requeue'))?.messages, 0);
+  });
+
+  test('prefetch bounds the messages a consumer holds at once', async () => {
+    await broker.declareQueue('q-prefetch');
+    let running = 0;
+    let most = 0;
+    let finished = 0;
+    const done = deferred();
+    const sub = await broker.consume('q-prefetch', async () => {
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      running--;
+      if (++finished === 20) done.resolve();
+      return 'ack';
+    }, { prefetch: 3 });
+    await Promise.all(Array.from({ length: 20 }, () => broker.send('q-prefetch', Buffer.from('{}'))));
+    await done.promise;
+    await sub.close();
+    assert.equal(most, 3);
+  });
+
+  test('a message a consumer held when it left goes to another consumer', async () => {
+    await broker.declareQueue('q-handover');
+    const first = deferred<Disposition>();
+    const holding = deferred();
+    const a = await broker.consume('q-handover', async () => { holding.resolve(); return first.promise; }, { prefetch: 1 });
+    await broker.send('q-handover', Buffer.from('work'));
+    await holding.promise;
+    const second = deferred<Delivery>();
+    const other = await backend.connectBroker();
+    const b = await other.consume('q-handover', async (d) => { second.resolve(d); return 'ack'; }, { prefetch: 1 });
+    // The first consumer gives the message back (as a dying worker's channel does).
+    first.resolve('requeue');
+    const delivery = await second.promise;
+    assert.equal(delivery.body.toString(), 'work');
+    assert.equal(delivery.redelivered, true);
+    await a.close();
+    await b.close();
+  });
+
+  test('a status feed receives the routing keys bound to it, and stops when unbound', async () => {
+    const got: string[] = [];
+    const arrived = deferred();
+    const feed = await broker.openStatusFeed((key, body) => { got.push(`${key}=${body.toString()}`); if (got.length === 2) arrived.resolve(); });
+    await feed.bind('aaaaaaaaaaaaaaaa.*');
+    await broker.publishStatus('bbbbbbbbbbbbbbbb.status', Buffer.from('other'));
+    await broker.publishStatus('aaaaaaaaaaaaaaaa.status', Buffer.from('p'));
+    await broker.publishStatus('aaaaaaaaaaaaaaaa.end', Buffer.from('e'));
+    await arrived.promise;
+    assert.deepEqual(got, ['aaaaaaaaaaaaaaaa.status=p', 'aaaaaaaaaaaaaaaa.end=e']);
+    await feed.unbind('aaaaaaaaaaaaaaaa.*');
+    await broker.publishStatus('aaaaaaaaaaaaaaaa.status', Buffer.from('late'));
+    // A message bound afterwards arrives, so the late one above would have arrived before it.
+    await feed.bind('cccccccccccccccc.*');
+    const marker = deferred();
+    const before = got.length;
+    const check = setInterval(() => got.length > before && marker.resolve(), 5);
+    await broker.publishStatus('cccccccccccccccc.end', Buffer.from('marker'));
+    await marker.promise;
+    clearInterval(check);
+    assert.deepEqual(got.slice(before), ['cccccccccccccccc.end=marker']);
+    await feed.close();
+  });
+});

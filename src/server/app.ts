@@ -8,6 +8,7 @@ import cors from '@fastify/cors';
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/index.ts';
+import { RESULT_QUEUE } from '../core/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
 import type { Store } from '../store/index.ts';
 import { createApiKeyCheck } from './auth.ts';
@@ -34,6 +35,8 @@ const ALLOWED_HEADERS = ['Origin', 'X-Requested-With', 'Content-Type', 'Accept',
 export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
   const app: FastifyInstance = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: settings.bodyLimit, logController: new LogController({ disableRequestLogging: true }), trustProxy: true });
+  // Patavi's server declares the reply queue too: results must have a queue before any recorder runs.
+  await deps.broker.declareQueue(RESULT_QUEUE);
   const watch = createTaskWatchHub((onMessage) => deps.broker.openStatusFeed(onMessage));
   await watch.start();
   app.addHook('onClose', () => watch.close());

@@ -96,6 +96,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     return 'ack';
   }
 
+  // Results go to rpc_result; declaring it here means none is dropped before a server or recorder has run.
+  await broker.declareQueue(RESULT_QUEUE);
   const subscriptions: Subscription[] = [];
   for (const service of options.services) {
     await broker.declareQueue(service.name);

@@ -1,0 +1,95 @@
+/** Nothing lost: a stopped recorder, expiry by ttl, and the API key, on both backends. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { RESULT_QUEUE } from '../../src/core/index.ts';
+import { startJanitor } from '../../src/recorder/index.ts';
+import type { Backend } from '../support/backends.ts';
+import { describeEachBackend, testLogger } from '../support/backends.ts';
+import { postTask, watchUpdates } from '../support/http.ts';
+import { echo } from '../support/services.ts';
+import type { Stack } from '../support/stack.ts';
+import { startStack } from '../support/stack.ts';
+
+await describeEachBackend('reliability', (kind) => {
+  let backend: Backend;
+  let stack: Stack;
+  before(async () => {
+    backend = await kind.create();
+    stack = await startStack(backend, { services: [echo()], recorder: false, settings: { apiKey: 's3cret' } });
+  });
+  after(async () => {
+    await stack.close();
+    await backend.close();
+  });
+  const key = { 'x-api-key': 's3cret', 'x-client-name': 'GeMTC-open' };
+
+  test('results wait in the broker while no recorder runs, and are recorded when one starts', async () => {
+    const created = await Promise.all(Array.from({ length: 20 }, (_, i) => postTask(stack.baseUrl, 'echo', { i }, { headers: key })));
+    // Watchers subscribe before any result can be recorded: each must still see its end.
+    const watching = created.map(({ json }) => watchUpdates(json._links.updates.href));
+    for (let i = 0; i < 500 && (await backend.broker.queueStats(RESULT_QUEUE))!.messages < 40; i++) await new Promise((r) => setTimeout(r, 10));
+    // Every task ran and reported (a started message and a result each) but nothing is recorded yet.
+    assert.equal((await backend.broker.queueStats(RESULT_QUEUE))!.messages, 40);
+    for (const { json } of created) assert.equal((await backend.store.getTask(json.id))?.status, 'queued');
+    await stack.startRecorder();
+    const ends = await Promise.all(watching);
+    assert.ok(ends.every((u) => u.messages.at(-1)?.eventType === 'done'));
+    for (const [i, { json }] of created.entries()) {
+      assert.deepEqual(await (await fetch(`${stack.baseUrl}/task/${json.id}/results`)).json(), { i });
+    }
+  });
+
+  test('a task and its files are removed once completion + ttl has passed; others stay', async () => {
+    const short = await postTask(stack.baseUrl, 'echo', { n: 1 }, { ttl: 'PT0S', headers: key });
+    const long = await postTask(stack.baseUrl, 'echo', { n: 2 }, { ttl: 'PT1H', headers: key });
+    await Promise.all([watchUpdates(short.json._links.updates.href), watchUpdates(long.json._links.updates.href)]);
+    const janitor = startJanitor({ store: backend.store, logger: testLogger, batchSize: 1, intervalMs: 3_600_000 });
+    assert.ok((await janitor.sweep()) >= 1);
+    await janitor.stop();
+    assert.equal((await fetch(`${stack.baseUrl}/task/${short.json.id}`)).status, 404);
+    assert.equal((await fetch(`${stack.baseUrl}/task/${long.json.id}`)).status, 200);
+  });
+
+  test('with an API key configured, write routes need it; reads stay open', async () => {
+    const none = await postTask(stack.baseUrl, 'echo', {});
+    assert.equal(none.response.status, 401);
+    assert.deepEqual(none.json.error, { code: 'unauthorized', message: 'this route needs an API key in the x-api-key header', field: 'x-api-key' });
+    const wrong = await postTask(stack.baseUrl, 'echo', {}, { headers: { 'x-api-key': 'guess' } });
+    assert.equal(wrong.response.status, 401);
+    const right = await postTask(stack.baseUrl, 'echo', {}, { headers: key });
+    assert.equal(right.response.status, 201);
+    assert.equal((await backend.store.getTask(right.json.id))?.owner, 'GeMTC-open');
+    assert.equal((await fetch(right.json._links.self.href)).status, 200);
+    assert.equal((await fetch(right.json._links.self.href, { method: 'DELETE' })).status, 401);
+    assert.equal((await fetch(right.json._links.self.href, { method: 'DELETE', headers: key })).status, 200);
+    // Patavi's clients use GET / with their key as a health check.
+    assert.equal((await fetch(`${stack.baseUrl}/`, { headers: key })).status, 200);
+    assert.equal((await fetch(`${stack.baseUrl}/`, { headers: { 'x-api-key': 'guess' } })).status, 401);
+  });
+
+  test('the key itself is never stored, only a fingerprint', async () => {
+    const rows = await backend.db.query<{ owner_key: string }>('SELECT DISTINCT owner_key FROM task WHERE owner_key IS NOT NULL');
+    assert.ok(rows.rows.length > 0);
+    assert.ok(rows.rows.every((r) => r.owner_key !== 's3cret' && /^[0-9a-f]{16}$/.test(r.owner_key)));
+  });
+});
+
+await describeEachBackend('Patavi mode', (kind) => {
+  let backend: Backend;
+  let stack: Stack;
+  before(async () => {
+    backend = await kind.create();
+    stack = await startStack(backend, { settings: { allowUnknownServices: true } });
+  });
+  after(async () => {
+    await stack.close();
+    await backend.close();
+  });
+
+  test('with unknown services allowed, a task for a service without a queue is queued, reported no-workers', async () => {
+    const { response, json } = await postTask(stack.baseUrl, 'later', { x: 1 });
+    assert.equal(response.status, 201);
+    assert.equal(json.status, 'no-workers');
+    assert.deepEqual(await backend.broker.queueStats('later'), { messages: 1, consumers: 0 });
+  });
+});

@@ -58,14 +58,20 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
     // Long R tasks: the heartbeat keeps the connection known alive; it does not bound task length.
     heartbeat: 30,
   });
-  rabbit.on('error', (err) => log?.warn({ err: err.message }, 'RabbitMQ connection error; reconnecting'));
-  rabbit.on('connection', () => log?.debug({ target }, 'connected to RabbitMQ'));
+  // Until the first connection, failures are gathered into the one error thrown below.
+  let lastError: Error | undefined;
+  const beforeConnected = (err: Error): void => { lastError = err; };
+  rabbit.on('error', beforeConnected);
   try {
     await rabbit.onConnect(options.connectTimeoutMs ?? 5000);
   } catch (err) {
     rabbit.close().catch(() => undefined);
-    throw new ErrandError('broker_unavailable', `cannot connect to RabbitMQ at ${target}: ${(err as Error).message}`, undefined, { cause: err });
+    const reason = lastError?.message ?? (err as Error).message;
+    throw new ErrandError('broker_unavailable', `cannot connect to RabbitMQ at ${target}: ${reason}`, undefined, { cause: err });
   }
+  rabbit.off('error', beforeConnected);
+  rabbit.on('error', (err) => log?.warn({ err: err.message }, 'RabbitMQ connection error; reconnecting'));
+  rabbit.on('connection', () => log?.info({ target }, 'connected to RabbitMQ'));
 
   // Confirms in flight: each send resolves on its own basic.ack, many are outstanding at once.
   const publisher = rabbit.createPublisher({ confirm: true, maxAttempts: 3, exchanges: [STATUS_EXCHANGE_DECLARATION] });

@@ -1,0 +1,127 @@
+/**
+ * The production roles as separate processes against PostgreSQL and RabbitMQ: migrate, clear
+ * failures when an engine is unreachable, a worker killed mid-task, and two servers started at once.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { decomposeTaskId } from '../../src/core/index.ts';
+import type { Backend } from '../support/backends.ts';
+import { createTestDatabase, describeEachBackend, realBackend } from '../support/backends.ts';
+import { postTask, watchUpdates } from '../support/http.ts';
+import { spawnErrand } from '../support/processes.ts';
+import type { Stack } from '../support/stack.ts';
+import { startStack } from '../support/stack.ts';
+
+const FIXTURE_SERVICES = fileURLToPath(new URL('../fixtures/services/', import.meta.url));
+const BROKEN_SERVICES = fileURLToPath(new URL('../fixtures/broken-services/', import.meta.url));
+
+await describeEachBackend('errand roles', () => {
+  let backend: Backend;
+  let stack: Stack;
+  before(async () => {
+    backend = await realBackend.create();
+    stack = await startStack(backend);
+  });
+  after(async () => {
+    await stack.close();
+    await backend.close();
+  });
+
+  test('errand migrate creates the database, applies migrations once, and serve then starts', async () => {
+    const database = await createTestDatabase();
+    await database.drop(); // start from no database at all
+    const first = spawnErrand(['migrate', '--database-url', database.url]);
+    assert.equal((await first.exited).code, 0, first.output());
+    assert.match(first.output(), /created database errand_t_/);
+    assert.match(first.output(), /applied 001_initial/);
+    const second = spawnErrand(['migrate', '--database-url', database.url]);
+    assert.equal((await second.exited).code, 0);
+    assert.match(second.output(), /is up to date/);
+    await database.drop();
+  });
+
+  test('an unreachable database or broker is one clear line naming what was tried', async () => {
+    const noDb = spawnErrand(['serve', '--database-url', 'postgres://127.0.0.1:1/errand', '--port', '0']);
+    assert.equal((await noDb.exited).code, 1);
+    assert.match(noDb.output(), /^errand: cannot connect to PostgreSQL at postgres:\/\/\S*127\.0\.0\.1:1\/errand: .*ECONNREFUSED.*\n$/);
+    const noBroker = spawnErrand(['worker', '--amqp-url', 'amqp://guest:guest@127.0.0.1:1', '--services', FIXTURE_SERVICES]);
+    assert.equal((await noBroker.exited).code, 1);
+    assert.match(noBroker.output(), /^errand: cannot connect to RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:1.*\n$/);
+    assert.doesNotMatch(noBroker.output(), /guest:guest/);
+  });
+
+  test('serve refuses a database whose schema is behind, saying what to run', async () => {
+    const database = await createTestDatabase();
+    const serve = spawnErrand(['serve', '--database-url', database.url, '--amqp-url', backend.urls!.amqp, '--port', '0']);
+    assert.equal((await serve.exited).code, 1);
+    assert.match(serve.output(), /^errand: the database at .* needs migrations \(001_initial\): run `errand migrate` or pass --migrate\n$/);
+    await database.drop();
+  });
+
+  test('a broken service manifest is reported with file and field; the other services still start', async () => {
+    const worker = spawnErrand(['worker', '--amqp-url', backend.urls!.amqp, '--services', BROKEN_SERVICES]);
+    try {
+      const running = await worker.waitForLog((l) => l.msg === 'errand worker running');
+      assert.deepEqual(running.services, ['good']);
+      const problems = worker.output().split('\n').filter((l) => l.includes('service not started')).map((l) => JSON.parse(l) as { file: string; field?: string; message: string });
+      const byFolder = Object.fromEntries(problems.map((p) => [p.file.split('/').at(-2), p]));
+      assert.deepEqual(Object.keys(byFolder).sort(), ['bad-json', 'bad-name', 'no-run']);
+      assert.equal(byFolder['bad-name']!.field, 'name');
+      assert.match(byFolder['bad-name']!.message, /service name "amq\.bad" is reserved/);
+      assert.match(byFolder['bad-json']!.message, /not valid JSON/);
+      assert.equal(byFolder['no-run']!.field, 'entry');
+      assert.match(byFolder['no-run']!.message, /does not export a function named run/);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test('a worker killed while running a task: the task is redelivered to another worker and completes', async () => {
+    const args = ['worker', '--amqp-url', backend.urls!.amqp, '--services', FIXTURE_SERVICES];
+    const first = spawnErrand(args);
+    const firstId = (await first.waitForLog((l) => l.msg === 'errand worker running')).worker as string;
+    const { json } = await postTask(stack.baseUrl, 'hold', { ms: 1500 });
+    // Wait until the first worker has it.
+    for (let i = 0; i < 1000 && (await backend.store.getTask(json.id))?.worker !== firstId; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal((await backend.store.getTask(json.id))?.status, 'running');
+    const watching = watchUpdates(json._links.updates.href);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = spawnErrand(args);
+    try {
+      const secondId = (await second.waitForLog((l) => l.msg === 'errand worker running')).worker as string;
+      const updates = await watching;
+      assert.equal(updates.messages.at(-1)!.eventType, 'done');
+      const task = await backend.store.getTask(json.id);
+      assert.equal(task?.status, 'done');
+      assert.equal(task?.worker, secondId);
+      assert.equal(task?.attempts, 2);
+      assert.deepEqual(await (await fetch(`${json._links.self.href}/results`)).json(), { pid: second.child.pid });
+    } finally {
+      await second.stop();
+    }
+  });
+
+  test('two servers started at once lease different node ids, so their task ids never collide', async () => {
+    await backend.broker.declareQueue('echo');
+    const args = ['serve', '--database-url', backend.urls!.database, '--amqp-url', backend.urls!.amqp, '--port', '0', '--no-recorder'];
+    const servers = [spawnErrand(args), spawnErrand(args)];
+    try {
+      const ready = await Promise.all(servers.map((s) => s.waitForLog((l) => l.msg === 'errand serving')));
+      const nodeIds = ready.map((r) => r.nodeId as number);
+      assert.notEqual(nodeIds[0], nodeIds[1]);
+      const submitted = await Promise.all(
+        ready.flatMap((r) => Array.from({ length: 100 }, () => postTask(r.address as string, 'echo', {}))),
+      );
+      const ids = submitted.map((s) => s.json.id as string);
+      assert.equal(new Set(ids).size, 200);
+      assert.deepEqual(new Set(ids.map((id) => decomposeTaskId(id).nodeId)), new Set(nodeIds));
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+    }
+    // A clean stop releases the lease for the next server.
+    const leases = await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM node_lease WHERE holder IS NOT NULL');
+    assert.equal(leases.rows[0]!.n, 0);
+  });
+}, [realBackend]);

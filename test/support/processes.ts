@@ -1,0 +1,59 @@
+/** Runs the real `errand` command as a child process, as an operator would. */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ERRAND_BIN = fileURLToPath(new URL('../../bin/errand.js', import.meta.url));
+
+export interface RunningErrand {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the first log line (JSON) for which `match` holds. */
+  waitForLog(match: (line: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function spawnErrand(args: string[], env: Record<string, string> = {}): RunningErrand {
+  const child = spawn(process.execPath, [ERRAND_BIN, ...args], { env: { ...process.env, ERRAND_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    text += chunk.toString();
+    listeners.forEach((l) => l());
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    output: () => text,
+    exited,
+    waitForLog(match, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          for (const line of text.split('\n')) {
+            if (!line.startsWith('{')) continue;
+            try {
+              const parsed = JSON.parse(line) as Record<string, any>;
+              if (match(parsed)) {
+                cleanup();
+                return resolve(parsed);
+              }
+            } catch { /* a partial line */ }
+          }
+        };
+        const timer = setTimeout(() => { cleanup(); reject(new Error(`no matching log line in ${timeoutMs} ms; output:\n${text}`)); }, timeoutMs);
+        const onExit = () => { cleanup(); reject(new Error(`errand exited; output:\n${text}`)); };
+        const cleanup = () => { clearTimeout(timer); listeners.delete(check); child.off('exit', onExit); };
+        listeners.add(check);
+        child.once('exit', onExit);
+        check();
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,65 @@
+/** Connections that drop are re-established, and work in flight is not lost (real engines only). */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { after, before, test } from 'node:test';
+import type { Backend } from '../support/backends.ts';
+import { describeEachBackend, realBackend } from '../support/backends.ts';
+import { postTask, watchUpdates } from '../support/http.ts';
+import { echo, gate } from '../support/services.ts';
+import type { Stack } from '../support/stack.ts';
+import { startStack } from '../support/stack.ts';
+
+const run = promisify(execFile);
+
+await describeEachBackend('reconnection', () => {
+  let backend: Backend;
+  let stack: Stack;
+  const held = gate('held');
+  before(async () => {
+    backend = await realBackend.create();
+    stack = await startStack(backend, { services: [echo(), held.definition] });
+  });
+  after(async () => {
+    held.release();
+    await stack.close();
+    await backend.close();
+  });
+
+  test('after RabbitMQ drops every connection, a task in flight still completes and new ones run', async () => {
+    const { json } = await postTask(stack.baseUrl, 'held', { n: 1 });
+    await held.whenStarted(1);
+    const vhost = new URL(backend.urls!.amqp).pathname.slice(1);
+    await run('rabbitmqctl', ['-q', 'close_all_connections', '--vhost', vhost, 'test: dropping connections']);
+    // The task is still running in the worker; its channel died, so the broker requeued it.
+    // When it finishes, its result goes out on a new connection, and the redelivered copy runs
+    // again once the consumer is back (at least once); the first result recorded wins.
+    held.release();
+    let ended: Awaited<ReturnType<typeof watchUpdates>> | undefined;
+    for (let attempt = 0; attempt < 100 && ended === undefined; attempt++) {
+      // The server's feed may still be re-binding; a watcher retries as a client would.
+      ended = await watchUpdates(json._links.updates.href).catch(() => undefined);
+      if (ended?.messages.at(-1)?.eventType !== 'done') ended = undefined;
+      if (!ended) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(ended?.messages.at(-1)?.eventType, 'done');
+    assert.deepEqual(await (await fetch(`${json._links.self.href}/results`)).json(), { n: 1 });
+    const next = await postTask(stack.baseUrl, 'echo', { after: true });
+    assert.equal(next.response.status, 201);
+    const updates = await watchUpdates(next.json._links.updates.href);
+    assert.equal(updates.messages.at(-1)?.eventType, 'done');
+  });
+
+  test("after PostgreSQL ends every connection of Errand's pool, requests and results go on", async () => {
+    await backend.db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+    let created: Awaited<ReturnType<typeof postTask>> | undefined;
+    // The terminated idle connections are dropped by the pool; at most the first use of one fails.
+    for (let attempt = 0; attempt < 5 && created?.response.status !== 201; attempt++) {
+      created = await postTask(stack.baseUrl, 'echo', { db: 'back' });
+    }
+    assert.equal(created?.response.status, 201);
+    const id = created!.json.id as string;
+    const updates = await watchUpdates(`${stack.baseUrl.replace('http', 'ws')}/task/${id}/updates`);
+    assert.equal(updates.messages.at(-1)?.eventType, 'done');
+  });
+}, [realBackend]);

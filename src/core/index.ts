@@ -6,3 +6,4 @@ export * from './messages.ts';
 export * from './batcher.ts';
 export * from './service-name.ts';
 export * from './json-input.ts';
+export * from './redact.ts';

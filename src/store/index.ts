@@ -2,5 +2,5 @@ export type { Store, NewTask, StartedTask, CompletedTask, CompletionOutcome, Sto
 export type { SqlClient } from './sql-client.ts';
 export { createSqlStore } from './sql-store.ts';
 export { migrate, pendingMigrations } from './migrate.ts';
-export { connectPostgres, ensureDatabase, redactUrl } from './postgres/index.ts';
+export { connectPostgres, ensureDatabase } from './postgres/index.ts';
 export { openEmbedded } from './embedded/index.ts';

@@ -40,6 +40,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const { broker } = options;
   const id = options.workerId ?? newWorkerId();
   const log = options.logger.child({ part: 'worker', worker: id });
+  // Executors get this signal; timeouts and cancel (next issues) abort per task, a hard stop here.
   const stopping = new AbortController();
 
   async function runTask(service: ServiceDefinition, delivery: Delivery): Promise<Disposition> {
@@ -108,7 +109,9 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   return {
     id,
     async close() {
+      // Graceful: tasks under way finish and report before the consumers go.
       await Promise.all(subscriptions.map((s) => s.close()));
+      stopping.abort();
       await Promise.all(options.services.map((s) => s.executor.close()));
     },
   };

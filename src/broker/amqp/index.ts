@@ -7,20 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { Connection, ConsumerStatus } from 'rabbitmq-client';
 import type { AsyncMessage, Consumer } from 'rabbitmq-client';
 import type { Logger } from 'pino';
-import { ErrandError, STATUS_EXCHANGE } from '../../core/index.ts';
+import { ErrandError, redactUrl, STATUS_EXCHANGE } from '../../core/index.ts';
 import type { Broker, Delivery, Disposition, MessageProperties, QueueStats, StatusFeed, Subscription } from '../broker.ts';
 
 export interface AmqpOptions { url: string; logger?: Logger; connectTimeoutMs?: number; name?: string }
-
-export function redactAmqpUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
 
 const STATUS_EXCHANGE_DECLARATION = { exchange: STATUS_EXCHANGE, type: 'topic', durable: false } as const;
 
@@ -48,7 +38,7 @@ const STATUS_FOR: Record<Disposition, ConsumerStatus> = {
 };
 
 export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
-  const target = redactAmqpUrl(options.url);
+  const target = redactUrl(options.url);
   const log = options.logger;
   const rabbit = new Connection({
     url: options.url,

@@ -2,7 +2,7 @@
  * `GET /`: a small page to submit a task and watch it (the full dashboard comes later). Patavi's
  * clients use `GET /` with their API key as a health check, so a valid key (or none) gets 200.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteContext } from '../context.ts';
 
 const PAGE = `<!doctype html>
@@ -44,7 +44,7 @@ document.getElementById('f').onsubmit = async (e) => {
 </script></body></html>`;
 
 export function registerDashboardRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const page = async (request: Parameters<RouteContext['authorize']>[0], reply: import('fastify').FastifyReply) => {
+  const page = async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.headers['x-api-key'] !== undefined) ctx.authorize(request);
     return reply.type('text/html; charset=utf-8').send(PAGE);
   };

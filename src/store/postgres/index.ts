@@ -2,21 +2,10 @@
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { ErrandError } from '../../core/index.ts';
+import { ErrandError, redactUrl } from '../../core/index.ts';
 import type { SqlClient, SqlQueryable, QueryResult } from '../sql-client.ts';
 
 export interface PostgresOptions { url: string; poolSize?: number; logger?: Logger; connectTimeoutMs?: number }
-
-/** The URL with any password replaced, safe to print. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
 
 /** Like libpq: a URL without a user name connects as the operating-system user. */
 function connectionConfig(url: string): pg.ClientConfig {

@@ -14,6 +14,11 @@ export interface MessageProperties {
 
 export interface Delivery {
   body: Buffer;
+  /**
+   * The body already parsed as JSON, when the client library did so (RabbitMQ's client decodes
+   * `application/json` bodies itself): consumers use it instead of parsing the bytes again.
+   */
+  json?: { value: unknown };
   properties: MessageProperties;
   routingKey: string;
   /** True when the broker has delivered this message before (a consumer died or requeued it). */

@@ -79,19 +79,25 @@ function parseJson(body: Buffer, what: string): { ok: true; value: unknown } | {
 }
 
 /**
- * Reads one message from the reply queue. Never throws: a message that cannot be understood
+ * Reads one message from the reply queue (`parsed`: the body already parsed as JSON, if it was). Never throws: a message that cannot be understood
  * becomes a failed result with code `invalid_result`, so the task ends instead of hanging.
  */
-export async function parseReply(body: Buffer, contentType: string | undefined, type: string | undefined): Promise<ReplyMessage> {
+export async function parseReply(
+  body: Buffer,
+  contentType: string | undefined,
+  type: string | undefined,
+  parsed?: { value: unknown },
+): Promise<ReplyMessage> {
   if (type === STARTED_TYPE) {
-    const parsed = parseJson(body, 'started message');
-    const worker = parsed.ok && isObject(parsed.value) && typeof parsed.value.worker === 'string' ? parsed.value.worker : null;
+    const started = parsed ? { ok: true as const, value: parsed.value } : parseJson(body, 'started message');
+    const worker = started.ok && isObject(started.value) && typeof started.value.worker === 'string' ? started.value.worker : null;
     return { kind: 'started', worker };
   }
   const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (mediaType === 'application/json') {
-    const parsed = parseJson(body, 'result');
-    return parsed.ok ? fromIndex(parsed.value, []) : invalid(parsed.message);
+    if (parsed) return fromIndex(parsed.value, []);
+    const result = parseJson(body, 'result');
+    return result.ok ? fromIndex(result.value, []) : invalid(result.message);
   }
   if (mediaType === 'multipart/form-data') return parseMultipart(body, contentType!);
   return invalid(`result has content type ${JSON.stringify(contentType ?? null)}; expected application/json or multipart/form-data`);

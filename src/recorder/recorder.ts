@@ -50,7 +50,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
       log.warn({ correlationId: taskId ?? null }, 'reply without a valid task id (correlation_id); dropped');
       return 'drop';
     }
-    const reply = await parseReply(delivery.body, delivery.properties.contentType, delivery.properties.type);
+    const reply = await parseReply(delivery.body, delivery.properties.contentType, delivery.properties.type, delivery.json);
     switch (reply.kind) {
       case 'script':
         await store.saveScript(taskId, reply.script);

@@ -65,7 +65,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     let outcome: Outcome;
     let input: unknown;
     try {
-      input = delivery.body.length === 0 ? null : JSON.parse(delivery.body.toString('utf8'));
+      input = delivery.json ? delivery.json.value : delivery.body.length === 0 ? null : JSON.parse(delivery.body.toString('utf8'));
     } catch (err) {
       input = undefined;
       outcome = { status: 'failed', error: { code: 'invalid_input', message: `task input is not valid JSON: ${(err as Error).message}` } };

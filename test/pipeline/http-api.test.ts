@@ -6,7 +6,7 @@ import { RESULT_QUEUE } from '../../src/core/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { describeEachBackend } from '../support/backends.ts';
 import { postTask, watchUpdates } from '../support/http.ts';
-import { echo, steps } from '../support/services.ts';
+import { echo, service, steps } from '../support/services.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
 
@@ -20,7 +20,7 @@ await describeEachBackend('HTTP API', (kind) => {
   let base: string;
   before(async () => {
     backend = await kind.create();
-    stack = await startStack(backend, { services: [echo(), steps()], settings: { bodyLimit: 64 * 1024 } });
+    stack = await startStack(backend, { services: [echo(), steps(), service('text', () => 'just text')], settings: { bodyLimit: 64 * 1024 } });
     base = stack.baseUrl;
   });
   after(async () => {
@@ -115,6 +115,16 @@ await describeEachBackend('HTTP API', (kind) => {
     assert.equal(file.headers.get('content-type'), 'image/svg+xml');
     assert.equal(await file.text(), '<svg xmlns="http://www.w3.org/2000/svg"/>');
     assert.equal((await fetch(`${base}/task/${json.id}/results/other.png`)).status, 404);
+  });
+
+  test('a result may be any JSON value, a bare string included', async () => {
+    const { json } = await postTask(base, 'text', {});
+    await watchUpdates(json._links.updates.href);
+    const results = await fetch(`${base}/task/${json.id}/results`);
+    assert.equal(await results.text(), '"just text"');
+    const echoed = await postTask(base, 'echo', JSON.stringify('a string input'));
+    await watchUpdates(echoed.json._links.updates.href);
+    assert.equal(await (await fetch(`${base}/task/${echoed.json.id}/results`)).text(), '"a string input"');
   });
 
   test('results are 404 until the task has finished', async () => {

@@ -14,11 +14,20 @@ export interface AmqpOptions { url: string; logger?: Logger; connectTimeoutMs?: 
 
 const STATUS_EXCHANGE_DECLARATION = { exchange: STATUS_EXCHANGE, type: 'topic', durable: false } as const;
 
-/** rabbitmq-client decodes JSON and text bodies; Errand's parts want the bytes as sent. */
-function bodyBytes(body: unknown): Buffer {
-  if (Buffer.isBuffer(body)) return body;
-  if (typeof body === 'string') return Buffer.from(body, 'utf8');
-  return Buffer.from(JSON.stringify(body), 'utf8');
+/**
+ * rabbitmq-client decodes `application/json` bodies (any JSON value, a bare string included) and
+ * `text/plain` ones into strings. Errand's parts get the bytes as sent, and the parsed value when
+ * there is one so that it is not parsed twice.
+ */
+function decodedBody(msg: AsyncMessage): Pick<Delivery, 'body' | 'json'> {
+  const body: unknown = msg.body;
+  if (Buffer.isBuffer(body)) return { body };
+  if (msg.contentType === 'application/json' && !msg.contentEncoding) {
+    // The bytes are rebuilt only if someone asks: consumers of JSON use `json`.
+    let bytes: Buffer | undefined;
+    return { get body() { return (bytes ??= Buffer.from(JSON.stringify(body), 'utf8')); }, json: { value: body } };
+  }
+  return { body: Buffer.from(String(body), 'utf8') };
 }
 
 function toDelivery(msg: AsyncMessage): Delivery {
@@ -28,7 +37,8 @@ function toDelivery(msg: AsyncMessage): Delivery {
   if (msg.contentType !== undefined) properties.contentType = msg.contentType;
   if (msg.type !== undefined) properties.type = msg.type;
   if (msg.headers !== undefined) properties.headers = msg.headers;
-  return { body: bodyBytes(msg.body), properties, routingKey: msg.routingKey, redelivered: msg.redelivered };
+  // Copying descriptors keeps `body` a getter where decodedBody made one (a spread would call it).
+  return Object.defineProperties({ properties, routingKey: msg.routingKey, redelivered: msg.redelivered }, Object.getOwnPropertyDescriptors(decodedBody(msg))) as Delivery;
 }
 
 const STATUS_FOR: Record<Disposition, ConsumerStatus> = {
@@ -120,7 +130,7 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
       const patterns = new Set<string>();
       const consumer = rabbit.createConsumer(
         { queue, noAck: true, queueOptions: { exclusive: true, autoDelete: true, durable: false }, exchanges: [STATUS_EXCHANGE_DECLARATION] },
-        async (msg) => onMessage(msg.routingKey, bodyBytes(msg.body)),
+        async (msg) => onMessage(msg.routingKey, decodedBody(msg).body),
       );
       consumer.on('error', (err) => log?.warn({ err: err.message }, 'status feed error; it will resume'));
       let first = true;

@@ -110,7 +110,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   const apiKey = get('api-key');
   const config: Config = {
     amqpUrl: get('amqp-url') ?? 'amqp://guest:guest@127.0.0.1:5672',
-    databaseUrl: get('database-url') ?? 'postgres://127.0.0.1:5432/errand',
+    databaseUrl: withPgUser(get('database-url') ?? 'postgres://127.0.0.1:5432/errand', env.PGUSER),
     host: get('host') ?? '127.0.0.1',
     port: integer(get('port') ?? '3000', 'port', 0, 65535),
     concurrency: integer(get('concurrency') ?? '1', 'concurrency', 1, 10_000),
@@ -130,6 +130,19 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     ...(defaultTtl !== undefined ? { defaultTtl } : {}),
   };
   return { command: parsed.positionals[0], config, help: flags.help === true, rest: parsed.positionals.slice(1) };
+}
+
+/** As libpq does: a database URL without a user name takes PGUSER when it is set. */
+function withPgUser(url: string, pgUser: string | undefined): string {
+  if (!pgUser) return url;
+  try {
+    const parsed = new URL(url);
+    if (parsed.username) return url;
+    parsed.username = encodeURIComponent(pgUser);
+    return parsed.toString();
+  } catch {
+    throw new ErrandError('invalid_field', `--database-url must be a URL such as postgres://host:5432/errand, got ${JSON.stringify(url)}`, 'database-url');
+  }
 }
 
 export const USAGE = `errand <command> [options]

@@ -11,7 +11,7 @@ export interface PostgresOptions { url: string; poolSize?: number; logger?: Logg
 function connectionConfig(url: string): pg.ClientConfig {
   const parsed = new URL(url);
   // pg lets the parsed connection string override a separate `user`, so the name goes in the URL.
-  if (!parsed.username) parsed.username = encodeURIComponent(process.env.PGUSER ?? userInfo().username);
+  if (!parsed.username) parsed.username = encodeURIComponent(userInfo().username);
   return { connectionString: parsed.toString() };
 }
 

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { postTask, watchUpdates } from '../support/http.ts';
 import { spawnErrand } from '../support/processes.ts';
 import type { RunningErrand } from '../support/processes.ts';
+import { eventually } from '../support/wait.ts';
 
 let dataDir: string;
 before(async () => { dataDir = await mkdtemp(join(tmpdir(), 'errand-dev-')); });
@@ -14,10 +15,7 @@ after(async () => { await rm(dataDir, { recursive: true, force: true }); });
 
 async function startDev(): Promise<{ dev: RunningErrand; base: string }> {
   const dev = spawnErrand(['dev', '--port', '0', '--data-dir', dataDir]);
-  for (let i = 0; i < 600 && !/Open (\S+)\//.test(dev.output()); i++) {
-    if (dev.child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await eventually(() => /Open (\S+)\//.test(dev.output()) || dev.child.exitCode !== null, 'errand dev to print its URL', 60_000);
   const match = /Open (\S+)\//.exec(dev.output());
   assert.ok(match, dev.output());
   return { dev, base: match[1]! };

@@ -12,6 +12,7 @@ import { postTask, watchUpdates } from '../support/http.ts';
 import { spawnErrand } from '../support/processes.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
+import { eventually } from '../support/wait.ts';
 
 const FIXTURE_SERVICES = fileURLToPath(new URL('../fixtures/services/', import.meta.url));
 const BROKEN_SERVICES = fileURLToPath(new URL('../fixtures/broken-services/', import.meta.url));
@@ -83,7 +84,7 @@ await describeEachBackend('errand roles', () => {
     const firstId = (await first.waitForLog((l) => l.msg === 'errand worker running')).worker as string;
     const { json } = await postTask(stack.baseUrl, 'hold', { ms: 1500 });
     // Wait until the first worker has it.
-    for (let i = 0; i < 1000 && (await backend.store.getTask(json.id))?.worker !== firstId; i++) await new Promise((r) => setTimeout(r, 10));
+    await eventually(async () => (await backend.store.getTask(json.id))?.worker === firstId, 'the first worker to start the task');
     assert.equal((await backend.store.getTask(json.id))?.status, 'running');
     const watching = watchUpdates(json._links.updates.href);
     first.child.kill('SIGKILL');

@@ -9,6 +9,7 @@ import { postTask, watchUpdates } from '../support/http.ts';
 import { echo, service, steps } from '../support/services.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
+import { eventually } from '../support/wait.ts';
 
 async function countTasks(backend: Backend): Promise<number> {
   return (await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM task')).rows[0]!.n;
@@ -260,9 +261,7 @@ await describeEachBackend('HTTP API', (kind) => {
     const updates = await watching;
     assert.deepEqual(updates.messages.map((m) => m.eventType), ['done']);
     // The second result was consumed (the queue drains) and ignored.
-    for (let i = 0; i < 200 && (await backend.broker.queueStats(RESULT_QUEUE))!.messages > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    await stack.recorder!.close();
-    await stack.startRecorder();
+    await eventually(async () => (await backend.broker.queueStats(RESULT_QUEUE))!.messages === 0, 'the second result to be consumed');
     assert.deepEqual(await (await fetch(`${base}/task/${json.id}/results`)).json(), { first: true });
   });
 });

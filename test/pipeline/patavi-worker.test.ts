@@ -12,6 +12,7 @@ import { describeEachBackend, realBackend } from '../support/backends.ts';
 import { postTask, watchUpdates } from '../support/http.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
+import { eventually } from '../support/wait.ts';
 
 const SCRIPT = 'raw <- function(params) { update(list(progress = 50)); params }';
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
@@ -66,14 +67,7 @@ await describeEachBackend('Patavi worker over raw AMQP', () => {
     const channel = await connection2.createChannel();
     await channel.assertQueue('peek', { durable: true });
     const { json } = await postTask(stack.baseUrl, 'peek', { a: 1 });
-    const msg = await new Promise<amqp.GetMessage>((resolve) => {
-      const poll = async (): Promise<void> => {
-        const got = await channel.get('peek', { noAck: true });
-        if (got) resolve(got);
-        else setTimeout(() => void poll(), 10);
-      };
-      void poll();
-    });
+    const msg = await eventually(() => channel.get('peek', { noAck: true }), 'the task message');
     assert.deepEqual(JSON.parse(msg.content.toString()), { a: 1 });
     assert.equal(msg.properties.correlationId, json.id);
     assert.equal(msg.properties.replyTo, 'rpc_result');
@@ -115,7 +109,7 @@ await describeEachBackend('Patavi worker over raw AMQP', () => {
     const ends: Array<{ key: string; body: any }> = [];
     await channel.consume(queue, (msg) => msg && ends.push({ key: msg.fields.routingKey, body: JSON.parse(msg.content.toString()) }), { noAck: true });
     const { json } = await postTask(stack.baseUrl, 'raw', { y: 1 });
-    for (let i = 0; i < 500 && ends.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await eventually(() => ends.length > 0, 'an end message');
     assert.deepEqual(ends[0], { key: `${json.id}.end`, body: { taskId: json.id, eventType: 'done', eventData: { href: `${stack.baseUrl}/task/${json.id}/results` } } });
     // Committed before it was announced.
     assert.equal((await backend.store.getTask(json.id))?.status, 'done');

@@ -9,6 +9,7 @@ import { postTask, watchUpdates } from '../support/http.ts';
 import { echo, gate } from '../support/services.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
+import { eventually } from '../support/wait.ts';
 
 const run = promisify(execFile);
 
@@ -35,13 +36,11 @@ await describeEachBackend('reconnection', () => {
     // When it finishes, its result goes out on a new connection, and the redelivered copy runs
     // again once the consumer is back (at least once); the first result recorded wins.
     held.release();
-    let ended: Awaited<ReturnType<typeof watchUpdates>> | undefined;
-    for (let attempt = 0; attempt < 100 && ended === undefined; attempt++) {
-      // The server's feed may still be re-binding; a watcher retries as a client would.
-      ended = await watchUpdates(json._links.updates.href).catch(() => undefined);
-      if (ended?.messages.at(-1)?.eventType !== 'done') ended = undefined;
-      if (!ended) await new Promise((r) => setTimeout(r, 50));
-    }
+    // The server's feed may still be re-binding; a watcher retries as a client would.
+    const ended = await eventually(async () => {
+      const updates = await watchUpdates(json._links.updates.href).catch(() => undefined);
+      return updates?.messages.at(-1)?.eventType === 'done' && updates;
+    }, 'a done message after the reconnection');
     assert.equal(ended?.messages.at(-1)?.eventType, 'done');
     assert.deepEqual(await (await fetch(`${json._links.self.href}/results`)).json(), { n: 1 });
     const next = await postTask(stack.baseUrl, 'echo', { after: true });

@@ -9,6 +9,7 @@ import { postTask, watchUpdates } from '../support/http.ts';
 import { echo } from '../support/services.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
+import { eventually } from '../support/wait.ts';
 
 await describeEachBackend('reliability', (kind) => {
   let backend: Backend;
@@ -27,7 +28,7 @@ await describeEachBackend('reliability', (kind) => {
     const created = await Promise.all(Array.from({ length: 20 }, (_, i) => postTask(stack.baseUrl, 'echo', { i }, { headers: key })));
     // Watchers subscribe before any result can be recorded: each must still see its end.
     const watching = created.map(({ json }) => watchUpdates(json._links.updates.href));
-    for (let i = 0; i < 500 && (await backend.broker.queueStats(RESULT_QUEUE))!.messages < 40; i++) await new Promise((r) => setTimeout(r, 10));
+    await eventually(async () => (await backend.broker.queueStats(RESULT_QUEUE))!.messages >= 40, 'every task to report');
     // Every task ran and reported (a started message and a result each) but nothing is recorded yet.
     assert.equal((await backend.broker.queueStats(RESULT_QUEUE))!.messages, 40);
     for (const { json } of created) assert.equal((await backend.store.getTask(json.id))?.status, 'queued');

@@ -24,14 +24,3 @@ export function watchUpdates(url: string, protocols?: string[]): Promise<{ messa
     socket.on('error', reject);
   });
 }
-
-/** Polls until the task reaches one of `statuses` (a task state is not an awaitable event for a plain HTTP client). */
-export async function waitForStatus(baseUrl: string, id: string, statuses: string[], timeoutMs = 20_000): Promise<Record<string, any>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const task = (await (await fetch(`${baseUrl}/task/${id}`)).json()) as Record<string, any>;
-    if (statuses.includes(task.status)) return task;
-    if (Date.now() > deadline) throw new Error(`task ${id} is still ${task.status}, expected ${statuses.join('/')}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}

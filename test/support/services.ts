@@ -25,8 +25,9 @@ export const steps = (name = 'steps'): ServiceDefinition =>
   });
 
 /** Holds each task until released; records the tasks it saw. */
-export function gate(name = 'gate'): { definition: ServiceDefinition; started: string[]; release(): void; whenStarted(n: number): Promise<void> } {
+export function gate(name = 'gate'): { definition: ServiceDefinition; started: string[]; finished: string[]; release(): void; whenStarted(n: number): Promise<void> } {
   const started: string[] = [];
+  const finished: string[] = [];
   let open!: () => void;
   const opened = new Promise<void>((resolve) => (open = resolve));
   const waiters: Array<{ n: number; resolve: () => void }> = [];
@@ -34,11 +35,13 @@ export function gate(name = 'gate'): { definition: ServiceDefinition; started: s
     started.push(ctx.taskId);
     waiters.filter((w) => started.length >= w.n).forEach((w) => w.resolve());
     await opened;
+    finished.push(ctx.taskId);
     return input;
   }, 4);
   return {
     definition,
     started,
+    finished,
     release: () => open(),
     whenStarted: (n) => new Promise<void>((resolve) => (started.length >= n ? resolve() : waiters.push({ n, resolve }))),
   };

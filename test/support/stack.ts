@@ -7,6 +7,7 @@ import { createApp } from '../../src/server/index.ts';
 import type { ServerSettings } from '../../src/server/index.ts';
 import { startWorker } from '../../src/worker/index.ts';
 import type { ServiceDefinition, Worker } from '../../src/worker/index.ts';
+import type { Broker } from '../../src/broker/index.ts';
 import type { Backend } from './backends.ts';
 import { testLogger } from './backends.ts';
 
@@ -24,20 +25,23 @@ export interface StackOptions {
   settings?: Partial<ServerSettings>;
   nodeId?: number;
   recorder?: boolean;
+  /** A broker of the stack's own instead of the backend's (to break it without breaking the backend). */
+  broker?: Broker;
 }
 
 export async function startStack(backend: Backend, options: StackOptions = {}): Promise<Stack> {
   const services = options.services ?? [];
-  const worker = services.length > 0 ? await startWorker({ broker: backend.broker, services, logger: testLogger }) : undefined;
+  const broker = options.broker ?? backend.broker;
+  const worker = services.length > 0 ? await startWorker({ broker, services, logger: testLogger }) : undefined;
   const settings: ServerSettings = { bodyLimit: 5 * 1024 * 1024, maxJsonDepth: 256, allowUnknownServices: false, ...options.settings };
-  const app = await createApp({ store: backend.store, broker: backend.broker, ids: new FlakeIdGenerator(options.nodeId ?? 1), logger: testLogger, settings });
+  const app = await createApp({ store: backend.store, broker, ids: new FlakeIdGenerator(options.nodeId ?? 1), logger: testLogger, settings });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const stack: Stack = {
     app,
     baseUrl: address,
     ...(worker ? { worker } : {}),
     async startRecorder() {
-      stack.recorder = await startRecorder({ store: backend.store, broker: backend.broker, logger: testLogger, publicUrl: address, prefetch: 64, retryDelayMs: 50 });
+      stack.recorder = await startRecorder({ store: backend.store, broker, logger: testLogger, publicUrl: address, prefetch: 64, retryDelayMs: 50 });
       return stack.recorder;
     },
     async close() {

@@ -1,0 +1,107 @@
+/** Each failure path the pipeline handles, against the real engines and the embedded pair. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { createMemoryBroker } from '../../src/broker/index.ts';
+import { FlakeIdGenerator, RESULT_QUEUE } from '../../src/core/index.ts';
+import type { Backend } from '../support/backends.ts';
+import { describeEachBackend } from '../support/backends.ts';
+import { postTask, watchUpdates } from '../support/http.ts';
+import { echo, gate } from '../support/services.ts';
+import type { Stack } from '../support/stack.ts';
+import { startStack } from '../support/stack.ts';
+import { eventually } from '../support/wait.ts';
+
+async function countTasks(backend: Backend): Promise<number> {
+  return (await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM task')).rows[0]!.n;
+}
+
+await describeEachBackend('failure paths', (kind) => {
+  let backend: Backend;
+  let stack: Stack;
+  const held = gate('held');
+  before(async () => {
+    backend = await kind.create();
+    stack = await startStack(backend, { services: [echo(), held.definition] });
+    await backend.broker.declareQueue('manual'); // a service no worker consumes
+  });
+  after(async () => {
+    held.release();
+    await stack.close();
+    await backend.close();
+  });
+
+  test('a task the broker does not confirm is not kept: 503, and the row is gone', async () => {
+    const broker = kind.name.startsWith('PGlite') ? createMemoryBroker() : await backend.connectBroker();
+    const own = await startStack(backend, { services: [echo('flaky')], broker, recorder: false });
+    try {
+      assert.equal((await postTask(own.baseUrl, 'flaky', {})).response.status, 201); // the service is known now
+      const before = await countTasks(backend);
+      await broker.close();
+      const { response, json } = await postTask(own.baseUrl, 'flaky', {});
+      assert.equal(response.status, 503);
+      assert.equal(json.error.code, 'broker_unavailable');
+      assert.equal(await countTasks(backend), before);
+    } finally {
+      await own.close().catch(() => undefined);
+    }
+  });
+
+  test('while the database is away, submissions get 503 and results wait; both recover', async () => {
+    const { json } = await postTask(stack.baseUrl, 'held', { n: 1 });
+    await held.whenStarted(1);
+    await backend.db.query('ALTER TABLE task RENAME TO task_away');
+    try {
+      const refused = await postTask(stack.baseUrl, 'echo', {});
+      assert.equal(refused.response.status, 503);
+      assert.equal(refused.json.error.code, 'database_unavailable');
+      held.release();
+      await eventually(() => held.finished.includes(json.id), 'the held task to finish');
+      // The recorder cannot write the result now; it must hand it back, not drop it.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      await backend.db.query('ALTER TABLE task_away RENAME TO task');
+    }
+    // Had the recorder dropped the result while the table was away, this would never happen.
+    await eventually(async () => (await backend.store.getTask(json.id))?.status === 'done', 'the result to be recorded');
+    assert.deepEqual(await (await fetch(`${json._links.self.href}/results`)).json(), { n: 1 });
+    assert.equal((await postTask(stack.baseUrl, 'echo', {})).response.status, 201);
+  });
+
+  test('a task message without a task id is dropped, and the worker goes on', async () => {
+    await backend.broker.send('echo', Buffer.from('{}'), { replyTo: RESULT_QUEUE, contentType: 'application/json' });
+    const { json } = await postTask(stack.baseUrl, 'echo', { after: 'bad' });
+    assert.equal((await watchUpdates(json._links.updates.href)).messages.at(-1)?.eventType, 'done');
+    assert.equal((await backend.broker.queueStats('echo'))?.messages, 0);
+  });
+
+  test('an input that is not JSON fails its task with invalid_input', async () => {
+    const id = new FlakeIdGenerator(9).next();
+    await backend.store.insertTask({ id, service: 'echo', input: '{}', owner: null, ownerKey: null, ttl: null });
+    // As Patavi's server published: no content type, and here a body that is not JSON.
+    await backend.broker.send('echo', Buffer.from('not json'), { correlationId: id, replyTo: RESULT_QUEUE });
+    const task = await eventually(async () => {
+      const t = await backend.store.getTask(id);
+      return t?.status === 'failed' && t;
+    }, 'the task to fail');
+    assert.equal(task.error?.code, 'invalid_input');
+  });
+
+  test('a result that cannot be read fails its task with invalid_result; one without a task id is dropped', async () => {
+    await backend.broker.send(RESULT_QUEUE, Buffer.from('{"orphan": true}'), { contentType: 'application/json' });
+    const { json } = await postTask(stack.baseUrl, 'manual', {});
+    const watching = watchUpdates(json._links.updates.href);
+    await backend.broker.send(RESULT_QUEUE, Buffer.from('plain words'), { correlationId: json.id, contentType: 'text/plain' });
+    assert.equal((await watching).messages.at(-1)?.eventType, 'failed');
+    const task = (await (await fetch(json._links.self.href)).json()) as { error: { code: string; message: string } };
+    assert.equal(task.error.code, 'invalid_result');
+    assert.match(task.error.message, /content type "text\/plain"/);
+  });
+
+  test('a result for a task that was deleted is acknowledged and ignored', async () => {
+    const { json } = await postTask(stack.baseUrl, 'manual', {});
+    assert.equal((await fetch(json._links.self.href, { method: 'DELETE' })).status, 200);
+    await backend.broker.send(RESULT_QUEUE, Buffer.from('{"late": true}'), { correlationId: json.id, contentType: 'application/json' });
+    await eventually(async () => (await backend.broker.queueStats(RESULT_QUEUE))?.messages === 0, 'the late result to be consumed');
+    assert.equal((await fetch(json._links.self.href)).status, 404);
+  });
+});

@@ -4,16 +4,12 @@ import { after, before, test } from 'node:test';
 import { createMemoryBroker } from '../../src/broker/index.ts';
 import { FlakeIdGenerator, RESULT_QUEUE } from '../../src/core/index.ts';
 import type { Backend } from '../support/backends.ts';
-import { describeEachBackend } from '../support/backends.ts';
+import { countTasks, describeEachBackend } from '../support/backends.ts';
 import { postTask, watchUpdates } from '../support/http.ts';
 import { echo, gate } from '../support/services.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
 import { eventually } from '../support/wait.ts';
-
-async function countTasks(backend: Backend): Promise<number> {
-  return (await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM task')).rows[0]!.n;
-}
 
 await describeEachBackend('failure paths', (kind) => {
   let backend: Backend;
@@ -40,6 +36,11 @@ await describeEachBackend('failure paths', (kind) => {
       const { response, json } = await postTask(own.baseUrl, 'flaky', {});
       assert.equal(response.status, 503);
       assert.equal(json.error.code, 'broker_unavailable');
+      assert.equal(await countTasks(backend), before);
+      // A service not looked up yet needs the broker before anything is written: 503 as well.
+      const unseen = await postTask(own.baseUrl, 'unseen', {});
+      assert.equal(unseen.response.status, 503);
+      assert.equal(unseen.json.error.code, 'broker_unavailable');
       assert.equal(await countTasks(backend), before);
     } finally {
       await own.close().catch(() => undefined);

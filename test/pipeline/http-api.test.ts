@@ -4,16 +4,12 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { RESULT_QUEUE } from '../../src/core/index.ts';
 import type { Backend } from '../support/backends.ts';
-import { describeEachBackend } from '../support/backends.ts';
+import { countTasks, describeEachBackend } from '../support/backends.ts';
 import { postTask, watchUpdates } from '../support/http.ts';
 import { echo, service, steps } from '../support/services.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
 import { eventually } from '../support/wait.ts';
-
-async function countTasks(backend: Backend): Promise<number> {
-  return (await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM task')).rows[0]!.n;
-}
 
 await describeEachBackend('HTTP API', (kind) => {
   let backend: Backend;

@@ -139,6 +139,11 @@ export const embeddedBackend: BackendKind = {
   },
 };
 
+/** Tasks in the database: what a rejected request must not change. */
+export async function countTasks(backend: Backend): Promise<number> {
+  return (await backend.db.query<{ n: number }>('SELECT count(*)::int AS n FROM task')).rows[0]!.n;
+}
+
 export const BACKENDS: BackendKind[] = [realBackend, embeddedBackend];
 
 /**

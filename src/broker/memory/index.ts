@@ -23,6 +23,11 @@ export function createMemoryBroker(): Broker {
   const feeds = new Set<{ patterns: Set<string>; onMessage: (key: string, body: Buffer) => void }>();
   let closed = false;
 
+  // Like a closed connection: every operation fails once the broker is closed.
+  const ensureOpen = (): void => {
+    if (closed) throw new Error('the in-process broker is closed');
+  };
+
   const queue = (name: string): QueueState => {
     let q = queues.get(name);
     if (!q) queues.set(name, (q = { messages: [], consumers: [], next: 0 }));
@@ -58,16 +63,18 @@ export function createMemoryBroker(): Broker {
     target: 'the in-process broker',
 
     async declareQueue(name) {
+      ensureOpen();
       queue(name);
     },
 
     async queueStats(name): Promise<QueueStats | undefined> {
+      ensureOpen();
       const q = queues.get(name);
       return q && { messages: q.messages.length, consumers: q.consumers.filter((c) => !c.closed).length };
     },
 
     async send(name, body, options: SendOptions = {}) {
-      if (closed) throw new Error('broker is closed');
+      ensureOpen();
       const { persistent: _persistent, ...properties } = options;
       const q = queues.get(name);
       if (!q) return; // like the default exchange: a message to no queue is dropped
@@ -76,7 +83,7 @@ export function createMemoryBroker(): Broker {
     },
 
     async publishStatus(routingKey, body) {
-      if (closed) throw new Error('broker is closed');
+      ensureOpen();
       for (const feed of feeds) {
         for (const pattern of feed.patterns) {
           if (topicMatches(pattern, routingKey)) {
@@ -88,6 +95,7 @@ export function createMemoryBroker(): Broker {
     },
 
     async consume(name, handler, options): Promise<Subscription> {
+      ensureOpen();
       const q = queue(name);
       const consumer: ConsumerState = { handler, prefetch: Math.max(1, options.prefetch), inFlight: new Set(), closed: false };
       q.consumers.push(consumer);
@@ -103,6 +111,7 @@ export function createMemoryBroker(): Broker {
     },
 
     async openStatusFeed(onMessage): Promise<StatusFeed> {
+      ensureOpen();
       const feed = { patterns: new Set<string>(), onMessage };
       feeds.add(feed);
       return {

@@ -26,11 +26,9 @@ export interface TaskInfo {
   startedAt: Date | null;
   completedAt: Date | null;
   expiresAt: Date | null;
-  ttl: string | null;
   attempts: number;
   worker: string | null;
   hasScript: boolean;
-  hasResult: boolean;
   error: TaskError | null;
 }
 
@@ -66,7 +64,7 @@ export function describeTask(
     updates: { href: `${base.ws}/task/${task.id}/updates` },
     task: { href: `${self}/task` },
   };
-  if (isTerminal(task.status)) links.results = { href: `${self}/results` };
+  if (isTerminal(task.status)) links.results = { href: resultsUrl(base, task.id) };
   if (task.hasScript) links.script = { href: `${self}/script` };
   const description: TaskDescription = { id: task.id, service: task.service, status: statusOverride ?? task.status, _links: links };
   if (task.createdAt) description.createdAt = task.createdAt.toISOString();

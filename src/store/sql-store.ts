@@ -10,14 +10,14 @@ import type { CompletedTask, CompletionOutcome, NewTask, StartedTask, Store, Sto
 
 const HEX_ID = `lpad(to_hex(id), 16, '0')`;
 const TASK_COLUMNS = `${HEX_ID} AS id, service, status, owner, created_at, started_at, completed_at, expires_at,
-  ttl::text AS ttl, attempts, worker, script IS NOT NULL AS has_script, result IS NOT NULL AS has_result, error`;
+  attempts, worker, script IS NOT NULL AS has_script, error`;
 /** Advisory lock key ('errand.janitor'): one janitor sweeps at a time. */
 const JANITOR_LOCK = 7_415_021_002;
 
 interface TaskRow {
   id: string; service: string; status: TaskStatus; owner: string | null;
   created_at: Date; started_at: Date | null; completed_at: Date | null; expires_at: Date | null;
-  ttl: string | null; attempts: number; worker: string | null; has_script: boolean; has_result: boolean;
+  attempts: number; worker: string | null; has_script: boolean;
   error: TaskError | null;
 }
 
@@ -25,8 +25,7 @@ function toTaskInfo(row: TaskRow): TaskInfo {
   return {
     id: row.id, service: row.service, status: row.status, owner: row.owner,
     createdAt: row.created_at, startedAt: row.started_at, completedAt: row.completed_at, expiresAt: row.expires_at,
-    ttl: row.ttl, attempts: Number(row.attempts), worker: row.worker,
-    hasScript: row.has_script, hasResult: row.has_result, error: row.error,
+    attempts: Number(row.attempts), worker: row.worker, hasScript: row.has_script, error: row.error,
   };
 }
 

@@ -29,6 +29,10 @@ export interface Config {
   recorderPrefetch: number;
   janitorIntervalMs: number;
   logLevel: string;
+  /** The R front end the R runtime starts. */
+  rscript: string;
+  /** How often a worker announces its services, and how long a server trusts an announcement (3×). */
+  announceIntervalMs: number;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -52,6 +56,8 @@ const OPTIONS = {
   'recorder-prefetch': { env: 'ERRAND_RECORDER_PREFETCH', type: 'string' },
   'janitor-interval': { env: 'ERRAND_JANITOR_INTERVAL', type: 'string' },
   'log-level': { env: 'ERRAND_LOG_LEVEL', type: 'string' },
+  rscript: { env: 'ERRAND_RSCRIPT', type: 'string' },
+  'announce-interval': { env: 'ERRAND_ANNOUNCE_INTERVAL', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -124,6 +130,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     recorderPrefetch: integer(get('recorder-prefetch') ?? '256', 'recorder-prefetch', 1, 65_535),
     janitorIntervalMs: integer(get('janitor-interval') ?? '60000', 'janitor-interval', 10),
     logLevel: get('log-level') ?? 'info',
+    rscript: get('rscript') ?? 'Rscript',
+    announceIntervalMs: integer(get('announce-interval') ?? '5000', 'announce-interval', 50, 3_600_000),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...(nodeId !== undefined ? { nodeId: integer(nodeId, 'node-id', 0, MAX_NODE_ID) } : {}),
@@ -169,10 +177,12 @@ Options (flag, then environment variable, then default):
   --body-limit SIZE       ERRAND_BODY_LIMIT        5mb
   --max-json-depth N      ERRAND_MAX_JSON_DEPTH    256
   --default-ttl DURATION  ERRAND_DEFAULT_TTL       none: tasks are kept until deleted
-  --allow-unknown-services ERRAND_ALLOW_UNKNOWN_SERVICES  false: only services with a queue
+  --allow-unknown-services ERRAND_ALLOW_UNKNOWN_SERVICES  false: only services a worker announced
   --migrate               ERRAND_MIGRATE           false: serve/recorder refuse an old schema
   --no-recorder           ERRAND_NO_RECORDER       false: serve runs a recorder inside
   --recorder-prefetch N   ERRAND_RECORDER_PREFETCH 256
   --janitor-interval MS   ERRAND_JANITOR_INTERVAL  60000
   --log-level LEVEL       ERRAND_LOG_LEVEL         info
+  --rscript PATH          ERRAND_RSCRIPT           Rscript (on the PATH)
+  --announce-interval MS  ERRAND_ANNOUNCE_INTERVAL 5000: workers announce their services this often
 `;

@@ -38,7 +38,7 @@ export async function dev(config: Config, print: (line: string) => void = consol
   await migrate(db);
   const store = createSqlStore(db);
   const broker = createMemoryBroker();
-  const { services, problems } = await loadServiceDir(config.servicesDir, config.concurrency);
+  const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, rscript: config.rscript, logger });
   for (const problem of problems) print(`service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
   const worker = await startWorker({ broker, services, logger });
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;

@@ -7,3 +7,5 @@ export * from './batcher.ts';
 export * from './service-name.ts';
 export * from './json-input.ts';
 export * from './redact.ts';
+export * from './manifest.ts';
+export * from './input-schema.ts';

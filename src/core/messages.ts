@@ -11,6 +11,8 @@ export const RESULT_QUEUE = 'rpc_result';
 export const STATUS_EXCHANGE = 'rpc_status';
 /** AMQP `type` property marking Errand's "a worker started this task" message on the reply queue. */
 export const STARTED_TYPE = 'errand.started';
+/** Header on a result message carrying what the script printed (bounded), kept with the task. */
+export const CONSOLE_HEADER = 'x-errand-console';
 
 export type UpdateEventType = 'progress' | 'done' | 'failed';
 

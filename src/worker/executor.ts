@@ -1,23 +1,30 @@
 /**
- * The boundary between the worker (queues, acks, messages) and whatever runs a task: a Node
- * module today; a pool of warm R processes and arbitrary commands next. An executor never throws
- * for a task's own failure: it returns a failed outcome with a stable code.
+ * The boundary between the worker (queues, acks, messages) and whatever runs a task: a pool of
+ * warm R processes, a program started per task, or a Node module. An executor never throws for a
+ * task's own failure: it returns a failed outcome with a stable code.
  */
-import type { ResultFile, TaskError } from '../core/index.ts';
+import type { Manifest, ResultFile, TaskError } from '../core/index.ts';
+
+/** Why a task is being stopped; the executor ends it failed with this code. */
+export interface StopReason { code: 'timeout' | 'canceled' | 'shutdown'; message: string }
 
 export interface TaskRun {
   taskId: string;
   service: string;
   input: unknown;
-  /** Aborted when the task is to stop (timeout, cancel, shutdown). */
+  /** Aborted, with a StopReason, when the task must stop (timeout, cancel, shutdown). */
   signal: AbortSignal;
   /** Reports progress; Patavi passes the value through as `eventData`. */
   progress(data: unknown): void;
 }
 
-export type Outcome =
+export type Outcome = (
   | { status: 'done'; index: unknown; files: ResultFile[] }
-  | { status: 'failed'; error: TaskError };
+  | { status: 'failed'; error: TaskError }
+) & {
+  /** What the script printed (bounded), kept with the task. */
+  console?: string;
+};
 
 export interface Executor {
   run(task: TaskRun): Promise<Outcome>;
@@ -27,10 +34,17 @@ export interface Executor {
 }
 
 export interface ServiceDefinition {
+  manifest: Manifest;
   name: string;
-  version: string;
-  description: string;
   /** Tasks of this service run at once by one worker (its prefetch). */
   concurrency: number;
   executor: Executor;
+  /** Markdown describing the service, when the folder has it. */
+  docs: string | null;
+}
+
+/** The failed outcome for a stopped task. */
+export function stoppedOutcome(signal: AbortSignal): Outcome {
+  const reason = signal.reason as Partial<StopReason> | undefined;
+  return { status: 'failed', error: { code: reason?.code ?? 'canceled', message: reason?.message ?? 'the task was stopped' } };
 }

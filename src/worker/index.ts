@@ -5,3 +5,8 @@ export { createNodeExecutor, loadNodeService } from './executors/node.ts';
 export type { NodeServiceContext, NodeServiceRun } from './executors/node.ts';
 export { loadServiceDir } from './services.ts';
 export type { LoadedServices, ManifestProblem } from './services.ts';
+export type { StopReason } from './executor.ts';
+export { stoppedOutcome } from './executor.ts';
+export { createCommandExecutor } from './executors/command.ts';
+export { createRExecutor, RLoadError } from './executors/r/index.ts';
+export type { RExecutor } from './executors/r/index.ts';

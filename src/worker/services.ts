@@ -1,79 +1,110 @@
 /**
  * Service folders: each subfolder of a services directory holding a `service.json` manifest is
- * one service. A broken manifest is reported with its file and field; the others still load.
+ * one service. A broken manifest, a script that does not load or a missing program is reported
+ * with its file and field; the other services still start.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { access, constants, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { serviceNameProblem } from '../core/index.ts';
-import type { ServiceDefinition } from './executor.ts';
+import type { Logger } from 'pino';
+import { readManifest } from '../core/index.ts';
+import type { Manifest, ManifestProblem } from '../core/index.ts';
+import type { Executor, ServiceDefinition } from './executor.ts';
+import { createCommandExecutor } from './executors/command.ts';
 import { createNodeExecutor, loadNodeService } from './executors/node.ts';
+import { createRExecutor, RLoadError } from './executors/r/index.ts';
 
-export interface ManifestProblem { file: string; field?: string; message: string }
+export type { ManifestProblem } from '../core/index.ts';
 
 export interface LoadedServices { services: ServiceDefinition[]; problems: ManifestProblem[] }
 
-interface Manifest { name: string; version: string; description: string; runtime: 'node'; entry: string; concurrency?: number }
-
-const RUNTIMES = ['node'] as const;
-
-function readManifest(raw: unknown, folderName: string, file: string): Manifest | ManifestProblem {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { file, message: 'manifest must be a JSON object' };
-  const m = raw as Record<string, unknown>;
-  const name = m.name ?? folderName;
-  if (typeof name !== 'string') return { file, field: 'name', message: 'name must be a string' };
-  const nameProblem = serviceNameProblem(name);
-  if (nameProblem) return { file, field: 'name', message: nameProblem };
-  const runtime = m.runtime ?? 'node';
-  if (!RUNTIMES.includes(runtime as 'node')) {
-    return { file, field: 'runtime', message: `runtime ${JSON.stringify(runtime)} is not supported; supported: ${RUNTIMES.join(', ')}` };
-  }
-  const entry = m.entry ?? 'index.ts';
-  if (typeof entry !== 'string' || entry.includes('..')) return { file, field: 'entry', message: 'entry must be a file name inside the service folder' };
-  const version = m.version ?? '0.0.0';
-  if (typeof version !== 'string') return { file, field: 'version', message: 'version must be a string' };
-  const description = m.description ?? '';
-  if (typeof description !== 'string') return { file, field: 'description', message: 'description must be a string' };
-  const concurrency = m.concurrency;
-  if (concurrency !== undefined && (!Number.isInteger(concurrency) || (concurrency as number) < 1)) {
-    return { file, field: 'concurrency', message: 'concurrency must be a positive integer' };
-  }
-  return { name, version, description, runtime: 'node', entry, ...(concurrency !== undefined ? { concurrency: concurrency as number } : {}) };
+export interface LoadOptions {
+  defaultConcurrency: number;
+  logger: Logger;
+  /** The R front end to run (`Rscript` on the PATH by default). */
+  rscript?: string;
 }
 
-export async function loadServiceDir(dir: string, defaultConcurrency: number): Promise<LoadedServices> {
+/** Thrown by a runtime that cannot serve the manifest; `field` names the manifest field at fault. */
+class ServiceLoadError extends Error {
+  constructor(message: string, readonly field: string) {
+    super(message);
+  }
+}
+
+async function createExecutor(manifest: Manifest, folder: string, concurrency: number, options: LoadOptions): Promise<Executor> {
+  const entryPath = join(folder, manifest.entry);
+  if (manifest.runtime !== 'command' || manifest.command[0] === `./${manifest.entry}`) {
+    if (!(await stat(entryPath).catch(() => undefined))?.isFile()) throw new ServiceLoadError(`${manifest.entry} does not exist in ${folder}`, 'entry');
+  }
+  switch (manifest.runtime) {
+    case 'node':
+      return createNodeExecutor(await loadNodeService(entryPath).catch((err: Error) => { throw new ServiceLoadError(err.message, 'entry'); }));
+    case 'command': {
+      const program = manifest.command[0]!;
+      if (program.startsWith('./')) {
+        await access(join(folder, program), constants.X_OK).catch(() => { throw new ServiceLoadError(`${program} is not executable (chmod +x)`, 'command'); });
+      }
+      return createCommandExecutor({ manifest, folder, logger: options.logger });
+    }
+    case 'r': {
+      const executor = createRExecutor({ manifest, folder, size: concurrency, rscript: options.rscript ?? 'Rscript', logger: options.logger });
+      try {
+        await executor.warm();
+      } catch (err) {
+        await executor.close();
+        if (err instanceof RLoadError) throw new ServiceLoadError(err.message, err.field);
+        throw err;
+      }
+      return executor;
+    }
+  }
+}
+
+async function readDocs(manifest: Manifest, folder: string): Promise<string | null> {
+  const name = manifest.docs ?? 'README.md';
+  const text = await readFile(join(folder, name), 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (manifest.docs && err.code === 'ENOENT') throw new ServiceLoadError(`${name} does not exist in ${folder}`, 'docs');
+    return null;
+  });
+  return text === null ? null : text.slice(0, 64 * 1024);
+}
+
+async function loadService(dir: string, folder: string, options: LoadOptions, taken: Set<string>): Promise<ServiceDefinition | ManifestProblem | undefined> {
+  const path = join(dir, folder);
+  const file = join(path, 'service.json');
+  if (!(await stat(file).catch(() => undefined))?.isFile()) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    return { file, message: `not valid JSON: ${(err as Error).message}` };
+  }
+  const manifest = readManifest(raw, folder, file);
+  if ('message' in manifest) return manifest;
+  if (taken.has(manifest.name)) return { file, field: 'name', message: `name: another service is already named ${JSON.stringify(manifest.name)}` };
+  taken.add(manifest.name);
+  const concurrency = manifest.concurrency ?? options.defaultConcurrency;
+  try {
+    const docs = await readDocs(manifest, path);
+    const executor = await createExecutor(manifest, path, concurrency, options);
+    return { manifest, name: manifest.name, concurrency, executor, docs };
+  } catch (err) {
+    const field = err instanceof ServiceLoadError ? err.field : 'entry';
+    return { file, field, message: `${field}: ${(err as Error).message}` };
+  }
+}
+
+/** Loads every service folder in `dir`, R ones warmed up in parallel. */
+export async function loadServiceDir(dir: string, options: LoadOptions): Promise<LoadedServices> {
+  const taken = new Set<string>();
+  const folders = (await readdir(dir)).sort();
+  const loaded = await Promise.all(folders.map((folder) => loadService(dir, folder, options, taken)));
   const services: ServiceDefinition[] = [];
   const problems: ManifestProblem[] = [];
-  for (const folder of (await readdir(dir)).sort()) {
-    const file = join(dir, folder, 'service.json');
-    if (!(await stat(file).catch(() => undefined))?.isFile()) continue;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(file, 'utf8'));
-    } catch (err) {
-      problems.push({ file, message: `not valid JSON: ${(err as Error).message}` });
-      continue;
-    }
-    const manifest = readManifest(raw, folder, file);
-    if ('message' in manifest) {
-      problems.push(manifest);
-      continue;
-    }
-    if (services.some((s) => s.name === manifest.name)) {
-      problems.push({ file, field: 'name', message: `another service is already named ${JSON.stringify(manifest.name)}` });
-      continue;
-    }
-    try {
-      const run = await loadNodeService(join(dir, folder, manifest.entry));
-      services.push({
-        name: manifest.name,
-        version: manifest.version,
-        description: manifest.description,
-        concurrency: manifest.concurrency ?? defaultConcurrency,
-        executor: createNodeExecutor(run),
-      });
-    } catch (err) {
-      problems.push({ file, field: 'entry', message: (err as Error).message });
-    }
+  for (const result of loaded) {
+    if (!result) continue;
+    if ('executor' in result) services.push(result);
+    else problems.push(result);
   }
   return { services, problems };
 }

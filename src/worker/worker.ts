@@ -8,8 +8,9 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
-import { buildMultipart, failureIndex, isTaskId, progressMessage, RESULT_QUEUE, STARTED_TYPE, statusRoutingKey } from '../core/index.ts';
-import type { Outcome, ServiceDefinition } from './executor.ts';
+import { buildMultipart, CONSOLE_HEADER, createInputValidator, failureIndex, isTaskId, progressMessage, RESULT_QUEUE, STARTED_TYPE, statusRoutingKey } from '../core/index.ts';
+import type { Outcome, ServiceDefinition, StopReason } from './executor.ts';
+import { stoppedOutcome } from './executor.ts';
 
 export interface WorkerOptions {
   broker: Broker;
@@ -20,6 +21,8 @@ export interface WorkerOptions {
 
 export interface Worker {
   readonly id: string;
+  /** Stops a task this worker is running (it ends failed with code `canceled`); false when it runs no such task. */
+  cancel(taskId: string): boolean;
   /** Stops taking tasks and waits for the ones under way to finish and be reported. */
   close(): Promise<void>;
 }
@@ -40,8 +43,40 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const { broker } = options;
   const id = options.workerId ?? newWorkerId();
   const log = options.logger.child({ part: 'worker', worker: id });
-  // Executors get this signal; timeouts and cancel (next issues) abort per task, a hard stop here.
-  const stopping = new AbortController();
+  // Each running task has its own controller: its timeout, a cancel, or a hard stop abort it.
+  const running = new Map<string, AbortController>();
+  const validators = new Map(options.services.map((s) => {
+    const compiled = s.manifest.inputSchema ? createInputValidator(s.manifest.inputSchema) : undefined;
+    return [s.name, compiled && 'validate' in compiled ? compiled : undefined] as const;
+  }));
+
+  /** Runs the executor; one that does not stop within a second of being told is left behind. */
+  async function execute(service: ServiceDefinition, taskId: string, input: unknown): Promise<Outcome> {
+    const controller = new AbortController();
+    running.set(taskId, controller);
+    const stop = (reason: StopReason): void => controller.abort(reason);
+    const timeoutMs = service.manifest.timeoutMs;
+    const timer = timeoutMs === null ? undefined : setTimeout(() => stop({ code: 'timeout', message: `the task ran longer than its ${service.manifest.timeout} timeout` }), timeoutMs);
+    const abandoned = new Promise<Outcome>((resolve) => {
+      controller.signal.addEventListener('abort', () => setTimeout(() => resolve(stoppedOutcome(controller.signal)), 1000).unref(), { once: true });
+    });
+    try {
+      return await Promise.race([
+        service.executor.run({ taskId, service: service.name, input, signal: controller.signal, progress: (data) => publishProgress(taskId, data) }),
+        abandoned,
+      ]);
+    } finally {
+      clearTimeout(timer);
+      running.delete(taskId);
+    }
+  }
+
+  function publishProgress(taskId: string, data: unknown): void {
+    const message = Buffer.from(JSON.stringify(progressMessage(taskId, data)));
+    broker.publishStatus(statusRoutingKey(taskId), message, { contentType: 'application/json' }).catch(
+      (err: Error) => log.debug({ taskId, err: err.message }, 'could not publish progress'),
+    );
+  }
 
   async function runTask(service: ServiceDefinition, delivery: Delivery): Promise<Disposition> {
     const taskId = delivery.properties.correlationId;
@@ -50,7 +85,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       return 'drop';
     }
     const replyTo = delivery.properties.replyTo || RESULT_QUEUE;
-    const reply = (body: Buffer, contentType: string, extra: { type?: string; persistent?: boolean } = {}) =>
+    const reply = (body: Buffer, contentType: string, extra: { type?: string; persistent?: boolean; headers?: Record<string, unknown> } = {}) =>
       broker.send(replyTo, body, { correlationId: taskId, contentType, ...extra });
 
     // "Started" is informative: not persistent and not awaited; the result settles the task anyway.
@@ -62,7 +97,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       reply(Buffer.from(JSON.stringify({ script })), 'application/json').catch((err: Error) => log.debug({ taskId, err: err.message }, 'could not send the script'));
     }
 
-    let outcome: Outcome;
+    let outcome: Outcome | undefined;
     let input: unknown;
     try {
       input = delivery.json ? delivery.json.value : delivery.body.length === 0 ? null : JSON.parse(delivery.body.toString('utf8'));
@@ -70,24 +105,16 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       input = undefined;
       outcome = { status: 'failed', error: { code: 'invalid_input', message: `task input is not valid JSON: ${(err as Error).message}` } };
     }
+    // Servers check inputs before queueing; this catches tasks queued by other means.
+    const problem = outcome ? undefined : validators.get(service.name)?.validate(input);
+    if (problem) outcome = { status: 'failed', error: { code: 'invalid_input', message: problem.message, detail: { field: problem.field } } };
     const started = performance.now();
     log.debug({ taskId, service: service.name, redelivered: delivery.redelivered }, 'task started');
-    outcome ??= await service.executor.run({
-      taskId,
-      service: service.name,
-      input,
-      signal: stopping.signal,
-      progress(data) {
-        const message = Buffer.from(JSON.stringify(progressMessage(taskId, data)));
-        broker.publishStatus(statusRoutingKey(taskId), message, { contentType: 'application/json' }).catch(
-          (err: Error) => log.debug({ taskId, err: err.message }, 'could not publish progress'),
-        );
-      },
-    });
+    outcome ??= await execute(service, taskId, input);
 
     const { body, contentType } = await encodeOutcome(outcome);
     try {
-      await reply(body, contentType);
+      await reply(body, contentType, outcome.console ? { headers: { [CONSOLE_HEADER]: outcome.console } } : {});
     } catch (err) {
       // Unconfirmed result: hand the task back so that it runs again rather than vanish.
       log.warn({ taskId, err: (err as Error).message }, 'result not confirmed by the broker; task handed back');
@@ -108,10 +135,14 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
 
   return {
     id,
+    cancel(taskId) {
+      const controller = running.get(taskId);
+      controller?.abort({ code: 'canceled', message: 'the task was canceled' } satisfies StopReason);
+      return controller !== undefined;
+    },
     async close() {
       // Graceful: tasks under way finish and report before the consumers go.
       await Promise.all(subscriptions.map((s) => s.close()));
-      stopping.abort();
       await Promise.all(options.services.map((s) => s.executor.close()));
     },
   };

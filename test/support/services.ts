@@ -1,9 +1,17 @@
 /** Node services for tests, each a real executor behind the real worker. */
+import { inlineManifest } from '../../src/core/index.ts';
+import type { Manifest } from '../../src/core/index.ts';
 import { createNodeExecutor } from '../../src/worker/index.ts';
 import type { NodeServiceRun, ServiceDefinition } from '../../src/worker/index.ts';
 
-export function service(name: string, run: NodeServiceRun, concurrency = 1): ServiceDefinition {
-  return { name, version: '1.0.0', description: `test service ${name}`, concurrency, executor: createNodeExecutor(run) };
+export function service(name: string, run: NodeServiceRun, concurrency = 1, manifest: Partial<Manifest> = {}): ServiceDefinition {
+  return {
+    manifest: inlineManifest(name, { version: '1.0.0', description: `test service ${name}`, concurrency, ...manifest }),
+    name,
+    concurrency,
+    executor: createNodeExecutor(run),
+    docs: null,
+  };
 }
 
 export const echo = (name = 'echo', concurrency = 8): ServiceDefinition => service(name, (input) => input, concurrency);

@@ -1,0 +1,13 @@
+import pino from 'pino';
+import { loadServiceDir } from '../src/worker/index.ts';
+const logger = pino({ level: 'debug' });
+const { services, problems } = await loadServiceDir('/work/main/services', { defaultConcurrency: 1, logger });
+console.log(problems);
+const slow = services.find((s) => s.name === 'slow')!;
+const ac = new AbortController();
+let t = performance.now();
+const out = await slow.executor.run({ taskId: 'abc', service: 'slow', input: { duration: 0.2, extra: [1, 2, 3], o: {} }, signal: ac.signal, progress: (d) => { if ((d as any).progress % 50 === 0) console.log('progress', d); } });
+console.log(performance.now() - t, JSON.stringify({ ...out, files: (out as any).files?.map((f: any) => [f.name, f.contentType, f.content.length]) }));
+const f = await slow.executor.run({ taskId: 'abd', service: 'slow', input: { duration: 0.1, fail: true, silent: true }, signal: ac.signal, progress: () => {} });
+console.log(JSON.stringify(f));
+await Promise.all(services.map((s) => s.executor.close()));

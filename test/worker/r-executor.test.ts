@@ -1,0 +1,172 @@
+/** The R runtime with real R: Patavi's script convention, errors, console, isolation, kill and crash. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { inlineManifest } from '../../src/core/index.ts';
+import type { Manifest } from '../../src/core/index.ts';
+import type { Outcome, StopReason, TaskRun } from '../../src/worker/index.ts';
+import { createRExecutor, RLoadError } from '../../src/worker/executors/r/index.ts';
+import type { RExecutor } from '../../src/worker/executors/r/index.ts';
+import { testLogger } from '../support/backends.ts';
+import { describeWithR } from '../support/r.ts';
+import { eventually } from '../support/wait.ts';
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/r/', import.meta.url));
+
+function rExecutor(entry: string, fields: Partial<Manifest> = {}, size = 1): RExecutor {
+  const manifest = inlineManifest(fields.name ?? 'probe', { runtime: 'r', entry, ...fields });
+  return createRExecutor({ manifest, folder: FIXTURES, size, rscript: 'Rscript', logger: testLogger });
+}
+
+let next = 0;
+function task(input: unknown, signal = new AbortController().signal, progress: unknown[] = []): TaskRun {
+  return { taskId: `00000000000000${(next++).toString(16).padStart(2, '0')}`, service: 'probe', input, signal, progress: (d) => progress.push(d) };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+void describeWithR('R runtime', () => {
+  let r: RExecutor;
+  before(async () => {
+    r = rExecutor('probe.R');
+    await r.warm();
+  });
+  after(() => r.close());
+
+  test('the function gets params as R values and its return value is the JSON result', async () => {
+    const value = { a: 1, list: [1, 2, 3], nested: { b: 'x', empty: {} }, records: [{ x: 1 }, { x: 2 }], nothing: null };
+    const outcome = await r.run(task({ action: 'echo', value }));
+    assert.deepEqual(outcome, { status: 'done', index: value, files: [] });
+  });
+
+  test('R values become JSON as Patavi clients expect (length-one vectors are scalars)', async () => {
+    const outcome = await r.run(task({ action: 'types' }));
+    assert.equal(outcome.status, 'done');
+    assert.deepEqual((outcome as { index: unknown }).index, {
+      scalar: 1.5, int: 2, vec: [1, 2, 3], empty: [], obj: { a: 1 }, na: null, null: null, str: 'é ✓', bool: true,
+    });
+  });
+
+  test('update() reports progress while the task runs', async () => {
+    const progress: unknown[] = [];
+    const outcome = await r.run(task({ action: 'sleep', seconds: 0 }, undefined, progress));
+    assert.equal(outcome.status, 'done');
+    assert.deepEqual(progress, [{ progress: 1 }]);
+  });
+
+  test('save.plot makes png, jpeg and svg files of a multi-file result', async () => {
+    const outcome = await r.run(task({ action: 'plots' }));
+    assert.equal(outcome.status, 'done');
+    const files = (outcome as Extract<Outcome, { status: 'done' }>).files;
+    assert.deepEqual(files.map((f) => [f.name, f.contentType]), [['a.png', 'image/png'], ['b.jpeg', 'image/jpeg'], ['c.svg', 'image/svg+xml']]);
+    assert.deepEqual([...files[0]!.content.subarray(1, 4)], [...Buffer.from('PNG')]);
+    assert.deepEqual([...files[1]!.content.subarray(0, 2)], [0xff, 0xd8]);
+    assert.match(files[2]!.content.toString('utf8'), /<svg/);
+  });
+
+  test("an R error fails the task with R's message, the call and the calls that led to it", async () => {
+    const outcome = await r.run(task({ action: 'fail', value: 'bad data' }));
+    assert.equal(outcome.status, 'failed');
+    const { error } = outcome as Extract<Outcome, { status: 'failed' }>;
+    assert.equal(error.code, 'r_error');
+    assert.equal(error.message, 'Error in inner_fn(x): inner failure: bad data');
+    const detail = error.detail as { call: string; traceback: string[] };
+    assert.equal(detail.call, 'inner_fn(x)');
+    assert.ok(detail.traceback.some((c) => c.startsWith('outer_fn(')), detail.traceback.join(' | '));
+    // The process survives an R error and runs the next task.
+    assert.equal((await r.run(task({ action: 'echo', value: 1 }))).status, 'done');
+  });
+
+  test('printed output, messages and warnings are kept with the task, bounded to the end', async () => {
+    const short = await r.run(task({ action: 'print', lines: 1 }));
+    assert.equal(short.status, 'done');
+    assert.match(short.console!, /hello from print/);
+    assert.match(short.console!, /cat line/);
+    assert.match(short.console!, /a message/);
+    assert.match(short.console!, /Warning in probe\(params\): a warning/);
+    const long = await r.run(task({ action: 'print', lines: 2000 }));
+    assert.ok(Buffer.byteLength(long.console!) <= 33 * 1024, `console is ${Buffer.byteLength(long.console!)} bytes`);
+    assert.match(long.console!, /^\[… \d+ earlier bytes omitted\]/);
+    assert.match(long.console!, /line 002000/);
+  });
+
+  test('each task starts from the state the script left: globals, options, seed and folder are reset', async () => {
+    assert.deepEqual((await r.run(task({ action: 'leak' }))), { status: 'done', index: { counter: 1 }, files: [] });
+    const look = await r.run(task({ action: 'look' }));
+    assert.equal(look.status, 'done');
+    const state = (look as { index: Record<string, unknown> }).index;
+    assert.equal(state.counter, 0);
+    assert.equal(state.leaked, false);
+    assert.equal(state.option, 'unset');
+    assert.equal(state.digits, 7);
+    assert.notEqual(state.random, 0.2655086631, 'set.seed(1) of the previous task leaked');
+    assert.equal(state.stray, false);
+    // Still one warm process: isolation did not cost a restart.
+    assert.equal(r.pids().length, 1);
+  });
+
+  test('a stop (timeout or cancel) kills the R process within a second, and a fresh one takes over', async () => {
+    const [pid] = r.pids();
+    const controller = new AbortController();
+    const progress: unknown[] = [];
+    const running = r.run(task({ action: 'sleep', seconds: 60 }, controller.signal, progress));
+    await eventually(() => progress.length === 1, 'the task to report progress');
+    const stoppedAt = performance.now();
+    controller.abort({ code: 'timeout', message: 'the task ran longer than its PT1S timeout' } satisfies StopReason);
+    const outcome = await running;
+    assert.ok(performance.now() - stoppedAt < 1000);
+    assert.deepEqual(outcome, { status: 'failed', error: { code: 'timeout', message: 'the task ran longer than its PT1S timeout' } });
+    assert.equal(alive(pid!), false, 'the R process still runs');
+    await eventually(() => r.pids().length === 1, 'a replacement R process');
+    assert.notEqual(r.pids()[0], pid);
+    assert.equal((await r.run(task({ action: 'echo', value: 'after' }))).status, 'done');
+  });
+
+  test('an R process that dies fails only its task and is replaced', async () => {
+    const quit = await r.run(task({ action: 'quit' }));
+    assert.equal(quit.status, 'failed');
+    assert.equal((quit as Extract<Outcome, { status: 'failed' }>).error.code, 'crashed');
+    assert.match((quit as Extract<Outcome, { status: 'failed' }>).error.message, /exited with status 3/);
+
+    const pidOutcome = await r.run(task({ action: 'pid' }));
+    const pid = (pidOutcome as { index: number }).index;
+    const controller = new AbortController();
+    const progress: unknown[] = [];
+    const running = r.run(task({ action: 'sleep', seconds: 60 }, controller.signal, progress));
+    await eventually(() => progress.length === 1, 'the task to report progress');
+    process.kill(pid, 'SIGKILL'); // the OOM killer, say
+    const killed = await running;
+    assert.equal((killed as Extract<Outcome, { status: 'failed' }>).error.code, 'crashed');
+    assert.match((killed as Extract<Outcome, { status: 'failed' }>).error.message, /SIGKILL/);
+    assert.equal((await r.run(task({ action: 'echo', value: 'next' }))).status, 'done');
+  });
+
+  test('a pool runs tasks in parallel, one per process', async () => {
+    const pool = rExecutor('probe.R', {}, 2);
+    try {
+      await pool.warm();
+      const started = performance.now();
+      const outcomes = await Promise.all([pool.run(task({ action: 'sleep', seconds: 1 })), pool.run(task({ action: 'sleep', seconds: 1 }))]);
+      assert.deepEqual(outcomes.map((o) => o.status), ['done', 'done']);
+      assert.ok(performance.now() - started < 1900, 'the two tasks ran one after the other');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a script that does not load, or lacks its function, is refused at start naming the field', async () => {
+    const broken = rExecutor('broken.R', { name: 'broken' });
+    await assert.rejects(broken.warm(), (err: RLoadError) => err instanceof RLoadError && err.field === 'entry' && /unexpected/.test(err.message));
+    await broken.close();
+    const missing = rExecutor('nofunction.R', { name: 'nofunction' });
+    await assert.rejects(missing.warm(), (err: RLoadError) => err.field === 'function' && /no function named nofunction/.test(err.message));
+    await missing.close();
+  });
+});

@@ -43,6 +43,15 @@ export interface StatusFeed extends Subscription {
   unbind(routingKeyPattern: string): Promise<void>;
 }
 
+/**
+ * Errand's own fan-out channels, each an exchange `errand.<channel>` (topic, not durable): every
+ * listener gets every message; messages are not persistent (they describe the present).
+ */
+export const Channels = ['services'] as const;
+export type Channel = (typeof Channels)[number];
+
+export const channelExchange = (channel: Channel): string => `errand.${channel}`;
+
 export interface SendOptions extends MessageProperties {
   /** Survive a broker restart (delivery mode 2). Default true. */
   persistent?: boolean;
@@ -61,6 +70,10 @@ export interface Broker {
   publishStatus(routingKey: string, body: Buffer, properties?: MessageProperties): Promise<void>;
   /** Consumes a durable queue with at most `prefetch` unacknowledged messages at a time. */
   consume(queue: string, handler: DeliveryHandler, options: { prefetch: number }): Promise<Subscription>;
+  /** Publishes to every listener of an Errand channel (not persistent; resolves once confirmed). */
+  broadcast(channel: Channel, body: Buffer): Promise<void>;
+  /** Receives every later message of an Errand channel until closed; re-attached after reconnects. */
+  listen(channel: Channel, onMessage: (body: Buffer) => void): Promise<Subscription>;
   /** Opens a feed of `rpc_status` events for the routing keys later bound to it. */
   openStatusFeed(onMessage: (routingKey: string, body: Buffer) => void): Promise<StatusFeed>;
   close(): Promise<void>;

@@ -5,6 +5,7 @@ export const ErrorCodes = {
   invalid_id: 400,
   invalid_json: 400,
   invalid_ttl: 400,
+  invalid_input: 400,
   unknown_service: 400,
   unauthorized: 401,
   not_found: 404,

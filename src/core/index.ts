@@ -9,3 +9,4 @@ export * from './json-input.ts';
 export * from './redact.ts';
 export * from './manifest.ts';
 export * from './input-schema.ts';
+export * from './registry.ts';

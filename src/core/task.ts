@@ -29,6 +29,7 @@ export interface TaskInfo {
   attempts: number;
   worker: string | null;
   hasScript: boolean;
+  hasConsole?: boolean;
   error: TaskError | null;
 }
 
@@ -40,7 +41,7 @@ export interface TaskDescription {
   id: string;
   service: string;
   status: TaskStatus | 'no-workers';
-  _links: { self: Href; updates: Href; task: Href; results?: Href; script?: Href };
+  _links: { self: Href; updates: Href; task: Href; results?: Href; script?: Href; console?: Href };
   [extra: string]: unknown;
 }
 
@@ -66,6 +67,7 @@ export function describeTask(
   };
   if (isTerminal(task.status)) links.results = { href: resultsUrl(base, task.id) };
   if (task.hasScript) links.script = { href: `${self}/script` };
+  if (task.hasConsole) links.console = { href: `${self}/console` };
   const description: TaskDescription = { id: task.id, service: task.service, status: statusOverride ?? task.status, _links: links };
   if (task.createdAt) description.createdAt = task.createdAt.toISOString();
   if (task.startedAt) description.startedAt = task.startedAt.toISOString();

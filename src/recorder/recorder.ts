@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
 import type { CompletedTask, CompletionOutcome, StartedTask, Store } from '../store/index.ts';
-import { createBatcher, endMessage, endRoutingKey, isTaskId, parseReply, RESULT_QUEUE } from '../core/index.ts';
+import { CONSOLE_HEADER, createBatcher, endMessage, endRoutingKey, isTaskId, parseReply, RESULT_QUEUE } from '../core/index.ts';
 import type { TaskStatus } from '../core/index.ts';
 
 export interface RecorderOptions {
@@ -25,6 +25,13 @@ export interface RecorderOptions {
 export interface Recorder {
   /** Stops consuming; results still queued stay in the broker for the next recorder. */
   close(): Promise<void>;
+}
+
+/** The console a worker sent with a result; PostgreSQL text cannot hold NUL, so those are replaced. */
+function consoleOf(delivery: Delivery): string | null {
+  const value = delivery.properties.headers?.[CONSOLE_HEADER];
+  const text = Buffer.isBuffer(value) ? value.toString('utf8') : typeof value === 'string' ? value : null;
+  return text === null ? null : text.replace(/\u0000/g, '\uFFFD');
 }
 
 export async function startRecorder(options: RecorderOptions): Promise<Recorder> {
@@ -59,7 +66,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
         await starts.add({ id: taskId, worker: reply.worker });
         return 'ack';
       case 'result': {
-        const outcome = await completions.add({ id: taskId, status: reply.status, index: reply.index, files: reply.files, error: reply.error });
+        const outcome = await completions.add({ id: taskId, status: reply.status, index: reply.index, files: reply.files, error: reply.error, console: consoleOf(delivery) });
         if (outcome.kind === 'unknown-task') {
           log.info({ taskId }, 'result for a task that no longer exists; ignored');
           return 'ack';

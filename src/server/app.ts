@@ -16,9 +16,11 @@ import type { ServerSettings } from './context.ts';
 import { installErrorHandling } from './errors.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerServiceRoutes } from './routes/services.ts';
 import { registerTaskRoutes } from './routes/tasks.ts';
 import { registerUpdatesRoute } from './routes/updates.ts';
 import { createServiceGate } from './service-gate.ts';
+import { startServiceRegistry } from './registry.ts';
 import { createTaskWatchHub } from './task-watch.ts';
 
 export interface AppDeps {
@@ -40,6 +42,8 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const watch = createTaskWatchHub((onMessage) => deps.broker.openStatusFeed(onMessage));
   await watch.start();
   app.addHook('onClose', () => watch.close());
+  const registry = await startServiceRegistry({ broker: deps.broker, logger: deps.logger, ...(settings.retainOfflineServicesMs !== undefined ? { retainOfflineMs: settings.retainOfflineServicesMs } : {}) });
+  app.addHook('onClose', () => registry.close());
 
   installErrorHandling(app, settings.bodyLimit);
   // Task inputs are any JSON whatever the content type says; the route validates the raw bytes.
@@ -55,7 +59,11 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     broker: deps.broker,
     ids: deps.ids,
     hub: watch.hub,
-    gate: createServiceGate(deps.broker, { allowUnknownServices: settings.allowUnknownServices }),
+    registry,
+    gate: createServiceGate(deps.broker, registry, {
+      allowUnknownServices: settings.allowUnknownServices,
+      ...(settings.retainOfflineServicesMs !== undefined ? { retainMs: settings.retainOfflineServicesMs } : {}),
+    }),
     settings,
     authorize: createApiKeyCheck(settings.apiKey),
   };
@@ -64,6 +72,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     registerUpdatesRoute(scoped, ctx);
     registerDashboardRoutes(scoped, ctx);
     registerHealthRoutes(scoped, ctx);
+    registerServiceRoutes(scoped, ctx);
   });
   return app;
 }

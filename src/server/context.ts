@@ -4,6 +4,7 @@ import type { FlakeIdGenerator } from '../core/index.ts';
 import type { Store } from '../store/index.ts';
 import type { Principal } from './auth.ts';
 import type { ServiceGate } from './service-gate.ts';
+import type { ServiceRegistry } from './registry.ts';
 import type { TaskWatchHub } from './task-watch.ts';
 import type { FastifyRequest } from 'fastify';
 
@@ -18,6 +19,8 @@ export interface ServerSettings {
   defaultTtl?: string;
   apiKey?: string;
   allowUnknownServices: boolean;
+  /** How long a service stays known after its last worker left (default one hour). */
+  retainOfflineServicesMs?: number;
 }
 
 export interface RouteContext {
@@ -26,6 +29,7 @@ export interface RouteContext {
   ids: FlakeIdGenerator;
   hub: TaskWatchHub;
   gate: ServiceGate;
+  registry: ServiceRegistry;
   settings: ServerSettings;
   authorize(request: FastifyRequest): Principal;
 }

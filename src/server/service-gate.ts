@@ -1,48 +1,88 @@
 /**
- * Decides whether a submission's service exists and whether anyone consumes it, without a broker
- * round trip per request: one lookup per service per second, shared by concurrent requests. A
- * service exists when its queue does (a worker declared it); Patavi's behaviour, queueing for
- * any name, is an option.
+ * Decides whether a submission's service is known, checks its input against the service's schema,
+ * and tells whether anyone consumes it, without a broker round trip per request (queue figures
+ * are looked up once per service per second, shared by concurrent requests).
+ *
+ * Known means: a worker announced it (or did recently: see registry.ts), or its queue has a
+ * consumer that does not announce (a Patavi worker). Patavi's behaviour, queueing for any name,
+ * is an option.
  */
 import type { Broker, QueueStats } from '../broker/index.ts';
-import { ErrandError } from '../core/index.ts';
+import { createInputValidator, ErrandError } from '../core/index.ts';
+import type { ServiceRegistry, RegisteredService } from './registry.ts';
+
+export interface Admission { consumers: number; service: RegisteredService | undefined }
 
 export interface ServiceGate {
-  /** Throws unknown_service when the service has no queue (and unknown services are refused). */
-  admit(service: string): Promise<{ consumers: number }>;
+  /** Throws unknown_service (unless unknown services are allowed) or broker_unavailable. */
+  admit(service: string): Promise<Admission>;
+  /** Throws invalid_input, naming the field, when the input breaks the service's schema. */
+  checkInput(service: RegisteredService | undefined, inputJson: string): void;
 }
 
-export function createServiceGate(broker: Broker, options: { allowUnknownServices: boolean; cacheMs?: number }): ServiceGate {
-  const cacheMs = options.cacheMs ?? 1000;
-  const cache = new Map<string, { at: number; lookup: Promise<QueueStats | undefined> }>();
+export interface GateOptions {
+  allowUnknownServices: boolean;
+  cacheMs?: number;
+  /** How long a queue once seen with a consumer stays known after its consumers left. */
+  retainMs?: number;
+}
 
-  async function lookup(service: string): Promise<QueueStats | undefined> {
+export function createServiceGate(broker: Broker, registry: ServiceRegistry, options: GateOptions): ServiceGate {
+  const cacheMs = options.cacheMs ?? 1000;
+  const retainMs = options.retainMs ?? 60 * 60_000;
+  const cache = new Map<string, { at: number; lookup: Promise<QueueStats | undefined> }>();
+  // Services served by workers that do not announce (Patavi's), when last seen consumed.
+  const consumedAt = new Map<string, number>();
+
+  async function lookup(service: string, declare: boolean): Promise<QueueStats | undefined> {
     const stats = await broker.queueStats(service);
-    if (stats || !options.allowUnknownServices) return stats;
+    if (stats || !declare) return stats;
+    // Known but without a queue (the in-process broker restarted, say): make one so nothing is dropped.
     await broker.declareQueue(service);
     return { messages: 0, consumers: 0 };
   }
 
   return {
-    async admit(service) {
-      let entry = cache.get(service);
+    async admit(name) {
+      const registered = registry.service(name);
+      const declare = registered !== undefined || options.allowUnknownServices;
+      let entry = cache.get(name);
       if (!entry || Date.now() - entry.at >= cacheMs) {
-        entry = { at: Date.now(), lookup: lookup(service) };
-        cache.set(service, entry);
+        entry = { at: Date.now(), lookup: lookup(name, declare) };
+        cache.set(name, entry);
       }
-      const forget = (): void => { if (cache.get(service) === entry) cache.delete(service); };
-      let found: QueueStats | undefined;
+      const forget = (): void => { if (cache.get(name) === entry) cache.delete(name); };
+      let stats: QueueStats | undefined;
       try {
-        found = await entry.lookup;
+        stats = await entry.lookup;
       } catch (err) {
         forget();
         throw new ErrandError('broker_unavailable', `cannot reach the broker to queue the task: ${(err as Error).message}`, undefined, { cause: err });
       }
-      if (!found) {
-        forget(); // a worker may declare it any moment: ask again next time
-        throw new ErrandError('unknown_service', `no service named ${JSON.stringify(service)}: no worker has declared its queue`, 'service');
+      if (!stats && declare) {
+        forget();
+        stats = await lookup(name, true);
       }
-      return found;
+      if (stats && stats.consumers > 0) consumedAt.set(name, Date.now());
+      const consumedRecently = Date.now() - (consumedAt.get(name) ?? -Infinity) <= retainMs;
+      if (registered || options.allowUnknownServices || consumedRecently) {
+        return { consumers: stats?.consumers ?? 0, service: registered };
+      }
+      forget(); // a worker may announce it any moment: ask again next time
+      throw new ErrandError(
+        'unknown_service',
+        `no worker runs a service named ${JSON.stringify(name)} (GET /services lists those that do)`,
+        'service',
+      );
+    },
+
+    checkInput(service, inputJson) {
+      const schema = service?.definition.inputSchema;
+      if (!schema) return;
+      const validator = createInputValidator(schema);
+      if ('problem' in validator) return; // a worker's broken schema is its own problem, not the client's
+      const problem = validator.validate(JSON.parse(inputJson));
+      if (problem) throw new ErrandError('invalid_input', `input does not match the ${service!.definition.name} service's schema: ${problem.message}`, problem.field);
     },
   };
 }

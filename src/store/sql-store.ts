@@ -10,14 +10,14 @@ import type { CompletedTask, CompletionOutcome, NewTask, StartedTask, Store, Sto
 
 const HEX_ID = `lpad(to_hex(id), 16, '0')`;
 const TASK_COLUMNS = `${HEX_ID} AS id, service, status, owner, created_at, started_at, completed_at, expires_at,
-  attempts, worker, script IS NOT NULL AS has_script, error`;
+  attempts, worker, script IS NOT NULL AS has_script, console IS NOT NULL AS has_console, error`;
 /** Advisory lock key ('errand.janitor'): one janitor sweeps at a time. */
 const JANITOR_LOCK = 7_415_021_002;
 
 interface TaskRow {
   id: string; service: string; status: TaskStatus; owner: string | null;
   created_at: Date; started_at: Date | null; completed_at: Date | null; expires_at: Date | null;
-  attempts: number; worker: string | null; has_script: boolean;
+  attempts: number; worker: string | null; has_script: boolean; has_console: boolean;
   error: TaskError | null;
 }
 
@@ -25,7 +25,7 @@ function toTaskInfo(row: TaskRow): TaskInfo {
   return {
     id: row.id, service: row.service, status: row.status, owner: row.owner,
     createdAt: row.created_at, startedAt: row.started_at, completedAt: row.completed_at, expiresAt: row.expires_at,
-    attempts: Number(row.attempts), worker: row.worker, hasScript: row.has_script, error: row.error,
+    attempts: Number(row.attempts), worker: row.worker, hasScript: row.has_script, hasConsole: row.has_console, error: row.error,
   };
 }
 
@@ -68,14 +68,15 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
 
   async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Map<string, TaskStatus>> {
     const recorded = await q.query<{ id: string; status: TaskStatus }>(
-      `UPDATE task t SET status = u.status, result = u.result::jsonb, error = u.error::jsonb,
+      `UPDATE task t SET status = u.status, result = u.result::jsonb, error = u.error::jsonb, console = u.console,
          completed_at = now(), started_at = coalesce(t.started_at, now()), expires_at = now() + t.ttl
-       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, status, result, error)
+       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(id, status, result, error, console)
        WHERE t.id = u.id AND t.status IN ('queued', 'running')
        RETURNING lpad(to_hex(t.id), 16, '0') AS id, t.status`,
       [
         tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
         tasks.map((t) => JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
+        tasks.map((t) => t.console ?? null),
       ],
     );
     const ended = new Map(recorded.rows.map((r) => [r.id, r.status]));
@@ -160,6 +161,10 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
 
     async getScript(id) {
       return (await one<{ script: string | null }>('SELECT script FROM task WHERE id = $1', [taskIdToDecimal(id)]))?.script ?? undefined;
+    },
+
+    async getConsole(id) {
+      return (await one<{ console: string | null }>('SELECT console FROM task WHERE id = $1', [taskIdToDecimal(id)]))?.console ?? undefined;
     },
 
     async getResult(id) {

@@ -20,6 +20,8 @@ export interface CompletedTask {
   index: unknown;
   files: ResultFile[];
   error: TaskError | null;
+  /** What the script printed (bounded), when the worker reported it. */
+  console?: string | null;
 }
 
 /** What recording a result did: it ended the task now, the task had already ended, or no such task. */
@@ -41,6 +43,8 @@ export interface Store {
   /** The task's input as JSON text. */
   getInput(id: string): Promise<string | undefined>;
   getScript(id: string): Promise<string | undefined>;
+  /** What the task's script printed, when its worker reported it. */
+  getConsole(id: string): Promise<string | undefined>;
   /** The result (or index) as JSON text, once the task has one. */
   getResult(id: string): Promise<string | undefined>;
   getFile(id: string, name: string): Promise<StoredFile | undefined>;

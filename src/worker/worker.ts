@@ -11,12 +11,15 @@ import type { Broker, Delivery, Disposition, Subscription } from '../broker/inde
 import { buildMultipart, CONSOLE_HEADER, createInputValidator, failureIndex, isTaskId, progressMessage, RESULT_QUEUE, STARTED_TYPE, statusRoutingKey } from '../core/index.ts';
 import type { Outcome, ServiceDefinition, StopReason } from './executor.ts';
 import { stoppedOutcome } from './executor.ts';
+import { startAnnouncer } from './announcer.ts';
 
 export interface WorkerOptions {
   broker: Broker;
   services: ServiceDefinition[];
   logger: Logger;
   workerId?: string;
+  /** How often the worker announces its services (default 5 s). */
+  announceIntervalMs?: number;
 }
 
 export interface Worker {
@@ -44,7 +47,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const id = options.workerId ?? newWorkerId();
   const log = options.logger.child({ part: 'worker', worker: id });
   // Each running task has its own controller: its timeout, a cancel, or a hard stop abort it.
-  const running = new Map<string, AbortController>();
+  const running = new Map<string, { controller: AbortController; service: string }>();
   const validators = new Map(options.services.map((s) => {
     const compiled = s.manifest.inputSchema ? createInputValidator(s.manifest.inputSchema) : undefined;
     return [s.name, compiled && 'validate' in compiled ? compiled : undefined] as const;
@@ -53,7 +56,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   /** Runs the executor; one that does not stop within a second of being told is left behind. */
   async function execute(service: ServiceDefinition, taskId: string, input: unknown): Promise<Outcome> {
     const controller = new AbortController();
-    running.set(taskId, controller);
+    running.set(taskId, { controller, service: service.name });
     const stop = (reason: StopReason): void => controller.abort(reason);
     const timeoutMs = service.manifest.timeoutMs;
     const timer = timeoutMs === null ? undefined : setTimeout(() => stop({ code: 'timeout', message: `the task ran longer than its ${service.manifest.timeout} timeout` }), timeoutMs);
@@ -132,16 +135,25 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     subscriptions.push(await broker.consume(service.name, (delivery) => runTask(service, delivery), { prefetch: service.concurrency }));
     log.info({ service: service.name, concurrency: service.concurrency }, 'serving');
   }
+  const announcer = await startAnnouncer({
+    broker,
+    workerId: id,
+    services: options.services,
+    busy: (name) => [...running.values()].filter((task) => task.service === name).length,
+    intervalMs: options.announceIntervalMs ?? 5000,
+    logger: log,
+  });
 
   return {
     id,
     cancel(taskId) {
-      const controller = running.get(taskId);
-      controller?.abort({ code: 'canceled', message: 'the task was canceled' } satisfies StopReason);
-      return controller !== undefined;
+      const task = running.get(taskId);
+      task?.controller.abort({ code: 'canceled', message: 'the task was canceled' } satisfies StopReason);
+      return task !== undefined;
     },
     async close() {
       // Graceful: tasks under way finish and report before the consumers go.
+      await announcer.close();
       await Promise.all(subscriptions.map((s) => s.close()));
       await Promise.all(options.services.map((s) => s.executor.close()));
     },

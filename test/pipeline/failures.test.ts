@@ -17,8 +17,8 @@ await describeEachBackend('failure paths', (kind) => {
   const held = gate('held');
   before(async () => {
     backend = await kind.create();
-    stack = await startStack(backend, { services: [echo(), held.definition] });
-    await backend.broker.declareQueue('manual'); // a service no worker consumes
+    // Tasks of 'manual' are queued though no worker runs it; the tests send its results by hand.
+    stack = await startStack(backend, { services: [echo(), held.definition], settings: { allowUnknownServices: true } });
   });
   after(async () => {
     held.release();

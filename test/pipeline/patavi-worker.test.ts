@@ -66,7 +66,10 @@ await describeEachBackend('Patavi worker over raw AMQP', () => {
     const connection2 = await amqp.connect(backend.urls!.amqp);
     const channel = await connection2.createChannel();
     await channel.assertQueue('peek', { durable: true });
-    const { json } = await postTask(stack.baseUrl, 'peek', { a: 1 });
+    // Nobody consumes 'peek': only a server that queues for any name (Patavi's way) accepts it.
+    const patavi = await startStack(backend, { settings: { allowUnknownServices: true }, recorder: false, nodeId: 2 });
+    const { json } = await postTask(patavi.baseUrl, 'peek', { a: 1 });
+    await patavi.close();
     const msg = await eventually(() => channel.get('peek', { noAck: true }), 'the task message');
     assert.deepEqual(JSON.parse(msg.content.toString()), { a: 1 });
     assert.equal(msg.properties.correlationId, json.id);

@@ -8,11 +8,13 @@ import { Connection, ConsumerStatus } from 'rabbitmq-client';
 import type { AsyncMessage, Consumer } from 'rabbitmq-client';
 import type { Logger } from 'pino';
 import { ErrandError, redactUrl, STATUS_EXCHANGE } from '../../core/index.ts';
+import { Channels, channelExchange } from '../broker.ts';
 import type { Broker, Delivery, Disposition, MessageProperties, QueueStats, StatusFeed, Subscription } from '../broker.ts';
 
 export interface AmqpOptions { url: string; logger?: Logger; connectTimeoutMs?: number; name?: string }
 
 const STATUS_EXCHANGE_DECLARATION = { exchange: STATUS_EXCHANGE, type: 'topic', durable: false } as const;
+const CHANNEL_DECLARATIONS = Channels.map((channel) => ({ exchange: channelExchange(channel), type: 'topic', durable: false }) as const);
 
 /**
  * rabbitmq-client decodes `application/json` bodies (any JSON value, a bare string included) and
@@ -76,7 +78,7 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
   rabbit.on('connection', () => log?.info({ target }, 'connected to RabbitMQ'));
 
   // Confirms in flight: each send resolves on its own basic.ack, many are outstanding at once.
-  const publisher = rabbit.createPublisher({ confirm: true, maxAttempts: 3, exchanges: [STATUS_EXCHANGE_DECLARATION] });
+  const publisher = rabbit.createPublisher({ confirm: true, maxAttempts: 3, exchanges: [STATUS_EXCHANGE_DECLARATION, ...CHANNEL_DECLARATIONS] });
   publisher.on('basic.return', (msg) => log?.warn({ routingKey: msg.routingKey }, 'message returned unroutable'));
   const subscriptions = new Set<Subscription>();
 
@@ -104,6 +106,35 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
 
     async publishStatus(routingKey, body, properties = {}) {
       await publisher.send({ exchange: STATUS_EXCHANGE, routingKey, ...properties }, body);
+    },
+
+    async broadcast(channel, body) {
+      await publisher.send({ exchange: channelExchange(channel), routingKey: channel, durable: false, contentType: 'application/json' }, body);
+    },
+
+    async listen(channel, onMessage) {
+      // Server-named, exclusive, auto-delete: rabbitmq-client declares and binds it again on every reconnect.
+      const exchange = channelExchange(channel);
+      const consumer = rabbit.createConsumer(
+        {
+          queue: '',
+          noAck: true,
+          queueOptions: { exclusive: true, autoDelete: true, durable: false },
+          exchanges: [{ exchange, type: 'topic', durable: false }],
+          queueBindings: [{ exchange, routingKey: '#' }],
+        },
+        async (msg) => onMessage(decodedBody(msg).body),
+      );
+      consumer.on('error', (err) => log?.warn({ channel, err: err.message }, 'channel listener error; it will resume'));
+      await waitReady(consumer, exchange);
+      const subscription: Subscription = {
+        async close() {
+          subscriptions.delete(subscription);
+          await consumer.close();
+        },
+      };
+      subscriptions.add(subscription);
+      return subscription;
     },
 
     async consume(queue, handler, consumeOptions) {

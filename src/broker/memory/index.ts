@@ -4,7 +4,7 @@
  * consumer leaves with messages unacknowledged, a topic exchange for status events). Nothing
  * survives the process: `errand dev` re-queues unfinished tasks from the database on start.
  */
-import type { Broker, Delivery, DeliveryHandler, Disposition, MessageProperties, QueueStats, SendOptions, StatusFeed, Subscription } from '../broker.ts';
+import type { Broker, Channel, Delivery, DeliveryHandler, Disposition, MessageProperties, QueueStats, SendOptions, StatusFeed, Subscription } from '../broker.ts';
 import { topicMatches } from '../broker.ts';
 
 interface Message { body: Buffer; properties: MessageProperties; routingKey: string; redelivered: boolean }
@@ -21,6 +21,7 @@ interface QueueState { messages: Message[]; consumers: ConsumerState[]; next: nu
 export function createMemoryBroker(): Broker {
   const queues = new Map<string, QueueState>();
   const feeds = new Set<{ patterns: Set<string>; onMessage: (key: string, body: Buffer) => void }>();
+  const listeners = new Set<{ channel: Channel; onMessage: (body: Buffer) => void }>();
   let closed = false;
 
   // Like a closed connection: every operation fails once the broker is closed.
@@ -94,6 +95,19 @@ export function createMemoryBroker(): Broker {
       }
     },
 
+    async broadcast(channel, body) {
+      ensureOpen();
+      // Delivered later, as over a network: a listener never runs inside the publisher's call.
+      for (const listener of listeners) if (listener.channel === channel) setImmediate(() => listeners.has(listener) && listener.onMessage(body));
+    },
+
+    async listen(channel, onMessage): Promise<Subscription> {
+      ensureOpen();
+      const listener = { channel, onMessage };
+      listeners.add(listener);
+      return { async close() { listeners.delete(listener); } };
+    },
+
     async consume(name, handler, options): Promise<Subscription> {
       ensureOpen();
       const q = queue(name);
@@ -127,6 +141,7 @@ export function createMemoryBroker(): Broker {
         [...queues.values()].flatMap((q) => q.consumers.map((c) => { c.closed = true; return Promise.allSettled([...c.inFlight]); })),
       );
       feeds.clear();
+      listeners.clear();
     },
   };
   return broker;

@@ -40,12 +40,15 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     if (service === undefined || service === '') throw new ErrandError('missing_field', 'service is required: POST /task?service=<name>', 'service');
     const nameProblem = serviceNameProblem(service);
     if (nameProblem) throw new ErrandError('invalid_field', nameProblem, 'service');
-    const ttl = queryString(request, 'ttl') || settings.defaultTtl || null;
-    if (ttl !== null && !parseIsoDuration(ttl)) {
-      throw new ErrandError('invalid_ttl', `ttl must be an ISO 8601 duration such as PT5M or P1D, got ${JSON.stringify(ttl)}`, 'ttl');
+    const requestedTtl = queryString(request, 'ttl') || null;
+    if (requestedTtl !== null && !parseIsoDuration(requestedTtl)) {
+      throw new ErrandError('invalid_ttl', `ttl must be an ISO 8601 duration such as PT5M or P1D, got ${JSON.stringify(requestedTtl)}`, 'ttl');
     }
     const input = checkJsonInput(request.body as Buffer | undefined, settings.maxJsonDepth);
-    const { consumers } = await ctx.gate.admit(service);
+    const admission = await ctx.gate.admit(service);
+    ctx.gate.checkInput(admission.service, input);
+    const { consumers } = admission;
+    const ttl = requestedTtl ?? admission.service?.definition.ttl ?? settings.defaultTtl ?? null;
 
     const id = ctx.ids.next();
     try {
@@ -100,6 +103,14 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     if (script === undefined) throw new ErrandError('not_found', `task ${id} has no script (it does not exist, or its worker sent none)`, 'id');
     if (notModified(request, reply, `"${id}-script"`)) return reply;
     return reply.type('text/plain; charset=utf-8').send(script);
+  });
+
+  app.get<IdParams>('/task/:id/console', async (request, reply) => {
+    const id = requireTaskId(request.params.id);
+    const text = await store.getConsole(id);
+    if (text === undefined) throw new ErrandError('not_found', `task ${id} has no console output (it does not exist, has not finished, or printed nothing)`, 'id');
+    if (notModified(request, reply, `"${id}-console"`)) return reply;
+    return reply.type('text/plain; charset=utf-8').send(text);
   });
 
   const results = async (request: FastifyRequest<IdParams>, reply: FastifyReply) => {

@@ -1,0 +1,62 @@
+/** The service registry over HTTP: which services run, their input schema, docs, workers and queue. */
+import type { FastifyInstance } from 'fastify';
+import { ErrandError, serviceNameProblem } from '../../core/index.ts';
+import type { RouteContext } from '../context.ts';
+import type { RegisteredService } from '../registry.ts';
+import { linksFor } from '../links.ts';
+
+function summary(service: RegisteredService, base: string) {
+  const { definition } = service;
+  return {
+    name: definition.name,
+    version: definition.version,
+    description: definition.description,
+    runtime: definition.runtime,
+    online: service.online,
+    workers: service.workers.length,
+    capacity: service.workers.reduce((sum, w) => sum + w.concurrency, 0),
+    busy: service.workers.reduce((sum, w) => sum + w.busy, 0),
+    _links: { self: { href: `${base}/services/${encodeURIComponent(definition.name)}` }, submit: { href: `${base}/task?service=${encodeURIComponent(definition.name)}` } },
+  };
+}
+
+export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  app.get('/services', async (request) => {
+    const base = linksFor(request, ctx.settings.publicUrl).http;
+    return { services: ctx.registry.services().map((service) => summary(service, base)) };
+  });
+
+  app.get<{ Params: { name: string } }>('/services/:name', async (request) => {
+    const { name } = request.params;
+    const problem = serviceNameProblem(name);
+    if (problem) throw new ErrandError('invalid_field', problem, 'name');
+    const base = linksFor(request, ctx.settings.publicUrl).http;
+    const service = ctx.registry.service(name);
+    const stats = await ctx.broker.queueStats(name).catch((err: Error) => {
+      throw new ErrandError('broker_unavailable', `cannot read the ${name} queue: ${err.message}`, undefined, { cause: err });
+    });
+    const queue = stats ? { messages: stats.messages, consumers: stats.consumers } : null;
+    if (!service) {
+      // A worker that does not announce (Patavi's) still serves the queue: say what is known.
+      if (stats && stats.consumers > 0) {
+        return { name, announced: false, online: true, queue, _links: { self: { href: `${base}/services/${encodeURIComponent(name)}` }, submit: { href: `${base}/task?service=${encodeURIComponent(name)}` } } };
+      }
+      throw new ErrandError('not_found', `no worker runs a service named ${JSON.stringify(name)}`, 'name');
+    }
+    const { definition } = service;
+    return {
+      ...summary(service, base),
+      announced: true,
+      versions: service.versions,
+      inputSchema: definition.inputSchema,
+      ...(definition.example ? { example: definition.example.value } : {}),
+      docs: definition.docs,
+      timeout: definition.timeout,
+      ttl: definition.ttl,
+      cache: definition.cache,
+      lastSeen: new Date(service.lastSeen).toISOString(),
+      workers: service.workers.map((w) => ({ id: w.id, host: w.host, version: w.version, concurrency: w.concurrency, busy: w.busy, lastSeen: new Date(w.lastSeen).toISOString() })),
+      queue,
+    };
+  });
+}

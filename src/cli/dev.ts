@@ -52,7 +52,11 @@ export async function dev(config: Config, print: (line: string) => void = consol
 
   print(`Services: ${services.map((s) => s.name).join(', ')}`);
   print(`Open ${base}/ to submit a task and watch it run, or try:`);
-  print(`  curl -si -X POST '${base}/task?service=slow' -H 'content-type: application/json' -d '{"duration": 3}'`);
+  const example = services.find((s) => s.name === 'slow') ?? services.find((s) => s.manifest.example) ?? services[0];
+  if (example) {
+    const body = JSON.stringify(example.manifest.example?.value ?? {});
+    print(`  curl -si -X POST '${base}/task?service=${example.name}' -H 'content-type: application/json' -d '${body}'`);
+  }
   print(`then follow the "self" link it returns; Ctrl-C stops.`);
   onShutdown(logger, async () => {
     await app.close();

@@ -76,7 +76,8 @@ export class RProcess {
       child.stdin!.on('error', () => undefined); // a dead R shows up as 'exit'
       child.on('error', (err) => {
         clearTimeout(timer);
-        reject(new RLoadError(`cannot start ${options.rscript}: ${err.message}`, 'runtime'));
+        const hint = (err as NodeJS.ErrnoException).code === 'ENOENT' ? ' (is R installed? apt-get install r-base-core r-cran-jsonlite, or give --rscript)' : '';
+        reject(new RLoadError(`cannot start ${options.rscript}: ${err.message}${hint}`, 'runtime'));
       });
       child.on('exit', (code, signal) => {
         clearTimeout(timer);

@@ -1,0 +1,59 @@
+/** R services through the whole pipeline: the per-service timeout and the worker's cancel stop R. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadServiceDir } from '../../src/worker/index.ts';
+import type { Backend } from '../support/backends.ts';
+import { describeEachBackend, testLogger } from '../support/backends.ts';
+import { postTask, watchUpdates } from '../support/http.ts';
+import { rUnavailable } from '../support/r.ts';
+import type { Stack } from '../support/stack.ts';
+import { startStack } from '../support/stack.ts';
+import { eventually } from '../support/wait.ts';
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/r-services/', import.meta.url));
+const noR = await rUnavailable();
+const skip = noR !== undefined && process.env.CI !== 'true' ? noR : false;
+
+await describeEachBackend('R services in the pipeline', (kind) => {
+  let backend: Backend;
+  let stack: Stack;
+  before(async () => {
+    if (skip) return;
+    backend = await kind.create();
+    const { services, problems } = await loadServiceDir(FIXTURES, { defaultConcurrency: 1, logger: testLogger });
+    assert.deepEqual(problems, []);
+    stack = await startStack(backend, { services });
+  });
+  after(async () => {
+    if (skip) return;
+    await stack.close();
+    await backend.close();
+  });
+
+  test('a task longer than its timeout is killed and fails with code timeout; the next one runs', { skip }, async () => {
+    const { json } = await postTask(stack.baseUrl, 'timeboxed', { seconds: 60 });
+    const updates = await watchUpdates(json._links.updates.href);
+    assert.equal(updates.messages.at(-1)!.eventType, 'failed');
+    const task = (await (await fetch(json._links.self.href)).json()) as Record<string, any>;
+    assert.deepEqual(task.error, { code: 'timeout', message: 'the task ran longer than its PT1S timeout' });
+    const next = await postTask(stack.baseUrl, 'timeboxed', { seconds: 0 });
+    await watchUpdates(next.json._links.updates.href);
+    const result = (await (await fetch(`${next.json._links.self.href}/results`)).json()) as { slept: number };
+    assert.equal(result.slept, 0);
+  });
+
+  test("the worker's cancel stops a running R task within a second", { skip }, async () => {
+    const { json } = await postTask(stack.baseUrl, 'sleeper', { seconds: 600 });
+    const watching = watchUpdates(json._links.updates.href);
+    await eventually(async () => ((await (await fetch(json._links.self.href)).json()) as { status: string }).status === 'running', 'the task to start');
+    const canceledAt = performance.now();
+    assert.equal(stack.worker!.cancel(json.id), true);
+    const updates = await watching;
+    assert.ok(performance.now() - canceledAt < 1000, 'the task outlived its cancel by more than a second');
+    assert.equal(updates.messages.at(-1)!.eventType, 'failed');
+    const task = (await (await fetch(json._links.self.href)).json()) as Record<string, any>;
+    assert.equal(task.error.code, 'canceled');
+    assert.equal(stack.worker!.cancel(json.id), false);
+  });
+});

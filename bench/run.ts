@@ -5,7 +5,10 @@
  *               last result committed (the recorder's `<id>.end`, published after the commit)
  *   latency:    M tasks one after another, each from POST to the terminal WebSocket message
  * Each is run --runs times; the median and the spread (min-max) are reported.
+ *   R:          the same latency for a no-op R service (warm R processes), the R executor's own
+ *               round trip, one `Rscript` per task for comparison, and the cost of a fork of R
  * Options: --tasks N (10000) --clients C (64) --latency-tasks M (500) --runs R (3) --worker-concurrency K (64)
+ *          --r-tasks T (500) --no-r (skip the R measures)
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -16,6 +19,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { WebSocket } from 'ws';
 import { spawnErrand } from '../test/support/processes.ts';
+import { forkCost, rscriptPerTask, warmRoundTrip } from './r-runtime.ts';
 import type { RunningErrand } from '../test/support/processes.ts';
 
 const run = promisify(execFile);
@@ -26,8 +30,12 @@ const { values } = parseArgs({
     'latency-tasks': { type: 'string', default: '500' },
     runs: { type: 'string', default: '3' },
     'worker-concurrency': { type: 'string', default: '64' },
+    'r-tasks': { type: 'string', default: '500' },
+    'no-r': { type: 'boolean', default: false },
   },
 });
+const R_TASKS = Number(values['r-tasks']);
+const WITH_R = !values['no-r'];
 const N = Number(values.tasks);
 const C = Number(values.clients);
 const M = Number(values['latency-tasks']);
@@ -67,9 +75,9 @@ async function startRoles(): Promise<{ base: string; roles: RunningErrand[] }> {
 // undici's Pool, not fetch: fetch costs the client more CPU than the server spends per request.
 let pool: Pool | undefined;
 
-async function submit(base: string): Promise<string> {
+async function submit(base: string, service = 'noop'): Promise<string> {
   pool ??= new Pool(base, { connections: C });
-  const response = await pool.request({ path: '/task?service=noop', method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"n":1}' });
+  const response = await pool.request({ path: `/task?service=${service}`, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"n":1}' });
   const text = await response.body.text();
   if (response.statusCode !== 201) throw new Error(`POST answered ${response.statusCode}: ${text}`);
   return (JSON.parse(text) as { id: string }).id;
@@ -117,12 +125,12 @@ function terminal(url: string): Promise<void> {
   });
 }
 
-async function latency(base: string): Promise<{ p50: number; p95: number; p99: number }> {
+async function latency(base: string, service = 'noop', tasks = M): Promise<{ p50: number; p95: number; p99: number }> {
   const samples: number[] = [];
   const wsBase = base.replace('http', 'ws');
-  for (let i = 0; i < M; i++) {
+  for (let i = 0; i < tasks; i++) {
     const start = performance.now();
-    const id = await submit(base);
+    const id = await submit(base, service);
     await terminal(`${wsBase}/task/${id}/updates`);
     samples.push(performance.now() - start);
   }
@@ -166,7 +174,7 @@ const spread = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digi
 
 async function main(): Promise<void> {
   console.log(`errand bench: ${N} tasks, ${C} clients, ${M} latency tasks, ${RUNS} runs, worker concurrency ${K}; ${cpus().length} cores, node ${process.version}`);
-  const results: Array<{ tasksPerSecond: number; submitPerSecond: number; p50: number; p95: number; p99: number }> = [];
+  const results: Array<{ tasksPerSecond: number; submitPerSecond: number; p50: number; p95: number; p99: number; rP50: number; rP99: number; execP50: number; execP99: number; scriptP50: number; scriptP99: number; forkMs: number }> = [];
   for (let r = 1; r <= RUNS; r++) {
     await resetEngines();
     const { base, roles } = await startRoles();
@@ -177,8 +185,17 @@ async function main(): Promise<void> {
       const after = await cpuSnapshot(roles, process.pid);
       console.log(`run ${r}: CPU seconds per 1000 tasks: ${Object.keys(after).map((k) => `${k} ${(((after[k]! - before[k]!) * 1000) / N).toFixed(3)}`).join(', ')}`);
       const l = await latency(base);
-      results.push({ ...t, ...l });
       console.log(`run ${r}: ${t.tasksPerSecond.toFixed(0)} tasks/s end to end (submit ${t.submitPerSecond.toFixed(0)}/s); latency p50 ${l.p50.toFixed(2)} ms, p95 ${l.p95.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms`);
+      const rMeasures = { rP50: NaN, rP99: NaN, execP50: NaN, execP99: NaN, scriptP50: NaN, scriptP99: NaN, forkMs: NaN };
+      if (WITH_R) {
+        await latency(base, 'rnoop', 50); // warm up
+        const rl = await latency(base, 'rnoop', R_TASKS);
+        const exec = await warmRoundTrip(R_TASKS);
+        const script = await rscriptPerTask(20);
+        Object.assign(rMeasures, { rP50: rl.p50, rP99: rl.p99, execP50: exec.p50, execP99: exec.p99, scriptP50: script.p50, scriptP99: script.p99, forkMs: await forkCost(200) });
+        console.log(`run ${r}: R no-op through the pipeline p50 ${rl.p50.toFixed(2)} ms, p99 ${rl.p99.toFixed(2)} ms; R executor round trip p50 ${exec.p50.toFixed(3)} ms, p99 ${exec.p99.toFixed(3)} ms; Rscript per task p50 ${script.p50.toFixed(0)} ms; fork of R ${rMeasures.forkMs.toFixed(2)} ms`);
+      }
+      results.push({ ...t, ...l, ...rMeasures });
     } finally {
       await pool?.close();
       pool = undefined;
@@ -192,6 +209,14 @@ async function main(): Promise<void> {
   console.log(`| latency p50, POST to terminal WebSocket message (ms) | ${median(col('p50')).toFixed(2)} | ${spread(col('p50'), 2)} |`);
   console.log(`| latency p95 (ms) | ${median(col('p95')).toFixed(2)} | ${spread(col('p95'), 2)} |`);
   console.log(`| latency p99 (ms) | ${median(col('p99')).toFixed(2)} | ${spread(col('p99'), 2)} |`);
+  if (!WITH_R) return;
+  console.log(`| R no-op latency p50, POST to terminal message (ms) | ${median(col('rP50')).toFixed(2)} | ${spread(col('rP50'), 2)} |`);
+  console.log(`| R no-op latency p99 (ms) | ${median(col('rP99')).toFixed(2)} | ${spread(col('rP99'), 2)} |`);
+  console.log(`| R over Node, p50 (ms) | ${median(results.map((x) => x.rP50 - x.p50)).toFixed(2)} | ${spread(results.map((x) => x.rP50 - x.p50), 2)} |`);
+  console.log(`| R executor round trip p50, warm process + reset (ms) | ${median(col('execP50')).toFixed(3)} | ${spread(col('execP50'), 3)} |`);
+  console.log(`| R executor round trip p99 (ms) | ${median(col('execP99')).toFixed(3)} | ${spread(col('execP99'), 3)} |`);
+  console.log(`| one Rscript per task p50 (ms) | ${median(col('scriptP50')).toFixed(0)} | ${spread(col('scriptP50'), 0)} |`);
+  console.log(`| fork + reap of a warm R, mcparallel (ms) | ${median(col('forkMs')).toFixed(2)} | ${spread(col('forkMs'), 2)} |`);
 }
 
 await main();

@@ -39,7 +39,7 @@ export interface ResultFile { name: string; contentType: string; content: Buffer
 
 export type ReplyMessage =
   | { kind: 'script'; script: string }
-  | { kind: 'started'; worker: string | null }
+  | { kind: 'started'; worker: string | null; script: string | null }
   | { kind: 'result'; status: 'done' | 'failed'; index: unknown; files: ResultFile[]; error: TaskError | null };
 
 const MAX_FILE_NAME = 255;
@@ -92,8 +92,10 @@ export async function parseReply(
 ): Promise<ReplyMessage> {
   if (type === STARTED_TYPE) {
     const started = parsed ? { ok: true as const, value: parsed.value } : parseJson(body, 'started message');
-    const worker = started.ok && isObject(started.value) && typeof started.value.worker === 'string' ? started.value.worker : null;
-    return { kind: 'started', worker };
+    const value = started.ok && isObject(started.value) ? started.value : {};
+    const worker = typeof value.worker === 'string' ? value.worker : null;
+    const script = typeof value.script === 'string' ? value.script : null;
+    return { kind: 'started', worker, script };
   }
   const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (mediaType === 'application/json') {

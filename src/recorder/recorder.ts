@@ -63,7 +63,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
         await store.saveScript(taskId, reply.script);
         return 'ack';
       case 'started':
-        await starts.add({ id: taskId, worker: reply.worker });
+        await starts.add({ id: taskId, worker: reply.worker, script: reply.script });
         return 'ack';
       case 'result': {
         const outcome = await completions.add({ id: taskId, status: reply.status, index: reply.index, files: reply.files, error: reply.error, console: consoleOf(delivery) });

@@ -185,10 +185,11 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     async markStarted(tasks: StartedTask[]) {
       if (tasks.length === 0) return;
       await db.query(
-        `UPDATE task t SET status = 'running', started_at = now(), worker = u.worker, attempts = t.attempts + 1
-         FROM unnest($1::bigint[], $2::text[]) AS u(id, worker)
+        `UPDATE task t SET status = 'running', started_at = now(), worker = u.worker, attempts = t.attempts + 1,
+           script = coalesce(u.script, t.script)
+         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, worker, script)
          WHERE t.id = u.id AND t.status IN ('queued', 'running')`,
-        [tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.worker)],
+        [tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.worker), tasks.map((t) => t.script ?? null)],
       );
     },
 

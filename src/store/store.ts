@@ -12,7 +12,12 @@ export interface NewTask {
   ttl: string | null;
 }
 
-export interface StartedTask { id: string; worker: string | null }
+export interface StartedTask {
+  id: string;
+  worker: string | null;
+  /** The script the worker runs, when it reports one with the start (Errand's workers do). */
+  script?: string | null;
+}
 
 export interface CompletedTask {
   id: string;

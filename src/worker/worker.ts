@@ -92,13 +92,11 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       broker.send(replyTo, body, { correlationId: taskId, contentType, ...extra });
 
     // "Started" is informative: not persistent and not awaited; the result settles the task anyway.
-    reply(Buffer.from(JSON.stringify({ worker: id })), 'application/json', { type: STARTED_TYPE, persistent: false }).catch(
+    // It carries the script the task runs (Patavi sent that as a message of its own).
+    const script = service.executor.script?.();
+    reply(Buffer.from(JSON.stringify(script === undefined ? { worker: id } : { worker: id, script })), 'application/json', { type: STARTED_TYPE, persistent: false }).catch(
       (err: Error) => log.debug({ taskId, err: err.message }, 'could not report the start'),
     );
-    const script = service.executor.script?.();
-    if (script !== undefined) {
-      reply(Buffer.from(JSON.stringify({ script })), 'application/json').catch((err: Error) => log.debug({ taskId, err: err.message }, 'could not send the script'));
-    }
 
     let outcome: Outcome | undefined;
     let input: unknown;

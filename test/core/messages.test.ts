@@ -30,7 +30,8 @@ test('the script message is told apart from a result that merely has a script fi
 });
 
 test('a started message carries the worker id', async () => {
-  assert.deepEqual(await parseReply(json({ worker: 'w1' }), 'application/json', STARTED_TYPE), { kind: 'started', worker: 'w1' });
+  assert.deepEqual(await parseReply(json({ worker: 'w1' }), 'application/json', STARTED_TYPE), { kind: 'started', worker: 'w1', script: null });
+  assert.deepEqual(await parseReply(json({ worker: 'w1', script: 'f <- 1' }), 'application/json', STARTED_TYPE), { kind: 'started', worker: 'w1', script: 'f <- 1' });
 });
 
 test('a multipart result round-trips: index plus files with their types', async () => {

@@ -22,6 +22,11 @@ export async function makeTaskDir(taskId: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `errand-${taskId}-`));
 }
 
+/** A private folder for one long-lived process (an R process's tasks run in subfolders of it). */
+export async function makeWorkDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'errand-r-'));
+}
+
 export async function removeTaskDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }

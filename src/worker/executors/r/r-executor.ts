@@ -12,8 +12,9 @@ import type { Logger } from 'pino';
 import type { Manifest } from '../../../core/index.ts';
 import type { Executor, Outcome, TaskRun } from '../../executor.ts';
 import { stoppedOutcome } from '../../executor.ts';
-import { makeTaskDir, mimeFor, readConsoleTail, readResultFiles, removeTaskDir } from '../process-io.ts';
+import { mimeFor, readConsoleTail, readResultFiles, removeTaskDir } from '../process-io.ts';
 import { RProcess } from './r-process.ts';
+import type { RReply } from './r-process.ts';
 
 export interface RExecutorOptions {
   manifest: Manifest;
@@ -67,6 +68,7 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
   function retire(r: RProcess): void {
     all.delete(r);
     r.kill();
+    void removeTaskDir(r.workDir);
     replenish();
   }
 
@@ -78,7 +80,16 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
     return startProcess();
   }
 
-  async function execute(task: TaskRun, dir: string): Promise<Outcome> {
+  /** The end of what the task printed: sent inline when small, else read from its file. */
+  async function consoleOf(r: RProcess, taskId: string, reply: RReply): Promise<string | undefined> {
+    if (reply.kind !== 'exit') {
+      if (reply.console !== undefined) return reply.console;
+      if (reply.consoleBytes === 0) return undefined;
+    }
+    return readConsoleTail(join(r.taskDir(taskId), 'console.txt'));
+  }
+
+  async function execute(task: TaskRun): Promise<Outcome> {
     let r: RProcess;
     try {
       r = await acquire();
@@ -91,27 +102,31 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
     }
     const stop = (): void => r.kill();
     task.signal.addEventListener('abort', stop, { once: true });
-    const reply = await r.run(JSON.stringify(task.input ?? null), dir, task.progress);
+    const reply = await r.run(task.taskId, JSON.stringify(task.input ?? null), task.progress);
     task.signal.removeEventListener('abort', stop);
+    const console = await consoleOf(r, task.taskId, reply);
+    const printed = console === undefined ? {} : { console };
 
     if (task.signal.aborted) {
       retire(r);
-      return stoppedOutcome(task.signal);
+      return { ...stoppedOutcome(task.signal), ...printed };
     }
     if (reply.kind === 'exit') {
       retire(r);
       log.warn({ taskId: task.taskId, exit: reply.description }, 'R process died during a task; replacing it');
-      return { status: 'failed', error: { code: 'crashed', message: `the R process running the task ${reply.description}` } };
+      return { status: 'failed', error: { code: 'crashed', message: `the R process running the task ${reply.description}` }, ...printed };
     }
-    idle.push(r);
     if (reply.kind === 'error') {
+      idle.push(r);
       const detail = { ...(reply.call ? { call: reply.call } : {}), traceback: reply.traceback };
       const message = reply.call ? `Error in ${reply.call}: ${reply.message}` : `Error: ${reply.message}`;
-      return { status: 'failed', error: { code: reply.code, message, detail } };
+      return { status: 'failed', error: { code: reply.code, message, detail }, ...printed };
     }
+    // Files are read before the process is given its next task (which removes this task's folder).
     const files = await readResultFiles(reply.files.map((f) => ({ name: f.name, path: f.file, contentType: f.mime ?? mimeFor(f.name) })));
-    if ('problem' in files) return { status: 'failed', error: { code: 'invalid_result', message: files.problem } };
-    return { status: 'done', index: reply.index, files };
+    idle.push(r);
+    if ('problem' in files) return { status: 'failed', error: { code: 'invalid_result', message: files.problem }, ...printed };
+    return { status: 'done', index: reply.index, files, ...printed };
   }
 
   return {
@@ -120,16 +135,7 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
       replenish();
     },
 
-    async run(task) {
-      const dir = await makeTaskDir(task.taskId);
-      try {
-        const outcome = await execute(task, dir);
-        const console = await readConsoleTail(join(dir, 'console.txt'));
-        return console === undefined ? outcome : { ...outcome, console };
-      } finally {
-        await removeTaskDir(dir);
-      }
-    },
+    run: execute,
 
     script: () => script,
 
@@ -137,7 +143,7 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
 
     async close() {
       closed = true;
-      await Promise.all([...all].map((r) => r.close()));
+      await Promise.all([...all].map(async (r) => { await r.close(); await removeTaskDir(r.workDir); }));
       all.clear();
       idle.length = 0;
     },

@@ -5,9 +5,10 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { closeMessagePipe, onLines, openMessagePipe, tail } from '../process-io.ts';
+import { closeMessagePipe, makeWorkDir, onLines, openMessagePipe, removeTaskDir, tail } from '../process-io.ts';
 
 const RUNTIME_SCRIPT = fileURLToPath(new URL('./runtime.R', import.meta.url));
 const START_TIMEOUT_MS = 60_000;
@@ -21,9 +22,12 @@ export interface RProcessOptions {
   logger: Logger;
 }
 
+/** What the task printed: inline when small, else only its size (the rest is in the file). */
+export interface ConsoleReport { consoleBytes: number; console?: string }
+
 export type RReply =
-  | { kind: 'result'; index: unknown; files: { name: string; file: string; mime?: string }[] }
-  | { kind: 'error'; code: string; message: string; call: string | null; traceback: string[] }
+  | ({ kind: 'result'; index: unknown; files: { name: string; file: string; mime?: string }[] } & ConsoleReport)
+  | ({ kind: 'error'; code: string; message: string; call: string | null; traceback: string[] } & ConsoleReport)
   | { kind: 'exit'; description: string };
 
 /** The script could not be loaded: `field` is the manifest field at fault. */
@@ -39,8 +43,8 @@ type Incoming =
   | { type: 'ready'; pid: number }
   | { type: 'load_failed'; field?: string; message: string }
   | { type: 'progress'; data: unknown }
-  | { type: 'result'; index: unknown; files?: { name: string; file: string; mime?: string }[] }
-  | { type: 'error'; code?: string; message: string; call?: string | null; traceback?: string[] | string };
+  | { type: 'result'; index: unknown; files?: { name: string; file: string; mime?: string }[]; console_bytes?: number; console?: string }
+  | { type: 'error'; code?: string; message: string; call?: string | null; traceback?: string[] | string; console_bytes?: number; console?: string };
 
 function exitDescription(code: number | null, signal: NodeJS.Signals | null): string {
   return signal ? `killed by ${signal}` : `exited with status ${code}`;
@@ -51,16 +55,17 @@ export class RProcess {
   private exited = false;
   private output = '';
 
-  private constructor(private readonly child: ChildProcess, private readonly log: Logger) {}
+  private constructor(private readonly child: ChildProcess, private readonly log: Logger, readonly workDir: string) {}
 
   /** Starts R and loads the script; rejects with RLoadError when the script does not load. */
   static async start(options: RProcessOptions): Promise<RProcess> {
     const pipe = await openMessagePipe();
+    const workDir = await makeWorkDir();
     const child = spawn(options.rscript, ['--vanilla', RUNTIME_SCRIPT, options.scriptPath, options.functionName], {
       cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe', pipe.fd],
     });
-    const r = new RProcess(child, options.logger);
+    const r = new RProcess(child, options.logger, workDir);
     return new Promise<RProcess>((resolve, reject) => {
       let started = false;
       const timer = setTimeout(() => {
@@ -84,6 +89,7 @@ export class RProcess {
         r.exited = true;
         closeMessagePipe(pipe);
         if (!started) {
+          void removeTaskDir(workDir);
           reject(new RLoadError(`R exited while loading ${options.scriptPath} (${exitDescription(code, signal)}): ${r.output.trim() || 'no output'}`, 'entry'));
         }
         const pending = r.pending;
@@ -129,21 +135,27 @@ export class RProcess {
       return;
     }
     this.pending = undefined;
+    const console: ConsoleReport = { consoleBytes: message.console_bytes ?? 0, ...(typeof message.console === 'string' ? { console: message.console } : {}) };
     if (message.type === 'result') {
-      pending.resolve({ kind: 'result', index: message.index, files: message.files ?? [] });
+      pending.resolve({ kind: 'result', index: message.index, files: message.files ?? [], ...console });
     } else {
       const traceback = Array.isArray(message.traceback) ? message.traceback : typeof message.traceback === 'string' ? [message.traceback] : [];
-      pending.resolve({ kind: 'error', code: message.code ?? 'r_error', message: message.message, call: message.call ?? null, traceback });
+      pending.resolve({ kind: 'error', code: message.code ?? 'r_error', message: message.message, call: message.call ?? null, traceback, ...console });
     }
   }
 
-  /** Runs one task; resolves with its result, its R error, or the process's exit. */
-  run(inputJson: string, dir: string, progress: (data: unknown) => void): Promise<RReply> {
+  /** The folder a task runs in (R creates it, and removes it when the next task starts). */
+  taskDir(taskId: string): string {
+    return join(this.workDir, taskId);
+  }
+
+  /** Runs one task in taskDir(taskId); resolves with its result, its R error, or the process's exit. */
+  run(taskId: string, inputJson: string, progress: (data: unknown) => void): Promise<RReply> {
     if (this.exited) return Promise.resolve({ kind: 'exit', description: 'the R process had already exited' });
     if (this.pending) throw new Error('an R process runs one task at a time');
     return new Promise<RReply>((resolve) => {
       this.pending = { resolve, progress };
-      this.child.stdin!.write(`${JSON.stringify({ dir })}\n${inputJson}\n`);
+      this.child.stdin!.write(`${JSON.stringify({ base: this.workDir, id: taskId })}\n${inputJson}\n`);
     });
   }
 

@@ -2,14 +2,15 @@
 # tasks one after another, each from the same clean state (see docs/services.md, "R").
 #
 # Started as: Rscript --vanilla runtime.R <script> <function>
-# Node -> R, on stdin, two lines per task: {"dir": "<task folder>"} then the input JSON.
+# Node -> R, on stdin, two lines per task: {"base": "<process folder>", "id": "<task id>"} then the
+# input JSON; the task runs in <base>/<id>.
 # R -> Node, on fd 3 (a pipe), one JSON object per line:
 #   {"type":"ready","pid":n}                      the script is loaded
 #   {"type":"load_failed","field":f,"message":m}  it is not; the process exits
 #   {"type":"progress","data":x}                  update(x)
-#   {"type":"result","index":v,"files":[{name,file,mime}]}
-#   {"type":"error","code":c,"message":m,"call":c,"traceback":[...]}
-# Printed output and messages of a task go to <task folder>/console.txt.
+#   {"type":"result","index":v,"files":[{name,file,mime}],"console_bytes":n,"console":text?}
+#   {"type":"error","code":c,"message":m,"call":c,"traceback":[...],"console_bytes":n,"console":text?}
+# Printed output and messages of a task go to <task folder>/console.txt (sent inline when small).
 
 suppressPackageStartupMessages(library(jsonlite))
 
@@ -18,6 +19,7 @@ local({
   args <- commandArgs(trailingOnly = TRUE)
   .errand$script <- args[[1]]
   .errand$fn <- args[[2]]
+  .errand$inline_console <- 32768
   .errand$out <- file("/dev/fd/3", open = "wb", raw = TRUE)
   .errand$input <- file("stdin")
   open(.errand$input, blocking = TRUE)
@@ -112,8 +114,16 @@ local({
   utils::head(texts, 30L)
 }
 
-.errand$run <- function(dir, input_text) {
-  console <- file(file.path(dir, "console.txt"), open = "wt")
+# Each task gets a fresh folder under the process's own; the previous task's goes once Node has
+# read its files (that is, when the next task starts).
+.errand$previous <- NULL
+.errand$run <- function(base, id, input_text) {
+  if (!is.null(.errand$previous)) unlink(.errand$previous, recursive = TRUE)
+  dir <- file.path(base, id)
+  dir.create(dir)
+  .errand$previous <- dir
+  console_path <- file.path(dir, "console.txt")
+  console <- file(console_path, open = "wt")
   sink(console)
   sink(console, type = "message")
   setwd(dir)
@@ -142,6 +152,10 @@ local({
   sink(type = "message")
   sink()
   close(console)
+  # Small output travels in the reply; a large one stays in the file for Node to read the end of.
+  size <- file.size(console_path)
+  outcome$console_bytes <- size
+  if (size > 0 && size <= .errand$inline_console) outcome$console <- readChar(console_path, size, useBytes = TRUE)
   text <- tryCatch(enc2utf8(.errand$json(outcome)), error = function(e) {
     enc2utf8(.errand$json(list(type = "error", code = "invalid_result",
       message = paste("the result cannot be written as JSON:", conditionMessage(e)))))
@@ -155,6 +169,6 @@ repeat {
   lines <- readLines(.errand$input, n = 2L, encoding = "UTF-8")
   if (length(lines) < 2L) break
   header <- fromJSON(lines[[1]])
-  .errand$run(header$dir, lines[[2]])
+  .errand$run(header$base, header$id, lines[[2]])
   .errand$reset()
 }

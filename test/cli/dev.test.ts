@@ -8,6 +8,7 @@ import { postTask, watchUpdates } from '../support/http.ts';
 import { spawnErrand } from '../support/processes.ts';
 import type { RunningErrand } from '../support/processes.ts';
 import { eventually } from '../support/wait.ts';
+import { describeWithR } from '../support/r.ts';
 
 let dataDir: string;
 before(async () => { dataDir = await mkdtemp(join(tmpdir(), 'errand-dev-')); });
@@ -21,37 +22,40 @@ async function startDev(): Promise<{ dev: RunningErrand; base: string }> {
   return { dev, base: match[1]! };
 }
 
-test('errand dev prints where its data is, the URL, and a curl line that works', async () => {
-  const { dev, base } = await startDev();
-  try {
-    const out = dev.output();
-    assert.ok(out.includes(`data in ${dataDir} (PGlite)`), out);
-    assert.match(out, /Services: echo, slow/);
-    const curl = /curl -si -X POST '([^']+)' -H 'content-type: application\/json' -d '([^']+)'/.exec(out);
-    assert.ok(curl, out);
-    const response = await fetch(curl[1]!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ duration: 0.2 }) });
-    assert.equal(response.status, 201);
-    const task = (await response.json()) as { _links: { updates: { href: string } } };
-    const updates = await watchUpdates(task._links.updates.href);
-    assert.ok(updates.messages.some((m) => m.eventType === 'progress'));
-    assert.equal(updates.messages.at(-1)!.eventType, 'done');
-    assert.equal((await fetch(`${base}/`)).status, 200);
-  } finally {
-    await dev.stop();
-  }
-});
+// The bundled examples include R services: the dev experience is checked with them all running.
+void describeWithR('errand dev with the bundled examples', () => {
+  test('errand dev prints where its data is, the URL, and a curl line that works', async () => {
+    const { dev, base } = await startDev();
+    try {
+      const out = dev.output();
+      assert.ok(out.includes(`data in ${dataDir} (PGlite)`), out);
+      assert.match(out, /Services: echo, regression, slow, wordcount/);
+      const curl = /curl -si -X POST '([^']+)' -H 'content-type: application\/json' -d '([^']+)'/.exec(out);
+      assert.ok(curl, out);
+      const response = await fetch(curl[1]!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ duration: 0.2 }) });
+      assert.equal(response.status, 201);
+      const task = (await response.json()) as { _links: { updates: { href: string } } };
+      const updates = await watchUpdates(task._links.updates.href);
+      assert.ok(updates.messages.some((m) => m.eventType === 'progress'));
+      assert.equal(updates.messages.at(-1)!.eventType, 'done');
+      assert.equal((await fetch(`${base}/`)).status, 200);
+    } finally {
+      await dev.stop();
+    }
+  });
 
-test('tasks left unfinished by a stopped dev process run when it starts again', async () => {
-  let { dev, base } = await startDev();
-  const { json } = await postTask(base, 'slow', { duration: 5, silent: true });
-  await dev.stop('SIGKILL');
-  ({ dev, base } = await startDev());
-  try {
-    assert.match(dev.output(), /re-queued 1 unfinished task/);
-    // Still there after the restart, and running again (the slow task is stopped before it ends).
-    const task = (await (await fetch(`${base}/task/${json.id}`)).json()) as { status: string };
-    assert.ok(['queued', 'running'].includes(task.status), task.status);
-  } finally {
-    await dev.stop();
-  }
+  test('tasks left unfinished by a stopped dev process run when it starts again', async () => {
+    let { dev, base } = await startDev();
+    const { json } = await postTask(base, 'slow', { duration: 5, silent: true });
+    await dev.stop('SIGKILL');
+    ({ dev, base } = await startDev());
+    try {
+      assert.match(dev.output(), /re-queued 1 unfinished task/);
+      // Still there after the restart, and running again (the slow task is stopped before it ends).
+      const task = (await (await fetch(`${base}/task/${json.id}`)).json()) as { status: string };
+      assert.ok(['queued', 'running'].includes(task.status), task.status);
+    } finally {
+      await dev.stop();
+    }
+  });
 });

@@ -97,7 +97,8 @@ const DEFAULT_ENTRY: Record<Runtime, string> = { r: 'service.R', node: 'index.ts
 /** Reads a parsed `service.json`: the manifest with its defaults filled in, or the first problem. */
 export function readManifest(raw: unknown, folderName: string, file: string): Manifest | ManifestProblem {
   if (!validateManifest(raw)) {
-    const error = validateManifest.errors![0]!;
+    // Under anyOf (cache: boolean or object) the deepest error is the one that explains.
+    const error = validateManifest.errors!.reduce((best, e) => (e.instancePath.length > best.instancePath.length ? e : best));
     const field = fieldOf(error);
     const what = error.keyword === 'additionalProperties' ? 'is not a manifest field' : error.message ?? 'is invalid';
     return { file, ...(field ? { field } : {}), message: `${field || 'manifest'} ${what}` };

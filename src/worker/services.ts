@@ -69,7 +69,8 @@ async function readDocs(manifest: Manifest, folder: string): Promise<string | nu
   return text === null ? null : text.slice(0, 64 * 1024);
 }
 
-async function loadService(dir: string, folder: string, options: LoadOptions, taken: Set<string>): Promise<ServiceDefinition | ManifestProblem | undefined> {
+/** A folder's manifest, or its problem; undefined when the folder holds no service. */
+async function readFolder(dir: string, folder: string): Promise<{ path: string; file: string; manifest: Manifest } | ManifestProblem | undefined> {
   const path = join(dir, folder);
   const file = join(path, 'service.json');
   if (!(await stat(file).catch(() => undefined))?.isFile()) return undefined;
@@ -80,9 +81,10 @@ async function loadService(dir: string, folder: string, options: LoadOptions, ta
     return { file, message: `not valid JSON: ${(err as Error).message}` };
   }
   const manifest = readManifest(raw, folder, file);
-  if ('message' in manifest) return manifest;
-  if (taken.has(manifest.name)) return { file, field: 'name', message: `name: another service is already named ${JSON.stringify(manifest.name)}` };
-  taken.add(manifest.name);
+  return 'message' in manifest ? manifest : { path, file, manifest };
+}
+
+async function startService(path: string, file: string, manifest: Manifest, options: LoadOptions): Promise<ServiceDefinition | ManifestProblem> {
   const concurrency = manifest.concurrency ?? options.defaultConcurrency;
   try {
     const docs = await readDocs(manifest, path);
@@ -96,13 +98,25 @@ async function loadService(dir: string, folder: string, options: LoadOptions, ta
 
 /** Loads every service folder in `dir`, R ones warmed up in parallel. */
 export async function loadServiceDir(dir: string, options: LoadOptions): Promise<LoadedServices> {
-  const taken = new Set<string>();
   const folders = (await readdir(dir)).sort();
-  const loaded = await Promise.all(folders.map((folder) => loadService(dir, folder, options, taken)));
-  const services: ServiceDefinition[] = [];
+  const read = await Promise.all(folders.map((folder) => readFolder(dir, folder)));
   const problems: ManifestProblem[] = [];
-  for (const result of loaded) {
-    if (!result) continue;
+  const starting: Promise<ServiceDefinition | ManifestProblem>[] = [];
+  // Two folders claiming one name: the first in folder order keeps it, whatever loads faster.
+  const taken = new Set<string>();
+  for (const entry of read) {
+    if (!entry) continue;
+    if ('message' in entry) {
+      problems.push(entry);
+    } else if (taken.has(entry.manifest.name)) {
+      problems.push({ file: entry.file, field: 'name', message: `name: another service is already named ${JSON.stringify(entry.manifest.name)}` });
+    } else {
+      taken.add(entry.manifest.name);
+      starting.push(startService(entry.path, entry.file, entry.manifest, options));
+    }
+  }
+  const services: ServiceDefinition[] = [];
+  for (const result of await Promise.all(starting)) {
     if ('executor' in result) services.push(result);
     else problems.push(result);
   }

@@ -1,0 +1,81 @@
+/** Service manifests and input schemas: defaults, and problems that name their field. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createInputValidator, readManifest } from '../../src/core/index.ts';
+import type { Manifest, ManifestProblem } from '../../src/core/index.ts';
+
+const FILE = 'services/x/service.json';
+const read = (raw: unknown, folder = 'x') => readManifest(raw, folder, FILE);
+
+function problem(raw: unknown): ManifestProblem {
+  const result = read(raw);
+  assert.ok('message' in result, `expected a problem, got ${JSON.stringify(result)}`);
+  assert.equal(result.file, FILE);
+  return result;
+}
+
+test('defaults: name from the folder, runtime from the entry, function from the name, no cache', () => {
+  const r = read({ entry: 'model.R' }, 'fit') as Manifest;
+  assert.equal(r.name, 'fit');
+  assert.equal(r.runtime, 'r');
+  assert.equal(r.function, 'fit');
+  assert.equal(r.version, '0.0.0');
+  assert.deepEqual(r.cache, { enabled: false, lifetime: 'PT24H' });
+  assert.equal(r.timeoutMs, null);
+  assert.equal((read({ entry: 'main.ts' }) as Manifest).runtime, 'node');
+  const command = read({ entry: 'run.sh' }) as Manifest;
+  assert.equal(command.runtime, 'command');
+  assert.deepEqual(command.command, ['./run.sh']);
+  assert.equal((read({}) as Manifest).entry, 'index.ts');
+});
+
+test('timeout, ttl and cache are read', () => {
+  const r = read({ runtime: 'r', entry: 'a.R', timeout: 'PT1M30S', ttl: 'P7D', cache: { lifetime: 'PT1H' }, function: 'fit_model', concurrency: 4 }) as Manifest;
+  assert.equal(r.timeoutMs, 90_000);
+  assert.equal(r.timeout, 'PT1M30S');
+  assert.equal(r.ttl, 'P7D');
+  assert.deepEqual(r.cache, { enabled: true, lifetime: 'PT1H' });
+  assert.equal(r.function, 'fit_model');
+  assert.equal(r.concurrency, 4);
+  assert.deepEqual((read({ cache: true }) as Manifest).cache, { enabled: true, lifetime: 'PT24H' });
+});
+
+test('every problem names its field', () => {
+  const cases: Array<[unknown, string | undefined, RegExp]> = [
+    [[], undefined, /must be object/],
+    [{ timout: 'PT1M' }, 'timout', /not a manifest field/],
+    [{ runtime: 'python' }, 'runtime', /must be equal to one of the allowed values/],
+    [{ timeout: '10 minutes' }, 'timeout', /must match pattern/],
+    [{ timeout: 'P1X' }, 'timeout', /not an ISO 8601 duration/],
+    [{ timeout: 'PT0S' }, 'timeout', /longer than zero/],
+    [{ concurrency: 0 }, 'concurrency', /must be >= 1/],
+    [{ concurrency: 1.5 }, 'concurrency', /must be integer/],
+    [{ name: 'amq.x' }, 'name', /reserved/],
+    [{ name: 'has space' }, 'name', /1-128 characters/],
+    [{ entry: '../outside.R' }, 'entry', /inside the service folder/],
+    [{ command: [] }, 'command', /fewer than 1 items/],
+    [{ inputSchema: { type: 'nonsense' } }, 'inputSchema', /not a valid JSON Schema/],
+    [{ inputSchema: { type: 'object', properties: { n: { type: 'integer' } } }, example: { n: 'one' } }, 'example', /does not match inputSchema: n must be integer/],
+    [{ cache: { lifetime: 'soon' } }, 'cache.lifetime', /must match pattern/],
+    [{ cache: { enabled: 'yes' } }, 'cache.enabled', /must be boolean/],
+  ];
+  for (const [raw, field, message] of cases) {
+    const p = problem(raw);
+    assert.equal(p.field, field, JSON.stringify(raw));
+    assert.match(p.message, message, JSON.stringify(raw));
+  }
+});
+
+test('input validation reports the failing field as a dot path', () => {
+  const validator = createInputValidator({
+    type: 'object', required: ['data'], additionalProperties: false,
+    properties: { data: { type: 'array', items: { type: 'object', properties: { x: { type: 'number' } } } }, when: { type: 'string', format: 'date' } },
+  });
+  assert.ok('validate' in validator);
+  assert.equal(validator.validate({ data: [] }), undefined);
+  assert.deepEqual(validator.validate({ data: [{ x: 1 }, { x: 2 }, { x: 'z' }] }), { field: 'data.2.x', message: 'data.2.x must be number' });
+  assert.deepEqual(validator.validate({}), { field: 'data', message: 'data is required' });
+  assert.deepEqual(validator.validate({ data: [], other: 1 }), { field: 'other', message: 'other is not allowed' });
+  assert.deepEqual(validator.validate('text'), { field: 'input', message: 'input must be object' });
+  assert.equal(validator.validate({ data: [], when: 'not a date' })?.field, 'when');
+});

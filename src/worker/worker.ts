@@ -12,6 +12,7 @@ import { buildMultipart, CONSOLE_HEADER, createInputValidator, failureIndex, isT
 import type { Outcome, ServiceDefinition, StopReason } from './executor.ts';
 import { stoppedOutcome } from './executor.ts';
 import { startAnnouncer } from './announcer.ts';
+import { tail } from './executors/process-io.ts';
 
 export interface WorkerOptions {
   broker: Broker;
@@ -115,7 +116,14 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
 
     const { body, contentType } = await encodeOutcome(outcome);
     try {
-      await reply(body, contentType, outcome.console ? { headers: { [CONSOLE_HEADER]: outcome.console } } : {});
+      try {
+        await reply(body, contentType, outcome.console ? { headers: { [CONSOLE_HEADER]: tail(outcome.console) } } : {});
+      } catch (err) {
+        if (!outcome.console) throw err;
+        // The console is a courtesy: a broker that refuses it must not cost the result.
+        log.warn({ taskId, err: (err as Error).message }, 'result with console refused; sending it without');
+        await reply(body, contentType);
+      }
     } catch (err) {
       // Unconfirmed result: hand the task back so that it runs again rather than vanish.
       log.warn({ taskId, err: (err as Error).message }, 'result not confirmed by the broker; task handed back');

@@ -56,4 +56,17 @@ await describeEachBackend('R services in the pipeline', (kind) => {
     assert.equal(task.error.code, 'canceled');
     assert.equal(stack.worker!.cancel(json.id), false);
   });
+
+  test('what R printed is kept with the task, its last 32 KB, and served as text', { skip }, async () => {
+    const { json } = await postTask(stack.baseUrl, 'chatty', { lines: 3000 });
+    await watchUpdates(json._links.updates.href);
+    const task = (await (await fetch(json._links.self.href)).json()) as Record<string, any>;
+    assert.equal(task.status, 'done');
+    const response = await fetch(task._links.console.href);
+    assert.equal(response.headers.get('content-type'), 'text/plain; charset=utf-8');
+    const text = await response.text();
+    assert.ok(Buffer.byteLength(text) <= 33 * 1024, `${Buffer.byteLength(text)} bytes`);
+    assert.match(text, /^\[… \d+ earlier bytes omitted\]\n/);
+    assert.match(text, /line 003000 x+ ✓\ndone talking\n$/);
+  });
 });

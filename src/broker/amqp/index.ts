@@ -61,6 +61,9 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
     heartbeat: 30,
     // Small messages must leave at once: with Nagle on, a confirm waits for a delayed ACK (~40 ms).
     noDelay: true,
+    // RabbitMQ's own default; the client's 8 KB would refuse a result's console header, which
+    // (as every AMQP content header) must fit in one frame.
+    frameMax: 131_072,
   });
   // Until the first connection, failures are gathered into the one error thrown below.
   let lastError: Error | undefined;

@@ -48,9 +48,14 @@ export async function readConsoleTail(path: string, limit = MAX_CONSOLE_BYTES): 
   }
 }
 
-/** Cuts a string to its last `limit` bytes or so, for stderr kept in memory. */
+/** Cuts a string to its last `limit` bytes (UTF-8), marked when cut: consoles travel in a message header. */
 export function tail(text: string, limit = MAX_CONSOLE_BYTES): string {
-  return text.length <= limit ? text : `[… ${text.length - limit} earlier characters omitted]\n${text.slice(-limit)}`;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= limit) return text;
+  // Skip continuation bytes so the cut never splits a character.
+  let start = bytes.length - limit;
+  while (start < bytes.length && (bytes[start]! & 0xc0) === 0x80) start++;
+  return `[… ${start} earlier bytes omitted]\n${bytes.subarray(start).toString('utf8')}`;
 }
 
 /**

@@ -6,6 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import type { ResultFile } from '../../core/index.ts';
 import type { Executor, Outcome, TaskRun } from '../executor.ts';
+import { stoppedOutcome } from '../executor.ts';
 
 export interface NodeServiceContext {
   taskId: string;
@@ -37,8 +38,11 @@ export function createNodeExecutor(run: NodeServiceRun): Executor {
       };
       try {
         const index = await run(task.input, ctx);
+        if (task.signal.aborted) return stoppedOutcome(task.signal);
         return { status: 'done', index: index === undefined ? null : index, files };
       } catch (err) {
+        // A service that stops when told reports how it was stopped, not the error it threw.
+        if (task.signal.aborted) return stoppedOutcome(task.signal);
         const message = err instanceof Error ? err.message : String(err);
         return { status: 'failed', error: { code: errorCode(err), message } };
       }

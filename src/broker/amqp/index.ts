@@ -84,6 +84,17 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
   const publisher = rabbit.createPublisher({ confirm: true, maxAttempts: 3, exchanges: [STATUS_EXCHANGE_DECLARATION, ...CHANNEL_DECLARATIONS] });
   publisher.on('basic.return', (msg) => log?.warn({ routingKey: msg.routingKey }, 'message returned unroutable'));
   const subscriptions = new Set<Subscription>();
+  /** A consumer as a Subscription that the broker's close() also ends. */
+  const track = (consumer: Consumer): Subscription => {
+    const subscription: Subscription = {
+      async close() {
+        subscriptions.delete(subscription);
+        await consumer.close();
+      },
+    };
+    subscriptions.add(subscription);
+    return subscription;
+  };
 
   const broker: Broker = {
     target,
@@ -130,14 +141,7 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
       );
       consumer.on('error', (err) => log?.warn({ channel, err: err.message }, 'channel listener error; it will resume'));
       await waitReady(consumer, exchange);
-      const subscription: Subscription = {
-        async close() {
-          subscriptions.delete(subscription);
-          await consumer.close();
-        },
-      };
-      subscriptions.add(subscription);
-      return subscription;
+      return track(consumer);
     },
 
     async consume(queue, handler, consumeOptions) {
@@ -148,14 +152,7 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
       );
       consumer.on('error', (err) => log?.warn({ queue, err: err.message }, 'consumer error; it will resume'));
       await waitReady(consumer, queue);
-      const subscription: Subscription = {
-        async close() {
-          subscriptions.delete(subscription);
-          await consumer.close();
-        },
-      };
-      subscriptions.add(subscription);
-      return subscription;
+      return track(consumer);
     },
 
     async openStatusFeed(onMessage): Promise<StatusFeed> {

@@ -12,13 +12,28 @@ label{display:block;margin:.6rem 0 .2rem}input,textarea{width:100%;font:14px ui-
 progress{width:100%}pre{background:#f4f4f4;padding:.6rem;overflow:auto}</style></head>
 <body><h1>Errand is running</h1>
 <p>Submit a task to a service and watch it run. API: <code>POST /task?service=NAME</code>; see docs/api.md.</p>
-<form id="f"><label>Service <input id="service" value="slow"></label>
+<form id="f"><label>Service <select id="service"></select></label>
+<p id="about"></p>
 <label>TTL (ISO 8601, empty keeps the task) <input id="ttl" value="PT1H"></label>
-<label>Input JSON <textarea id="input" rows="4">{"duration": 3}</textarea></label>
+<label>Input JSON <textarea id="input" rows="6">{}</textarea></label>
 <p><button>Submit</button></p></form>
 <progress id="bar" max="100" value="0"></progress><pre id="log"></pre>
 <script>
 const log = (x) => { document.getElementById('log').textContent += x + '\\n'; };
+// The registry fills the list; choosing a service shows its description and example input.
+const pick = async () => {
+  const name = document.getElementById('service').value;
+  const s = await (await fetch('/services/' + encodeURIComponent(name))).json();
+  document.getElementById('about').textContent = (s.description || '') + (s.online === false ? ' (no worker online)' : '');
+  if (s.example !== undefined) document.getElementById('input').value = JSON.stringify(s.example, null, 2);
+};
+fetch('/services').then((r) => r.json()).then(({ services }) => {
+  const select = document.getElementById('service');
+  for (const s of services) select.add(new Option(s.name + ' ' + s.version, s.name));
+  if (services.some((s) => s.name === 'slow')) select.value = 'slow';
+  select.onchange = pick;
+  if (services.length) pick();
+});
 document.getElementById('f').onsubmit = async (e) => {
   e.preventDefault();
   document.getElementById('log').textContent = '';

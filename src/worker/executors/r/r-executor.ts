@@ -54,13 +54,26 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
     }
   }
 
-  /** Keeps the pool at its size, in the background; failures wait for the next task to retry. */
+  // Tasks waiting for a process that is starting (a replacement), rather than start one more.
+  const waiters: { resolve(r: RProcess): void; reject(err: Error): void }[] = [];
+
+  /** Hands a ready process to a waiting task, else keeps it idle. */
+  function offer(r: RProcess): void {
+    const waiter = waiters.shift();
+    if (waiter) waiter.resolve(r);
+    else idle.push(r);
+  }
+
+  /** Keeps the pool at its size, in the background; a failure is handed to a waiting task. */
   function replenish(): void {
     if (closed) return;
     for (let missing = options.size - all.size - starting; missing > 0; missing--) {
       startProcess().then(
-        (r) => { if (closed) void r.close(); else idle.push(r); },
-        (err: Error) => log.warn({ err: err.message }, 'could not start a warm R process'),
+        (r) => { if (closed) void r.close(); else offer(r); },
+        (err: Error) => {
+          log.warn({ err: err.message }, 'could not start a warm R process');
+          waiters.shift()?.reject(err);
+        },
       );
     }
   }
@@ -72,10 +85,23 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
     replenish();
   }
 
+  /** Back to the pool, unless the pool is closing or has more than its size. */
+  function release(r: RProcess): void {
+    if (!closed && all.size <= options.size) {
+      offer(r);
+      return;
+    }
+    all.delete(r);
+    void r.close().then(() => removeTaskDir(r.workDir));
+  }
+
   async function acquire(): Promise<RProcess> {
     for (let r = idle.pop(); r; r = idle.pop()) {
       if (r.alive) return r;
       all.delete(r);
+    }
+    if (starting > 0 && all.size + starting >= options.size) {
+      return new Promise<RProcess>((resolve, reject) => waiters.push({ resolve, reject }));
     }
     return startProcess();
   }
@@ -97,7 +123,7 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
       return { status: 'failed', error: { code: 'runtime_unavailable', message: `no R process could be started: ${(err as Error).message}` } };
     }
     if (task.signal.aborted) {
-      idle.push(r);
+      release(r);
       return stoppedOutcome(task.signal);
     }
     const stop = (): void => r.kill();
@@ -117,14 +143,14 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
       return { status: 'failed', error: { code: 'crashed', message: `the R process running the task ${reply.description}` }, ...printed };
     }
     if (reply.kind === 'error') {
-      idle.push(r);
+      release(r);
       const detail = { ...(reply.call ? { call: reply.call } : {}), traceback: reply.traceback };
       const message = reply.call ? `Error in ${reply.call}: ${reply.message}` : `Error: ${reply.message}`;
       return { status: 'failed', error: { code: reply.code, message, detail }, ...printed };
     }
     // Files are read before the process is given its next task (which removes this task's folder).
     const files = await readResultFiles(reply.files.map((f) => ({ name: f.name, path: f.file, contentType: f.mime ?? mimeFor(f.name) })));
-    idle.push(r);
+    release(r);
     if ('problem' in files) return { status: 'failed', error: { code: 'invalid_result', message: files.problem }, ...printed };
     return { status: 'done', index: reply.index, files, ...printed };
   }
@@ -143,6 +169,7 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
 
     async close() {
       closed = true;
+      for (const waiter of waiters.splice(0)) waiter.reject(new Error('the R pool is closing'));
       await Promise.all([...all].map(async (r) => { await r.close(); await removeTaskDir(r.workDir); }));
       all.clear();
       idle.length = 0;

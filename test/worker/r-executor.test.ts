@@ -169,4 +169,17 @@ void describeWithR('R runtime', () => {
     await assert.rejects(missing.warm(), (err: RLoadError) => err.field === 'function' && /no function named nofunction/.test(err.message));
     await missing.close();
   });
+
+  test('a null input reaches R as NULL, and printed bytes that are not UTF-8 do not cost the result', async () => {
+    const odd = rExecutor('odd.R', { name: 'odd' });
+    try {
+      await odd.warm();
+      assert.deepEqual(await odd.run(task(null)), { status: 'done', index: 'params is NULL', files: [] });
+      const bytes = await odd.run(task({ action: 'bytes' }));
+      assert.equal(bytes.status, 'done');
+      assert.match(bytes.console!, /^A.*B/);
+    } finally {
+      await odd.close();
+    }
+  });
 });

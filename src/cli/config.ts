@@ -33,6 +33,8 @@ export interface Config {
   rscript: string;
   /** How often a worker announces its services, and how long a server trusts an announcement (3×). */
   announceIntervalMs: number;
+  /** Shortest time between two progress events of one task: floods are coalesced to the latest value. */
+  progressIntervalMs: number;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -58,6 +60,7 @@ const OPTIONS = {
   'log-level': { env: 'ERRAND_LOG_LEVEL', type: 'string' },
   rscript: { env: 'ERRAND_RSCRIPT', type: 'string' },
   'announce-interval': { env: 'ERRAND_ANNOUNCE_INTERVAL', type: 'string' },
+  'progress-interval': { env: 'ERRAND_PROGRESS_INTERVAL', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -132,6 +135,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     logLevel: get('log-level') ?? 'info',
     rscript: get('rscript') ?? 'Rscript',
     announceIntervalMs: integer(get('announce-interval') ?? '5000', 'announce-interval', 50, 3_600_000),
+    progressIntervalMs: integer(get('progress-interval') ?? '100', 'progress-interval', 0, 60_000),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...(nodeId !== undefined ? { nodeId: integer(nodeId, 'node-id', 0, MAX_NODE_ID) } : {}),
@@ -185,4 +189,5 @@ Options (flag, then environment variable, then default):
   --log-level LEVEL       ERRAND_LOG_LEVEL         info
   --rscript PATH          ERRAND_RSCRIPT           Rscript (on the PATH)
   --announce-interval MS  ERRAND_ANNOUNCE_INTERVAL 5000: workers announce their services this often
+  --progress-interval MS  ERRAND_PROGRESS_INTERVAL 100: at most one progress event per task this often
 `;

@@ -12,6 +12,7 @@ import { buildMultipart, CONSOLE_HEADER, createInputValidator, failureIndex, isT
 import type { Outcome, ServiceDefinition, StopReason } from './executor.ts';
 import { stoppedOutcome } from './executor.ts';
 import { startAnnouncer } from './announcer.ts';
+import { createProgressCoalescer } from './progress-coalescer.ts';
 import { tail } from './executors/process-io.ts';
 
 export interface WorkerOptions {
@@ -21,6 +22,8 @@ export interface WorkerOptions {
   workerId?: string;
   /** How often the worker announces its services (default 5 s). */
   announceIntervalMs?: number;
+  /** Shortest time between two progress events of one task (default 100 ms); floods are coalesced. */
+  progressIntervalMs?: number;
 }
 
 export interface Worker {
@@ -49,6 +52,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const log = options.logger.child({ part: 'worker', worker: id });
   // Each running task has its own controller: its timeout, a cancel, or a hard stop abort it.
   const running = new Map<string, { controller: AbortController; service: string }>();
+  const progressIntervalMs = options.progressIntervalMs ?? 100;
   const validators = new Map(options.services.map((s) => {
     const compiled = s.manifest.inputSchema ? createInputValidator(s.manifest.inputSchema) : undefined;
     return [s.name, compiled && 'validate' in compiled ? compiled : undefined] as const;
@@ -64,20 +68,23 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     const abandoned = new Promise<Outcome>((resolve) => {
       controller.signal.addEventListener('abort', () => setTimeout(() => resolve(stoppedOutcome(controller.signal)), 1000).unref(), { once: true });
     });
+    const progress = createProgressCoalescer((data) => publishProgress(taskId, data), progressIntervalMs);
     try {
       return await Promise.race([
-        service.executor.run({ taskId, service: service.name, input, signal: controller.signal, progress: (data) => publishProgress(taskId, data) }),
+        service.executor.run({ taskId, service: service.name, input, signal: controller.signal, progress: (data) => progress.report(data) }),
         abandoned,
       ]);
     } finally {
       clearTimeout(timer);
       running.delete(taskId);
+      // The last progress value leaves before the result does.
+      await progress.flush();
     }
   }
 
-  function publishProgress(taskId: string, data: unknown): void {
+  async function publishProgress(taskId: string, data: unknown): Promise<void> {
     const message = Buffer.from(JSON.stringify(progressMessage(taskId, data)));
-    broker.publishStatus(statusRoutingKey(taskId), message, { contentType: 'application/json' }).catch(
+    await broker.publishStatus(statusRoutingKey(taskId), message, { contentType: 'application/json' }).catch(
       (err: Error) => log.debug({ taskId, err: err.message }, 'could not publish progress'),
     );
   }

@@ -58,7 +58,10 @@ await describeEachBackend('example services', (kind) => {
   test("slow (R, Patavi's tutorial): progress, a histogram, its input back", { skip: needsR }, async () => {
     const { updates, task, index, self } = await run(stack, 'slow', { duration: 0.2, label: 'x' });
     const progress = updates.messages.filter((m) => m.eventType === 'progress').map((m) => m.eventData.progress);
-    assert.deepEqual(progress, Array.from({ length: 100 }, (_, i) => i + 1));
+    // 100 updates in 0.2 s arrive coalesced (at most one per 100 ms), in order, ending at 100.
+    assert.ok(progress.length >= 1 && progress.length < 100, `${progress.length} progress events`);
+    assert.deepEqual(progress, [...progress].sort((a, b) => a - b));
+    assert.equal(progress.at(-1), 100);
     assert.equal(updates.messages.at(-1)!.eventType, 'done');
     assert.equal(task.status, 'done');
     assert.equal(task._links.script.href, `${self}/script`);

@@ -16,7 +16,8 @@ after(async () => { await rm(dataDir, { recursive: true, force: true }); });
 
 async function startDev(): Promise<{ dev: RunningErrand; base: string }> {
   const dev = spawnErrand(['dev', '--port', '0', '--data-dir', dataDir]);
-  await eventually(() => /Open (\S+)\//.test(dev.output()) || dev.child.exitCode !== null, 'errand dev to print its URL', 60_000);
+  // The banner's last line: the lines before it may arrive in separate pipe reads.
+  await eventually(() => dev.output().includes('Ctrl-C stops') || dev.child.exitCode !== null, 'errand dev to print its banner', 60_000);
   const match = /Open (\S+)\//.exec(dev.output());
   assert.ok(match, dev.output());
   return { dev, base: match[1]! };

@@ -4,6 +4,7 @@
 Input on stdin (JSON), result on stdout (JSON), progress as JSON lines on file descriptor 3,
 output files in $ERRAND_OUTPUT_DIR, failure as a non-zero exit with the reason on stderr.
 """
+import csv
 import json
 import os
 import re
@@ -28,7 +29,9 @@ def main():
             progress.write(json.dumps({"progress": percent}) + "\n")
             progress.flush()
 
-    words = re.findall(r"[\w']+", params["text"].lower())
+    # A word is a run of letters or digits, with apostrophes inside it ("don't") but not around it
+    # ('quoted' counts as quoted).
+    words = re.findall(r"[^\W_]+(?:'[^\W_]+)*", params["text"].lower())
     if not words:
         sys.exit("text has no words")  # exit status 1, the message on stderr
     report(10)
@@ -36,10 +39,10 @@ def main():
     report(60)
 
     out_dir = os.environ.get("ERRAND_OUTPUT_DIR", ".")
-    with open(os.path.join(out_dir, "counts.csv"), "w", encoding="utf-8") as f:
-        f.write("word,count\n")
-        for word, count in counts.most_common():
-            f.write(f"{word},{count}\n")
+    with open(os.path.join(out_dir, "counts.csv"), "w", encoding="utf-8", newline="") as f:
+        table = csv.writer(f, lineterminator="\n")
+        table.writerow(["word", "count"])
+        table.writerows(counts.most_common())
     report(100)
 
     top = [{"word": w, "count": c} for w, c in counts.most_common(params.get("top", 10))]

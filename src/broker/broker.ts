@@ -47,7 +47,7 @@ export interface StatusFeed extends Subscription {
  * Errand's own fan-out channels, each an exchange `errand.<channel>` (topic, not durable): every
  * listener gets every message; messages are not persistent (they describe the present).
  */
-export const Channels = ['services'] as const;
+export const Channels = ['services', 'events', 'control'] as const;
 export type Channel = (typeof Channels)[number];
 
 export const channelExchange = (channel: Channel): string => `errand.${channel}`;
@@ -68,8 +68,11 @@ export interface Broker {
   send(queue: string, body: Buffer, options?: SendOptions): Promise<void>;
   /** Publishes on the `rpc_status` topic exchange; resolves once confirmed. */
   publishStatus(routingKey: string, body: Buffer, properties?: MessageProperties): Promise<void>;
-  /** Consumes a durable queue with at most `prefetch` unacknowledged messages at a time. */
-  consume(queue: string, handler: DeliveryHandler, options: { prefetch: number }): Promise<Subscription>;
+  /**
+   * Consumes a durable queue with at most `prefetch` unacknowledged messages at a time;
+   * `statusBinding` also binds the queue to `rpc_status` with that routing key pattern.
+   */
+  consume(queue: string, handler: DeliveryHandler, options: { prefetch: number; statusBinding?: string }): Promise<Subscription>;
   /** Publishes to every listener of an Errand channel (not persistent; resolves once confirmed). */
   broadcast(channel: Channel, body: Buffer): Promise<void>;
   /** Receives every later message of an Errand channel until closed; re-attached after reconnects. */

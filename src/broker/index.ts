@@ -3,3 +3,5 @@ export { topicMatches, Channels, channelExchange } from './broker.ts';
 export type { Channel } from './broker.ts';
 export { createMemoryBroker } from './memory/index.ts';
 export { connectAmqp } from './amqp/index.ts';
+export { createEventPublisher } from './event-publisher.ts';
+export type { EventPublisher } from './event-publisher.ts';

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
+import { durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
 
 export const BUNDLED_SERVICES = fileURLToPath(new URL('../../services/', import.meta.url));
 
@@ -35,6 +35,12 @@ export interface Config {
   announceIntervalMs: number;
   /** Shortest time between two progress events of one task: floods are coalesced to the latest value. */
   progressIntervalMs: number;
+  /** Starts a task gets when its worker is lost, before it fails with `worker_lost`. */
+  maxAttempts: number;
+  /** How long events are kept, in seconds. */
+  eventRetentionSeconds: number;
+  /** Queue deadline for tasks whose request and service give none (ISO 8601 duration). */
+  defaultQueueTimeout?: string;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -61,6 +67,9 @@ const OPTIONS = {
   rscript: { env: 'ERRAND_RSCRIPT', type: 'string' },
   'announce-interval': { env: 'ERRAND_ANNOUNCE_INTERVAL', type: 'string' },
   'progress-interval': { env: 'ERRAND_PROGRESS_INTERVAL', type: 'string' },
+  'max-attempts': { env: 'ERRAND_MAX_ATTEMPTS', type: 'string' },
+  'event-retention': { env: 'ERRAND_EVENT_RETENTION', type: 'string' },
+  'default-queue-timeout': { env: 'ERRAND_DEFAULT_QUEUE_TIMEOUT', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -111,6 +120,14 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   if (defaultTtl !== undefined && !parseIsoDuration(defaultTtl)) {
     throw new ErrandError('invalid_ttl', `--default-ttl must be an ISO 8601 duration such as P7D, got ${JSON.stringify(defaultTtl)}`, 'default-ttl');
   }
+  const durationSeconds = (name: OptionName, text: string): number => {
+    const parsed = parseIsoDuration(text);
+    const ms = parsed ? durationToMillis(parsed) : 0;
+    if (ms <= 0) throw new ErrandError('invalid_field', `--${name} must be an ISO 8601 duration such as P7D, got ${JSON.stringify(text)}`, name);
+    return ms / 1000;
+  };
+  const defaultQueueTimeout = get('default-queue-timeout');
+  if (defaultQueueTimeout !== undefined) durationSeconds('default-queue-timeout', defaultQueueTimeout);
   const publicUrl = get('public-url');
   if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) {
     throw new ErrandError('invalid_field', `--public-url must be an http(s) URL such as https://errand.example.org, got ${JSON.stringify(publicUrl)}`, 'public-url');
@@ -136,6 +153,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     rscript: get('rscript') ?? 'Rscript',
     announceIntervalMs: integer(get('announce-interval') ?? '5000', 'announce-interval', 50, 3_600_000),
     progressIntervalMs: integer(get('progress-interval') ?? '100', 'progress-interval', 0, 60_000),
+    maxAttempts: integer(get('max-attempts') ?? '3', 'max-attempts', 1, 100),
+    eventRetentionSeconds: durationSeconds('event-retention', get('event-retention') ?? 'P7D'),
+    ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...(nodeId !== undefined ? { nodeId: integer(nodeId, 'node-id', 0, MAX_NODE_ID) } : {}),
@@ -190,4 +210,7 @@ Options (flag, then environment variable, then default):
   --rscript PATH          ERRAND_RSCRIPT           Rscript (on the PATH)
   --announce-interval MS  ERRAND_ANNOUNCE_INTERVAL 5000: workers announce their services this often
   --progress-interval MS  ERRAND_PROGRESS_INTERVAL 100: at most one progress event per task this often
+  --max-attempts N        ERRAND_MAX_ATTEMPTS      3: starts before a task whose worker keeps dying fails (worker_lost)
+  --event-retention DUR   ERRAND_EVENT_RETENTION   P7D: events older than this are trimmed
+  --default-queue-timeout DUR ERRAND_DEFAULT_QUEUE_TIMEOUT  none: tasks wait in the queue until run
 `;

@@ -45,8 +45,8 @@ export async function dev(config: Config, print: (line: string) => void = consol
   const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: serverSettings(config) });
   const address = await app.listen({ host: config.host, port: config.port });
   const base = config.publicUrl ?? address.replace('://[::1]', '://localhost').replace('://127.0.0.1', '://localhost');
-  const recorder = await startRecorder({ store, broker, logger, publicUrl: base });
-  const janitor = startJanitor({ store, logger, intervalMs: config.janitorIntervalMs });
+  const recorder = await startRecorder({ store, broker, logger, publicUrl: base, maxAttempts: config.maxAttempts });
+  const janitor = startJanitor({ store, broker, logger, publicUrl: base, intervalMs: config.janitorIntervalMs, eventRetentionSeconds: config.eventRetentionSeconds });
   const requeued = await requeueUnfinished(store, broker);
   if (requeued > 0) print(`re-queued ${requeued} unfinished task(s) from the last run`);
 

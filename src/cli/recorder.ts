@@ -8,8 +8,8 @@ export async function recorder(config: Config): Promise<void> {
   const store = await openPostgresStore(config, logger);
   const broker = await openRabbitMq(config, logger, 'errand-recorder');
   const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
-  const running = await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch });
-  const janitor = startJanitor({ store, logger, intervalMs: config.janitorIntervalMs });
+  const running = await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts });
+  const janitor = startJanitor({ store, broker, logger, publicUrl: publicUrl, intervalMs: config.janitorIntervalMs, eventRetentionSeconds: config.eventRetentionSeconds });
   logger.info({ database: store.target, broker: broker.target }, 'errand recorder running');
   onShutdown(logger, async () => {
     await running.close();

@@ -13,8 +13,8 @@ export async function serve(config: Config): Promise<void> {
   const nodeId = config.nodeId ?? lease!.nodeId;
   const app = await createApp({ store, broker, ids: new FlakeIdGenerator(nodeId), logger, settings: serverSettings(config) });
   const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
-  const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch }) : undefined;
-  const janitor = config.recorder ? startJanitor({ store, logger, intervalMs: config.janitorIntervalMs }) : undefined;
+  const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts }) : undefined;
+  const janitor = config.recorder ? startJanitor({ store, broker, logger, publicUrl: publicUrl, intervalMs: config.janitorIntervalMs, eventRetentionSeconds: config.eventRetentionSeconds }) : undefined;
   const address = await app.listen({ host: config.host, port: config.port });
   logger.info({ address, nodeId, database: store.target, broker: broker.target, recorder: config.recorder }, 'errand serving');
   onShutdown(logger, async () => {
@@ -35,5 +35,6 @@ export function serverSettings(config: Config) {
     ...(config.publicUrl !== undefined ? { publicUrl: config.publicUrl } : {}),
     ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
     ...(config.defaultTtl !== undefined ? { defaultTtl: config.defaultTtl } : {}),
+    ...(config.defaultQueueTimeout !== undefined ? { defaultQueueTimeout: config.defaultQueueTimeout } : {}),
   };
 }

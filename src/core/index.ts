@@ -10,3 +10,7 @@ export * from './redact.ts';
 export * from './manifest.ts';
 export * from './input-schema.ts';
 export * from './registry.ts';
+export * from './events.ts';
+export * from './progress.ts';
+export * from './transitions.ts';
+export * from './control.ts';

@@ -34,6 +34,8 @@ export interface Manifest {
   concurrency: number | null;
   /** Default ttl for this service's tasks (ISO 8601) when a submission gives none. */
   ttl: string | null;
+  /** Longest a task may wait in the queue (ISO 8601) when a submission gives no deadline. */
+  queueTimeout: string | null;
   cache: { enabled: boolean; lifetime: string };
   /** A Markdown file in the folder describing the service, served by the registry. */
   docs: string | null;
@@ -61,6 +63,7 @@ const MANIFEST_SCHEMA = {
     timeout: { type: 'string', pattern: DURATION_PATTERN },
     concurrency: { type: 'integer', minimum: 1, maximum: 1024 },
     ttl: { type: 'string', pattern: DURATION_PATTERN },
+    queueTimeout: { type: 'string', pattern: DURATION_PATTERN },
     cache: {
       anyOf: [
         { type: 'boolean' },
@@ -97,8 +100,10 @@ const DEFAULT_ENTRY: Record<Runtime, string> = { r: 'service.R', node: 'index.ts
 /** Reads a parsed `service.json`: the manifest with its defaults filled in, or the first problem. */
 export function readManifest(raw: unknown, folderName: string, file: string): Manifest | ManifestProblem {
   if (!validateManifest(raw)) {
-    // Under anyOf (cache: boolean or object) the deepest error is the one that explains.
-    const error = validateManifest.errors!.reduce((best, e) => (e.instancePath.length > best.instancePath.length ? e : best));
+    // Under anyOf (cache: boolean or object) the deepest error is the one that explains. Depth is
+    // the field's, not the instance path's: an unknown field inside `cache` is reported at /cache.
+    const depth = (e: ErrorObject): number => fieldOf(e).split('.').filter(Boolean).length;
+    const error = validateManifest.errors!.reduce((best, e) => (depth(e) > depth(best) ? e : best));
     const field = fieldOf(error);
     const what = error.keyword === 'additionalProperties' ? 'is not a manifest field' : error.message ?? 'is invalid';
     return { file, ...(field ? { field } : {}), message: `${field || 'manifest'} ${what}` };
@@ -119,6 +124,7 @@ export function readManifest(raw: unknown, folderName: string, file: string): Ma
   const durations: Record<string, string | undefined> = {
     timeout: m.timeout as string | undefined,
     ttl: m.ttl as string | undefined,
+    queueTimeout: m.queueTimeout as string | undefined,
     'cache.lifetime': typeof m.cache === 'object' ? m.cache.lifetime : undefined,
   };
   for (const [field, text] of Object.entries(durations)) {
@@ -153,6 +159,7 @@ export function readManifest(raw: unknown, folderName: string, file: string): Ma
     timeout: durations.timeout ?? null,
     concurrency: (m.concurrency as number | undefined) ?? null,
     ttl: (m.ttl as string | undefined) ?? null,
+    queueTimeout: durations.queueTimeout ?? null,
     cache: { enabled: cache.enabled ?? true, lifetime: cache.lifetime ?? DEFAULT_CACHE_LIFETIME },
     docs,
   };
@@ -162,7 +169,7 @@ export function readManifest(raw: unknown, folderName: string, file: string): Ma
 export function inlineManifest(name: string, fields: Partial<Manifest> = {}): Manifest {
   return {
     name, version: '0.0.0', description: '', runtime: 'node', entry: '', function: name, command: [],
-    inputSchema: null, example: null, timeoutMs: null, timeout: null, concurrency: null, ttl: null,
+    inputSchema: null, example: null, timeoutMs: null, timeout: null, concurrency: null, ttl: null, queueTimeout: null,
     cache: { enabled: false, lifetime: DEFAULT_CACHE_LIFETIME }, docs: null,
     ...fields,
   };

@@ -13,6 +13,16 @@ export const STATUS_EXCHANGE = 'rpc_status';
 export const STARTED_TYPE = 'errand.started';
 /** Header on a result message carrying what the script printed (bounded), kept with the task. */
 export const CONSOLE_HEADER = 'x-errand-console';
+/** Headers of Errand's worker messages: the attempt's token, its worker, and the progress order within it. */
+export const RUN_HEADER = 'x-errand-run';
+export const WORKER_HEADER = 'x-errand-worker';
+export const SEQ_HEADER = 'x-errand-seq';
+/** On a result: the attempt's last progress value (JSON), with its SEQ_HEADER, recorded before the end if it has not been. */
+export const LAST_PROGRESS_HEADER = 'x-errand-last-progress';
+/** Header on a task message: the ISO time after which it must not start (it has expired). */
+export const DEADLINE_HEADER = 'x-errand-deadline';
+/** Durable queue bound to `rpc_status` (`*.status`) from which recorders keep progress. */
+export const PROGRESS_QUEUE = 'errand.progress';
 
 export type UpdateEventType = 'progress' | 'done' | 'failed';
 

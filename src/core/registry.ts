@@ -16,6 +16,7 @@ export interface AnnouncedService {
   example: { value: unknown } | null;
   timeout: string | null;
   ttl: string | null;
+  queueTimeout: string | null;
   cache: Manifest['cache'];
   docs: string | null;
   /** Tasks this worker runs at once for the service, and how many it runs now. */
@@ -43,6 +44,7 @@ export function announcedService(manifest: Manifest, concurrency: number, busy: 
     example: manifest.example,
     timeout: manifest.timeout,
     ttl: manifest.ttl,
+    queueTimeout: manifest.queueTimeout,
     cache: manifest.cache,
     docs: docs === null ? null : docs.slice(0, MAX_ANNOUNCED_DOCS),
     concurrency,
@@ -64,6 +66,7 @@ function readService(value: unknown): AnnouncedService | undefined {
     example: isObject(value.example) && 'value' in value.example ? { value: value.example.value } : null,
     timeout: typeof value.timeout === 'string' ? value.timeout : null,
     ttl: typeof value.ttl === 'string' ? value.ttl : null,
+    queueTimeout: typeof value.queueTimeout === 'string' ? value.queueTimeout : null,
     cache: { enabled: cache.enabled === true, lifetime: typeof cache.lifetime === 'string' ? cache.lifetime : 'PT24H' },
     docs: typeof value.docs === 'string' ? value.docs.slice(0, MAX_ANNOUNCED_DOCS) : null,
     concurrency: typeof value.concurrency === 'number' ? value.concurrency : 1,

@@ -31,6 +31,10 @@ export interface TaskInfo {
   hasScript: boolean;
   hasConsole?: boolean;
   error: TaskError | null;
+  /** Still queued at this time, the task expires. */
+  deadline?: Date | null;
+  /** The latest progress of a running task: the value reported, and percent and time left when known. */
+  progress?: { value: unknown; percent?: number; etaSeconds?: number; at: string } | null;
 }
 
 export interface Links { http: string; ws: string }
@@ -41,7 +45,7 @@ export interface TaskDescription {
   id: string;
   service: string;
   status: TaskStatus | 'no-workers';
-  _links: { self: Href; updates: Href; task: Href; results?: Href; script?: Href; console?: Href };
+  _links: { self: Href; updates: Href; task: Href; events?: Href; cancel?: Href; results?: Href; script?: Href; console?: Href };
   [extra: string]: unknown;
 }
 
@@ -64,7 +68,9 @@ export function describeTask(
     self: { href: self },
     updates: { href: `${base.ws}/task/${task.id}/updates` },
     task: { href: `${self}/task` },
+    events: { href: `${self}/events` },
   };
+  if (!isTerminal(task.status)) links.cancel = { href: `${self}/cancel` };
   if (isTerminal(task.status)) links.results = { href: resultsUrl(base, task.id) };
   if (task.hasScript) links.script = { href: `${self}/script` };
   if (task.hasConsole) links.console = { href: `${self}/console` };
@@ -73,7 +79,9 @@ export function describeTask(
   if (task.startedAt) description.startedAt = task.startedAt.toISOString();
   if (task.completedAt) description.completedAt = task.completedAt.toISOString();
   if (task.expiresAt) description.expiresAt = task.expiresAt.toISOString();
+  if (task.deadline) description.deadline = task.deadline.toISOString();
   if (task.attempts) description.attempts = task.attempts;
+  if (task.progress && !isTerminal(task.status)) description.progress = task.progress;
   if (task.error) description.error = task.error;
   return description;
 }

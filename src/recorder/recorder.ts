@@ -1,14 +1,15 @@
 /**
- * The recorder: consumes the reply queue (`rpc_result`), writes what workers report, and
- * announces `<id>.end` once a result is committed. Messages are acknowledged only after their
- * effect is in the database, so a recorder that stops loses nothing: the broker keeps them.
- * Concurrent deliveries are written in batches (one UPDATE for many results).
+ * The recorder: consumes the reply queue (`rpc_result`) and the progress queue, writes what
+ * workers report with its events, and publishes the events once committed (and `<id>.end` for
+ * Patavi). Messages are acknowledged only after their effect is in the database, so a recorder
+ * that stops loses nothing: the broker keeps them. Concurrent deliveries are written in batches.
  */
 import type { Logger } from 'pino';
+import { createEventPublisher } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
-import type { CompletedTask, CompletionOutcome, StartedTask, Store } from '../store/index.ts';
-import { CONSOLE_HEADER, createBatcher, endMessage, endRoutingKey, isTaskId, parseReply, RESULT_QUEUE } from '../core/index.ts';
-import type { TaskStatus } from '../core/index.ts';
+import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, Store } from '../store/index.ts';
+import { CONSOLE_HEADER, LAST_PROGRESS_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
+import type { NewEvent, TaskStatus } from '../core/index.ts';
 
 export interface RecorderOptions {
   store: Store;
@@ -20,11 +21,39 @@ export interface RecorderOptions {
   prefetch?: number;
   /** Wait before handing a message back when the database is unreachable. */
   retryDelayMs?: number;
+  /** Starts a task gets before a lost worker fails it with `worker_lost` (default 3). */
+  maxAttempts?: number;
 }
 
 export interface Recorder {
   /** Stops consuming; results still queued stay in the broker for the next recorder. */
   close(): Promise<void>;
+}
+
+function header(delivery: Delivery, name: string): string | null {
+  const value = delivery.properties.headers?.[name];
+  return typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString('utf8') : null;
+}
+
+/** A progress message from `rpc_status`: Patavi's `{taskId, eventType: 'progress', eventData}`, plus Errand's headers. */
+function progressOf(delivery: Delivery): ProgressUpdate | undefined {
+  let message: unknown = delivery.json?.value;
+  if (!delivery.json) {
+    try { message = JSON.parse(delivery.body.toString('utf8')); } catch { return undefined; }
+  }
+  if (typeof message !== 'object' || message === null) return undefined;
+  const { taskId, eventType, eventData } = message as { taskId?: unknown; eventType?: unknown; eventData?: unknown };
+  const id = isTaskId(taskId) ? taskId : delivery.routingKey.split('.')[0];
+  if (!isTaskId(id) || (eventType !== undefined && eventType !== 'progress')) return undefined;
+  const seq = Number(delivery.properties.headers?.[SEQ_HEADER]);
+  return { id, value: eventData ?? null, runId: header(delivery, RUN_HEADER), worker: header(delivery, WORKER_HEADER), seq: Number.isSafeInteger(seq) ? seq : null };
+}
+
+function lastProgressOf(delivery: Delivery): { seq: number; value: unknown } | null {
+  const seq = Number(delivery.properties.headers?.[SEQ_HEADER]);
+  const text = header(delivery, LAST_PROGRESS_HEADER);
+  if (!Number.isSafeInteger(seq) || text === null) return null;
+  try { return { seq, value: JSON.parse(text) as unknown }; } catch { return null; }
 }
 
 /** The console a worker sent with a result; PostgreSQL text cannot hold NUL, so those are replaced. */
@@ -40,11 +69,35 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
   const prefetch = options.prefetch ?? 256;
   const retryDelayMs = options.retryDelayMs ?? 1000;
 
-  const starts = createBatcher<StartedTask, void>(async (tasks) => {
-    await store.markStarted(tasks);
-    return tasks.map(() => undefined);
-  }, { maxBatch: prefetch });
-  const completions = createBatcher<CompletedTask, CompletionOutcome>((tasks) => store.completeTasks(tasks), { maxBatch: prefetch });
+  const maxAttempts = options.maxAttempts ?? 3;
+  const publisher = createEventPublisher(store, broker, log, options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {});
+  const publish = <T>(outcomes: T[], eventsOf: (o: T) => NewEvent[]): T[] => {
+    publisher.written(outcomes.flatMap(eventsOf));
+    return outcomes;
+  };
+  const starts = createBatcher<StartedTask, StartOutcome>(
+    async (tasks) => publish(await store.markStarted(tasks, maxAttempts), (o) => ('events' in o ? o.events : [])),
+    { maxBatch: prefetch },
+  );
+  const completions = createBatcher<CompletedTask, CompletionOutcome>(
+    async (tasks) => publish(await store.completeTasks(tasks), (o) => (o.kind === 'recorded' ? o.events : [])),
+    { maxBatch: prefetch },
+  );
+  // A task's start report comes before its result on the same queue, but the two go to different
+  // batches: a result waits for its task's start to be recorded, or the task would end without
+  // its started event (and with no attempt counted).
+  const startsUnderWay = new Map<string, Promise<unknown>>();
+  // One batch at a time keeps each attempt's progress in the order it was consumed.
+  const progress = createBatcher<ProgressUpdate, void>(async (updates) => {
+    publisher.written(await store.recordProgress(updates, maxAttempts));
+    return updates.map(() => undefined);
+  }, { maxBatch: prefetch, maxConcurrentFlushes: 1 });
+
+  /** Stops a run that must not go on: its task ended (canceled, expired) or was given up. */
+  async function stopRun(taskId: string, why: string): Promise<void> {
+    log.info({ taskId }, `a worker started a task that ${why}; telling it to stop`);
+    await broker.broadcast('control', encodeControl({ type: 'cancel', taskIds: [taskId] }));
+  }
 
   async function announceEnd(taskId: string, status: TaskStatus): Promise<void> {
     const message = endMessage(taskId, status, `${options.publicUrl}/task/${taskId}/results`);
@@ -62,19 +115,29 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
       case 'script':
         await store.saveScript(taskId, reply.script);
         return 'ack';
-      case 'started':
-        await starts.add({ id: taskId, worker: reply.worker, script: reply.script });
+      case 'started': {
+        const adding = starts.add({ id: taskId, worker: reply.worker, script: reply.script, runId: header(delivery, RUN_HEADER) });
+        startsUnderWay.set(taskId, adding);
+        const outcome = await adding.finally(() => { if (startsUnderWay.get(taskId) === adding) startsUnderWay.delete(taskId); });
+        if (outcome.kind === 'ended') await stopRun(taskId, `had already ended (${outcome.status})`);
+        if (outcome.kind === 'gave-up') await stopRun(taskId, `has now failed with worker_lost after ${maxAttempts} attempts`);
         return 'ack';
+      }
       case 'result': {
-        const outcome = await completions.add({ id: taskId, status: reply.status, index: reply.index, files: reply.files, error: reply.error, console: consoleOf(delivery) });
+        await startsUnderWay.get(taskId)?.catch(() => undefined);
+        const outcome = await completions.add({
+          id: taskId, status: reply.status, index: reply.index, files: reply.files, error: reply.error, console: consoleOf(delivery),
+          runId: header(delivery, RUN_HEADER), worker: header(delivery, WORKER_HEADER), lastProgress: lastProgressOf(delivery),
+        });
         if (outcome.kind === 'unknown-task') {
           log.info({ taskId }, 'result for a task that no longer exists; ignored');
           return 'ack';
         }
         if (outcome.kind === 'already-ended') log.info({ taskId, status: outcome.status }, 'result for a task that had already ended; ignored');
         else log.debug({ taskId, status: outcome.status }, 'result recorded');
-        // Announced after the commit; announced again for a repeat, in case a recorder died between the two.
-        await announceEnd(taskId, outcome.status);
+        // The first recording's end goes out with its events; a repeat is announced again, in case
+        // a recorder died between commit and announcement.
+        if (outcome.kind === 'already-ended') await announceEnd(taskId, outcome.status);
         return 'ack';
       }
     }
@@ -93,12 +156,29 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
     },
     { prefetch },
   );
-  log.info({ queue: RESULT_QUEUE, prefetch }, 'recorder consuming');
+  const progressSubscription = await broker.consume(
+    PROGRESS_QUEUE,
+    async (delivery) => {
+      const update = progressOf(delivery);
+      if (!update) return 'drop';
+      try {
+        await progress.add(update);
+        return 'ack';
+      } catch (err) {
+        log.warn({ err: (err as Error).message, taskId: update.id }, 'could not record progress; it goes back to the queue');
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
+        return 'requeue';
+      }
+    },
+    { prefetch, statusBinding: '*.status' },
+  );
+  log.info({ queues: [RESULT_QUEUE, PROGRESS_QUEUE], prefetch }, 'recorder consuming');
 
   return {
     async close() {
-      await subscription.close();
-      await Promise.all([starts.drain(), completions.drain()]);
+      await Promise.all([subscription.close(), progressSubscription.close()]);
+      await Promise.all([starts.drain(), completions.drain(), progress.drain()]);
+      await publisher.close();
     },
   };
 }

@@ -7,6 +7,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
+import { createEventPublisher } from '../broker/index.ts';
 import type { Broker } from '../broker/index.ts';
 import { RESULT_QUEUE } from '../core/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
@@ -21,7 +22,10 @@ import { registerTaskRoutes } from './routes/tasks.ts';
 import { registerUpdatesRoute } from './routes/updates.ts';
 import { createServiceGate } from './service-gate.ts';
 import { startServiceRegistry } from './registry.ts';
-import { createTaskWatchHub } from './task-watch.ts';
+import { startEventHub } from './event-hub.ts';
+import { eventSocketHandler } from './routes/events-ws.ts';
+import { registerEventSourceRoutes } from './routes/events-sse.ts';
+import { answerControlMessages } from './control.ts';
 
 export interface AppDeps {
   store: Store;
@@ -39,9 +43,12 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: settings.bodyLimit, logController: new LogController({ disableRequestLogging: true }), trustProxy: true });
   // Patavi's server declares the reply queue too: results must have a queue before any recorder runs.
   await deps.broker.declareQueue(RESULT_QUEUE);
-  const watch = createTaskWatchHub((onMessage) => deps.broker.openStatusFeed(onMessage));
-  await watch.start();
-  app.addHook('onClose', () => watch.close());
+  const events = await startEventHub({ store: deps.store, broker: deps.broker, logger: deps.logger });
+  app.addHook('onClose', () => events.close());
+  const publisher = createEventPublisher(deps.store, deps.broker, deps.logger, settings.publicUrl !== undefined ? { publicUrl: settings.publicUrl } : {});
+  app.addHook('onClose', () => publisher.close());
+  const control = await answerControlMessages({ store: deps.store, broker: deps.broker, logger: deps.logger });
+  app.addHook('onClose', () => control.close());
   const registry = await startServiceRegistry({ broker: deps.broker, logger: deps.logger, ...(settings.retainOfflineServicesMs !== undefined ? { retainOfflineMs: settings.retainOfflineServicesMs } : {}) });
   app.addHook('onClose', () => registry.close());
 
@@ -52,13 +59,14 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(cors, { origin: true, credentials: true, allowedHeaders: ALLOWED_HEADERS, optionsSuccessStatus: 200, methods: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'] });
   // ws echoes the first subprotocol a client offers, which MCDA's client needs.
-  await app.register(websocket);
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
 
   const ctx = {
     store: deps.store,
     broker: deps.broker,
     ids: deps.ids,
-    hub: watch.hub,
+    events,
+    publisher,
     registry,
     gate: createServiceGate(deps.broker, registry, {
       allowUnknownServices: settings.allowUnknownServices,
@@ -70,6 +78,9 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scoped) => {
     registerTaskRoutes(scoped, ctx);
     registerUpdatesRoute(scoped, ctx);
+    const maxBufferedBytes = settings.maxStreamBufferBytes ?? 4 * 1024 * 1024;
+    const eventSource = registerEventSourceRoutes(scoped, ctx, { maxBufferedBytes, keepAliveMs: 15_000 });
+    scoped.route({ method: 'GET', url: '/events', handler: eventSource, wsHandler: eventSocketHandler(ctx, { maxBufferedBytes }) });
     registerDashboardRoutes(scoped, ctx);
     registerHealthRoutes(scoped, ctx);
     registerServiceRoutes(scoped, ctx);

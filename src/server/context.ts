@@ -1,11 +1,11 @@
 /** What the routes share: the parts they call and the settings they obey. */
-import type { Broker } from '../broker/index.ts';
+import type { Broker, EventPublisher } from '../broker/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
 import type { Store } from '../store/index.ts';
 import type { Principal } from './auth.ts';
 import type { ServiceGate } from './service-gate.ts';
 import type { ServiceRegistry } from './registry.ts';
-import type { TaskWatchHub } from './task-watch.ts';
+import type { EventHub } from './event-hub.ts';
 import type { FastifyRequest } from 'fastify';
 
 export interface ServerSettings {
@@ -21,13 +21,18 @@ export interface ServerSettings {
   allowUnknownServices: boolean;
   /** How long a service stays known after its last worker left (default one hour). */
   retainOfflineServicesMs?: number;
+  /** Queue deadline (ISO 8601 duration) for tasks whose request and service give none; undefined: none. */
+  defaultQueueTimeout?: string;
+  /** Bytes queued for one event-stream client beyond which it is too slow and disconnected (default 4 MiB). */
+  maxStreamBufferBytes?: number;
 }
 
 export interface RouteContext {
   store: Store;
   broker: Broker;
   ids: FlakeIdGenerator;
-  hub: TaskWatchHub;
+  events: EventHub;
+  publisher: EventPublisher;
   gate: ServiceGate;
   registry: ServiceRegistry;
   settings: ServerSettings;

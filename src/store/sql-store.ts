@@ -3,14 +3,19 @@
  * Ids travel as decimal text (both drivers bind it to bigint without loss) and come back as
  * 16 hex digits, computed in SQL, so no driver ever turns one into a lossy JS number.
  */
-import { createBatcher, taskIdToDecimal, failureIndex } from '../core/index.ts';
-import type { TaskError, TaskInfo, TaskStatus } from '../core/index.ts';
+import { afterStart, createBatcher, decideProgress, decideStart, failureIndex, isTerminal, taskIdToDecimal } from '../core/index.ts';
+import type { NewEvent, ProgressState, TaskError, TaskEvent, TaskInfo, TaskSnapshot, TaskStatus } from '../core/index.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
-import type { CompletedTask, CompletionOutcome, NewTask, StartedTask, Store, StoredFile, UnfinishedTask } from './store.ts';
+import { appendEvents, hasPendingEvents, lastEventId, lastEvents, oldestEventId, readEvents, sequenceEvents, trimEvents } from './sql-events.ts';
+import type { CancelOutcome, CompletedTask, CompletionOutcome, NewTask, ProgressUpdate, StartedTask, StartOutcome, Store, StoredFile, UnfinishedTask } from './store.ts';
+
+/** Attempts a task gets when the caller gives no limit. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
 
 const HEX_ID = `lpad(to_hex(id), 16, '0')`;
 const TASK_COLUMNS = `${HEX_ID} AS id, service, status, owner, created_at, started_at, completed_at, expires_at,
-  attempts, worker, script IS NOT NULL AS has_script, console IS NOT NULL AS has_console, error`;
+  attempts, worker, script IS NOT NULL AS has_script, console IS NOT NULL AS has_console, error, deadline, progress`;
+const SNAPSHOT_COLUMNS = `${HEX_ID} AS id, service, status, run_id, attempts, worker, progress_seq, started_at`;
 /** Advisory lock key ('errand.janitor'): one janitor sweeps at a time. */
 const JANITOR_LOCK = 7_415_021_002;
 
@@ -18,7 +23,52 @@ interface TaskRow {
   id: string; service: string; status: TaskStatus; owner: string | null;
   created_at: Date; started_at: Date | null; completed_at: Date | null; expires_at: Date | null;
   attempts: number; worker: string | null; has_script: boolean; has_console: boolean;
-  error: TaskError | null;
+  error: TaskError | null; deadline: Date | null; progress: ProgressState | null;
+}
+
+interface SnapshotRow {
+  id: string; service: string; status: TaskStatus; run_id: string | null; attempts: number;
+  worker: string | null; progress_seq: number | null; started_at: Date | null;
+}
+
+function toSnapshot(row: SnapshotRow): TaskSnapshot {
+  return {
+    id: row.id, service: row.service, status: row.status, runId: row.run_id, attempts: Number(row.attempts),
+    worker: row.worker, progressSeq: row.progress_seq === null ? null : Number(row.progress_seq), startedAt: row.started_at && new Date(row.started_at),
+  };
+}
+
+/** Locks the rows of `ids` for the rest of the transaction and reads them. */
+async function lockSnapshots(q: SqlQueryable, ids: string[]): Promise<Map<string, TaskSnapshot>> {
+  const rows = await q.query<SnapshotRow>(
+    `SELECT ${SNAPSHOT_COLUMNS} FROM task WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`, [[...new Set(ids)].map(taskIdToDecimal)],
+  );
+  return new Map(rows.rows.map((r) => [r.id, toSnapshot(r)]));
+}
+
+/** Rows that end tasks as failed, canceled or expired: the error, and Patavi's failure index as result. */
+async function endTasks(q: SqlQueryable, ends: Array<{ id: string; status: TaskStatus; error: TaskError }>): Promise<void> {
+  if (ends.length === 0) return;
+  await q.query(
+    `UPDATE task t SET status = u.status, error = u.error::jsonb, result = u.result::jsonb,
+       completed_at = now(), expires_at = now() + t.ttl
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, status, error, result)
+     WHERE t.id = u.id`,
+    [ends.map((e) => taskIdToDecimal(e.id)), ends.map((e) => e.status), ends.map((e) => JSON.stringify(e.error)), ends.map((e) => JSON.stringify(failureIndex(e.error)))],
+  );
+}
+
+interface StartRow { id: string; runId: string | null; worker: string | null; attempt: number; script: string | null }
+
+async function startTasks(q: SqlQueryable, starts: StartRow[]): Promise<void> {
+  if (starts.length === 0) return;
+  await q.query(
+    `UPDATE task t SET status = 'running', started_at = now(), worker = u.worker, attempts = u.attempt, run_id = u.run_id,
+       progress = NULL, progress_seq = NULL, script = coalesce(u.script, t.script)
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[]) AS u(id, worker, run_id, attempt, script)
+     WHERE t.id = u.id`,
+    [starts.map((s) => taskIdToDecimal(s.id)), starts.map((s) => s.worker), starts.map((s) => s.runId), starts.map((s) => s.attempt), starts.map((s) => s.script)],
+  );
 }
 
 function toTaskInfo(row: TaskRow): TaskInfo {
@@ -26,6 +76,7 @@ function toTaskInfo(row: TaskRow): TaskInfo {
     id: row.id, service: row.service, status: row.status, owner: row.owner,
     createdAt: row.created_at, startedAt: row.started_at, completedAt: row.completed_at, expiresAt: row.expires_at,
     attempts: Number(row.attempts), worker: row.worker, hasScript: row.has_script, hasConsole: row.has_console, error: row.error,
+    deadline: row.deadline, progress: row.progress,
   };
 }
 
@@ -38,57 +89,80 @@ function isRowError(err: unknown): boolean {
 export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {}): Store {
   const maxBatch = options.maxBatch ?? 500;
 
-  async function insertRows(q: SqlQueryable, tasks: NewTask[]): Promise<void> {
+  async function insertRows(q: SqlQueryable, tasks: NewTask[]): Promise<NewEvent[]> {
     await q.query(
-      `INSERT INTO task (id, service, input, owner, owner_key, ttl)
-       SELECT u.id, u.service, u.input::jsonb, u.owner, u.owner_key, u.ttl::interval
-       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-         AS u(id, service, input, owner, owner_key, ttl)`,
+      `INSERT INTO task (id, service, input, owner, owner_key, ttl, deadline)
+       SELECT u.id, u.service, u.input::jsonb, u.owner, u.owner_key, u.ttl::interval, u.deadline
+       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+         AS u(id, service, input, owner, owner_key, ttl, deadline)`,
       [
         tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.service), tasks.map((t) => t.input),
-        tasks.map((t) => t.owner), tasks.map((t) => t.ownerKey), tasks.map((t) => t.ttl),
+        tasks.map((t) => t.owner), tasks.map((t) => t.ownerKey), tasks.map((t) => t.ttl), tasks.map((t) => t.deadline?.toISOString() ?? null),
       ],
     );
+    return appendEvents(q, tasks.map((t) => ({
+      taskId: t.id, service: t.service, type: 'queued', data: t.deadline ? { deadline: t.deadline.toISOString() } : {},
+    })));
   }
+
+  const insertInTransaction = (tasks: NewTask[]): Promise<NewEvent[]> => db.transaction((tx) => insertRows(tx, tasks));
 
   // Group commit of concurrent submissions. If a batch fails because of one row, each task is
   // retried alone so that only the bad one fails.
-  const inserts = createBatcher<NewTask, Error | null>(
+  const inserts = createBatcher<NewTask, NewEvent | Error>(
     async (tasks) => {
       try {
-        await insertRows(db, tasks);
-        return tasks.map(() => null);
+        return await insertInTransaction(tasks);
       } catch (err) {
         if (tasks.length === 1 || !isRowError(err)) throw err;
-        return Promise.all(tasks.map((t) => insertRows(db, [t]).then(() => null, (e: Error) => e)));
+        return Promise.all(tasks.map((t) => insertInTransaction([t]).then((events) => events[0]!, (e: Error) => e)));
       }
     },
     { maxBatch, maxConcurrentFlushes: 2 },
   );
 
-  async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Map<string, TaskStatus>> {
-    const recorded = await q.query<{ id: string; status: TaskStatus }>(
+  async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Map<string, { status: TaskStatus; events: NewEvent[] }>> {
+    // `was` is the row before this update: a result for a task still queued overtook its start report.
+    const recorded = await q.query<{ id: string; status: TaskStatus; service: string; was: TaskStatus; attempts: number; worker: string | null; run_id: string | null; progress_seq: number | null; started_at: Date }>(
       `UPDATE task t SET status = u.status, result = u.result::jsonb, error = u.error::jsonb, console = u.console,
-         completed_at = now(), started_at = coalesce(t.started_at, now()), expires_at = now() + t.ttl
-       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(id, status, result, error, console)
-       WHERE t.id = u.id AND t.status IN ('queued', 'running')
-       RETURNING lpad(to_hex(t.id), 16, '0') AS id, t.status`,
+         completed_at = now(), started_at = coalesce(t.started_at, now()), expires_at = now() + t.ttl,
+         attempts = CASE WHEN old.status = 'queued' THEN t.attempts + 1 ELSE t.attempts END,
+         worker = CASE WHEN old.status = 'queued' THEN u.worker ELSE t.worker END,
+         run_id = coalesce(u.run_id, t.run_id)
+       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(id, status, result, error, console, run_id, worker),
+         (SELECT id, status, run_id, progress_seq FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE) AS old
+       WHERE t.id = u.id AND old.id = t.id AND t.status IN ('queued', 'running')
+       RETURNING lpad(to_hex(t.id), 16, '0') AS id, t.status, t.service, old.status AS was, t.attempts, t.worker,
+         old.run_id, old.progress_seq, t.started_at`,
       [
         tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
         tasks.map((t) => JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
-        tasks.map((t) => t.console ?? null),
+        tasks.map((t) => t.console ?? null), tasks.map((t) => t.runId ?? null), tasks.map((t) => t.worker ?? null),
       ],
     );
-    const ended = new Map(recorded.rows.map((r) => [r.id, r.status]));
+    const ended = new Map(recorded.rows.map((r) => [r.id, r]));
+    const events: NewEvent[] = [];
     for (const task of tasks) {
-      if (!ended.has(task.id)) continue;
+      const row = ended.get(task.id);
+      if (!row) continue;
       for (const file of task.files) {
         await q.query('INSERT INTO task_file (task_id, name, content_type, content) VALUES ($1, $2, $3, $4)', [
           taskIdToDecimal(task.id), file.name, file.contentType, file.content,
         ]);
       }
+      if (row.was === 'queued') events.push({ taskId: task.id, service: row.service, type: 'started', data: { worker: row.worker, attempt: Number(row.attempts) } });
+      // The result overtook the attempt's last progress report: that value is recorded first.
+      const last = task.lastProgress;
+      const sameAttempt = row.was === 'queued' || row.run_id === null || row.run_id === (task.runId ?? null);
+      if (last && sameAttempt && (row.progress_seq === null || Number(row.progress_seq) < last.seq)) {
+        const snapshot = { id: task.id, service: row.service, status: 'running' as const, runId: null, attempts: 1, worker: null, progressSeq: null, startedAt: new Date(row.started_at) };
+        const progress = decideProgress(snapshot, { runId: null, worker: null, seq: last.seq, value: last.value }, new Date());
+        if (progress.kind === 'progress') events.push(...progress.events);
+      }
+      events.push({ taskId: task.id, service: row.service, type: row.status === 'done' ? 'done' : 'failed', data: task.error ? { error: task.error } : {} });
     }
-    return ended;
+    const written = await appendEvents(q, events);
+    return new Map(recorded.rows.map((r) => [r.id, { status: r.status, events: written.filter((e) => e.taskId === r.id) }]));
   }
 
   /** A result PostgreSQL refuses (say, a NUL character in a string) fails its task instead of blocking the queue. */
@@ -102,7 +176,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     const firsts = new Map<string, CompletedTask>();
     for (const task of tasks) if (!firsts.has(task.id)) firsts.set(task.id, task);
     const unique = [...firsts.values()];
-    let recorded: Map<string, TaskStatus>;
+    let recorded: Map<string, { status: TaskStatus; events: NewEvent[] }>;
     try {
       recorded = await db.transaction((tx) => completeRows(tx, unique));
     } catch (err) {
@@ -112,7 +186,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
         const one = await db
           .transaction((tx) => completeRows(tx, [task]))
           .catch((e: unknown) => (isRowError(e) ? db.transaction((tx) => completeRows(tx, [unstorable(task, e)])) : Promise.reject(e)));
-        one.forEach((status, id) => recorded.set(id, status));
+        one.forEach((result, id) => recorded.set(id, result));
       }
     }
     const others = unique.filter((t) => !recorded.has(t.id)).map((t) => taskIdToDecimal(t.id));
@@ -124,11 +198,98 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
       rows.rows.forEach((r) => existing.set(r.id, r.status));
     }
     return tasks.map((task) => {
-      const status = recorded.get(task.id);
-      if (status && firsts.get(task.id) === task) return { kind: 'recorded', status };
-      const current = status ?? existing.get(task.id);
+      const result = recorded.get(task.id);
+      if (result && firsts.get(task.id) === task) return { kind: 'recorded', status: result.status, events: result.events };
+      const current = result?.status ?? existing.get(task.id);
       return current ? { kind: 'already-ended', status: current } : { kind: 'unknown-task' };
     });
+  }
+
+  async function startRows(q: SqlQueryable, tasks: StartedTask[], maxAttempts: number): Promise<StartOutcome[]> {
+    const snapshots = await lockSnapshots(q, tasks.map((t) => t.id));
+    const now = new Date();
+    const starts: StartRow[] = [];
+    const ends: Array<{ id: string; status: TaskStatus; error: TaskError }> = [];
+    const events: NewEvent[] = [];
+    const scripts: Array<{ id: string; script: string }> = [];
+    const decided = tasks.map((report): StartOutcome | { pending: 'started' | 'gave-up'; attempt: number } => {
+      const task = snapshots.get(report.id);
+      if (!task) return { kind: 'unknown-task' };
+      const transition = decideStart(task, { worker: report.worker, runId: report.runId ?? null }, maxAttempts);
+      switch (transition.kind) {
+        case 'start':
+          snapshots.set(task.id, afterStart(task, transition, now));
+          starts.push({ id: task.id, runId: transition.runId, worker: transition.worker, attempt: transition.attempt, script: report.script ?? null });
+          events.push(...transition.events);
+          return { pending: 'started', attempt: transition.attempt };
+        case 'give-up':
+          snapshots.set(task.id, { ...task, status: 'failed' });
+          ends.push({ id: task.id, status: 'failed', error: transition.error });
+          events.push(...transition.events);
+          return { pending: 'gave-up', attempt: task.attempts };
+        default:
+          if (report.script) scripts.push({ id: task.id, script: report.script });
+          return transition.kind === 'none' && transition.reason === 'same-attempt' ? { kind: 'already-started' } : { kind: 'ended', status: task.status };
+      }
+    });
+    // A task started twice in one batch keeps the last start; earlier rows are superseded.
+    await startTasks(q, [...new Map(starts.map((s) => [s.id, s])).values()]);
+    await endTasks(q, ends);
+    for (const { id, script } of scripts) await q.query('UPDATE task SET script = coalesce(script, $2) WHERE id = $1', [taskIdToDecimal(id), script]);
+    const written = await appendEvents(q, events);
+    const eventsOf = (id: string) => written.filter((e) => e.taskId === id);
+    const seen = new Set<string>();
+    return decided.map((d, i) => {
+      if ('kind' in d) return d;
+      const id = tasks[i]!.id;
+      // Each task's events go with its first report in the batch, so none is published twice.
+      const mine = seen.has(id) ? [] : eventsOf(id);
+      seen.add(id);
+      return d.pending === 'started' ? { kind: 'started', attempt: d.attempt, events: mine } : { kind: 'gave-up', events: mine };
+    });
+  }
+
+  async function progressRows(q: SqlQueryable, updates: ProgressUpdate[], maxAttempts: number): Promise<NewEvent[]> {
+    const snapshots = await lockSnapshots(q, updates.map((u) => u.id));
+    const now = new Date();
+    const starts = new Map<string, StartRow>();
+    const ends: Array<{ id: string; status: TaskStatus; error: TaskError }> = [];
+    const latest = new Map<string, { seq: number | null; progress: ProgressState }>();
+    const events: NewEvent[] = [];
+    for (const update of updates) {
+      let task = snapshots.get(update.id);
+      if (!task) continue;
+      if (task.status === 'queued') {
+        // Progress overtook the start report: the task is running, as this attempt.
+        const start = decideStart(task, update, maxAttempts);
+        if (start.kind === 'give-up') {
+          snapshots.set(task.id, { ...task, status: 'failed' });
+          ends.push({ id: task.id, status: 'failed', error: start.error });
+          events.push(...start.events);
+          continue;
+        }
+        if (start.kind !== 'start') continue;
+        task = afterStart(task, start, now);
+        starts.set(task.id, { id: task.id, runId: start.runId, worker: start.worker, attempt: start.attempt, script: null });
+        events.push(...start.events);
+      }
+      const transition = decideProgress(task, update, now);
+      if (transition.kind !== 'progress') { snapshots.set(task.id, task); continue; }
+      snapshots.set(task.id, { ...task, progressSeq: transition.seq ?? task.progressSeq });
+      latest.set(task.id, { seq: transition.seq, progress: transition.progress });
+      events.push(...transition.events);
+    }
+    await startTasks(q, [...starts.values()]);
+    await endTasks(q, ends);
+    if (latest.size > 0) {
+      const rows = [...latest.entries()];
+      await q.query(
+        `UPDATE task t SET progress = u.progress::jsonb, progress_seq = u.seq
+         FROM unnest($1::bigint[], $2::text[], $3::int[]) AS u(id, progress, seq) WHERE t.id = u.id`,
+        [rows.map(([id]) => taskIdToDecimal(id)), rows.map(([, p]) => JSON.stringify(p.progress)), rows.map(([, p]) => p.seq)],
+      );
+    }
+    return appendEvents(q, events);
   }
 
   async function one<Row>(text: string, params: unknown[]): Promise<Row | undefined> {
@@ -139,8 +300,9 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     target: db.target,
 
     async insertTask(task) {
-      const err = await inserts.add(task);
-      if (err) throw err;
+      const outcome = await inserts.add(task);
+      if (outcome instanceof Error) throw outcome;
+      return outcome;
     },
 
     async getTask(id) {
@@ -182,22 +344,70 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
       await db.query('UPDATE task SET script = $2 WHERE id = $1', [taskIdToDecimal(id), script]);
     },
 
-    async markStarted(tasks: StartedTask[]) {
-      if (tasks.length === 0) return;
-      await db.query(
-        `UPDATE task t SET status = 'running', started_at = now(), worker = u.worker, attempts = t.attempts + 1,
-           script = coalesce(u.script, t.script)
-         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, worker, script)
-         WHERE t.id = u.id AND t.status IN ('queued', 'running')`,
-        [tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.worker), tasks.map((t) => t.script ?? null)],
-      );
-    },
+    markStarted: (tasks, maxAttempts = DEFAULT_MAX_ATTEMPTS) => (tasks.length === 0 ? Promise.resolve([]) : db.transaction((tx) => startRows(tx, tasks, maxAttempts))),
+
+    recordProgress: (updates, maxAttempts = DEFAULT_MAX_ATTEMPTS) => (updates.length === 0 ? Promise.resolve([]) : db.transaction((tx) => progressRows(tx, updates, maxAttempts))),
 
     completeTasks,
 
-    async deleteTask(id) {
-      return (await db.query('DELETE FROM task WHERE id = $1', [taskIdToDecimal(id)])).rowCount > 0;
+    cancelTask: (id) => db.transaction(async (tx): Promise<CancelOutcome> => {
+      const task = (await lockSnapshots(tx, [id])).get(id);
+      if (!task) return { kind: 'unknown-task' };
+      if (isTerminal(task.status)) return { kind: 'ended', status: task.status };
+      const error = { code: 'canceled', message: 'the task was canceled' };
+      await endTasks(tx, [{ id, status: 'canceled', error }]);
+      const events = await appendEvents(tx, [{ taskId: id, service: task.service, type: 'canceled', data: { error } }]);
+      return { kind: 'canceled', wasRunning: task.status === 'running', events };
+    }),
+
+    expireQueued: (limit) => db.transaction(async (tx) => {
+      const due = await tx.query<{ id: string; service: string; deadline: Date }>(
+        `SELECT ${HEX_ID} AS id, service, deadline FROM task WHERE status = 'queued' AND deadline <= now()
+         ORDER BY deadline LIMIT $1 FOR UPDATE SKIP LOCKED`, [limit],
+      );
+      if (due.rows.length === 0) return [];
+      const ends = due.rows.map((r) => ({
+        id: r.id, status: 'expired' as const,
+        error: { code: 'expired', message: `the task was still queued at its deadline, ${new Date(r.deadline).toISOString()}` },
+      }));
+      await endTasks(tx, ends);
+      return appendEvents(tx, ends.map((e, i) => ({ taskId: e.id, service: due.rows[i]!.service, type: 'expired', data: { error: e.error } })));
+    }),
+
+    deleteTask: (id) => db.transaction(async (tx) => {
+      const gone = await tx.query<{ service: string }>('DELETE FROM task WHERE id = $1 RETURNING service', [taskIdToDecimal(id)]);
+      const row = gone.rows[0];
+      if (!row) return { deleted: false, events: [] };
+      return { deleted: true, events: await appendEvents(tx, [{ taskId: id, service: row.service, type: 'deleted', data: {} }]) };
+    }),
+
+    async stoppedBeforeStart(withinSeconds, limit) {
+      const rows = await db.query<{ id: string }>(
+        `SELECT ${HEX_ID} AS id FROM task WHERE status IN ('canceled', 'expired') AND started_at IS NULL
+           AND completed_at > now() - make_interval(secs => $1) ORDER BY completed_at DESC LIMIT $2`,
+        [withinSeconds, limit],
+      );
+      return rows.rows.map((r) => r.id);
     },
+
+    async queuePosition(task) {
+      const row = await one<{ ahead: number; mean: number | null }>(
+        `SELECT (SELECT count(*)::int FROM task WHERE status = 'queued' AND service = $1 AND id < $2) AS ahead,
+           (SELECT extract(epoch FROM avg(completed_at - started_at))::float8 FROM (
+              SELECT completed_at, started_at FROM task WHERE status = 'done' AND service = $1
+              ORDER BY completed_at DESC LIMIT 20) recent) AS mean`,
+        [task.service, taskIdToDecimal(task.id)],
+      );
+      return { queuedAhead: row?.ahead ?? 0, meanDurationSeconds: row?.mean ?? undefined };
+    },
+
+    readEvents: (filter, after, upTo, limit) => readEvents(db, filter, after, upTo, limit),
+    lastEvents: (filter, upTo, count) => lastEvents(db, filter, upTo, count),
+    sequenceEvents: (limit = 10_000) => sequenceEvents(db, limit),
+    hasPendingEvents: () => hasPendingEvents(db),
+    lastEventId: () => lastEventId(db),
+    oldestEventId: () => oldestEventId(db),
+    trimEvents: (retentionSeconds, limit) => trimEvents(db, retentionSeconds, limit),
 
     async deleteExpired(limit) {
       // Short transactions in batches: never a long lock on the table; SKIP LOCKED lets requests through.

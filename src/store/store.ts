@@ -1,5 +1,5 @@
 /** What every part needs from persistence. One implementation (sql-store.ts) runs on both drivers. */
-import type { ResultFile, TaskError, TaskInfo, TaskStatus } from '../core/index.ts';
+import type { EventFilter, NewEvent, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
 
 export interface NewTask {
   id: string;
@@ -10,6 +10,8 @@ export interface NewTask {
   ownerKey: string | null;
   /** ISO 8601 duration, already validated. */
   ttl: string | null;
+  /** Still queued at this time, the task expires instead of running. */
+  deadline?: Date | null;
 }
 
 export interface StartedTask {
@@ -17,7 +19,29 @@ export interface StartedTask {
   worker: string | null;
   /** The script the worker runs, when it reports one with the start (Errand's workers do). */
   script?: string | null;
+  /** The worker's token for this attempt (Errand's workers send one). */
+  runId?: string | null;
 }
+
+/** What a start report did: began an attempt, gave up on the task, or nothing (already ended, same attempt, no task). */
+export type StartOutcome =
+  | { kind: 'started'; attempt: number; events: NewEvent[] }
+  | { kind: 'gave-up'; events: NewEvent[] }
+  | { kind: 'already-started' }
+  | { kind: 'ended'; status: TaskStatus }
+  | { kind: 'unknown-task' };
+
+export interface ProgressUpdate extends ProgressReport { id: string }
+
+export type CancelOutcome =
+  | { kind: 'canceled'; wasRunning: boolean; events: NewEvent[] }
+  | { kind: 'ended'; status: TaskStatus }
+  | { kind: 'unknown-task' };
+
+export interface DeleteOutcome { deleted: boolean; events: NewEvent[] }
+
+/** Where a queued task stands among its service's tasks. */
+export interface QueuePosition { queuedAhead: number; meanDurationSeconds: number | undefined }
 
 export interface CompletedTask {
   id: string;
@@ -27,11 +51,16 @@ export interface CompletedTask {
   error: TaskError | null;
   /** What the script printed (bounded), when the worker reported it. */
   console?: string | null;
+  /** The attempt and worker that produced the result (Errand's workers say), for a result that overtakes its start report. */
+  runId?: string | null;
+  worker?: string | null;
+  /** The attempt's last progress report, when the result names it. */
+  lastProgress?: { seq: number; value: unknown } | null;
 }
 
 /** What recording a result did: it ended the task now, the task had already ended, or no such task. */
 export type CompletionOutcome =
-  | { kind: 'recorded'; status: TaskStatus }
+  | { kind: 'recorded'; status: TaskStatus; events: NewEvent[] }
   | { kind: 'already-ended'; status: TaskStatus }
   | { kind: 'unknown-task' };
 
@@ -40,8 +69,8 @@ export interface UnfinishedTask { id: string; service: string; input: string }
 export interface StoredFile { contentType: string; content: Buffer }
 
 export interface Store {
-  /** Persists a queued task. Concurrent calls are group-committed. */
-  insertTask(task: NewTask): Promise<void>;
+  /** Persists a queued task and its `queued` event. Concurrent calls are group-committed. */
+  insertTask(task: NewTask): Promise<NewEvent>;
   getTask(id: string): Promise<TaskInfo | undefined>;
   /** The tasks among `ids` that exist, in the order of `ids`. */
   getTasks(ids: string[]): Promise<TaskInfo[]>;
@@ -54,12 +83,42 @@ export interface Store {
   getResult(id: string): Promise<string | undefined>;
   getFile(id: string, name: string): Promise<StoredFile | undefined>;
   saveScript(id: string, script: string): Promise<void>;
-  /** Marks tasks running (queued or redelivered) and counts the attempt; ended tasks are left alone. */
-  markStarted(tasks: StartedTask[]): Promise<void>;
+  /**
+   * Marks tasks running and counts the attempt (a redelivered task's attempt is `retried`); past
+   * `maxAttempts` the task fails with `worker_lost` instead. Ended tasks are left alone.
+   */
+  markStarted(tasks: StartedTask[], maxAttempts?: number): Promise<StartOutcome[]>;
+  /** Keeps the latest progress of running tasks, in each attempt's order; returns the events written. */
+  recordProgress(updates: ProgressUpdate[], maxAttempts?: number): Promise<NewEvent[]>;
   /** Records results; the first result of a task wins, later ones change nothing. */
   completeTasks(tasks: CompletedTask[]): Promise<CompletionOutcome[]>;
-  /** Removes a task and its files; false when there was no such task. */
-  deleteTask(id: string): Promise<boolean>;
+  /** Ends a queued or running task as canceled. */
+  cancelTask(id: string): Promise<CancelOutcome>;
+  /** Ends up to `limit` queued tasks whose deadline has passed as expired. */
+  expireQueued(limit: number): Promise<NewEvent[]>;
+  /** Removes a task and its files, leaving a `deleted` event. */
+  deleteTask(id: string): Promise<DeleteOutcome>;
+  /** Ids of tasks canceled or expired before they started, ended within the last `withinSeconds`. */
+  stoppedBeforeStart(withinSeconds: number, limit: number): Promise<string[]>;
+  /** Tasks queued ahead of this one and the service's recent mean run time. */
+  queuePosition(task: { id: string; service: string }): Promise<QueuePosition>;
+  /** Events after `after` (and up to `upTo`) passing `filter`, oldest first. */
+  readEvents(filter: EventFilter, after: number, upTo: number | null, limit: number): Promise<TaskEvent[]>;
+  /** The last `count` events up to `upTo` passing `filter`, oldest first. */
+  lastEvents(filter: EventFilter, upTo: number, count: number): Promise<TaskEvent[]>;
+  /**
+   * Gives pending events their ids (up to `limit`, in write order) and returns them. Write
+   * methods return their events without ids: they are numbered by the next sequencing.
+   */
+  sequenceEvents(limit?: number): Promise<TaskEvent[]>;
+  /** True when some events still wait for their ids. */
+  hasPendingEvents(): Promise<boolean>;
+  /** The id of the last event committed (0 when none). */
+  lastEventId(): Promise<number>;
+  /** The oldest event still kept, when there is one. */
+  oldestEventId(): Promise<number | undefined>;
+  /** Removes up to `limit` events older than `retentionSeconds`. */
+  trimEvents(retentionSeconds: number, limit: number): Promise<number>;
   /** Removes up to `limit` tasks whose ttl has passed; returns how many went. */
   deleteExpired(limit: number): Promise<number>;
   /** Unfinished tasks after `afterId` (by id), for re-queueing after the embedded broker restarts. */

@@ -10,7 +10,7 @@ import { readManifest } from '../core/index.ts';
 import type { Manifest, ManifestProblem } from '../core/index.ts';
 import type { Executor, ServiceDefinition } from './executor.ts';
 import { createCommandExecutor } from './executors/command.ts';
-import { createNodeExecutor, loadNodeService } from './executors/node.ts';
+import { startNodePool } from './executors/node.ts';
 import { createRExecutor, RLoadError } from './executors/r/index.ts';
 
 export type { ManifestProblem } from '../core/index.ts';
@@ -38,10 +38,11 @@ async function createExecutor(manifest: Manifest, folder: string, concurrency: n
   }
   switch (manifest.runtime) {
     case 'node':
-      return createNodeExecutor(await loadNodeService(entryPath).catch((err: Error) => { throw new ServiceLoadError(err.message, 'entry'); }));
+      return startNodePool({ entryPath, cwd: folder, service: manifest.name, size: concurrency, logger: options.logger }).catch((err: Error) => { throw new ServiceLoadError(err.message, 'entry'); });
     case 'command': {
       const program = manifest.command[0]!;
       if (program.startsWith('./')) {
+        if (!(await stat(join(folder, program)).catch(() => undefined))?.isFile()) throw new ServiceLoadError(`${program} does not exist in ${folder}`, 'command');
         await access(join(folder, program), constants.X_OK).catch(() => { throw new ServiceLoadError(`${program} is not executable (chmod +x)`, 'command'); });
       }
       return createCommandExecutor({ manifest, folder, logger: options.logger });

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
-import { buildMultipart, CONSOLE_HEADER, createInputValidator, failureIndex, isTaskId, progressMessage, RESULT_QUEUE, STARTED_TYPE, statusRoutingKey } from '../core/index.ts';
+import { buildMultipart, CONSOLE_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
 import type { Outcome, ServiceDefinition, StopReason } from './executor.ts';
 import { stoppedOutcome } from './executor.ts';
 import { startAnnouncer } from './announcer.ts';
@@ -24,7 +24,12 @@ export interface WorkerOptions {
   announceIntervalMs?: number;
   /** Shortest time between two progress events of one task (default 100 ms); floods are coalesced. */
   progressIntervalMs?: number;
+  /** How long start waits for a server to say which queued tasks were stopped (default 250 ms). */
+  syncWaitMs?: number;
 }
+
+/** Tasks known to be stopped (canceled or expired) that this worker must never start; the oldest are forgotten first. */
+const MAX_REMEMBERED_STOPS = 100_000;
 
 export interface Worker {
   readonly id: string;
@@ -32,6 +37,17 @@ export interface Worker {
   cancel(taskId: string): boolean;
   /** Stops taking tasks and waits for the ones under way to finish and be reported. */
   close(): Promise<void>;
+}
+
+interface LastProgress { seq: number; value: unknown }
+
+/** A last progress value too large for a header is left to its own message. */
+const MAX_PROGRESS_HEADER = 8 * 1024;
+
+function lastProgressHeaders(last: LastProgress): Record<string, unknown> {
+  if (last.seq === 0) return {};
+  const text = JSON.stringify(last.value ?? null);
+  return text.length > MAX_PROGRESS_HEADER ? {} : { [SEQ_HEADER]: last.seq, [LAST_PROGRESS_HEADER]: text };
 }
 
 export function newWorkerId(): string {
@@ -51,7 +67,19 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const id = options.workerId ?? newWorkerId();
   const log = options.logger.child({ part: 'worker', worker: id });
   // Each running task has its own controller: its timeout, a cancel, or a hard stop abort it.
-  const running = new Map<string, { controller: AbortController; service: string }>();
+  const running = new Map<string, { controller: AbortController; service: string; done: Promise<unknown> }>();
+  const stopped = new Set<string>();
+  const remember = (taskId: string): void => {
+    stopped.add(taskId);
+    if (stopped.size > MAX_REMEMBERED_STOPS) stopped.delete(stopped.values().next().value!);
+  };
+  /** Stops the task if it runs here; with `remember`, also never starts it if it comes later. */
+  const cancel = (taskId: string, rememberIt = false): boolean => {
+    if (rememberIt) remember(taskId);
+    const task = running.get(taskId);
+    task?.controller.abort({ code: 'canceled', message: 'the task was canceled' } satisfies StopReason);
+    return task !== undefined;
+  };
   const progressIntervalMs = options.progressIntervalMs ?? 100;
   const validators = new Map(options.services.map((s) => {
     const compiled = s.manifest.inputSchema ? createInputValidator(s.manifest.inputSchema) : undefined;
@@ -59,16 +87,22 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   }));
 
   /** Runs the executor; one that does not stop within a second of being told is left behind. */
-  async function execute(service: ServiceDefinition, taskId: string, input: unknown): Promise<Outcome> {
+  async function execute(service: ServiceDefinition, taskId: string, runId: string, input: unknown, done: Promise<unknown>, last: LastProgress): Promise<Outcome> {
     const controller = new AbortController();
-    running.set(taskId, { controller, service: service.name });
+    running.set(taskId, { controller, service: service.name, done });
+    if (stopped.has(taskId)) controller.abort({ code: 'canceled', message: 'the task was canceled' } satisfies StopReason);
     const stop = (reason: StopReason): void => controller.abort(reason);
     const timeoutMs = service.manifest.timeoutMs;
     const timer = timeoutMs === null ? undefined : setTimeout(() => stop({ code: 'timeout', message: `the task ran longer than its ${service.manifest.timeout} timeout` }), timeoutMs);
     const abandoned = new Promise<Outcome>((resolve) => {
       controller.signal.addEventListener('abort', () => setTimeout(() => resolve(stoppedOutcome(controller.signal)), 1000).unref(), { once: true });
     });
-    const progress = createProgressCoalescer((data) => publishProgress(taskId, data), progressIntervalMs);
+    let seq = 0;
+    const progress = createProgressCoalescer((data) => {
+      last.seq = ++seq;
+      last.value = data;
+      return publishProgress(taskId, runId, seq, data);
+    }, progressIntervalMs);
     try {
       return await Promise.race([
         service.executor.run({ taskId, service: service.name, input, signal: controller.signal, progress: (data) => progress.report(data) }),
@@ -82,11 +116,20 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     }
   }
 
-  async function publishProgress(taskId: string, data: unknown): Promise<void> {
+  async function publishProgress(taskId: string, runId: string, seq: number, data: unknown): Promise<void> {
     const message = Buffer.from(JSON.stringify(progressMessage(taskId, data)));
-    await broker.publishStatus(statusRoutingKey(taskId), message, { contentType: 'application/json' }).catch(
+    const headers = { [RUN_HEADER]: runId, [SEQ_HEADER]: seq, [WORKER_HEADER]: id };
+    await broker.publishStatus(statusRoutingKey(taskId), message, { contentType: 'application/json', headers }).catch(
       (err: Error) => log.debug({ taskId, err: err.message }, 'could not publish progress'),
     );
+  }
+
+  /** Why a delivered task must not start, if it must not. */
+  function mustNotStart(taskId: string, delivery: Delivery): string | undefined {
+    if (stopped.has(taskId)) return 'it was canceled or expired';
+    const deadline = delivery.properties.headers?.[DEADLINE_HEADER];
+    if (typeof deadline === 'string' && Date.parse(deadline) <= Date.now()) return `its queue deadline ${deadline} has passed`;
+    return undefined;
   }
 
   async function runTask(service: ServiceDefinition, delivery: Delivery): Promise<Disposition> {
@@ -95,9 +138,33 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       log.warn({ service: service.name, correlationId: taskId ?? null }, 'task message without a valid correlation_id; dropped');
       return 'drop';
     }
+    const skip = mustNotStart(taskId, delivery);
+    if (skip) {
+      // The database already says how it ended (or the janitor is about to): nothing to report.
+      log.info({ taskId, service: service.name }, `task not started: ${skip}`);
+      return 'ack';
+    }
+    const already = running.get(taskId);
+    if (already) {
+      // Redelivered to this worker while it still runs it (its connection dropped): one run is enough.
+      log.info({ taskId }, 'task redelivered while running here; the run under way will report it');
+      await already.done;
+      return 'ack';
+    }
+    let finished: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => { finished = resolve; });
+    try {
+      return await runDelivered(service, delivery, taskId, done);
+    } finally {
+      finished();
+    }
+  }
+
+  async function runDelivered(service: ServiceDefinition, delivery: Delivery, taskId: string, done: Promise<void>): Promise<Disposition> {
+    const runId = randomBytes(8).toString('hex');
     const replyTo = delivery.properties.replyTo || RESULT_QUEUE;
     const reply = (body: Buffer, contentType: string, extra: { type?: string; persistent?: boolean; headers?: Record<string, unknown> } = {}) =>
-      broker.send(replyTo, body, { correlationId: taskId, contentType, ...extra });
+      broker.send(replyTo, body, { correlationId: taskId, contentType, ...extra, headers: { [RUN_HEADER]: runId, [WORKER_HEADER]: id, ...extra.headers } });
 
     // "Started" is informative: not persistent and not awaited; the result settles the task anyway.
     // It carries the script the task runs (Patavi sent that as a message of its own).
@@ -119,17 +186,21 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     if (problem) outcome = { status: 'failed', error: { code: 'invalid_input', message: problem.message, detail: { field: problem.field } } };
     const started = performance.now();
     log.debug({ taskId, service: service.name, redelivered: delivery.redelivered }, 'task started');
-    outcome ??= await execute(service, taskId, input);
+    const last: LastProgress = { seq: 0, value: undefined };
+    outcome ??= await execute(service, taskId, runId, input, done, last);
 
     const { body, contentType } = await encodeOutcome(outcome);
+    // Progress travels on its own queue: the result names the last value, so that it is recorded
+    // before the end even when the result overtakes it.
+    const lastProgress = lastProgressHeaders(last);
     try {
       try {
-        await reply(body, contentType, outcome.console ? { headers: { [CONSOLE_HEADER]: tail(outcome.console) } } : {});
+        await reply(body, contentType, { headers: { ...lastProgress, ...(outcome.console ? { [CONSOLE_HEADER]: tail(outcome.console) } : {}) } });
       } catch (err) {
         if (!outcome.console) throw err;
         // The console is a courtesy: a broker that refuses it must not cost the result.
         log.warn({ taskId, err: (err as Error).message }, 'result with console refused; sending it without');
-        await reply(body, contentType);
+        await reply(body, contentType, { headers: lastProgress });
       }
     } catch (err) {
       // Unconfirmed result: hand the task back so that it runs again rather than vanish.
@@ -139,6 +210,18 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     log.info({ taskId, service: service.name, status: outcome.status, ms: Math.round(performance.now() - started) }, 'task finished');
     return 'ack';
   }
+
+  // Cancels reach every worker; one that starts asks which queued tasks were stopped before it came.
+  let synced: () => void = () => undefined;
+  const firstAnswer = new Promise<void>((resolve) => { synced = resolve; });
+  const control = await broker.listen('control', (body) => {
+    const message = parseControl(body);
+    if (message?.type !== 'cancel') return;
+    for (const taskId of message.taskIds) if (cancel(taskId, true)) log.info({ taskId }, 'task canceled while running');
+    synced();
+  });
+  await broker.broadcast('control', encodeControl({ type: 'sync', worker: id }));
+  await Promise.race([firstAnswer, new Promise((resolve) => setTimeout(resolve, options.syncWaitMs ?? 250))]);
 
   // Results go to rpc_result; declaring it here means none is dropped before a server or recorder has run.
   await broker.declareQueue(RESULT_QUEUE);
@@ -159,15 +242,12 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
 
   return {
     id,
-    cancel(taskId) {
-      const task = running.get(taskId);
-      task?.controller.abort({ code: 'canceled', message: 'the task was canceled' } satisfies StopReason);
-      return task !== undefined;
-    },
+    cancel: (taskId) => cancel(taskId),
     async close() {
       // Graceful: tasks under way finish and report before the consumers go.
       await announcer.close();
       await Promise.all(subscriptions.map((s) => s.close()));
+      await control.close();
       await Promise.all(options.services.map((s) => s.executor.close()));
     },
   };

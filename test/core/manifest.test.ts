@@ -79,3 +79,55 @@ test('input validation reports the failing field as a dot path', () => {
   assert.deepEqual(validator.validate('text'), { field: 'input', message: 'input must be object' });
   assert.equal(validator.validate({ data: [], when: 'not a date' })?.field, 'when');
 });
+
+test('more defaults: runtime from any Node or R extension, schemas given as true or false, an example without a schema', () => {
+  for (const entry of ['main.js', 'main.mjs', 'main.ts']) assert.equal((read({ entry }) as Manifest).runtime, 'node', entry);
+  assert.equal((read({ entry: 'fit.r' }) as Manifest).runtime, 'r');
+  assert.equal((read({ entry: 'run.py' }) as Manifest).runtime, 'command');
+  const r = read({ runtime: 'r' }) as Manifest;
+  assert.equal(r.entry, 'service.R');
+  assert.equal(r.docs, null);
+  const command = read({ runtime: 'command' }) as Manifest;
+  assert.deepEqual([command.entry, command.command], ['run', ['./run']]);
+  assert.deepEqual((read({ entry: 'wc.py', command: ['python3', 'wc.py'] }) as Manifest).command, ['python3', 'wc.py']);
+  assert.deepEqual((read({ inputSchema: true, example: 1 }) as Manifest).inputSchema, {});
+  assert.equal(problem({ inputSchema: false, example: 1 }).field, 'example');
+  assert.deepEqual((read({ example: { any: 'thing' } }) as Manifest).example, { value: { any: 'thing' } });
+  assert.deepEqual((read({ example: null }) as Manifest).example, { value: null });
+  assert.deepEqual((read({ cache: false }) as Manifest).cache, { enabled: false, lifetime: 'PT24H' });
+  assert.deepEqual((read({ cache: { enabled: false, lifetime: 'PT5M' } }) as Manifest).cache, { enabled: false, lifetime: 'PT5M' });
+});
+
+test('more problems that name their field', () => {
+  const cases: Array<[unknown, string, RegExp]> = [
+    [{ entry: '/etc/passwd' }, 'entry', /inside the service folder/],
+    [{ docs: '../README.md' }, 'docs', /inside the service folder/],
+    [{ ttl: 'P1Q' }, 'ttl', /not an ISO 8601 duration/],
+    [{ timeout: 10 }, 'timeout', /must be string/],
+    [{ function: 'fit model' }, 'function', /must match pattern/],
+    [{ command: ['python3', ''] }, 'command.1', /fewer than 1 characters/],
+    [{ version: '' }, 'version', /fewer than 1 characters/],
+    [{ cache: { lifetime: 'PT1H', forever: true } }, 'cache.forever', /not a manifest field/],
+    [{ inputSchema: { type: 'object', required: ['text'] }, example: {} }, 'example', /does not match inputSchema: text is required/],
+    [{ inputSchema: { type: 'object', properties: { top: { type: 'integer', maximum: 100 } } }, example: { top: 500 } }, 'example', /top must be <= 100/],
+  ];
+  for (const [raw, field, message] of cases) {
+    const p = problem(raw);
+    assert.equal(p.field, field, JSON.stringify(raw));
+    assert.match(p.message, message, JSON.stringify(raw));
+  }
+});
+
+test('input problems: required fields deep inside arrays, names holding "/" or "~", and a schema that does not compile', () => {
+  const validator = createInputValidator({
+    type: 'object',
+    properties: { rows: { type: 'array', items: { type: 'object', required: ['id'] } }, 'a/b': { type: 'number' }, 'c~d': { type: 'number' } },
+  });
+  assert.ok('validate' in validator);
+  assert.deepEqual(validator.validate({ rows: [{ id: 1 }, {}] }), { field: 'rows.1.id', message: 'rows.1.id is required' });
+  assert.equal(validator.validate({ 'a/b': 'x' })?.field, 'a/b');
+  assert.equal(validator.validate({ 'c~d': 'x' })?.field, 'c~d');
+  const broken = createInputValidator({ type: 'object', properties: { n: { minimum: 'one' } } });
+  assert.ok('problem' in broken);
+  assert.match(broken.problem, /^not a valid JSON Schema/);
+});

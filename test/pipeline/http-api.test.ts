@@ -49,6 +49,8 @@ await describeEachBackend('HTTP API', (kind) => {
         self: { href: `${base}/task/${json.id}` },
         updates: { href: `${base.replace('http', 'ws')}/task/${json.id}/updates` },
         task: { href: `${base}/task/${json.id}/task` },
+        events: { href: `${base}/task/${json.id}/events` },
+        cancel: { href: `${base}/task/${json.id}/cancel` },
       });
     });
 
@@ -59,8 +61,11 @@ await describeEachBackend('HTTP API', (kind) => {
       assert.ok(types.slice(0, -1).every((t) => t === 'progress'));
       for (const m of updates.messages) assert.equal(m.taskId, created.json.id);
       const progress = updates.messages.filter((m) => m.eventType === 'progress').map((m) => m.eventData);
-      // A watcher may join after the first events: whatever it sees comes in order.
-      assert.deepEqual(progress, [{ progress: 10 }, { progress: 50 }, { progress: 90 }].slice(3 - progress.length));
+      // A watcher may join after the first events, and the worker coalesces quick ones: whatever it
+      // sees comes in order, and the last value always arrives.
+      const order = progress.map((p) => [{ progress: 10 }, { progress: 50 }, { progress: 90 }].findIndex((v) => JSON.stringify(v) === JSON.stringify(p)));
+      assert.ok(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1]!)), JSON.stringify(progress));
+      assert.deepEqual(progress.at(-1), { progress: 90 });
       assert.deepEqual(updates.messages.at(-1)!.eventData, { href: `${base}/task/${created.json.id}/results` });
       assert.equal(updates.code, 1000);
     });

@@ -44,7 +44,7 @@ await describeEachBackend('reliability', (kind) => {
     const short = await postTask(stack.baseUrl, 'echo', { n: 1 }, { ttl: 'PT0S', headers: key });
     const long = await postTask(stack.baseUrl, 'echo', { n: 2 }, { ttl: 'PT1H', headers: key });
     await Promise.all([watchUpdates(short.json._links.updates.href), watchUpdates(long.json._links.updates.href)]);
-    const janitor = startJanitor({ store: backend.store, logger: testLogger, batchSize: 1, intervalMs: 3_600_000 });
+    const janitor = startJanitor({ store: backend.store, broker: backend.broker, logger: testLogger, batchSize: 1, intervalMs: 3_600_000 });
     assert.ok((await janitor.sweep()) >= 1);
     await janitor.stop();
     assert.equal((await fetch(`${stack.baseUrl}/task/${short.json.id}`)).status, 404);

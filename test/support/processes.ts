@@ -57,3 +57,8 @@ export function spawnErrand(args: string[], env: Record<string, string> = {}): R
     },
   };
 }
+
+/** Stops every process; one that has not stopped 10 s after SIGTERM is killed, so a suite never hangs on it. */
+export async function stopAll(processes: RunningErrand[]): Promise<void> {
+  await Promise.all(processes.map((p) => Promise.race([p.stop(), new Promise((resolve) => setTimeout(resolve, 10_000))]).then(() => p.stop('SIGKILL'))));
+}

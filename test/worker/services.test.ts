@@ -26,6 +26,8 @@ before(async () => {
   await folder('good-command', { 'service.json': '{"entry": "go.sh"}', 'go.sh': '#!/bin/sh\ncat\n' }, ['go.sh']);
   await folder('typo', { 'service.json': '{"timout": "PT1M"}', 'index.ts': 'export const run = () => 1;' });
   await folder('not-executable', { 'service.json': '{"entry": "go.sh"}', 'go.sh': '#!/bin/sh\n' });
+  await folder('no-program', { 'service.json': '{"entry": "main.py", "command": ["./bin/start"]}', 'main.py': 'print(1)\n' });
+  await folder('good-python', { 'service.json': '{"entry": "main.py", "command": ["python3", "main.py"]}', 'main.py': 'import sys; sys.stdout.write(sys.stdin.read())\n' });
   await folder('no-entry', { 'service.json': '{"runtime": "r", "entry": "missing.R"}' });
   await folder('no-docs', { 'service.json': '{"docs": "GUIDE.md"}', 'index.ts': 'export const run = () => 1;' });
   await folder('z-duplicate', { 'service.json': '{"name": "good-node"}', 'index.ts': 'export const run = () => 1;' });
@@ -43,7 +45,7 @@ after(async () => {
 });
 
 test('good services load with their defaults and docs', () => {
-  assert.deepEqual(loaded.services.map((s) => s.name).sort(), ['good-command', 'good-node']);
+  assert.deepEqual(loaded.services.map((s) => s.name).sort(), ['good-command', 'good-node', 'good-python']);
   const node = loaded.services.find((s) => s.name === 'good-node')!;
   assert.equal(node.manifest.version, '1.2.3');
   assert.equal(node.concurrency, 3);
@@ -55,6 +57,7 @@ test('each broken service is reported with its file and the field at fault', () 
   const expected: Record<string, [string, RegExp]> = {
     typo: ['timout', /not a manifest field/],
     'not-executable': ['command', /not executable/],
+    'no-program': ['command', /\.\/bin\/start does not exist/],
     'no-entry': ['entry', /missing\.R does not exist/],
     'no-docs': ['docs', /GUIDE\.md does not exist/],
     'z-duplicate': ['name', /already named "good-node"/],
@@ -66,4 +69,11 @@ test('each broken service is reported with its file and the field at fault', () 
     assert.match(byFolder[name]!.message, message, name);
     assert.equal(byFolder[name]!.file, join(dir, name, 'service.json'));
   }
+});
+
+test('a command service run through an interpreter needs no executable bit, and works', async () => {
+  const python = loaded.services.find((s) => s.name === 'good-python')!;
+  assert.equal(python.manifest.runtime, 'command');
+  const outcome = await python.executor.run({ taskId: '00000000000000d1', service: 'good-python', input: { n: 1 }, signal: new AbortController().signal, progress: () => undefined });
+  assert.deepEqual(outcome, { status: 'done', index: { n: 1 }, files: [] });
 });

@@ -146,8 +146,12 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
 
     async consume(queue, handler, consumeOptions) {
       const prefetch = Math.max(1, consumeOptions.prefetch);
+      const binding = consumeOptions.statusBinding;
       const consumer = rabbit.createConsumer(
-        { queue, queueOptions: { durable: true, exclusive: false, autoDelete: false }, qos: { prefetchCount: prefetch }, concurrency: prefetch, requeue: true },
+        {
+          queue, queueOptions: { durable: true, exclusive: false, autoDelete: false }, qos: { prefetchCount: prefetch }, concurrency: prefetch, requeue: true,
+          ...(binding ? { exchanges: [STATUS_EXCHANGE_DECLARATION], queueBindings: [{ exchange: STATUS_EXCHANGE, routingKey: binding }] } : {}),
+        },
         async (msg) => STATUS_FOR[await handler(toDelivery(msg))],
       );
       consumer.on('error', (err) => log?.warn({ queue, err: err.message }, 'consumer error; it will resume'));

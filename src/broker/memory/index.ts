@@ -16,7 +16,7 @@ interface ConsumerState {
   closed: boolean;
 }
 
-interface QueueState { messages: Message[]; consumers: ConsumerState[]; next: number }
+interface QueueState { messages: Message[]; consumers: ConsumerState[]; next: number; statusBindings: Set<string> }
 
 export function createMemoryBroker(): Broker {
   const queues = new Map<string, QueueState>();
@@ -31,7 +31,7 @@ export function createMemoryBroker(): Broker {
 
   const queue = (name: string): QueueState => {
     let q = queues.get(name);
-    if (!q) queues.set(name, (q = { messages: [], consumers: [], next: 0 }));
+    if (!q) queues.set(name, (q = { messages: [], consumers: [], next: 0, statusBindings: new Set() }));
     return q;
   };
 
@@ -83,8 +83,14 @@ export function createMemoryBroker(): Broker {
       setImmediate(() => dispatch(q));
     },
 
-    async publishStatus(routingKey, body) {
+    async publishStatus(routingKey, body, properties = {}) {
       ensureOpen();
+      for (const q of queues.values()) {
+        if ([...q.statusBindings].some((pattern) => topicMatches(pattern, routingKey))) {
+          q.messages.push({ body, properties, routingKey, redelivered: false });
+          setImmediate(() => dispatch(q));
+        }
+      }
       for (const feed of feeds) {
         for (const pattern of feed.patterns) {
           if (topicMatches(pattern, routingKey)) {
@@ -111,6 +117,7 @@ export function createMemoryBroker(): Broker {
     async consume(name, handler, options): Promise<Subscription> {
       ensureOpen();
       const q = queue(name);
+      if (options.statusBinding) q.statusBindings.add(options.statusBinding);
       const consumer: ConsumerState = { handler, prefetch: Math.max(1, options.prefetch), inFlight: new Set(), closed: false };
       q.consumers.push(consumer);
       setImmediate(() => dispatch(q));

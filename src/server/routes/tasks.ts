@@ -1,6 +1,7 @@
 /** Patavi's task routes: submit, describe, input, script, results, files, delete, and /status. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { checkJsonInput, describeTask, ErrandError, isTerminal, parseIsoDuration, RESULT_QUEUE, serviceNameProblem } from '../../core/index.ts';
+import { checkJsonInput, DEADLINE_HEADER, describeTask, durationToMillis, encodeControl, ErrandError, estimateStartSeconds, isTerminal, parseIsoDuration, RESULT_QUEUE, serviceNameProblem } from '../../core/index.ts';
+import type { TaskInfo } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
 import { linksFor } from '../links.ts';
 import { requireTaskId } from './ids.ts';
@@ -31,8 +32,50 @@ function queryString(request: FastifyRequest, name: string): string | undefined 
   return typeof value === 'string' ? value : undefined;
 }
 
+/** `deadline` is a duration from now (PT2H) or a time (2026-01-01T12:00:00Z); the task must start before it. */
+function parseDeadline(text: string, now: number): Date {
+  const duration = parseIsoDuration(text);
+  if (duration) {
+    const ms = durationToMillis(duration);
+    if (ms <= 0) throw new ErrandError('invalid_deadline', 'deadline must be longer than zero', 'deadline');
+    return new Date(now + ms);
+  }
+  const at = /^\d{4}-\d{2}-\d{2}T/.test(text) ? new Date(text) : new Date(NaN);
+  if (Number.isNaN(at.getTime())) {
+    throw new ErrandError('invalid_deadline', `deadline must be an ISO 8601 duration such as PT2H or a time such as 2030-01-01T12:00:00Z, got ${JSON.stringify(text)}`, 'deadline');
+  }
+  if (at.getTime() <= now) throw new ErrandError('invalid_deadline', `deadline ${text} has already passed`, 'deadline');
+  return at;
+}
+
 export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { store, broker, settings } = ctx;
+
+  /** Tells every worker to stop (or never start) the task, and every watcher that it ended. */
+  async function announceCancel(id: string, events: Parameters<RouteContext['publisher']['written']>[0], log: FastifyRequest['log']): Promise<void> {
+    ctx.publisher.written(events);
+    await broker.broadcast('control', encodeControl({ type: 'cancel', taskIds: [id] })).catch((err: Error) => {
+      log.warn({ taskId: id, err: err.message }, 'could not tell the workers of a cancel; a worker running it finishes and its result is ignored');
+    });
+  }
+
+  /** The task description, with a start estimate while it waits in the queue. */
+  async function describe(request: FastifyRequest, task: TaskInfo) {
+    const description = describeTask(linksFor(request, settings.publicUrl), task);
+    if (task.status === 'queued') {
+      const view = ctx.registry.service(task.service);
+      const position = await store.queuePosition(task);
+      const workers = view?.online ? view.workers : [];
+      const estimate = estimateStartSeconds({
+        queuedAhead: position.queuedAhead,
+        running: workers.reduce((n, w) => n + w.busy, 0),
+        capacity: workers.reduce((n, w) => n + w.concurrency, 0),
+        meanDurationSeconds: position.meanDurationSeconds,
+      });
+      description.queue = { ahead: position.queuedAhead, ...(estimate !== undefined ? { estimatedStartSeconds: estimate } : {}) };
+    }
+    return description;
+  }
 
   app.post('/task', async (request, reply) => {
     const principal = ctx.authorize(request);
@@ -49,10 +92,15 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     ctx.gate.checkInput(admission.service, input);
     const { consumers } = admission;
     const ttl = requestedTtl ?? admission.service?.definition.ttl ?? settings.defaultTtl ?? null;
+    const requestedDeadline = queryString(request, 'deadline') || undefined;
+    const queueTimeout = admission.service?.definition.queueTimeout ?? settings.defaultQueueTimeout;
+    const deadline = requestedDeadline !== undefined ? parseDeadline(requestedDeadline, Date.now())
+      : queueTimeout ? parseDeadline(queueTimeout, Date.now()) : null;
 
     const id = ctx.ids.next();
+    let queued;
     try {
-      await store.insertTask({ id, service, input, owner: principal.name, ownerKey: principal.keyFingerprint, ttl });
+      queued = await store.insertTask({ id, service, input, owner: principal.name, ownerKey: principal.keyFingerprint, ttl, deadline });
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (typeof code === 'string' && code.startsWith('22')) {
@@ -61,14 +109,19 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
       throw new ErrandError('database_unavailable', `the task could not be saved: ${(err as Error).message}`, undefined, { cause: err });
     }
     try {
-      await broker.send(service, Buffer.from(input), { correlationId: id, replyTo: RESULT_QUEUE, contentType: 'application/json' });
+      await broker.send(service, Buffer.from(input), {
+        correlationId: id, replyTo: RESULT_QUEUE, contentType: 'application/json',
+        ...(deadline ? { headers: { [DEADLINE_HEADER]: deadline.toISOString() } } : {}),
+      });
     } catch (err) {
       // Not queued, so not kept: a task must never sit in the database with no message to run it.
-      await store.deleteTask(id).catch(() => undefined);
+      const removed = await store.deleteTask(id).catch(() => undefined);
+      ctx.publisher.written([queued, ...(removed?.events ?? [])]);
       throw new ErrandError('broker_unavailable', `the task could not be queued: ${(err as Error).message}`, undefined, { cause: err });
     }
+    ctx.publisher.written([queued]);
     const links = linksFor(request, settings.publicUrl);
-    const description = describeTask(links, { id, service, status: 'queued' }, consumers === 0 ? 'no-workers' : undefined);
+    const description = describeTask(links, { id, service, status: 'queued', deadline }, consumers === 0 ? 'no-workers' : undefined);
     reply.code(201).header('Location', description._links.self.href);
     return description;
   });
@@ -78,7 +131,18 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const task = await store.getTask(id);
     if (!task) throw notFound(id);
     if (isTerminal(task.status)) reply.header('Cache-Control', IMMUTABLE);
-    return describeTask(linksFor(request, settings.publicUrl), task);
+    return describe(request, task);
+  });
+
+  app.post<IdParams>('/task/:id/cancel', async (request) => {
+    ctx.authorize(request);
+    const id = requireTaskId(request.params.id);
+    const outcome = await store.cancelTask(id);
+    if (outcome.kind === 'unknown-task') throw notFound(id);
+    if (outcome.kind === 'ended') throw new ErrandError('task_ended', `task ${id} has already ended (${outcome.status}); only a queued or running task can be canceled`, 'id');
+    await announceCancel(id, outcome.events, request.log);
+    const task = await store.getTask(id);
+    return task ? describeTask(linksFor(request, settings.publicUrl), task) : describeTask(linksFor(request, settings.publicUrl), { id, service: outcome.events[0]!.service, status: 'canceled' });
   });
 
   app.get('/status', async (request) => {
@@ -135,7 +199,12 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.delete<IdParams>('/task/:id', async (request, reply) => {
     ctx.authorize(request);
     const id = requireTaskId(request.params.id);
-    if (!(await store.deleteTask(id))) throw notFound(id);
+    // A task still queued or running is canceled first, so that it stops and its watchers hear it.
+    const canceled = await store.cancelTask(id);
+    if (canceled.kind === 'canceled') await announceCancel(id, canceled.events, request.log);
+    const removed = await store.deleteTask(id);
+    if (!removed.deleted) throw notFound(id);
+    ctx.publisher.written(removed.events);
     return reply.code(200).send();
   });
 }

@@ -1,12 +1,14 @@
 /**
  * Patavi's `WS /task/:id/updates`: progress messages as the worker sent them, then one terminal
  * message (`done` or `failed`, with the results href), then close. Only progress, done and failed
- * are sent here (MCDA's client treats anything else as an error). The watch is in place before
- * the task's state is read, so a task finishing in between is never missed.
+ * are sent here (MCDA's client treats anything else as an error): canceled and expired reach it
+ * as failed. It is a view of the event log: the listener is in place before the task's state is
+ * read, so a task finishing in between is never missed.
  */
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import { ErrandError, isTerminal, pataviTerminalEvent, resultsUrl } from '../../core/index.ts';
+import { ErrandError, isTerminal, pataviTerminalEvent, resultsUrl, TERMINAL_EVENT_TYPES } from '../../core/index.ts';
+import type { TaskStatus } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
 import { linksFor } from '../links.ts';
 import { requireTaskId } from './ids.ts';
@@ -31,30 +33,33 @@ export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): v
       const finish = (eventType: 'done' | 'failed'): void => {
         if (ended) return;
         ended = true;
+        listener.close();
         socket.send(JSON.stringify({ taskId: id, eventType, eventData: { href } }));
         socket.close(1000, eventType);
       };
 
-      let unwatch: (() => void) | undefined;
-      socket.on('close', () => unwatch?.());
+      const listener = ctx.events.listen({ tasks: new Set([id]) }, (event) => {
+        if (ended) return;
+        if (event.type === 'progress') {
+          socket.send(JSON.stringify({ taskId: id, eventType: 'progress', eventData: (event.data as { value?: unknown } | null)?.value ?? null }));
+        } else if (TERMINAL_EVENT_TYPES.has(event.type)) {
+          finish(pataviTerminalEvent(event.type as TaskStatus));
+        } else if (event.type === 'deleted') {
+          ended = true;
+          listener.close();
+          socket.close(1008, 'task deleted');
+        }
+      });
+      socket.on('close', () => listener.close());
       try {
-        unwatch = await ctx.hub.watch(id, (kind, body) => {
-          if (ended) return;
-          let message: { eventType?: unknown };
-          try {
-            message = JSON.parse(body.toString('utf8')) as { eventType?: unknown };
-          } catch {
-            return;
-          }
-          if (kind === 'end' && (message.eventType === 'done' || message.eventType === 'failed')) finish(message.eventType);
-          else if (kind === 'status' && message.eventType === 'progress') socket.send(body.toString('utf8'));
-        });
-        if (socket.readyState !== socket.OPEN) return unwatch();
         const task = await ctx.store.getTask(id);
-        if (!task) socket.close(1008, 'task deleted');
-        else if (isTerminal(task.status)) finish(pataviTerminalEvent(task.status));
+        if (!task) {
+          listener.close();
+          socket.close(1008, 'task deleted');
+        } else if (isTerminal(task.status)) finish(pataviTerminalEvent(task.status));
       } catch (err) {
         request.log.warn({ taskId: id, err: (err as Error).message }, 'could not watch task');
+        listener.close();
         socket.close(1011, 'cannot watch the task now; retry');
       }
     },

@@ -42,6 +42,12 @@ export function createCommandExecutor(options: CommandExecutorOptions): Executor
     const outputDir = join(dir, 'output');
     await mkdir(outputDir);
     const pipe = await openMessagePipe();
+    // A stop that came while the folder and pipe were being made has already fired its event:
+    // the listener added below would never hear it, and the program would run to its end.
+    if (task.signal.aborted) {
+      closeMessagePipe(pipe);
+      return stoppedOutcome(task.signal);
+    }
     const child = spawn(executable, args, {
       cwd: folder,
       detached: true, // its own process group, killed as one

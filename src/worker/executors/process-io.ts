@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
-import { openSync, rmSync, closeSync } from 'node:fs';
+import { openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -75,10 +75,12 @@ export async function openMessagePipe(): Promise<{ fd: number; socket: Socket }>
   }
 }
 
-/** Closes the parent's copy of the pipe (the socket owns the fd once created). */
+/**
+ * Closes the parent's copy of the pipe. The socket owns the fd: destroy() closes it at once, so
+ * closing the number again could close whatever file was opened meanwhile under the same number.
+ */
 export function closeMessagePipe(pipe: { fd: number; socket: Socket }): void {
   pipe.socket.destroy();
-  try { closeSync(pipe.fd); } catch { /* already closed by the socket */ }
 }
 
 /** Splits a byte stream into lines, each handed over as soon as it is complete. */

@@ -20,6 +20,8 @@ export interface RProcessOptions {
   /** The folder the script is loaded from (its working directory while loading). */
   cwd: string;
   logger: Logger;
+  /** How long R may take to load the script (default 60 s). */
+  startTimeoutMs?: number;
 }
 
 /** What the task printed: inline when small, else only its size (the rest is in the file). */
@@ -57,41 +59,89 @@ export class RProcess {
 
   private constructor(private readonly child: ChildProcess, private readonly log: Logger, readonly workDir: string) {}
 
-  /** Starts R and loads the script; rejects with RLoadError when the script does not load. */
+  /**
+   * Starts R and loads the script; rejects with RLoadError when the script does not load. A start
+   * that fails (the script does not load, R takes too long, R cannot be run at all) leaves nothing
+   * behind: the process is gone, the message pipe closed and the work folder removed before the
+   * promise rejects.
+   */
   static async start(options: RProcessOptions): Promise<RProcess> {
     const pipe = await openMessagePipe();
-    const workDir = await makeWorkDir();
-    const child = spawn(options.rscript, ['--vanilla', RUNTIME_SCRIPT, options.scriptPath, options.functionName], {
-      cwd: options.cwd,
-      stdio: ['pipe', 'pipe', 'pipe', pipe.fd],
-    });
+    let workDir: string;
+    let child: ChildProcess;
+    try {
+      workDir = await makeWorkDir();
+    } catch (err) {
+      closeMessagePipe(pipe);
+      throw err;
+    }
+    try {
+      child = spawn(options.rscript, ['--vanilla', RUNTIME_SCRIPT, options.scriptPath, options.functionName], {
+        cwd: options.cwd,
+        stdio: ['pipe', 'pipe', 'pipe', pipe.fd],
+        // R's own session folder (tempdir()) goes inside the work folder, so it is removed with it
+        // even when R is killed and cannot remove it itself.
+        env: { ...process.env, TMPDIR: workDir },
+      });
+    } catch (err) {
+      closeMessagePipe(pipe);
+      await removeTaskDir(workDir);
+      throw err;
+    }
     const r = new RProcess(child, options.logger, workDir);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
     return new Promise<RProcess>((resolve, reject) => {
-      let started = false;
+      let ready = false;
+      let failed = false;
+      /** The start failed: the process goes, then the pipe and the folder, then the caller hears why. */
+      const fail = (err: Error): void => {
+        if (ready || failed) return;
+        failed = true;
+        clearTimeout(timer);
+        void (async () => {
+          if (child.pid !== undefined && !r.exited) {
+            child.kill('SIGKILL');
+            await exited;
+          }
+          // Its stdio pipes would otherwise close only once read to their end, some time later.
+          for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy();
+          closeMessagePipe(pipe);
+          await removeTaskDir(workDir).catch((rmErr: Error) => r.log.warn({ workDir, err: rmErr.message }, 'could not remove the work folder of an R process that did not start'));
+          reject(err);
+        })();
+      };
       const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new RLoadError(`R did not load ${options.scriptPath} within ${START_TIMEOUT_MS / 1000} s`, 'entry'));
-      }, START_TIMEOUT_MS);
+        fail(new RLoadError(`R did not load ${options.scriptPath} within ${startTimeoutMs / 1000} s`, 'entry'));
+      }, startTimeoutMs);
       const capture = (chunk: Buffer): void => {
         r.output = tail(r.output + chunk.toString('utf8'), 8192);
-        if (started) r.log.debug({ output: chunk.toString('utf8').trimEnd() }, 'R printed outside a task');
+        if (ready) r.log.debug({ output: chunk.toString('utf8').trimEnd() }, 'R printed outside a task');
       };
       child.stdout!.on('data', capture);
       child.stderr!.on('data', capture);
       child.stdin!.on('error', () => undefined); // a dead R shows up as 'exit'
       child.on('error', (err) => {
-        clearTimeout(timer);
+        // No 'exit' follows a spawn that failed (no such program): this is the only cleanup.
+        if (ready) {
+          r.log.warn({ err: err.message }, 'R process error');
+          return;
+        }
         const hint = (err as NodeJS.ErrnoException).code === 'ENOENT' ? ' (is R installed? apt-get install r-base-core r-cran-jsonlite, or give --rscript)' : '';
-        reject(new RLoadError(`cannot start ${options.rscript}: ${err.message}${hint}`, 'runtime'));
+        fail(new RLoadError(`cannot start ${options.rscript}: ${err.message}${hint}`, 'runtime'));
       });
       child.on('exit', (code, signal) => {
-        clearTimeout(timer);
         r.exited = true;
-        closeMessagePipe(pipe);
-        if (!started) {
-          void removeTaskDir(workDir);
-          reject(new RLoadError(`R exited while loading ${options.scriptPath} (${exitDescription(code, signal)}): ${r.output.trim() || 'no output'}`, 'entry'));
+        if (!ready) {
+          // R may have said why (load_failed) just before it exited: let that line be read first.
+          const description = exitDescription(code, signal);
+          setImmediate(() => {
+            if (ready) closeMessagePipe(pipe); // it said ready, then died: the pool finds it dead
+            else fail(new RLoadError(`R exited while loading ${options.scriptPath} (${description}): ${r.output.trim() || 'no output'}`, 'entry'));
+          });
+          return;
         }
+        closeMessagePipe(pipe);
         const pending = r.pending;
         r.pending = undefined;
         pending?.resolve({ kind: 'exit', description: exitDescription(code, signal) });
@@ -105,13 +155,12 @@ export class RProcess {
           return;
         }
         if (message.type === 'ready') {
-          started = true;
+          if (failed) return;
+          ready = true;
           clearTimeout(timer);
           resolve(r);
         } else if (message.type === 'load_failed') {
-          started = true; // the exit that follows is expected
-          clearTimeout(timer);
-          reject(new RLoadError(message.message, message.field ?? 'entry'));
+          fail(new RLoadError(message.message, message.field ?? 'entry'));
         } else {
           r.receive(message);
         }

@@ -1,0 +1,120 @@
+/**
+ * Server-sent events: `GET /events?task=&service=&type=&since=|last=` and `GET /task/:id/events`.
+ * Each event goes out with its id, so a browser's EventSource resumes by itself (it sends
+ * `Last-Event-ID`). A task's own stream replays the task from its first event and ends after its
+ * terminal one; asked again once the client has everything, it answers 204, which tells
+ * EventSource to stop reconnecting.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ErrandError, isTerminal, TERMINAL_EVENT_TYPES } from '../../core/index.ts';
+import type { EventFilter, TaskEvent } from '../../core/index.ts';
+import type { RouteContext } from '../context.ts';
+import { eventText, openEventStream, SlowConsumerError } from '../event-stream.ts';
+import type { StreamStart } from '../event-stream.ts';
+import { parseFilter, parseStart, QUERY_FILTER_FIELDS } from '../stream-request.ts';
+import { requireTaskId } from './ids.ts';
+
+export interface EventSourceSettings {
+  maxBufferedBytes: number;
+  /** Comment lines keep idle streams open through proxies (default 15 s). */
+  keepAliveMs: number;
+}
+
+type Query = Record<string, unknown>;
+
+function lastEventId(request: FastifyRequest): number | undefined {
+  const header = request.headers['last-event-id'];
+  if (header === undefined || header === '') return undefined;
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value || !/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new ErrandError('invalid_field', `Last-Event-ID must be an event id, got ${JSON.stringify(value)}`, 'Last-Event-ID');
+  }
+  return Number(value);
+}
+
+/** Last-Event-ID (a reconnect) wins over the query's starting point. */
+function startOf(request: FastifyRequest, fallback: StreamStart): StreamStart {
+  const query = request.query as Query;
+  const resumed = lastEventId(request);
+  if (resumed !== undefined) return { since: resumed };
+  const asked = parseStart(query.since, query.last);
+  return asked.since !== undefined || asked.last !== undefined ? asked : fallback;
+}
+
+/** Registers `GET /task/:id/events`; returns the handler of `GET /events`, which shares its route with the WebSocket. */
+export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContext, settings: EventSourceSettings): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const open = new Set<{ keepAlive(): void; end(): void }>();
+  const timer = setInterval(() => open.forEach((stream) => stream.keepAlive()), settings.keepAliveMs);
+  timer.unref();
+  // Streams are ended at shutdown (EventSource reconnects with Last-Event-ID), so that close does not wait for clients.
+  app.addHook('preClose', async () => {
+    clearInterval(timer);
+    [...open].forEach((stream) => stream.end());
+  });
+
+  async function stream(request: FastifyRequest, reply: FastifyReply, filter: EventFilter, start: StreamStart, endAfterTerminal: boolean): Promise<void> {
+    const raw = reply.raw;
+    let events: Awaited<ReturnType<typeof openEventStream>> | undefined;
+    let ended = false;
+    const finish = (): void => {
+      if (ended) return;
+      ended = true;
+      open.delete(handle);
+      events?.close();
+      raw.end();
+    };
+    const handle = { keepAlive: () => { if (!ended) raw.write(': keep-alive\n\n'); }, end: () => finish() };
+    const write = (event: TaskEvent): void => {
+      if (ended) return;
+      raw.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${eventText(event)}\n\n`);
+      if (raw.writableLength > settings.maxBufferedBytes) {
+        raw.write(`event: error\ndata: ${JSON.stringify({ code: 'slow_consumer', message: `too slow: reconnect with Last-Event-ID ${event.id} or your last event id` })}\n\n`);
+        return finish();
+      }
+      if (endAfterTerminal && TERMINAL_EVENT_TYPES.has(event.type)) finish();
+    };
+    events = await openEventStream(ctx.events, ctx.store, filter, start, {
+      write: (batch) => batch.forEach(write),
+      ready: () => (raw.writableNeedDrain ? new Promise((resolve) => raw.once('drain', resolve)) : Promise.resolve()),
+      get open() { return !ended; },
+    });
+    reply.hijack();
+    raw.writeHead(200, {
+      ...(reply.getHeaders() as Record<string, string>),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+    });
+    raw.write(`retry: 2000\n: from ${events.from}${events.truncated ? ' (older events were trimmed)' : ''}\n\n`);
+    open.add(handle);
+    raw.on('close', finish); // the client went away (or the response ended)
+    try {
+      await events.replay();
+    } catch (err) {
+      if (err instanceof SlowConsumerError) raw.write(`event: error\ndata: ${JSON.stringify({ code: 'slow_consumer', message: 'too slow: reconnect with Last-Event-ID' })}\n\n`);
+      else request.log.warn({ err: (err as Error).message }, 'event stream replay failed');
+      finish();
+    }
+  }
+
+
+  app.get<{ Params: { id: string } }>('/task/:id/events', async (request, reply) => {
+    const id = requireTaskId(request.params.id);
+    const query = request.query as Query;
+    const filter = { ...parseFilter({ types: query.type }, '', QUERY_FILTER_FIELDS), tasks: new Set([id]) };
+    const start = startOf(request, { since: 0 });
+    const task = await ctx.store.getTask(id);
+    if (!task) throw new ErrandError('not_found', `no task ${id}`, 'id');
+    if (isTerminal(task.status)) {
+      const [last] = await ctx.store.lastEvents({ tasks: new Set([id]) }, Number.MAX_SAFE_INTEGER, 1);
+      if (start.since !== undefined && (!last || start.since >= last.id)) return reply.code(204).send();
+    }
+    await stream(request, reply, filter, start, true);
+  });
+
+  return async (request, reply) => {
+    const query = request.query as Query;
+    const filter = parseFilter({ tasks: query.task, services: query.service, types: query.type }, '', QUERY_FILTER_FIELDS);
+    await stream(request, reply, filter, startOf(request, {}), false);
+  };
+}

@@ -1,0 +1,168 @@
+/** The event log in the store: ids, order, and what each state change writes, on PostgreSQL and PGlite. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { FlakeIdGenerator } from '../../src/core/index.ts';
+import type { NewEvent } from '../../src/core/index.ts';
+import type { NewTask } from '../../src/store/index.ts';
+import type { Backend } from '../support/backends.ts';
+import { describeEachBackend } from '../support/backends.ts';
+
+const ids = new FlakeIdGenerator(4);
+const newTask = (extra: Partial<NewTask> = {}): NewTask => ({ id: ids.next(), service: 'svc', input: '{}', owner: null, ownerKey: null, ttl: null, ...extra });
+const typesOf = (events: NewEvent[]) => events.map((e) => e.type);
+
+await describeEachBackend('event log', (kind) => {
+  let backend: Backend;
+  before(async () => { backend = await kind.create(); });
+  after(async () => { await backend.close(); });
+
+  const eventsOf = async (taskId: string) => {
+    await backend.store.sequenceEvents();
+    return backend.store.readEvents({ tasks: new Set([taskId]) }, 0, null, 1000);
+  };
+
+  test('every event has the next id: concurrent writers and sequencers leave no gap and no repeat', async () => {
+    await backend.store.sequenceEvents();
+    const start = await backend.store.lastEventId();
+    const tasks = Array.from({ length: 200 }, () => newTask());
+    const numbered: Array<Promise<unknown>> = [];
+    const queued = await Promise.all(tasks.map(async (t) => {
+      const event = await backend.store.insertTask(t);
+      numbered.push(backend.store.sequenceEvents(7)); // small passes, many at once
+      return event;
+    }));
+    await Promise.all(tasks.map((t, i) => backend.store.markStarted([{ id: t.id, worker: `w${i % 3}`, runId: `r${i}` }]).then(() => numbered.push(backend.store.sequenceEvents(5)))));
+    await Promise.all(numbered);
+    await backend.store.sequenceEvents();
+    assert.equal(await backend.store.hasPendingEvents(), false);
+    const all = await backend.store.readEvents({}, start, null, 10_000);
+    assert.deepEqual(all.map((e) => e.id), Array.from({ length: 400 }, (_, i) => start + 1 + i));
+    assert.equal(await backend.store.lastEventId(), start + 400);
+    assert.deepEqual(queued.map((e) => e.type), tasks.map(() => 'queued'));
+    assert.ok(queued.every((e, i) => e.taskId === tasks[i]!.id && e.service === 'svc'));
+  });
+
+  test('a task\'s life: queued, started, progress with percent and time left, done', async () => {
+    const task = newTask();
+    await backend.store.insertTask(task);
+    const [start] = await backend.store.markStarted([{ id: task.id, worker: 'w1', runId: 'run-a' }]);
+    assert.equal(start?.kind, 'started');
+    await backend.db.query(`UPDATE task SET started_at = now() - interval '10 seconds' WHERE id = $1`, [BigInt('0x' + task.id).toString()]);
+    const progress = await backend.store.recordProgress([{ id: task.id, runId: 'run-a', worker: 'w1', seq: 1, value: 25 }]);
+    assert.equal(progress.length, 1);
+    const data = progress[0]!.data as { value: number; percent: number; etaSeconds: number };
+    assert.equal(data.value, 25);
+    assert.equal(data.percent, 25);
+    assert.ok(data.etaSeconds > 25 && data.etaSeconds < 35, `about 30 s left, got ${data.etaSeconds}`);
+    const info = await backend.store.getTask(task.id);
+    assert.equal(info?.progress?.percent, 25);
+    await backend.store.completeTasks([{ id: task.id, status: 'done', index: {}, files: [], error: null }]);
+    assert.deepEqual(typesOf(await eventsOf(task.id)), ['queued', 'started', 'progress', 'done']);
+  });
+
+  test('progress keeps each attempt\'s order, ignores other attempts, and starts a task its start report has not reached', async () => {
+    const task = newTask();
+    await backend.store.insertTask(task);
+    // Progress overtook the start report: the task is running as this attempt.
+    await backend.store.recordProgress([{ id: task.id, runId: 'run-1', worker: 'w1', seq: 2, value: { progress: 20 } }]);
+    let info = await backend.store.getTask(task.id);
+    assert.equal(info?.status, 'running');
+    assert.equal(info?.attempts, 1);
+    // The start report arrives late: the same attempt, nothing new.
+    assert.deepEqual(await backend.store.markStarted([{ id: task.id, worker: 'w1', runId: 'run-1', script: 'x <- 1' }]), [{ kind: 'already-started' }]);
+    assert.equal(await backend.store.getScript(task.id), 'x <- 1');
+    const late = await backend.store.recordProgress([
+      { id: task.id, runId: 'run-1', worker: 'w1', seq: 1, value: 10 }, // older than seq 2: dropped
+      { id: task.id, runId: 'run-0', worker: 'w0', seq: 9, value: 90 }, // another attempt: dropped
+      { id: task.id, runId: 'run-1', worker: 'w1', seq: 3, value: 'text' }, // kept, no percent
+    ]);
+    assert.deepEqual(late.map((e) => e.data), [{ value: 'text' }]);
+    info = await backend.store.getTask(task.id);
+    assert.equal(info?.progress?.value, 'text');
+    assert.deepEqual(typesOf(await eventsOf(task.id)), ['queued', 'started', 'progress', 'progress']);
+  });
+
+  test('a redelivered task is retried as a new attempt, and fails with worker_lost past the limit', async () => {
+    const task = newTask();
+    await backend.store.insertTask(task);
+    await backend.store.markStarted([{ id: task.id, worker: 'w1', runId: 'a1' }], 2);
+    const second = await backend.store.markStarted([{ id: task.id, worker: 'w2', runId: 'a2' }], 2);
+    assert.equal(second[0]?.kind, 'started');
+    assert.deepEqual(typesOf((second[0] as { events: NewEvent[] }).events), ['retried', 'started']);
+    assert.deepEqual((second[0] as { events: NewEvent[] }).events[0]!.data, { attempt: 2, previousWorker: 'w1' });
+    const third = await backend.store.markStarted([{ id: task.id, worker: 'w3', runId: 'a3' }], 2);
+    assert.equal(third[0]?.kind, 'gave-up');
+    const info = await backend.store.getTask(task.id);
+    assert.equal(info?.status, 'failed');
+    assert.equal(info?.error?.code, 'worker_lost');
+    assert.equal(JSON.parse((await backend.store.getResult(task.id))!).status, 'failed');
+    assert.deepEqual(typesOf(await eventsOf(task.id)), ['queued', 'started', 'retried', 'started', 'failed']);
+    // A late result of any attempt changes nothing.
+    const late = await backend.store.completeTasks([{ id: task.id, status: 'done', index: {}, files: [], error: null }]);
+    assert.deepEqual(late, [{ kind: 'already-ended', status: 'failed' }]);
+  });
+
+  test('cancel ends a queued or running task once; a finished one is reported as ended', async () => {
+    const [queued, running, finished] = [newTask(), newTask(), newTask()];
+    await Promise.all([queued, running, finished].map((t) => backend.store.insertTask(t)));
+    await backend.store.markStarted([{ id: running.id, worker: 'w', runId: 'r' }]);
+    await backend.store.completeTasks([{ id: finished.id, status: 'done', index: {}, files: [], error: null }]);
+    const a = await backend.store.cancelTask(queued.id);
+    assert.equal(a.kind, 'canceled');
+    assert.equal((a as { wasRunning: boolean }).wasRunning, false);
+    assert.equal(((await backend.store.cancelTask(running.id)) as { wasRunning: boolean }).wasRunning, true);
+    assert.deepEqual(await backend.store.cancelTask(queued.id), { kind: 'ended', status: 'canceled' });
+    assert.deepEqual(await backend.store.cancelTask(finished.id), { kind: 'ended', status: 'done' });
+    assert.deepEqual(await backend.store.cancelTask(ids.next()), { kind: 'unknown-task' });
+    assert.equal((await backend.store.getTask(running.id))?.error?.code, 'canceled');
+    assert.deepEqual(typesOf(await eventsOf(running.id)), ['queued', 'started', 'canceled']);
+    // A task canceled before it started is one a new worker must be told of.
+    assert.ok((await backend.store.stoppedBeforeStart(3600, 1000)).includes(queued.id));
+    assert.ok(!(await backend.store.stoppedBeforeStart(3600, 1000)).includes(running.id));
+    // The worker's own result comes after: ignored.
+    assert.equal((await backend.store.completeTasks([{ id: running.id, status: 'failed', index: {}, files: [], error: { code: 'canceled', message: 'x' } }]))[0]?.kind, 'already-ended');
+  });
+
+  test('queued tasks past their deadline expire; others do not', async () => {
+    const due = newTask({ deadline: new Date(Date.now() - 1000) });
+    const later = newTask({ deadline: new Date(Date.now() + 3_600_000) });
+    const started = newTask({ deadline: new Date(Date.now() - 1000) });
+    await Promise.all([due, later, started].map((t) => backend.store.insertTask(t)));
+    await backend.store.markStarted([{ id: started.id, worker: 'w', runId: 'r' }]);
+    const expired = await backend.store.expireQueued(100);
+    assert.deepEqual(expired.filter((e) => [due.id, later.id, started.id].includes(e.taskId)).map((e) => [e.taskId, e.type]), [[due.id, 'expired']]);
+    assert.equal((await backend.store.getTask(due.id))?.status, 'expired');
+    assert.equal((await backend.store.getTask(due.id))?.error?.code, 'expired');
+    assert.equal((await backend.store.getTask(later.id))?.status, 'queued');
+    assert.equal((await backend.store.getTask(started.id))?.status, 'running');
+    assert.ok((await backend.store.getTask(later.id))?.deadline instanceof Date);
+  });
+
+  test('deleting a task leaves a deleted event; its events stay readable', async () => {
+    const task = newTask();
+    await backend.store.insertTask(task);
+    const removed = await backend.store.deleteTask(task.id);
+    assert.deepEqual(typesOf(removed.events), ['deleted']);
+    assert.deepEqual(typesOf(await eventsOf(task.id)), ['queued', 'deleted']);
+  });
+
+  test('reads filter by task, service and type; the last N come oldest first; old events are trimmed', async () => {
+    const [a, b] = [newTask({ service: 'alpha' }), newTask({ service: 'beta' })];
+    await Promise.all([a, b].map((t) => backend.store.insertTask(t)));
+    await backend.store.markStarted([{ id: a.id, worker: 'w', runId: 'r' }, { id: b.id, worker: 'w', runId: 's' }]);
+    await backend.store.sequenceEvents();
+    const last = await backend.store.lastEventId();
+    const alpha = await backend.store.readEvents({ services: new Set(['alpha']) }, 0, null, 100);
+    // Numbered in write order: each task's events in the order they were written.
+    assert.deepEqual(alpha.map((e) => e.taskId), [a.id, a.id]);
+    const starts = await backend.store.readEvents({ services: new Set(['alpha', 'beta']), types: new Set(['started']) }, 0, null, 100);
+    assert.deepEqual(starts.map((e) => e.taskId), [a.id, b.id]);
+    assert.deepEqual((await backend.store.readEvents({}, last - 5, last - 1, 100)).map((e) => e.id), [last - 4, last - 3, last - 2, last - 1]);
+    const lastTwo = await backend.store.lastEvents({}, last, 2);
+    assert.deepEqual(lastTwo.map((e) => e.id), [last - 1, last]);
+    await backend.db.query(`UPDATE task_event SET at = now() - interval '2 days' WHERE id <= $1`, [last - 2]);
+    const old = (await backend.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM task_event WHERE id <= $1`, [last - 2])).rows[0]!.n;
+    assert.equal(await backend.store.trimEvents(86_400, 100_000), old);
+    assert.equal(await backend.store.oldestEventId(), last - 1);
+  });
+});

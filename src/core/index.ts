@@ -14,3 +14,4 @@ export * from './events.ts';
 export * from './progress.ts';
 export * from './transitions.ts';
 export * from './control.ts';
+export * from './cache.ts';

@@ -19,6 +19,10 @@ export const WORKER_HEADER = 'x-errand-worker';
 export const SEQ_HEADER = 'x-errand-seq';
 /** On a result: the attempt's last progress value (JSON), with its SEQ_HEADER, recorded before the end if it has not been. */
 export const LAST_PROGRESS_HEADER = 'x-errand-last-progress';
+/** On a result: `true` when the script said it must not be served from the result cache. */
+export const NO_CACHE_HEADER = 'x-errand-no-cache';
+/** On a result: the version of the service that produced it (a cache entry keyed for another version is dropped). */
+export const VERSION_HEADER = 'x-errand-version';
 /** Header on a task message: the ISO time after which it must not start (it has expired). */
 export const DEADLINE_HEADER = 'x-errand-deadline';
 /** Durable queue bound to `rpc_status` (`*.status`) from which recorders keep progress. */

@@ -4,6 +4,8 @@
  * they hear and forget a worker not heard from for three intervals. A server that starts asks
  * with `discover`, and every worker answers at once. Pure: building, reading and merging.
  */
+import { parseIsoDuration } from './duration.ts';
+import { DEFAULT_CACHE_LIFETIME } from './manifest.ts';
 import type { Manifest } from './manifest.ts';
 
 /** What a worker says about one service it runs. */
@@ -54,6 +56,9 @@ export function announcedService(manifest: Manifest, concurrency: number, busy: 
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** A duration field of an announcement, when it is one (it reaches SQL as an interval). */
+const durationOr = <T>(value: unknown, otherwise: T): string | T => (typeof value === 'string' && parseIsoDuration(value) ? value : otherwise);
+
 function readService(value: unknown): AnnouncedService | undefined {
   if (!isObject(value) || typeof value.name !== 'string' || typeof value.version !== 'string') return undefined;
   const cache = isObject(value.cache) ? value.cache : {};
@@ -64,10 +69,10 @@ function readService(value: unknown): AnnouncedService | undefined {
     runtime: value.runtime === 'r' || value.runtime === 'command' ? value.runtime : 'node',
     inputSchema: isObject(value.inputSchema) ? value.inputSchema : null,
     example: isObject(value.example) && 'value' in value.example ? { value: value.example.value } : null,
-    timeout: typeof value.timeout === 'string' ? value.timeout : null,
-    ttl: typeof value.ttl === 'string' ? value.ttl : null,
-    queueTimeout: typeof value.queueTimeout === 'string' ? value.queueTimeout : null,
-    cache: { enabled: cache.enabled === true, lifetime: typeof cache.lifetime === 'string' ? cache.lifetime : 'PT24H' },
+    timeout: durationOr(value.timeout, null),
+    ttl: durationOr(value.ttl, null),
+    queueTimeout: durationOr(value.queueTimeout, null),
+    cache: { enabled: cache.enabled === true, lifetime: durationOr(cache.lifetime, DEFAULT_CACHE_LIFETIME) },
     docs: typeof value.docs === 'string' ? value.docs.slice(0, MAX_ANNOUNCED_DOCS) : null,
     concurrency: typeof value.concurrency === 'number' ? value.concurrency : 1,
     busy: typeof value.busy === 'number' ? value.busy : 0,

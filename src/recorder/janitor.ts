@@ -1,7 +1,8 @@
 /**
  * The janitor: ends queued tasks whose deadline has passed as `expired` (every second by
  * default, so watchers hear it promptly), removes tasks (and, by cascade, their files) once
- * completion + ttl has passed, and trims events older than the retention. It works in small
+ * completion + ttl has passed, drops result-cache entries past their lifetime (serving stops at
+ * the lifetime anyway: this keeps the table small), and trims events older than the retention. It works in small
  * batches so that no statement holds locks for long; one janitor removes tasks at a time across
  * all recorders (an advisory lock, taken in the store).
  */
@@ -27,7 +28,7 @@ export interface JanitorOptions {
 }
 
 export interface Janitor {
-  /** Removes every task past its ttl and every event past the retention; returns the tasks removed. */
+  /** Removes every task past its ttl, cache entry past its lifetime and event past the retention; returns the tasks removed. */
   sweep(): Promise<number>;
   /** Ends every queued task past its deadline; returns how many. */
   expire(): Promise<number>;
@@ -57,8 +58,9 @@ export function startJanitor(options: JanitorOptions): Janitor {
 
   async function sweepAll(): Promise<number> {
     const removed = await untilDone(() => store.deleteExpired(batchSize));
+    const uncached = await untilDone(() => store.trimCache(batchSize));
     const trimmed = await untilDone(() => store.trimEvents(retention, batchSize));
-    if (removed > 0 || trimmed > 0) log.info({ removed, trimmedEvents: trimmed }, 'removed expired tasks and old events');
+    if (removed > 0 || uncached > 0 || trimmed > 0) log.info({ removed, cacheEntries: uncached, trimmedEvents: trimmed }, 'removed expired tasks, cache entries and old events');
     return removed;
   }
 

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { createEventPublisher } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
 import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, Store } from '../store/index.ts';
-import { CONSOLE_HEADER, LAST_PROGRESS_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
+import { CONSOLE_HEADER, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
 import type { NewEvent, TaskStatus } from '../core/index.ts';
 
 export interface RecorderOptions {
@@ -128,6 +128,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
         const outcome = await completions.add({
           id: taskId, status: reply.status, index: reply.index, files: reply.files, error: reply.error, console: consoleOf(delivery),
           runId: header(delivery, RUN_HEADER), worker: header(delivery, WORKER_HEADER), lastProgress: lastProgressOf(delivery),
+          cacheable: header(delivery, NO_CACHE_HEADER) !== 'true', version: header(delivery, VERSION_HEADER),
         });
         if (outcome.kind === 'unknown-task') {
           log.info({ taskId }, 'result for a task that no longer exists; ignored');

@@ -4,10 +4,10 @@
  * 16 hex digits, computed in SQL, so no driver ever turns one into a lossy JS number.
  */
 import { afterStart, createBatcher, decideProgress, decideStart, failureIndex, isTerminal, taskIdToDecimal } from '../core/index.ts';
-import type { NewEvent, ProgressState, TaskError, TaskEvent, TaskInfo, TaskSnapshot, TaskStatus } from '../core/index.ts';
+import type { CacheClaim, NewEvent, ProgressState, TaskError, TaskEvent, TaskInfo, TaskSnapshot, TaskStatus } from '../core/index.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 import { appendEvents, hasPendingEvents, lastEventId, lastEvents, oldestEventId, readEvents, sequenceEvents, trimEvents } from './sql-events.ts';
-import type { CancelOutcome, CompletedTask, CompletionOutcome, NewTask, ProgressUpdate, StartedTask, StartOutcome, Store, StoredFile, UnfinishedTask } from './store.ts';
+import type { CachedSubmission, CancelOutcome, CompletedTask, CompletionOutcome, NewTask, ProgressUpdate, StartedTask, StartOutcome, Store, StoredFile, UnfinishedTask } from './store.ts';
 
 /** Attempts a task gets when the caller gives no limit. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -56,6 +56,26 @@ async function endTasks(q: SqlQueryable, ends: Array<{ id: string; status: TaskS
      WHERE t.id = u.id`,
     [ends.map((e) => taskIdToDecimal(e.id)), ends.map((e) => e.status), ends.map((e) => JSON.stringify(e.error)), ends.map((e) => JSON.stringify(failureIndex(e.error)))],
   );
+  // A task that ended without a result cannot answer for its key any more.
+  await q.query('DELETE FROM task_cache WHERE task_id = ANY($1::bigint[])', [ends.map((e) => taskIdToDecimal(e.id))]);
+}
+
+/**
+ * Settles the cache entries of tasks that just ended with a result: a done, cacheable result of
+ * the entry's version is served from now for the entry's lifetime; any other loses its entry.
+ */
+async function settleCacheEntries(q: SqlQueryable, ended: Array<{ id: string; servable: boolean; version: string | null }>): Promise<void> {
+  if (ended.length === 0) return;
+  const servable = ended.filter((e) => e.servable);
+  if (servable.length > 0) {
+    await q.query(
+      `UPDATE task_cache c SET ready = true, expires_at = now() + c.lifetime
+       FROM unnest($1::bigint[], $2::text[]) AS u(id, version)
+       WHERE c.task_id = u.id AND (u.version IS NULL OR u.version = c.version)`,
+      [servable.map((e) => taskIdToDecimal(e.id)), servable.map((e) => e.version)],
+    );
+  }
+  await q.query('DELETE FROM task_cache WHERE task_id = ANY($1::bigint[]) AND NOT ready', [ended.map((e) => taskIdToDecimal(e.id))]);
 }
 
 interface StartRow { id: string; runId: string | null; worker: string | null; attempt: number; script: string | null }
@@ -89,15 +109,16 @@ function isRowError(err: unknown): boolean {
 export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {}): Store {
   const maxBatch = options.maxBatch ?? 500;
 
-  async function insertRows(q: SqlQueryable, tasks: NewTask[]): Promise<NewEvent[]> {
+  async function insertRows(q: SqlQueryable, tasks: NewTask[], cacheKey: string | null = null): Promise<NewEvent[]> {
     await q.query(
-      `INSERT INTO task (id, service, input, owner, owner_key, ttl, deadline)
-       SELECT u.id, u.service, u.input::jsonb, u.owner, u.owner_key, u.ttl::interval, u.deadline
+      `INSERT INTO task (id, service, input, owner, owner_key, ttl, deadline, cache_key)
+       SELECT u.id, u.service, u.input::jsonb, u.owner, u.owner_key, u.ttl::interval, u.deadline, $8
        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
          AS u(id, service, input, owner, owner_key, ttl, deadline)`,
       [
         tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.service), tasks.map((t) => t.input),
         tasks.map((t) => t.owner), tasks.map((t) => t.ownerKey), tasks.map((t) => t.ttl), tasks.map((t) => t.deadline?.toISOString() ?? null),
+        cacheKey,
       ],
     );
     return appendEvents(q, tasks.map((t) => ({
@@ -123,7 +144,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
 
   async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Map<string, { status: TaskStatus; events: NewEvent[] }>> {
     // `was` is the row before this update: a result for a task still queued overtook its start report.
-    const recorded = await q.query<{ id: string; status: TaskStatus; service: string; was: TaskStatus; attempts: number; worker: string | null; run_id: string | null; progress_seq: number | null; started_at: Date }>(
+    const recorded = await q.query<{ id: string; status: TaskStatus; service: string; was: TaskStatus; attempts: number; worker: string | null; run_id: string | null; progress_seq: number | null; started_at: Date; cached: boolean }>(
       `UPDATE task t SET status = u.status, result = u.result::jsonb, error = u.error::jsonb, console = u.console,
          completed_at = now(), started_at = coalesce(t.started_at, now()), expires_at = now() + t.ttl,
          attempts = CASE WHEN old.status = 'queued' THEN t.attempts + 1 ELSE t.attempts END,
@@ -133,7 +154,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
          (SELECT id, status, run_id, progress_seq FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE) AS old
        WHERE t.id = u.id AND old.id = t.id AND t.status IN ('queued', 'running')
        RETURNING lpad(to_hex(t.id), 16, '0') AS id, t.status, t.service, old.status AS was, t.attempts, t.worker,
-         old.run_id, old.progress_seq, t.started_at`,
+         old.run_id, old.progress_seq, t.started_at, t.cache_key IS NOT NULL AS cached`,
       [
         tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
         tasks.map((t) => JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
@@ -141,6 +162,10 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
       ],
     );
     const ended = new Map(recorded.rows.map((r) => [r.id, r]));
+    await settleCacheEntries(q, tasks.flatMap((task) => {
+      const row = ended.get(task.id);
+      return row?.cached ? [{ id: task.id, servable: row.status === 'done' && task.cacheable !== false, version: task.version ?? null }] : [];
+    }));
     const events: NewEvent[] = [];
     for (const task of tasks) {
       const row = ended.get(task.id);
@@ -292,6 +317,61 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     return appendEvents(q, events);
   }
 
+  /**
+   * The entry of `cache.key` answers this submission, or the new task takes the entry over.
+   * Locks go task row first, then entry, as everything that ends a task takes them: never a deadlock.
+   */
+  async function submitCachedRows(q: SqlQueryable, task: NewTask, cache: CacheClaim): Promise<CachedSubmission> {
+    const claim = [cache.key, taskIdToDecimal(task.id), task.service, cache.version, cache.lifetime];
+    const takeOver = () => q.query(
+      'UPDATE task_cache SET task_id = $2, service = $3, version = $4, lifetime = $5::interval, ready = false, expires_at = NULL WHERE key = $1', claim,
+    );
+    const queue = async (): Promise<CachedSubmission> => ({ kind: 'queued', event: (await insertRows(q, [task], cache.key))[0]! });
+    // A concurrent first submission of the same key waits here for the other to commit, then joins it.
+    const claimed = await q.query(
+      `INSERT INTO task_cache (key, task_id, service, version, lifetime) VALUES ($1, $2, $3, $4, $5::interval)
+       ON CONFLICT (key) DO NOTHING`, claim,
+    );
+    if (claimed.rowCount === 1) return queue();
+    // The entry may move to another task between reading it and locking that task: read again.
+    for (let tries = 0; tries < 10; tries++) {
+      const current = await q.query<{ task_id: string }>('SELECT task_id::text AS task_id FROM task_cache WHERE key = $1', [cache.key]);
+      const taskId = current.rows[0]?.task_id;
+      if (taskId === undefined) {
+        const again = await q.query(`INSERT INTO task_cache (key, task_id, service, version, lifetime) VALUES ($1, $2, $3, $4, $5::interval) ON CONFLICT (key) DO NOTHING`, claim);
+        if (again.rowCount === 1) return queue();
+        continue;
+      }
+      const holder = await q.query<{ status: TaskStatus; deadline: Date | null }>('SELECT status, deadline FROM task WHERE id = $1 FOR UPDATE', [taskId]);
+      const entry = await q.query<{ ready: boolean; live: boolean }>(
+        'SELECT ready, coalesce(expires_at > now(), false) AS live FROM task_cache WHERE key = $1 AND task_id = $2 FOR UPDATE', [cache.key, taskId],
+      );
+      const row = holder.rows[0];
+      const state = entry.rows[0];
+      if (!row || !state) continue;
+      if (cache.fresh) {
+        await takeOver();
+        return queue();
+      }
+      const deadlineFits = row.deadline === null || (task.deadline != null && new Date(row.deadline) >= task.deadline);
+      const answer = row.status === 'done' && state.ready && state.live ? 'hit'
+        : (row.status === 'queued' || row.status === 'running') && deadlineFits ? 'joined' : undefined;
+      if (!answer) {
+        await takeOver();
+        return queue();
+      }
+      // The task now answers this request too: it lives at least as long as this request asked.
+      const updated = await q.query<TaskRow>(
+        `UPDATE task SET ttl = CASE WHEN ttl IS NULL OR $2::interval IS NULL THEN NULL ELSE greatest(ttl, $2::interval) END,
+           expires_at = CASE WHEN expires_at IS NULL OR $2::interval IS NULL THEN NULL ELSE greatest(expires_at, now() + $2::interval) END
+         WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
+        [taskId, task.ttl],
+      );
+      return { kind: answer, task: toTaskInfo(updated.rows[0]!) };
+    }
+    throw new Error(`the cache entry ${cache.key} kept moving; the submission was not recorded`);
+  }
+
   async function one<Row>(text: string, params: unknown[]): Promise<Row | undefined> {
     return (await db.query<Row>(text, params)).rows[0];
   }
@@ -303,6 +383,17 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
       const outcome = await inserts.add(task);
       if (outcome instanceof Error) throw outcome;
       return outcome;
+    },
+
+    submitCached: (task, cache) => db.transaction((tx) => submitCachedRows(tx, task, cache)),
+
+    async trimCache(limit) {
+      const gone = await db.query(
+        `DELETE FROM task_cache WHERE key IN (
+           SELECT key FROM task_cache WHERE expires_at <= now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)`,
+        [limit],
+      );
+      return gone.rowCount;
     },
 
     async getTask(id) {

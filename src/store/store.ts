@@ -1,5 +1,5 @@
 /** What every part needs from persistence. One implementation (sql-store.ts) runs on both drivers. */
-import type { EventFilter, NewEvent, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
+import type { CacheClaim, EventFilter, NewEvent, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
 
 export interface NewTask {
   id: string;
@@ -13,6 +13,14 @@ export interface NewTask {
   /** Still queued at this time, the task expires instead of running. */
   deadline?: Date | null;
 }
+
+/** A submission to a service that caches: queued anew, or answered by a task that has or will have the result. */
+export type CachedSubmission =
+  | { kind: 'queued'; event: NewEvent }
+  /** A finished result within its lifetime. */
+  | { kind: 'hit'; task: TaskInfo }
+  /** A task still queued or running with the same key. */
+  | { kind: 'joined'; task: TaskInfo };
 
 export interface StartedTask {
   id: string;
@@ -56,6 +64,10 @@ export interface CompletedTask {
   worker?: string | null;
   /** The attempt's last progress report, when the result names it. */
   lastProgress?: { seq: number; value: unknown } | null;
+  /** False when the script said its result must not be served from the cache. */
+  cacheable?: boolean;
+  /** The service version that produced the result (Errand's workers say); a cache entry for another version is dropped. */
+  version?: string | null;
 }
 
 /** What recording a result did: it ended the task now, the task had already ended, or no such task. */
@@ -71,6 +83,15 @@ export interface StoredFile { contentType: string; content: Buffer }
 export interface Store {
   /** Persists a queued task and its `queued` event. Concurrent calls are group-committed. */
   insertTask(task: NewTask): Promise<NewEvent>;
+  /**
+   * Queues a task of a caching service unless its key's entry can answer: a task with that key
+   * still queued or running (and a deadline no earlier than this one's) is joined, a finished
+   * result within its lifetime is a hit. Either way that task's ttl grows to cover this request's.
+   * With `fresh`, a new task is queued and takes the entry over.
+   */
+  submitCached(task: NewTask, cache: CacheClaim): Promise<CachedSubmission>;
+  /** Removes up to `limit` cache entries past their lifetime; the tasks stay. */
+  trimCache(limit: number): Promise<number>;
   getTask(id: string): Promise<TaskInfo | undefined>;
   /** The tasks among `ids` that exist, in the order of `ids`. */
   getTasks(ids: string[]): Promise<TaskInfo[]>;

@@ -24,6 +24,8 @@ export type Outcome = (
 ) & {
   /** What the script printed (bounded), kept with the task. */
   console?: string;
+  /** False when the script said this result must not be served from the result cache. */
+  cacheable?: boolean;
 };
 
 export interface Executor {

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
-import { buildMultipart, CONSOLE_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
+import { buildMultipart, CONSOLE_HEADER, NO_CACHE_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
 import type { Outcome, ServiceDefinition, StopReason } from './executor.ts';
 import { stoppedOutcome } from './executor.ts';
 import { startAnnouncer } from './announcer.ts';
@@ -191,16 +191,21 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
 
     const { body, contentType } = await encodeOutcome(outcome);
     // Progress travels on its own queue: the result names the last value, so that it is recorded
-    // before the end even when the result overtakes it.
-    const lastProgress = lastProgressHeaders(last);
+    // before the end even when the result overtakes it. The version and the script's no-cache
+    // mark decide whether the result cache may serve it.
+    const resultHeaders = {
+      ...lastProgressHeaders(last),
+      [VERSION_HEADER]: service.manifest.version,
+      ...(outcome.cacheable === false ? { [NO_CACHE_HEADER]: 'true' } : {}),
+    };
     try {
       try {
-        await reply(body, contentType, { headers: { ...lastProgress, ...(outcome.console ? { [CONSOLE_HEADER]: tail(outcome.console) } : {}) } });
+        await reply(body, contentType, { headers: { ...resultHeaders, ...(outcome.console ? { [CONSOLE_HEADER]: tail(outcome.console) } : {}) } });
       } catch (err) {
         if (!outcome.console) throw err;
         // The console is a courtesy: a broker that refuses it must not cost the result.
         log.warn({ taskId, err: (err as Error).message }, 'result with console refused; sending it without');
-        await reply(body, contentType, { headers: lastProgress });
+        await reply(body, contentType, { headers: resultHeaders });
       }
     } catch (err) {
       // Unconfirmed result: hand the task back so that it runs again rather than vanish.

@@ -107,6 +107,15 @@ test('progress values arrive in order, all before the result', async () => {
   assert.deepEqual(progress, Array.from({ length: 300 }, (_, i) => ({ step: i + 1 })));
 });
 
+test('ctx.noCache() marks only its own task\'s result as one the cache must not serve', async () => {
+  const executor = await pool('behave.ts');
+  const marked = await executor.run(task({ action: 'no-cache' }));
+  assert.deepEqual(marked, { status: 'done', index: { volatile: true }, files: [], cacheable: false });
+  // The same process's next task starts cacheable again.
+  const next = await executor.run(task({ action: 'undefined' }));
+  assert.deepEqual(next, { status: 'done', index: null, files: [] });
+});
+
 test('saveFile makes a multi-file result whose bytes arrive intact', async () => {
   const behave = await pool('behave.ts');
   const outcome = await behave.run(task({ action: 'files' }));

@@ -1,7 +1,7 @@
 /** Patavi's task routes: submit, describe, input, script, results, files, delete, and /status. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { checkJsonInput, DEADLINE_HEADER, describeTask, durationToMillis, encodeControl, ErrandError, estimateStartSeconds, isTerminal, parseIsoDuration, RESULT_QUEUE, serviceNameProblem } from '../../core/index.ts';
-import type { TaskInfo } from '../../core/index.ts';
+import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, DEADLINE_HEADER, describeTask, durationToMillis, encodeControl, ErrandError, estimateStartSeconds, isTerminal, parseIsoDuration, RESULT_QUEUE, serviceNameProblem } from '../../core/index.ts';
+import type { AnnouncedService, CacheClaim, TaskInfo } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
 import { linksFor } from '../links.ts';
 import { requireTaskId } from './ids.ts';
@@ -48,6 +48,20 @@ function parseDeadline(text: string, now: number): Date {
   return at;
 }
 
+/** The cache's part in a submission: none when the service does not cache or the input has no canonical form. */
+function cacheClaim(request: FastifyRequest, definition: AnnouncedService | undefined, input: string): CacheClaim | undefined {
+  const fresh = cacheBypassed(queryString(request, 'cache'), headerText(request, 'cache-control'));
+  if (!definition?.cache.enabled) return undefined;
+  const canonical = canonicalJson(input);
+  if (canonical === undefined) return undefined;
+  return { key: cacheKey(definition.name, definition.version, canonical), version: definition.version, lifetime: definition.cache.lifetime, fresh };
+}
+
+function headerText(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
 export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { store, broker, settings } = ctx;
 
@@ -60,8 +74,8 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   }
 
   /** The task description, with a start estimate while it waits in the queue. */
-  async function describe(request: FastifyRequest, task: TaskInfo) {
-    const description = describeTask(linksFor(request, settings.publicUrl), task);
+  async function describe(request: FastifyRequest, task: TaskInfo, statusOverride?: 'no-workers') {
+    const description = describeTask(linksFor(request, settings.publicUrl), task, statusOverride);
     if (task.status === 'queued') {
       const view = ctx.registry.service(task.service);
       const position = await store.queuePosition(task);
@@ -98,9 +112,23 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
       : queueTimeout ? parseDeadline(queueTimeout, Date.now()) : null;
 
     const id = ctx.ids.next();
+    const newTask = { id, service, input, owner: principal.name, ownerKey: principal.keyFingerprint, ttl, deadline };
+    const cache = cacheClaim(request, admission.service?.definition, input);
     let queued;
     try {
-      queued = await store.insertTask({ id, service, input, owner: principal.name, ownerKey: principal.keyFingerprint, ttl, deadline });
+      if (cache) {
+        const submitted = await store.submitCached(newTask, cache);
+        if (submitted.kind !== 'queued') {
+          // The task that has (or will have) this result answers: 201 as for any submission, which Patavi's clients require.
+          const description = await describe(request, submitted.task, consumers === 0 && submitted.task.status === 'queued' ? 'no-workers' : undefined);
+          description.cache = { status: submitted.kind };
+          reply.code(201).header('Location', description._links.self.href);
+          return description;
+        }
+        queued = submitted.event;
+      } else {
+        queued = await store.insertTask(newTask);
+      }
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (typeof code === 'string' && code.startsWith('22')) {
@@ -122,6 +150,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     ctx.publisher.written([queued]);
     const links = linksFor(request, settings.publicUrl);
     const description = describeTask(links, { id, service, status: 'queued', deadline }, consumers === 0 ? 'no-workers' : undefined);
+    if (cache) description.cache = { status: cache.fresh ? 'bypass' : 'miss' };
     reply.code(201).header('Location', description._links.self.href);
     return description;
   });

@@ -1,11 +1,12 @@
 /**
  * Any program as a service, one process per task: the input JSON on stdin, the result JSON on
  * stdout, progress as JSON lines written to file descriptor 3, output files in the folder named by
- * ERRAND_OUTPUT_DIR, and a non-zero exit for failure (with the end of stderr as the reason).
+ * ERRAND_OUTPUT_DIR, and a non-zero exit for failure (with the end of stderr as the reason). A
+ * program that creates the file named by ERRAND_NO_CACHE_FILE keeps its result out of the cache.
  * Each task runs in its own process group so that a timeout or cancel stops everything it started.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readdir } from 'node:fs/promises';
+import { access, mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Manifest } from '../../core/index.ts';
@@ -19,6 +20,8 @@ export const MAX_STDOUT_BYTES = 64 * 1024 * 1024;
 const KILL_GRACE_MS = 500;
 
 export interface CommandExecutorOptions { manifest: Manifest; folder: string; logger: Logger }
+
+const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -41,6 +44,8 @@ export function createCommandExecutor(options: CommandExecutorOptions): Executor
   async function execute(task: TaskRun, dir: string): Promise<Outcome> {
     const outputDir = join(dir, 'output');
     await mkdir(outputDir);
+    // A program creates this file to say its result must never be served from the result cache.
+    const noCacheFile = join(dir, 'no-cache');
     const pipe = await openMessagePipe();
     // A stop that came while the folder and pipe were being made has already fired its event:
     // the listener added below would never hear it, and the program would run to its end.
@@ -52,7 +57,7 @@ export function createCommandExecutor(options: CommandExecutorOptions): Executor
       cwd: folder,
       detached: true, // its own process group, killed as one
       stdio: ['pipe', 'pipe', 'pipe', pipe.fd],
-      env: { ...process.env, ERRAND_TASK_ID: task.taskId, ERRAND_SERVICE: task.service, ERRAND_OUTPUT_DIR: outputDir, ERRAND_PROGRESS_FD: '3' },
+      env: { ...process.env, ERRAND_TASK_ID: task.taskId, ERRAND_SERVICE: task.service, ERRAND_OUTPUT_DIR: outputDir, ERRAND_PROGRESS_FD: '3', ERRAND_NO_CACHE_FILE: noCacheFile },
     });
     onLines(pipe.socket, (line) => {
       try {
@@ -120,7 +125,8 @@ export function createCommandExecutor(options: CommandExecutorOptions): Executor
     const names = (await readdir(outputDir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
     const files = await readResultFiles(names.map((name) => ({ name, path: join(outputDir, name), contentType: mimeFor(name) })));
     if ('problem' in files) return { status: 'failed', error: { code: 'invalid_result', message: files.problem }, ...console };
-    return { status: 'done', index, files, ...console };
+    const cacheable = !(await exists(noCacheFile));
+    return { status: 'done', index, files, ...console, ...(cacheable ? {} : { cacheable: false }) };
   }
 
   return {

@@ -43,6 +43,7 @@ async function execute(run: NodeServiceRun, task: Extract<ToChild, { type: 'run'
   current = { run: task.run, controller };
   const live = (): boolean => current?.run === task.run;
   const files: FileMessage[] = [];
+  let cacheable = true;
   const ctx: NodeServiceContext = {
     taskId: task.taskId,
     service: task.service,
@@ -54,12 +55,15 @@ async function execute(run: NodeServiceRun, task: Extract<ToChild, { type: 'run'
       if (!live()) return;
       files.push({ name, contentType, content: content instanceof Uint8Array ? content : Buffer.from(content) });
     },
+    noCache() {
+      cacheable = false;
+    },
   };
   let reply: FromChild;
   try {
     const index = await run(task.input, ctx);
     try {
-      reply = { type: 'done', run: task.run, index: JSON.stringify(index) ?? 'null', files };
+      reply = { type: 'done', run: task.run, index: JSON.stringify(index) ?? 'null', files, cacheable };
     } catch (err) {
       reply = { type: 'failed', run: task.run, code: 'invalid_result', message: `the result is not JSON: ${errorMessage(err)}` };
     }

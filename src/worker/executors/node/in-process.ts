@@ -13,6 +13,7 @@ export function createNodeExecutor(run: NodeServiceRun): Executor {
   return {
     async run(task: TaskRun): Promise<Outcome> {
       const files: ResultFile[] = [];
+      let cacheable = true;
       const ctx: NodeServiceContext = {
         taskId: task.taskId,
         service: task.service,
@@ -21,11 +22,14 @@ export function createNodeExecutor(run: NodeServiceRun): Executor {
         saveFile(name, content, contentType) {
           files.push({ name, contentType, content: Buffer.isBuffer(content) ? content : Buffer.from(content) });
         },
+        noCache() {
+          cacheable = false;
+        },
       };
       try {
         const index = await run(task.input, ctx);
         if (task.signal.aborted) return stoppedOutcome(task.signal);
-        return { status: 'done', index: index === undefined ? null : index, files };
+        return { status: 'done', index: index === undefined ? null : index, files, ...(cacheable ? {} : { cacheable: false }) };
       } catch (err) {
         // A service that stops when told reports how it was stopped, not the error it threw.
         if (task.signal.aborted) return stoppedOutcome(task.signal);

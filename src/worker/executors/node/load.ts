@@ -10,6 +10,8 @@ export interface NodeServiceContext {
   signal: AbortSignal;
   progress(data: unknown): void;
   saveFile(name: string, content: Buffer | Uint8Array | string, contentType: string): void;
+  /** Marks this task's result as one the result cache must never serve (it depends on more than the input). */
+  noCache(): void;
 }
 
 export type NodeServiceRun = (input: unknown, ctx: NodeServiceContext) => unknown;

@@ -30,7 +30,7 @@ export interface NodeProcessOptions {
 }
 
 export type NodeReply =
-  | { kind: 'done'; index: unknown; files: ResultFile[] }
+  | { kind: 'done'; index: unknown; files: ResultFile[]; cacheable: boolean }
   | { kind: 'failed'; code: string; message: string }
   | { kind: 'exit'; description: string };
 
@@ -183,7 +183,7 @@ export class NodeProcess {
       pending.resolve({ kind: 'failed', code: message.code, message: message.message });
     } else {
       const files = message.files.map((f) => ({ name: f.name, contentType: f.contentType, content: bytes(f.content) }));
-      pending.resolve({ kind: 'done', index: JSON.parse(message.index), files });
+      pending.resolve({ kind: 'done', index: JSON.parse(message.index), files, cacheable: message.cacheable });
     }
   }
 

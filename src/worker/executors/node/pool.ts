@@ -156,7 +156,7 @@ export function createNodePoolExecutor(options: NodePoolOptions): NodeExecutor {
     // A service that stops when told reports how it was stopped, not what it returned or threw.
     if (task.signal.aborted) return stoppedOutcome(task.signal);
     if (reply.kind === 'failed') return { status: 'failed', error: { code: reply.code, message: reply.message } };
-    return { status: 'done', index: reply.index, files: reply.files };
+    return { status: 'done', index: reply.index, files: reply.files, ...(reply.cacheable ? {} : { cacheable: false }) };
   }
 
   return {

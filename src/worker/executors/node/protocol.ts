@@ -21,7 +21,7 @@ export type FromChild =
   | { type: 'ready'; pid: number }
   | { type: 'load_failed'; message: string }
   | { type: 'progress'; run: number; data: string }
-  | { type: 'done'; run: number; index: string; files: FileMessage[] }
+  | { type: 'done'; run: number; index: string; files: FileMessage[]; cacheable: boolean }
   | { type: 'failed'; run: number; code: string; message: string }
   /** An exception nothing caught: the process exits right after saying so. */
   | { type: 'fatal'; message: string };

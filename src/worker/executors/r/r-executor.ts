@@ -152,7 +152,7 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
     const files = await readResultFiles(reply.files.map((f) => ({ name: f.name, path: f.file, contentType: f.mime ?? mimeFor(f.name) })));
     release(r);
     if ('problem' in files) return { status: 'failed', error: { code: 'invalid_result', message: files.problem }, ...printed };
-    return { status: 'done', index: reply.index, files, ...printed };
+    return { status: 'done', index: reply.index, files, ...printed, ...(reply.cacheable ? {} : { cacheable: false }) };
   }
 
   return {

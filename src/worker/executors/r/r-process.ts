@@ -28,7 +28,7 @@ export interface RProcessOptions {
 export interface ConsoleReport { consoleBytes: number; console?: string }
 
 export type RReply =
-  | ({ kind: 'result'; index: unknown; files: { name: string; file: string; mime?: string }[] } & ConsoleReport)
+  | ({ kind: 'result'; index: unknown; files: { name: string; file: string; mime?: string }[]; cacheable: boolean } & ConsoleReport)
   | ({ kind: 'error'; code: string; message: string; call: string | null; traceback: string[] } & ConsoleReport)
   | { kind: 'exit'; description: string };
 
@@ -45,7 +45,7 @@ type Incoming =
   | { type: 'ready'; pid: number }
   | { type: 'load_failed'; field?: string; message: string }
   | { type: 'progress'; data: unknown }
-  | { type: 'result'; index: unknown; files?: { name: string; file: string; mime?: string }[]; console_bytes?: number; console?: string }
+  | { type: 'result'; index: unknown; files?: { name: string; file: string; mime?: string }[]; cacheable?: boolean; console_bytes?: number; console?: string }
   | { type: 'error'; code?: string; message: string; call?: string | null; traceback?: string[] | string; console_bytes?: number; console?: string };
 
 function exitDescription(code: number | null, signal: NodeJS.Signals | null): string {
@@ -186,7 +186,7 @@ export class RProcess {
     this.pending = undefined;
     const console: ConsoleReport = { consoleBytes: message.console_bytes ?? 0, ...(typeof message.console === 'string' ? { console: message.console } : {}) };
     if (message.type === 'result') {
-      pending.resolve({ kind: 'result', index: message.index, files: message.files ?? [], ...console });
+      pending.resolve({ kind: 'result', index: message.index, files: message.files ?? [], cacheable: message.cacheable !== false, ...console });
     } else {
       const traceback = Array.isArray(message.traceback) ? message.traceback : typeof message.traceback === 'string' ? [message.traceback] : [];
       pending.resolve({ kind: 'error', code: message.code ?? 'r_error', message: message.message, call: message.call ?? null, traceback, ...console });

@@ -8,7 +8,7 @@
 #   {"type":"ready","pid":n}                      the script is loaded
 #   {"type":"load_failed","field":f,"message":m}  it is not; the process exits
 #   {"type":"progress","data":x}                  update(x)
-#   {"type":"result","index":v,"files":[{name,file,mime}],"console_bytes":n,"console":text?}
+#   {"type":"result","index":v,"files":[{name,file,mime}],"cacheable":b,"console_bytes":n,"console":text?}
 #   {"type":"error","code":c,"message":m,"call":c,"traceback":[...],"console_bytes":n,"console":text?}
 # Printed output and messages of a task go to <task folder>/console.txt (sent inline when small).
 
@@ -44,6 +44,9 @@ local({
 
 # Patavi's progress call: `update(x)` sends x as the progress event's data.
 update <- function(x) invisible(.errand$send(list(type = "progress", data = x)))
+
+# Marks this task's result as one the result cache must never serve (it depends on more than the input).
+no.cache <- function() invisible(.errand$cacheable <- FALSE)
 
 # Patavi's plot helper: renders plot.fn() to <name>.<type> and adds it to the result's files.
 save.plot <- function(plot.fn, name, type = "png") {
@@ -128,6 +131,7 @@ local({
   sink(console, type = "message")
   setwd(dir)
   assign("files", list(), envir = globalenv())
+  .errand$cacheable <- TRUE
   # Each task draws fresh random numbers, as a newly forked Rserve session would.
   if (exists(".Random.seed", envir = globalenv(), inherits = FALSE)) rm(".Random.seed", envir = globalenv())
   calls <- NULL
@@ -144,7 +148,7 @@ local({
         invokeRestart("muffleWarning")
       })
     files <- get("files", envir = globalenv())
-    list(type = "result", index = value, files = if (is.list(files)) unname(files) else list())
+    list(type = "result", index = value, files = if (is.list(files)) unname(files) else list(), cacheable = .errand$cacheable)
   }, error = function(e) {
     list(type = "error", code = "r_error", message = conditionMessage(e),
       call = .errand$call_text(conditionCall(e)), traceback = .errand$traceback(calls))

@@ -37,6 +37,12 @@ export interface Config {
   progressIntervalMs: number;
   /** Starts a task gets when its worker is lost, before it fails with `worker_lost`. */
   maxAttempts: number;
+  /** How often the janitor looks for running tasks whose worker is lost. */
+  lostCheckIntervalMs: number;
+  /** A running task's worker not heard from since the janitor started counts as lost after this. */
+  lostWorkerGraceMs: number;
+  /** How long a worker holds a delivery waiting for a free slot before handing it back. */
+  slotWaitMs: number;
   /** How long events are kept, in seconds. */
   eventRetentionSeconds: number;
   /** Queue deadline for tasks whose request and service give none (ISO 8601 duration). */
@@ -69,6 +75,9 @@ const OPTIONS = {
   'progress-interval': { env: 'ERRAND_PROGRESS_INTERVAL', type: 'string' },
   'max-attempts': { env: 'ERRAND_MAX_ATTEMPTS', type: 'string' },
   'event-retention': { env: 'ERRAND_EVENT_RETENTION', type: 'string' },
+  'lost-check-interval': { env: 'ERRAND_LOST_CHECK_INTERVAL', type: 'string' },
+  'lost-worker-grace': { env: 'ERRAND_LOST_WORKER_GRACE', type: 'string' },
+  'slot-wait': { env: 'ERRAND_SLOT_WAIT', type: 'string' },
   'default-queue-timeout': { env: 'ERRAND_DEFAULT_QUEUE_TIMEOUT', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
@@ -155,6 +164,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     progressIntervalMs: integer(get('progress-interval') ?? '100', 'progress-interval', 0, 60_000),
     maxAttempts: integer(get('max-attempts') ?? '3', 'max-attempts', 1, 100),
     eventRetentionSeconds: durationSeconds('event-retention', get('event-retention') ?? 'P7D'),
+    lostCheckIntervalMs: integer(get('lost-check-interval') ?? '5000', 'lost-check-interval', 10, 3_600_000),
+    lostWorkerGraceMs: integer(get('lost-worker-grace') ?? '20000', 'lost-worker-grace', 0, 86_400_000),
+    slotWaitMs: integer(get('slot-wait') ?? '10000', 'slot-wait', 10, 3_600_000),
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -212,5 +224,8 @@ Options (flag, then environment variable, then default):
   --progress-interval MS  ERRAND_PROGRESS_INTERVAL 100: at most one progress event per task this often
   --max-attempts N        ERRAND_MAX_ATTEMPTS      3: starts before a task whose worker keeps dying fails (worker_lost)
   --event-retention DUR   ERRAND_EVENT_RETENTION   P7D: events older than this are trimmed
+  --lost-check-interval MS ERRAND_LOST_CHECK_INTERVAL 5000: how often the janitor looks for tasks of lost workers
+  --lost-worker-grace MS  ERRAND_LOST_WORKER_GRACE 20000: a task's worker unheard since the janitor started is lost after this
+  --slot-wait MS          ERRAND_SLOT_WAIT         10000: a worker with every slot busy hands a delivery back after this
   --default-queue-timeout DUR ERRAND_DEFAULT_QUEUE_TIMEOUT  none: tasks wait in the queue until run
 `;

@@ -14,6 +14,7 @@ import { loadServiceDir, startWorker } from '../worker/index.ts';
 import type { Config } from './config.ts';
 import { createLogger, onShutdown } from './lifecycle.ts';
 import { serverSettings } from './serve.ts';
+import { janitorSettings } from './recorder.ts';
 
 /** Re-queues tasks the last run left queued or running: the in-process broker forgot them. */
 export async function requeueUnfinished(store: Store, broker: Broker): Promise<number> {
@@ -40,13 +41,13 @@ export async function dev(config: Config, print: (line: string) => void = consol
   const broker = createMemoryBroker();
   const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, rscript: config.rscript, logger });
   for (const problem of problems) print(`service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
-  const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs });
+  const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs });
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
   const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: serverSettings(config) });
   const address = await app.listen({ host: config.host, port: config.port });
   const base = config.publicUrl ?? address.replace('://[::1]', '://localhost').replace('://127.0.0.1', '://localhost');
   const recorder = await startRecorder({ store, broker, logger, publicUrl: base, maxAttempts: config.maxAttempts });
-  const janitor = startJanitor({ store, broker, logger, publicUrl: base, intervalMs: config.janitorIntervalMs, eventRetentionSeconds: config.eventRetentionSeconds });
+  const janitor = startJanitor({ store, broker, logger, publicUrl: base, ...janitorSettings(config) });
   const requeued = await requeueUnfinished(store, broker);
   if (requeued > 0) print(`re-queued ${requeued} unfinished task(s) from the last run`);
 

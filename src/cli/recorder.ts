@@ -1,7 +1,19 @@
 /** `errand recorder`: records results into PostgreSQL and runs the janitor; replicate freely. */
 import { startJanitor, startRecorder } from '../recorder/index.ts';
+import type { JanitorOptions } from '../recorder/index.ts';
 import type { Config } from './config.ts';
 import { createLogger, onShutdown, openPostgresStore, openRabbitMq } from './lifecycle.ts';
+
+/** The janitor's settings from the command line (serve, recorder and dev run one). */
+export function janitorSettings(config: Config): Omit<JanitorOptions, 'store' | 'broker' | 'logger' | 'publicUrl'> {
+  return {
+    intervalMs: config.janitorIntervalMs,
+    eventRetentionSeconds: config.eventRetentionSeconds,
+    maxAttempts: config.maxAttempts,
+    lostCheckIntervalMs: config.lostCheckIntervalMs,
+    liveness: { unknownGraceMs: config.lostWorkerGraceMs },
+  };
+}
 
 export async function recorder(config: Config): Promise<void> {
   const logger = createLogger(config, 'errand-recorder');
@@ -9,7 +21,7 @@ export async function recorder(config: Config): Promise<void> {
   const broker = await openRabbitMq(config, logger, 'errand-recorder');
   const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   const running = await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts });
-  const janitor = startJanitor({ store, broker, logger, publicUrl: publicUrl, intervalMs: config.janitorIntervalMs, eventRetentionSeconds: config.eventRetentionSeconds });
+  const janitor = startJanitor({ store, broker, logger, publicUrl, ...janitorSettings(config) });
   logger.info({ database: store.target, broker: broker.target }, 'errand recorder running');
   onShutdown(logger, async () => {
     await running.close();

@@ -4,6 +4,7 @@ import { startJanitor, startRecorder } from '../recorder/index.ts';
 import { createApp, leaseNodeId } from '../server/index.ts';
 import type { Config } from './config.ts';
 import { createLogger, onShutdown, openPostgresStore, openRabbitMq } from './lifecycle.ts';
+import { janitorSettings } from './recorder.ts';
 
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config, 'errand-serve');
@@ -14,7 +15,7 @@ export async function serve(config: Config): Promise<void> {
   const app = await createApp({ store, broker, ids: new FlakeIdGenerator(nodeId), logger, settings: serverSettings(config) });
   const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts }) : undefined;
-  const janitor = config.recorder ? startJanitor({ store, broker, logger, publicUrl: publicUrl, intervalMs: config.janitorIntervalMs, eventRetentionSeconds: config.eventRetentionSeconds }) : undefined;
+  const janitor = config.recorder ? startJanitor({ store, broker, logger, publicUrl, ...janitorSettings(config) }) : undefined;
   const address = await app.listen({ host: config.host, port: config.port });
   logger.info({ address, nodeId, database: store.target, broker: broker.target, recorder: config.recorder }, 'errand serving');
   onShutdown(logger, async () => {

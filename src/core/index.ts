@@ -15,3 +15,4 @@ export * from './progress.ts';
 export * from './transitions.ts';
 export * from './control.ts';
 export * from './cache.ts';
+export * from './liveness.ts';

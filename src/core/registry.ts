@@ -31,7 +31,9 @@ export interface WorkerInfo { id: string; host: string; pid: number; startedAt: 
 export type RegistryMessage =
   | { kind: 'announce'; worker: WorkerInfo; services: AnnouncedService[] }
   | { kind: 'goodbye'; worker: { id: string } }
-  | { kind: 'discover' };
+  | { kind: 'discover' }
+  /** A janitor's own echo: hearing it back proves the janitor's subscription is live. Others ignore it. */
+  | { kind: 'probe'; from: string };
 
 /** Docs travel in every announcement, so they are bounded. */
 export const MAX_ANNOUNCED_DOCS = 16 * 1024;
@@ -89,6 +91,7 @@ export function parseRegistryMessage(body: Buffer): RegistryMessage | undefined 
   }
   if (!isObject(value)) return undefined;
   if (value.kind === 'discover') return { kind: 'discover' };
+  if (value.kind === 'probe') return typeof value.from === 'string' ? { kind: 'probe', from: value.from } : undefined;
   const worker = value.worker;
   if (!isObject(worker) || typeof worker.id !== 'string') return undefined;
   if (value.kind === 'goodbye') return { kind: 'goodbye', worker: { id: worker.id } };

@@ -1,6 +1,8 @@
 /**
  * The janitor: ends queued tasks whose deadline has passed as `expired` (every second by
- * default, so watchers hear it promptly), removes tasks (and, by cascade, their files) once
+ * default, so watchers hear it promptly), queues again the running tasks of workers that are lost
+ * (Errand's workers acknowledge a task when it starts, so the broker cannot do that: see
+ * docs/architecture.md, "Long tasks") or fails them `worker_lost` once their attempts are used up, removes tasks (and, by cascade, their files) once
  * completion + ttl has passed, drops result-cache entries past their lifetime (serving stops at
  * the lifetime anyway: this keeps the table small), and trims events older than the retention. It works in small
  * batches so that no statement holds locks for long; one janitor removes tasks at a time across
@@ -9,8 +11,11 @@
 import type { Logger } from 'pino';
 import { createEventPublisher } from '../broker/index.ts';
 import type { Broker } from '../broker/index.ts';
-import { encodeControl } from '../core/index.ts';
-import type { Store } from '../store/index.ts';
+import { encodeControl, RESULT_QUEUE } from '../core/index.ts';
+import type { LivenessRules } from '../core/index.ts';
+import type { Store, UnfinishedTask } from '../store/index.ts';
+import { startWorkerWatch } from './worker-watch.ts';
+import type { WorkerWatch } from './worker-watch.ts';
 
 export interface JanitorOptions {
   store: Store;
@@ -25,6 +30,12 @@ export interface JanitorOptions {
   /** How long events are kept (default 7 days). */
   eventRetentionSeconds?: number;
   batchSize?: number;
+  /** Attempts a task gets before a lost worker fails it `worker_lost` (default 3). */
+  maxAttempts?: number;
+  /** How often running tasks are checked for lost workers (default 5 s). */
+  lostCheckIntervalMs?: number;
+  /** When a worker counts as lost (core/liveness.ts); defaults suit workers announcing every 5 s. */
+  liveness?: Partial<LivenessRules>;
 }
 
 export interface Janitor {
@@ -32,6 +43,8 @@ export interface Janitor {
   sweep(): Promise<number>;
   /** Ends every queued task past its deadline; returns how many. */
   expire(): Promise<number>;
+  /** Queues again (or fails) every running task whose worker is lost; returns how many. */
+  recoverLost(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -41,8 +54,15 @@ export function startJanitor(options: JanitorOptions): Janitor {
   const batchSize = options.batchSize ?? 1000;
   const retention = options.eventRetentionSeconds ?? 7 * 24 * 3600;
   const publisher = createEventPublisher(store, broker, log, options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {});
+  const maxAttempts = options.maxAttempts ?? 3;
   let sweeping: Promise<number> | undefined;
   let expiring: Promise<number> | undefined;
+  let recovering: Promise<number> | undefined;
+  let watching: Promise<WorkerWatch> | undefined;
+  const watch = (): Promise<WorkerWatch> => (watching ??= startWorkerWatch({
+    broker, logger: log, ...(options.liveness ? { rules: options.liveness } : {}),
+    deafAfterMs: 3 * (options.lostCheckIntervalMs ?? 5000),
+  }).catch((err: unknown) => { watching = undefined; throw err; }));
 
   const pause = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)); // let other work in between batches
 
@@ -78,21 +98,60 @@ export function startJanitor(options: JanitorOptions): Janitor {
     });
   }
 
+  async function requeue(task: UnfinishedTask): Promise<void> {
+    await broker.declareQueue(task.service);
+    await broker.send(task.service, Buffer.from(task.input), { correlationId: task.id, replyTo: RESULT_QUEUE, contentType: 'application/json' });
+  }
+
+  async function recoverAll(): Promise<number> {
+    const ears = await watch();
+    await ears.probe();
+    if (!ears.listening()) return 0;
+    let after: string | null = null;
+    let count = 0;
+    for (;;) {
+      const batch = await store.listRunning(after, batchSize);
+      for (const task of batch) {
+        if (!ears.isLost(task.worker)) continue;
+        const outcome = await store.requeueLost(task, maxAttempts, requeue);
+        if (outcome.kind === 'moved-on') continue;
+        publisher.written(outcome.events);
+        count++;
+        if (outcome.kind === 'requeued') {
+          log.warn({ taskId: task.id, service: task.service, worker: task.worker }, 'worker lost mid-task; task queued again');
+        } else {
+          log.warn({ taskId: task.id, service: task.service, worker: task.worker, maxAttempts }, 'worker lost mid-task with no attempts left; task failed worker_lost');
+          // Should the worker be alive after all (cut off, not dead), this stops its run.
+          await broker.broadcast('control', encodeControl({ type: 'cancel', taskIds: [task.id] })).catch(() => undefined);
+        }
+      }
+      if (batch.length < batchSize) return count;
+      after = batch[batch.length - 1]!.id;
+      await pause();
+    }
+  }
+
   const sweep = (): Promise<number> => (sweeping ??= sweepAll().finally(() => { sweeping = undefined; }));
   const expire = (): Promise<number> => (expiring ??= expireAll().finally(() => { expiring = undefined; }));
+  const recoverLost = (): Promise<number> => (recovering ??= recoverAll().finally(() => { recovering = undefined; }));
 
   const timers = [
     setInterval(() => { sweep().catch((err: Error) => log.warn({ err: err.message }, 'janitor sweep failed; will retry')); }, options.intervalMs ?? 60_000),
     setInterval(() => { expire().catch((err: Error) => log.warn({ err: err.message }, 'expiry check failed; will retry')); }, options.expiryIntervalMs ?? 1000),
+    setInterval(() => { recoverLost().catch((err: Error) => log.warn({ err: err.message }, 'lost-worker check failed; will retry')); }, options.lostCheckIntervalMs ?? 5000),
   ];
+  // Listening starts now, so the grace for workers never heard from runs from the janitor's start.
+  watch().catch((err: Error) => log.warn({ err: err.message }, 'could not listen for workers yet; will retry'));
   timers.forEach((t) => t.unref());
 
   return {
     sweep,
     expire,
+    recoverLost,
     async stop() {
       timers.forEach((t) => clearInterval(t));
-      await Promise.allSettled([sweeping, expiring]);
+      await Promise.allSettled([sweeping, expiring, recovering]);
+      await watching?.then((w) => w.close(), () => undefined);
       await publisher.close();
     },
   };

@@ -1,4 +1,4 @@
-export type { Store, NewTask, StartedTask, CompletedTask, CompletionOutcome, StoredFile, UnfinishedTask, StartOutcome, ProgressUpdate, CancelOutcome, DeleteOutcome, QueuePosition, CachedSubmission } from './store.ts';
+export type { Store, NewTask, StartedTask, CompletedTask, CompletionOutcome, StoredFile, UnfinishedTask, RunningTask, RequeueOutcome, StartOutcome, ProgressUpdate, CancelOutcome, DeleteOutcome, QueuePosition, CachedSubmission } from './store.ts';
 export type { SqlClient } from './sql-client.ts';
 export { createSqlStore } from './sql-store.ts';
 export { migrate, pendingMigrations } from './migrate.ts';

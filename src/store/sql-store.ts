@@ -3,11 +3,11 @@
  * Ids travel as decimal text (both drivers bind it to bigint without loss) and come back as
  * 16 hex digits, computed in SQL, so no driver ever turns one into a lossy JS number.
  */
-import { afterStart, createBatcher, decideProgress, decideStart, failureIndex, isTerminal, taskIdToDecimal } from '../core/index.ts';
+import { afterStart, createBatcher, decideProgress, decideStart, failureIndex, isTerminal, taskIdToDecimal, WORKER_LOST } from '../core/index.ts';
 import type { CacheClaim, NewEvent, ProgressState, TaskError, TaskEvent, TaskInfo, TaskSnapshot, TaskStatus } from '../core/index.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 import { appendEvents, hasPendingEvents, lastEventId, lastEvents, oldestEventId, readEvents, sequenceEvents, trimEvents } from './sql-events.ts';
-import type { CachedSubmission, CancelOutcome, CompletedTask, CompletionOutcome, NewTask, ProgressUpdate, StartedTask, StartOutcome, Store, StoredFile, UnfinishedTask } from './store.ts';
+import type { CachedSubmission, CancelOutcome, CompletedTask, CompletionOutcome, NewTask, ProgressUpdate, RequeueOutcome, RunningTask, StartedTask, StartOutcome, Store, StoredFile, UnfinishedTask } from './store.ts';
 
 /** Attempts a task gets when the caller gives no limit. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -143,12 +143,14 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
   );
 
   async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Map<string, { status: TaskStatus; events: NewEvent[] }>> {
-    // `was` is the row before this update: a result for a task still queued overtook its start report.
+    // `was` is the row before this update: a result for a task still queued overtook its start
+    // report (a new attempt), unless it comes from the attempt the task was queued again after
+    // (its worker was judged lost, yet finished): that attempt was counted already.
     const recorded = await q.query<{ id: string; status: TaskStatus; service: string; was: TaskStatus; attempts: number; worker: string | null; run_id: string | null; progress_seq: number | null; started_at: Date; cached: boolean }>(
       `UPDATE task t SET status = u.status, result = u.result::jsonb, error = u.error::jsonb, console = u.console,
          completed_at = now(), started_at = coalesce(t.started_at, now()), expires_at = now() + t.ttl,
-         attempts = CASE WHEN old.status = 'queued' THEN t.attempts + 1 ELSE t.attempts END,
-         worker = CASE WHEN old.status = 'queued' THEN u.worker ELSE t.worker END,
+         attempts = CASE WHEN old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id) THEN t.attempts + 1 ELSE t.attempts END,
+         worker = CASE WHEN old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id) THEN u.worker ELSE t.worker END,
          run_id = coalesce(u.run_id, t.run_id)
        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(id, status, result, error, console, run_id, worker),
          (SELECT id, status, run_id, progress_seq FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE) AS old
@@ -175,10 +177,11 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
           taskIdToDecimal(task.id), file.name, file.contentType, file.content,
         ]);
       }
-      if (row.was === 'queued') events.push({ taskId: task.id, service: row.service, type: 'started', data: { worker: row.worker, attempt: Number(row.attempts) } });
+      const lostAttempt = row.was === 'queued' && row.run_id !== null && row.run_id === (task.runId ?? null);
+      if (row.was === 'queued' && !lostAttempt) events.push({ taskId: task.id, service: row.service, type: 'started', data: { worker: row.worker, attempt: Number(row.attempts) } });
       // The result overtook the attempt's last progress report: that value is recorded first.
       const last = task.lastProgress;
-      const sameAttempt = row.was === 'queued' || row.run_id === null || row.run_id === (task.runId ?? null);
+      const sameAttempt = (row.was === 'queued' && !lostAttempt) || row.run_id === null || row.run_id === (task.runId ?? null);
       if (last && sameAttempt && (row.progress_seq === null || Number(row.progress_seq) < last.seq)) {
         const snapshot = { id: task.id, service: row.service, status: 'running' as const, runId: null, attempts: 1, worker: null, progressSeq: null, startedAt: new Date(row.started_at) };
         const progress = decideProgress(snapshot, { runId: null, worker: null, seq: last.seq, value: last.value }, new Date());
@@ -513,6 +516,35 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
         return gone.rowCount;
       });
     },
+
+    async listRunning(afterId, limit) {
+      const rows = await db.query<RunningTask>(
+        `SELECT ${HEX_ID} AS id, service, worker, run_id AS "runId" FROM task
+         WHERE status = 'running' AND run_id IS NOT NULL AND id > $1 ORDER BY id LIMIT $2`,
+        [afterId ? taskIdToDecimal(afterId) : '-1', limit],
+      );
+      return rows.rows;
+    },
+
+    requeueLost: (lost, maxAttempts, send) => db.transaction(async (tx): Promise<RequeueOutcome> => {
+      const task = (await lockSnapshots(tx, [lost.id])).get(lost.id);
+      if (!task || task.status !== 'running' || task.runId !== lost.runId) return { kind: 'moved-on' };
+      if (task.attempts >= maxAttempts) {
+        const error = { code: WORKER_LOST, message: `the task's worker was lost on each of its ${task.attempts} attempts (limit ${maxAttempts})` };
+        await endTasks(tx, [{ id: task.id, status: 'failed', error }]);
+        return { kind: 'gave-up', events: await appendEvents(tx, [{ taskId: task.id, service: task.service, type: 'failed', data: { error } }]) };
+      }
+      // The run id stays: a late report of the lost attempt is still known as that attempt.
+      const row = await tx.query<{ input: string }>(
+        `UPDATE task SET status = 'queued', deadline = NULL, progress = NULL, progress_seq = NULL WHERE id = $1 RETURNING input::text AS input`,
+        [taskIdToDecimal(task.id)],
+      );
+      const events = await appendEvents(tx, [{
+        taskId: task.id, service: task.service, type: 'queued', data: { requeued: true, reason: WORKER_LOST, previousWorker: task.worker, attempts: task.attempts },
+      }]);
+      await send({ id: task.id, service: task.service, input: row.rows[0]!.input });
+      return { kind: 'requeued', events };
+    }),
 
     async listUnfinished(afterId, limit): Promise<UnfinishedTask[]> {
       const rows = await db.query<UnfinishedTask>(

@@ -78,6 +78,15 @@ export type CompletionOutcome =
 
 export interface UnfinishedTask { id: string; service: string; input: string }
 
+/** A task an Errand worker runs now, as the janitor checks it: the attempt is the run id. */
+export interface RunningTask { id: string; service: string; worker: string | null; runId: string }
+
+/** What `requeueLost` did: queued the task again, failed it (no attempts left), or nothing (it moved on). */
+export type RequeueOutcome =
+  | { kind: 'requeued'; events: NewEvent[] }
+  | { kind: 'gave-up'; events: NewEvent[] }
+  | { kind: 'moved-on' };
+
 export interface StoredFile { contentType: string; content: Buffer }
 
 export interface Store {
@@ -142,6 +151,14 @@ export interface Store {
   trimEvents(retentionSeconds: number, limit: number): Promise<number>;
   /** Removes up to `limit` tasks whose ttl has passed; returns how many went. */
   deleteExpired(limit: number): Promise<number>;
+  /** Running tasks after `afterId` (by id) that Errand workers started (they have a run id). */
+  listRunning(afterId: string | null, limit: number): Promise<RunningTask[]>;
+  /**
+   * The task's worker is lost: if it still runs that attempt, it is queued again (`send` puts
+   * its message back on the queue, inside the transaction, so a failed send changes nothing) or,
+   * with `maxAttempts` used up, fails with `worker_lost`.
+   */
+  requeueLost(task: RunningTask, maxAttempts: number, send: (task: UnfinishedTask) => Promise<void>): Promise<RequeueOutcome>;
   /** Unfinished tasks after `afterId` (by id), for re-queueing after the embedded broker restarts. */
   listUnfinished(afterId: string | null, limit: number): Promise<UnfinishedTask[]>;
   /** Leases a free flake node id for `holder`; undefined when all 1024 are taken. */

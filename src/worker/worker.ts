@@ -1,8 +1,9 @@
 /**
- * The worker: one consumer per service queue with prefetch = concurrency (fair dispatch), runs
- * each task through its executor, publishes progress and the result, and acknowledges the task
- * only once the broker has confirmed the result. A worker that dies before that leaves the task
- * unacknowledged, so the broker hands it to another worker. Knows nothing of the database.
+ * The worker: one consumer per service queue with prefetch = concurrency, runs each task through
+ * its executor, publishes progress and the result. A task is acknowledged once its start report
+ * is confirmed, not at its end: long tasks outlive RabbitMQ's consumer_timeout, and a dropped
+ * connection does not send a running task to a second worker. A worker that dies mid-task stops
+ * announcing, and the janitor queues its tasks again. Knows nothing of the database.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +15,7 @@ import { stoppedOutcome } from './executor.ts';
 import { startAnnouncer } from './announcer.ts';
 import { createProgressCoalescer } from './progress-coalescer.ts';
 import { tail } from './executors/process-io.ts';
+import { createSlots } from './slots.ts';
 
 export interface WorkerOptions {
   broker: Broker;
@@ -26,6 +28,12 @@ export interface WorkerOptions {
   progressIntervalMs?: number;
   /** How long start waits for a server to say which queued tasks were stopped (default 250 ms). */
   syncWaitMs?: number;
+  /**
+   * How long a delivery waits for a free slot (all of the service's slots running started
+   * tasks) before it goes back to the queue for another worker (default 10 s). Keep it well under
+   * RabbitMQ's consumer_timeout: the delivery is unacknowledged while it waits.
+   */
+  slotWaitMs?: number;
 }
 
 /** Tasks known to be stopped (canceled or expired) that this worker must never start; the oldest are forgotten first. */
@@ -81,21 +89,23 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     return task !== undefined;
   };
   const progressIntervalMs = options.progressIntervalMs ?? 100;
+  const slots = createSlots(new Map(options.services.map((s) => [s.name, s.concurrency])), options.slotWaitMs ?? 10_000);
+  const runs = new Set<Promise<void>>();
+  let closing = false;
   const validators = new Map(options.services.map((s) => {
     const compiled = s.manifest.inputSchema ? createInputValidator(s.manifest.inputSchema) : undefined;
     return [s.name, compiled && 'validate' in compiled ? compiled : undefined] as const;
   }));
 
   /** Runs the executor; one that does not stop within a second of being told is left behind. */
-  async function execute(service: ServiceDefinition, taskId: string, runId: string, input: unknown, done: Promise<unknown>, last: LastProgress): Promise<Outcome> {
-    const controller = new AbortController();
-    running.set(taskId, { controller, service: service.name, done });
-    if (stopped.has(taskId)) controller.abort({ code: 'canceled', message: 'the task was canceled' } satisfies StopReason);
+  async function execute(service: ServiceDefinition, taskId: string, runId: string, input: unknown, controller: AbortController, last: LastProgress): Promise<Outcome> {
     const stop = (reason: StopReason): void => controller.abort(reason);
     const timeoutMs = service.manifest.timeoutMs;
     const timer = timeoutMs === null ? undefined : setTimeout(() => stop({ code: 'timeout', message: `the task ran longer than its ${service.manifest.timeout} timeout` }), timeoutMs);
     const abandoned = new Promise<Outcome>((resolve) => {
-      controller.signal.addEventListener('abort', () => setTimeout(() => resolve(stoppedOutcome(controller.signal)), 1000).unref(), { once: true });
+      const leave = (): void => { setTimeout(() => resolve(stoppedOutcome(controller.signal)), 1000).unref(); };
+      if (controller.signal.aborted) leave();
+      else controller.signal.addEventListener('abort', leave, { once: true });
     });
     let seq = 0;
     const progress = createProgressCoalescer((data) => {
@@ -110,7 +120,6 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       ]);
     } finally {
       clearTimeout(timer);
-      running.delete(taskId);
       // The last progress value leaves before the result does.
       await progress.flush();
     }
@@ -132,47 +141,70 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     return undefined;
   }
 
+  /**
+   * A delivery: the task starts when one of its service's slots is free, its start is reported
+   * (persistent, confirmed) and the delivery is acknowledged at once. So no delivery is held for
+   * the length of a task, and RabbitMQ's consumer_timeout never closes the channel under a long
+   * one. From then on the task's fate is the database's: a worker that goes silent has its tasks
+   * queued again by the janitor (docs/architecture.md, "Long tasks").
+   */
   async function runTask(service: ServiceDefinition, delivery: Delivery): Promise<Disposition> {
     const taskId = delivery.properties.correlationId;
     if (!isTaskId(taskId)) {
       log.warn({ service: service.name, correlationId: taskId ?? null }, 'task message without a valid correlation_id; dropped');
       return 'drop';
     }
+    if (running.has(taskId)) {
+      // Delivered again while it runs here (the janitor thought this worker lost): one run is enough.
+      log.info({ taskId }, 'task delivered again while running here; the run under way will report it');
+      return 'ack';
+    }
+    // Every slot holds a started task: wait a while, then hand the message back for another worker.
+    if (!(await slots.acquire(service.name))) return 'requeue';
     const skip = mustNotStart(taskId, delivery);
-    if (skip) {
+    if (skip || running.has(taskId)) {
+      slots.release(service.name);
       // The database already says how it ended (or the janitor is about to): nothing to report.
-      log.info({ taskId, service: service.name }, `task not started: ${skip}`);
+      if (skip) log.info({ taskId, service: service.name }, `task not started: ${skip}`);
       return 'ack';
     }
-    const already = running.get(taskId);
-    if (already) {
-      // Redelivered to this worker while it still runs it (its connection dropped): one run is enough.
-      log.info({ taskId }, 'task redelivered while running here; the run under way will report it');
-      await already.done;
-      return 'ack';
-    }
-    let finished: () => void = () => undefined;
-    const done = new Promise<void>((resolve) => { finished = resolve; });
-    try {
-      return await runDelivered(service, delivery, taskId, done);
-    } finally {
-      finished();
-    }
-  }
-
-  async function runDelivered(service: ServiceDefinition, delivery: Delivery, taskId: string, done: Promise<void>): Promise<Disposition> {
     const runId = randomBytes(8).toString('hex');
     const replyTo = delivery.properties.replyTo || RESULT_QUEUE;
     const reply = (body: Buffer, contentType: string, extra: { type?: string; persistent?: boolean; headers?: Record<string, unknown> } = {}) =>
       broker.send(replyTo, body, { correlationId: taskId, contentType, ...extra, headers: { [RUN_HEADER]: runId, [WORKER_HEADER]: id, ...extra.headers } });
+    const controller = new AbortController();
+    if (stopped.has(taskId)) controller.abort({ code: 'canceled', message: 'the task was canceled' } satisfies StopReason);
+    let finished: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => { finished = resolve; });
+    running.set(taskId, { controller, service: service.name, done });
 
-    // "Started" is informative: not persistent and not awaited; the result settles the task anyway.
-    // It carries the script the task runs (Patavi sent that as a message of its own).
+    // The start report carries the script (Patavi sent that as a message of its own). Once the
+    // broker has it, the task is recorded as running whatever happens to this worker.
     const script = service.executor.script?.();
-    reply(Buffer.from(JSON.stringify(script === undefined ? { worker: id } : { worker: id, script })), 'application/json', { type: STARTED_TYPE, persistent: false }).catch(
-      (err: Error) => log.debug({ taskId, err: err.message }, 'could not report the start'),
-    );
+    try {
+      await reply(Buffer.from(JSON.stringify(script === undefined ? { worker: id } : { worker: id, script })), 'application/json', { type: STARTED_TYPE });
+    } catch (err) {
+      running.delete(taskId);
+      slots.release(service.name);
+      finished();
+      log.warn({ taskId, err: (err as Error).message }, 'could not report the start; task handed back');
+      return 'requeue';
+    }
+    const run = runStarted(service, delivery, taskId, runId, controller, reply)
+      .catch((err: unknown) => log.error({ taskId, err: (err as Error).message }, 'task run failed unexpectedly'))
+      .finally(() => {
+        running.delete(taskId);
+        slots.release(service.name);
+        runs.delete(run);
+        finished();
+      });
+    runs.add(run);
+    return 'ack';
+  }
 
+  type Reply = (body: Buffer, contentType: string, extra?: { type?: string; persistent?: boolean; headers?: Record<string, unknown> }) => Promise<void>;
+
+  async function runStarted(service: ServiceDefinition, delivery: Delivery, taskId: string, runId: string, controller: AbortController, reply: Reply): Promise<void> {
     let outcome: Outcome | undefined;
     let input: unknown;
     try {
@@ -187,7 +219,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     const started = performance.now();
     log.debug({ taskId, service: service.name, redelivered: delivery.redelivered }, 'task started');
     const last: LastProgress = { seq: 0, value: undefined };
-    outcome ??= await execute(service, taskId, runId, input, done, last);
+    outcome ??= await execute(service, taskId, runId, input, controller, last);
 
     const { body, contentType } = await encodeOutcome(outcome);
     // Progress travels on its own queue: the result names the last value, so that it is recorded
@@ -198,22 +230,24 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       [VERSION_HEADER]: service.manifest.version,
       ...(outcome.cacheable === false ? { [NO_CACHE_HEADER]: 'true' } : {}),
     };
-    try {
+    const withConsole = outcome.console ? { ...resultHeaders, [CONSOLE_HEADER]: tail(outcome.console) } : undefined;
+    // The delivery is gone: the result is retried until the broker takes it. A worker that stops
+    // without sending it leaves the task to the janitor, which queues it again.
+    for (let attempt = 1; ; attempt++) {
       try {
-        await reply(body, contentType, { headers: { ...resultHeaders, ...(outcome.console ? { [CONSOLE_HEADER]: tail(outcome.console) } : {}) } });
+        await reply(body, contentType, { headers: withConsole && attempt === 1 ? withConsole : resultHeaders });
+        break;
       } catch (err) {
-        if (!outcome.console) throw err;
+        if (closing && attempt >= 3) {
+          log.error({ taskId, err: (err as Error).message }, 'result not sent before the worker stopped; the janitor will queue the task again');
+          return;
+        }
         // The console is a courtesy: a broker that refuses it must not cost the result.
-        log.warn({ taskId, err: (err as Error).message }, 'result with console refused; sending it without');
-        await reply(body, contentType, { headers: resultHeaders });
+        log.warn({ taskId, attempt, err: (err as Error).message }, 'result not confirmed by the broker; retrying');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 250 * 2 ** attempt)));
       }
-    } catch (err) {
-      // Unconfirmed result: hand the task back so that it runs again rather than vanish.
-      log.warn({ taskId, err: (err as Error).message }, 'result not confirmed by the broker; task handed back');
-      return 'requeue';
     }
     log.info({ taskId, service: service.name, status: outcome.status, ms: Math.round(performance.now() - started) }, 'task finished');
-    return 'ack';
   }
 
   // Cancels reach every worker; one that starts asks which queued tasks were stopped before it came.
@@ -249,9 +283,14 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     id,
     cancel: (taskId) => cancel(taskId),
     async close() {
-      // Graceful: tasks under way finish and report before the consumers go.
-      await announcer.close();
+      // Graceful: no new task starts (waiting deliveries go back), tasks under way finish and
+      // report, and only then does the worker say goodbye: the janitor takes a goodbye to mean
+      // that whatever this worker still had running is lost.
+      closing = true;
+      slots.close();
       await Promise.all(subscriptions.map((s) => s.close()));
+      await Promise.allSettled([...runs]);
+      await announcer.close();
       await control.close();
       await Promise.all(options.services.map((s) => s.executor.close()));
     },

@@ -102,6 +102,75 @@ await describeEachBackend('event log', (kind) => {
     assert.deepEqual(late, [{ kind: 'already-ended', status: 'failed' }]);
   });
 
+  test('a lost worker\'s task is queued again: its input goes back out, late reports of the lost attempt change nothing, the next start is attempt 2', async () => {
+    const task = newTask({ input: '{"n":7}' });
+    await backend.store.insertTask(task);
+    await backend.store.markStarted([{ id: task.id, worker: 'w1', runId: 'a1' }], 3);
+    const running = (await backend.store.listRunning(null, 1000)).find((r) => r.id === task.id);
+    assert.deepEqual(running, { id: task.id, service: 'svc', worker: 'w1', runId: 'a1' });
+    const sent: unknown[] = [];
+    const outcome = await backend.store.requeueLost(running!, 3, async (t) => { sent.push(t); });
+    assert.equal(outcome.kind, 'requeued');
+    const [message] = sent as Array<{ id: string; service: string; input: string }>;
+    assert.equal(sent.length, 1);
+    assert.deepEqual({ id: message!.id, service: message!.service, input: JSON.parse(message!.input) }, { id: task.id, service: 'svc', input: { n: 7 } });
+    let info = await backend.store.getTask(task.id);
+    assert.equal(info?.status, 'queued');
+    assert.equal(info?.attempts, 1);
+    assert.equal((await backend.store.listRunning(null, 1000)).some((r) => r.id === task.id), false);
+    // The lost attempt's late start and progress do not make it running again.
+    assert.deepEqual(await backend.store.markStarted([{ id: task.id, worker: 'w1', runId: 'a1' }], 3), [{ kind: 'already-started' }]);
+    await backend.store.recordProgress([{ id: task.id, worker: 'w1', runId: 'a1', seq: 5, value: 50 }], 3);
+    assert.equal((await backend.store.getTask(task.id))?.status, 'queued');
+    // Checking again with the old attempt finds nothing to do.
+    assert.deepEqual(await backend.store.requeueLost(running!, 3, async () => { throw new Error('must not send'); }), { kind: 'moved-on' });
+    const second = await backend.store.markStarted([{ id: task.id, worker: 'w2', runId: 'a2' }], 3);
+    assert.deepEqual(typesOf((second[0] as { events: NewEvent[] }).events), ['retried', 'started']);
+    info = await backend.store.getTask(task.id);
+    assert.equal(info?.attempts, 2);
+    assert.equal(info?.worker, 'w2');
+    const events = await eventsOf(task.id);
+    assert.deepEqual(events.map((e) => e.type), ['queued', 'started', 'queued', 'retried', 'started']);
+    assert.deepEqual(events[2]!.data, { requeued: true, reason: 'worker_lost', previousWorker: 'w1', attempts: 1 });
+  });
+
+  test('a lost worker\'s task with its attempts used up fails worker_lost; a send that fails changes nothing', async () => {
+    const task = newTask();
+    await backend.store.insertTask(task);
+    await backend.store.markStarted([{ id: task.id, worker: 'w1', runId: 'a1' }], 2);
+    const first = { id: task.id, service: 'svc', worker: 'w1', runId: 'a1' };
+    await assert.rejects(backend.store.requeueLost(first, 2, async () => { throw new Error('broker down'); }), /broker down/);
+    assert.equal((await backend.store.getTask(task.id))?.status, 'running');
+    assert.deepEqual(typesOf(await eventsOf(task.id)), ['queued', 'started']);
+    assert.equal((await backend.store.requeueLost(first, 2, async () => undefined)).kind, 'requeued');
+    await backend.store.markStarted([{ id: task.id, worker: 'w2', runId: 'a2' }], 2);
+    let sends = 0;
+    const outcome = await backend.store.requeueLost({ id: task.id, service: 'svc', worker: 'w2', runId: 'a2' }, 2, async () => { sends++; });
+    assert.equal(outcome.kind, 'gave-up');
+    assert.equal(sends, 0);
+    const info = await backend.store.getTask(task.id);
+    assert.equal(info?.status, 'failed');
+    assert.equal(info?.error?.code, 'worker_lost');
+    assert.equal(JSON.parse((await backend.store.getResult(task.id))!).status, 'failed');
+    assert.deepEqual(typesOf(await eventsOf(task.id)), ['queued', 'started', 'queued', 'retried', 'started', 'failed']);
+  });
+
+  test('the lost attempt\'s result, arriving after its task was queued again, ends it without counting another attempt', async () => {
+    const task = newTask();
+    await backend.store.insertTask(task);
+    await backend.store.markStarted([{ id: task.id, worker: 'w1', runId: 'a1' }], 3);
+    await backend.store.requeueLost({ id: task.id, service: 'svc', worker: 'w1', runId: 'a1' }, 3, async () => undefined);
+    const recorded = await backend.store.completeTasks([{ id: task.id, status: 'done', index: { ok: true }, files: [], error: null, runId: 'a1', worker: 'w1' }]);
+    assert.equal(recorded[0]?.kind, 'recorded');
+    const info = await backend.store.getTask(task.id);
+    assert.equal(info?.status, 'done');
+    assert.equal(info?.attempts, 1);
+    assert.equal(info?.worker, 'w1');
+    assert.deepEqual(typesOf(await eventsOf(task.id)), ['queued', 'started', 'queued', 'done']);
+    // The copy queued again starts later: the task has ended, so that start changes nothing.
+    assert.deepEqual(await backend.store.markStarted([{ id: task.id, worker: 'w2', runId: 'a2' }], 3), [{ kind: 'ended', status: 'done' }]);
+  });
+
   test('cancel ends a queued or running task once; a finished one is reported as ended', async () => {
     const [queued, running, finished] = [newTask(), newTask(), newTask()];
     await Promise.all([queued, running, finished].map((t) => backend.store.insertTask(t)));

@@ -32,9 +32,8 @@ await describeEachBackend('reconnection', () => {
     await held.whenStarted(1);
     const vhost = new URL(backend.urls!.amqp).pathname.slice(1);
     await run('rabbitmqctl', ['-q', 'close_all_connections', '--vhost', vhost, 'test: dropping connections']);
-    // The task is still running in the worker; its channel died, so the broker requeued it.
-    // When it finishes, its result goes out on a new connection, and the redelivered copy runs
-    // again once the consumer is back (at least once); the first result recorded wins.
+    // The task is still running in the worker. It was acknowledged when it started, so the dead
+    // channel gave nothing back to the queue; its result goes out on a new connection.
     held.release();
     // The server's feed may still be re-binding; a watcher retries as a client would.
     const ended = await eventually(async () => {
@@ -43,6 +42,7 @@ await describeEachBackend('reconnection', () => {
     }, 'a done message after the reconnection');
     assert.equal(ended?.messages.at(-1)?.eventType, 'done');
     assert.deepEqual(await (await fetch(`${json._links.self.href}/results`)).json(), { n: 1 });
+    assert.deepEqual(held.started, [json.id]);
     const next = await postTask(stack.baseUrl, 'echo', { after: true });
     assert.equal(next.response.status, 201);
     const updates = await watchUpdates(next.json._links.updates.href);

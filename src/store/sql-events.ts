@@ -38,6 +38,13 @@ export async function appendEvents(q: SqlQueryable, events: NewEvent[]): Promise
  */
 export async function sequenceEvents(db: SqlClient, limit: number): Promise<TaskEvent[]> {
   return db.transaction(async (tx) => {
+    // The pending table is a queue: between vacuums it is mostly dead rows, which statistics
+    // count as live, so the planner would scan and sort all of them on every pass. The pk
+    // index finds the oldest pending rows directly (and skips dead entries once marked). The
+    // knob inflates the cost estimate of whatever it discourages, so JIT is kept off here: it
+    // would otherwise compile this small statement on every pass.
+    await tx.query('SET LOCAL enable_seqscan = off');
+    await tx.query('SET LOCAL jit = off');
     const log = await tx.query<{ last_id: string }>('SELECT last_id::text AS last_id FROM event_log FOR UPDATE');
     const last = Number(log.rows[0]!.last_id);
     const moved = await tx.query<EventRow>(

@@ -143,6 +143,9 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
   );
 
   async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Map<string, { status: TaskStatus; events: NewEvent[] }>> {
+    // Rows are found by id only (the status test is on the locked copy): a test on t.status lets the
+    // planner walk the partial index of unfinished tasks, which holds an entry for every task
+    // that passed through it until vacuum, so each batch cost more than the one before.
     // `was` is the row before this update: a result for a task still queued overtook its start
     // report (a new attempt), unless it comes from the attempt the task was queued again after
     // (its worker was judged lost, yet finished): that attempt was counted already.
@@ -154,7 +157,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
          run_id = coalesce(u.run_id, t.run_id)
        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(id, status, result, error, console, run_id, worker),
          (SELECT id, status, run_id, progress_seq FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE) AS old
-       WHERE t.id = u.id AND old.id = t.id AND t.status IN ('queued', 'running')
+       WHERE t.id = u.id AND old.id = t.id AND old.status IN ('queued', 'running')
        RETURNING lpad(to_hex(t.id), 16, '0') AS id, t.status, t.service, old.status AS was, t.attempts, t.worker,
          old.run_id, old.progress_seq, t.started_at, t.cache_key IS NOT NULL AS cached`,
       [

@@ -49,6 +49,19 @@ await describeEachBackend('reconnection', () => {
     assert.equal(updates.messages.at(-1)?.eventType, 'done');
   });
 
+  test('a connection that drops inside a transaction fails that transaction only: nothing crashes, the pool goes on', async () => {
+    const transaction = backend.db.transaction(async (tx) => {
+      const pid = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      await backend.db.query('SELECT pg_terminate_backend($1)', [pid]);
+      // The drop reaches the client while it is checked out and idle (an 'error' event with,
+      // until this was fixed, no listener: an uncaught exception that ended the process).
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await tx.query('SELECT 1');
+    });
+    await assert.rejects(transaction);
+    for (let i = 0; i < 12; i++) assert.equal((await backend.db.query<{ n: number }>('SELECT 1 AS n')).rows[0]!.n, 1);
+  });
+
   test("after PostgreSQL ends every connection of Errand's pool, requests and results go on", async () => {
     await backend.db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
     let created: Awaited<ReturnType<typeof postTask>> | undefined;

@@ -43,16 +43,26 @@ export async function connectPostgres(options: PostgresOptions): Promise<SqlClie
     },
     async transaction<T>(work: (tx: SqlQueryable) => Promise<T>): Promise<T> {
       const client = await pool.connect();
+      // A connection that drops while checked out emits 'error' as well as failing the next
+      // query; the pool only listens while a client is idle, so without this it would crash us.
+      let lost: Error | undefined;
+      const onLost = (err: Error): void => {
+        lost = err;
+        options.logger?.warn({ err: err.message }, 'PostgreSQL connection lost during a transaction');
+      };
+      client.on('error', onLost);
       try {
         await client.query('BEGIN');
         const value = await work({ query: async <Row>(text: string, params?: unknown[]) => result<Row>(await client.query(text, params as unknown[])) });
         await client.query('COMMIT');
         return value;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        if (!lost) await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
-        client.release();
+        client.off('error', onLost);
+        // A lost connection is discarded, not handed to the next caller.
+        client.release(lost);
       }
     },
     async exec(text: string) {

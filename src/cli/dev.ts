@@ -41,7 +41,7 @@ export async function dev(config: Config, print: (line: string) => void = consol
   const broker = createMemoryBroker();
   const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, rscript: config.rscript, logger });
   for (const problem of problems) print(`service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
-  const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs });
+  const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, stopGraceMs: config.stopGraceMs });
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
   const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: serverSettings(config) });
   const address = await app.listen({ host: config.host, port: config.port });

@@ -34,6 +34,11 @@ export interface WorkerOptions {
    * RabbitMQ's consumer_timeout: the delivery is unacknowledged while it waits.
    */
   slotWaitMs?: number;
+  /**
+   * How long `close()` lets running tasks finish (default 30 s). Tasks still running then are
+   * stopped and their results not sent: the janitor queues them again for another worker.
+   */
+  stopGraceMs?: number;
 }
 
 /** Tasks known to be stopped (canceled or expired) that this worker must never start; the oldest are forgotten first. */
@@ -92,6 +97,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const slots = createSlots(new Map(options.services.map((s) => [s.name, s.concurrency])), options.slotWaitMs ?? 10_000);
   const runs = new Set<Promise<void>>();
   let closing = false;
+  /** Set when the stop grace ran out: the runs still under way are stopped and report nothing. */
+  let abandoning = false;
   const validators = new Map(options.services.map((s) => {
     const compiled = s.manifest.inputSchema ? createInputValidator(s.manifest.inputSchema) : undefined;
     return [s.name, compiled && 'validate' in compiled ? compiled : undefined] as const;
@@ -220,6 +227,10 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     log.debug({ taskId, service: service.name, redelivered: delivery.redelivered }, 'task started');
     const last: LastProgress = { seq: 0, value: undefined };
     outcome ??= await execute(service, taskId, runId, input, controller, last);
+    if (abandoning) {
+      log.warn({ taskId, service: service.name }, 'task stopped by the worker\'s shutdown; the janitor will queue it again');
+      return;
+    }
 
     const { body, contentType } = await encodeOutcome(outcome);
     // Progress travels on its own queue: the result names the last value, so that it is recorded
@@ -289,7 +300,16 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       closing = true;
       slots.close();
       await Promise.all(subscriptions.map((s) => s.close()));
-      await Promise.allSettled([...runs]);
+      const settled = Promise.allSettled([...runs]);
+      const pause = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms).unref(); });
+      const graceMs = options.stopGraceMs ?? 30_000;
+      if (await Promise.race([settled.then(() => false), pause(graceMs).then(() => true)])) {
+        abandoning = true;
+        log.warn({ tasks: [...running.keys()], graceMs }, 'tasks still running after the stop grace; stopping them (the janitor queues them again)');
+        for (const task of running.values()) task.controller.abort({ code: 'shutdown', message: 'the worker stopped' } satisfies StopReason);
+        // Executors give up on a run that does not stop within a second of being told.
+        await Promise.race([settled, pause(2000)]);
+      }
       await announcer.close();
       await control.close();
       await Promise.all(options.services.map((s) => s.executor.close()));

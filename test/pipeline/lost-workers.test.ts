@@ -57,7 +57,7 @@ await describeEachBackend('lost workers', (kind) => {
     backend = await kind.create();
     stack = await startStack(backend, { settings: { allowUnknownServices: true } });
     // Workers never heard from count as lost half a second after the janitor began listening.
-    janitor = startJanitor({ store: backend.store, broker: backend.broker, logger: testLogger, maxAttempts: 3, lostCheckIntervalMs: 100, liveness: { unknownGraceMs: 500 } });
+    janitor = startJanitor({ store: backend.store, broker: backend.broker, logger: testLogger, maxAttempts: 3, lostCheckIntervalMs: 100, liveness: { unknownGraceMs: 500, goodbyeGraceMs: 500 } });
   });
   after(async () => {
     await janitor.stop();
@@ -100,6 +100,32 @@ await describeEachBackend('lost workers', (kind) => {
       assert.deepEqual(await (await fetch(`${json._links.self.href}/results`)).json(), { y: 2 });
     } finally {
       await live.close();
+    }
+  });
+
+  test('a stopping worker lets a task run for its stop grace, then stops it without reporting; the task runs again elsewhere', async () => {
+    const stopped: string[] = [];
+    const leaving = await startWorker({
+      broker: backend.broker, logger: testLogger, announceIntervalMs: 100, stopGraceMs: 300,
+      services: [service('graceful', (_input, ctx) => new Promise((resolve) => {
+        ctx.signal.addEventListener('abort', () => { stopped.push((ctx.signal.reason as { code: string }).code); resolve({ stopped: true }); });
+      }))],
+    });
+    const { json } = await postTask(stack.baseUrl, 'graceful', { g: 1 });
+    await eventually(async () => (await backend.store.getTask(json.id))?.worker === leaving.id, 'the task to start on the leaving worker');
+    await leaving.close();
+    assert.deepEqual(stopped, ['shutdown']);
+    // Its run was stopped, not failed: no result went out, the task is still the janitor's to hand on.
+    assert.equal((await backend.store.getTask(json.id))?.status, 'running');
+    const next = await startWorker({ broker: backend.broker, services: [echo('graceful', 1)], logger: testLogger, announceIntervalMs: 100 });
+    try {
+      const updates = await watchUpdates(json._links.updates.href);
+      assert.equal(updates.messages.at(-1)?.eventType, 'done');
+      const task = await backend.store.getTask(json.id);
+      assert.equal(task?.worker, next.id);
+      assert.equal(task?.attempts, 2);
+    } finally {
+      await next.close();
     }
   });
 

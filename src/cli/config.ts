@@ -24,6 +24,8 @@ export interface Config {
   maxJsonDepth: number;
   defaultTtl?: string;
   allowUnknownServices: boolean;
+  /** Links and client addresses follow X-Forwarded-* headers (only behind a proxy that sets them). */
+  trustProxy: boolean;
   migrate: boolean;
   recorder: boolean;
   recorderPrefetch: number;
@@ -67,6 +69,7 @@ const OPTIONS = {
   'max-json-depth': { env: 'ERRAND_MAX_JSON_DEPTH', type: 'string' },
   'default-ttl': { env: 'ERRAND_DEFAULT_TTL', type: 'string' },
   'allow-unknown-services': { env: 'ERRAND_ALLOW_UNKNOWN_SERVICES', type: 'boolean' },
+  'trust-proxy': { env: 'ERRAND_TRUST_PROXY', type: 'boolean' },
   migrate: { env: 'ERRAND_MIGRATE', type: 'boolean' },
   'no-recorder': { env: 'ERRAND_NO_RECORDER', type: 'boolean' },
   'recorder-prefetch': { env: 'ERRAND_RECORDER_PREFETCH', type: 'string' },
@@ -157,6 +160,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     bodyLimit: bytes(get('body-limit') ?? '5mb', 'body-limit'),
     maxJsonDepth: integer(get('max-json-depth') ?? '256', 'max-json-depth', 1, 10_000),
     allowUnknownServices: bool(get('allow-unknown-services') ?? 'false', 'allow-unknown-services'),
+    trustProxy: bool(get('trust-proxy') ?? 'false', 'trust-proxy'),
     migrate: bool(get('migrate') ?? 'false', 'migrate'),
     recorder: !bool(get('no-recorder') ?? 'false', 'no-recorder'),
     recorderPrefetch: integer(get('recorder-prefetch') ?? '256', 'recorder-prefetch', 1, 65_535),
@@ -218,6 +222,7 @@ Options (flag, then environment variable, then default):
   --max-json-depth N      ERRAND_MAX_JSON_DEPTH    256
   --default-ttl DURATION  ERRAND_DEFAULT_TTL       none: tasks are kept until deleted
   --allow-unknown-services ERRAND_ALLOW_UNKNOWN_SERVICES  false: only services a worker announced
+  --trust-proxy           ERRAND_TRUST_PROXY       false: links ignore X-Forwarded-* (set it behind a proxy that sets them)
   --migrate               ERRAND_MIGRATE           false: serve/recorder refuse an old schema
   --no-recorder           ERRAND_NO_RECORDER       false: serve runs a recorder inside
   --recorder-prefetch N   ERRAND_RECORDER_PREFETCH 256

@@ -33,6 +33,7 @@ export function serverSettings(config: Config) {
     bodyLimit: config.bodyLimit,
     maxJsonDepth: config.maxJsonDepth,
     allowUnknownServices: config.allowUnknownServices,
+    trustProxy: config.trustProxy,
     ...(config.publicUrl !== undefined ? { publicUrl: config.publicUrl } : {}),
     ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
     ...(config.defaultTtl !== undefined ? { defaultTtl: config.defaultTtl } : {}),

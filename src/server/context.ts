@@ -23,6 +23,11 @@ export interface ServerSettings {
   retainOfflineServicesMs?: number;
   /** Queue deadline (ISO 8601 duration) for tasks whose request and service give none; undefined: none. */
   defaultQueueTimeout?: string;
+  /**
+   * Believe X-Forwarded-Proto/Host/For (set by a reverse proxy in front) when building links and
+   * logging client addresses. Off by default: any client could otherwise choose the links it gets.
+   */
+  trustProxy?: boolean;
   /** Bytes queued for one event-stream client beyond which it is too slow and disconnected (default 4 MiB). */
   maxStreamBufferBytes?: number;
 }

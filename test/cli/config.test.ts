@@ -12,6 +12,11 @@ test('defaults point at the local engines', () => {
   assert.equal(config.bodyLimit, 5 * 1024 * 1024);
   assert.equal(config.recorder, true);
   assert.equal(config.allowUnknownServices, false);
+  assert.equal(config.trustProxy, false);
+  assert.equal(config.lostCheckIntervalMs, 5000);
+  assert.equal(config.lostWorkerGraceMs, 20_000);
+  assert.equal(config.slotWaitMs, 10_000);
+  assert.equal(config.stopGraceMs, 30_000);
   assert.equal(config.dataDir, '/srv/.errand/dev');
   assert.equal(config.nodeId, undefined);
 });
@@ -25,6 +30,8 @@ test('flags win over ERRAND_* variables, which win over defaults', () => {
   assert.equal(config.bodyLimit, 512 * 1024);
   assert.equal(config.nodeId, 7);
   assert.equal(config.publicUrl, 'https://errand.example.org');
+  assert.equal(readConfig(['serve', '--trust-proxy'], {}).config.trustProxy, true);
+  assert.equal(readConfig(['worker'], { ERRAND_STOP_GRACE: '500' }).config.stopGraceMs, 500);
 });
 
 test('PGUSER fills in a database URL without a user name, as libpq does', () => {
@@ -38,6 +45,11 @@ test('bad values are refused with the option named', () => {
   refused(['--port', 'http'], {}, 'port');
   refused([], { ERRAND_PORT: '70000' }, 'port');
   refused(['--node-id', '1024'], {}, 'node-id');
+  refused(['--stop-grace=-1'], {}, 'stop-grace');
+  refused([], { ERRAND_SLOT_WAIT: 'soon' }, 'slot-wait');
+  refused(['--lost-check-interval', '0'], {}, 'lost-check-interval');
+  refused([], { ERRAND_LOST_WORKER_GRACE: '1.5' }, 'lost-worker-grace');
+  refused([], { ERRAND_TRUST_PROXY: 'maybe' }, 'trust-proxy');
   refused(['--body-limit', 'lots'], {}, 'body-limit');
   refused(['--default-ttl', '7 days'], {}, 'default-ttl');
   refused(['--public-url', 'errand.example.org'], {}, 'public-url');

@@ -94,3 +94,38 @@ await describeEachBackend('Patavi mode', (kind) => {
     assert.deepEqual(await backend.broker.queueStats('later'), { messages: 1, consumers: 0 });
   });
 });
+
+await describeEachBackend('links behind a proxy', (kind) => {
+  let backend: Backend;
+  let direct: Stack;
+  let proxied: Stack;
+  before(async () => {
+    backend = await kind.create();
+    direct = await startStack(backend, { settings: { allowUnknownServices: true } });
+    proxied = await startStack(backend, { settings: { allowUnknownServices: true, trustProxy: true }, recorder: false, nodeId: 2 });
+  });
+  after(async () => {
+    await proxied.close();
+    await direct.close();
+    await backend.close();
+  });
+
+  const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'errand.example.org' };
+  const submit = (baseUrl: string) => fetch(`${baseUrl}/task?service=anywhere`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...forwarded }, body: '{}',
+  });
+
+  test('by default a client\'s X-Forwarded-* headers do not choose the links it gets', async () => {
+    const response = await submit(direct.baseUrl);
+    const json = await response.json() as { id: string; _links: { updates: { href: string } } };
+    assert.equal(response.headers.get('location'), `${direct.baseUrl}/task/${json.id}`);
+    assert.equal(json._links.updates.href, `${direct.baseUrl.replace('http', 'ws')}/task/${json.id}/updates`);
+  });
+
+  test('with trustProxy, links follow the proxy\'s X-Forwarded-Proto and -Host', async () => {
+    const response = await submit(proxied.baseUrl);
+    const json = await response.json() as { id: string; _links: { updates: { href: string } } };
+    assert.equal(response.headers.get('location'), `https://errand.example.org/task/${json.id}`);
+    assert.equal(json._links.updates.href, `wss://errand.example.org/task/${json.id}/updates`);
+  });
+});

@@ -20,6 +20,8 @@ export function installErrorHandling(app: FastifyInstance, bodyLimit: number): v
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const error = isErrandError(err) ? err : translate(err, bodyLimit);
     if (error.status >= 500) request.log.error({ err }, error.message);
+    // A dependency that is down: clients may try again shortly.
+    if (error.status === 503) void reply.header('Retry-After', '5');
     return reply.code(error.status).type('application/json; charset=utf-8').send(error.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {

@@ -10,6 +10,8 @@ import { echo, gate } from '../support/services.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
 import { eventually } from '../support/wait.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { connectPostgres, createSqlStore } from '../../src/store/index.ts';
 
 const run = promisify(execFile);
 
@@ -47,6 +49,37 @@ await describeEachBackend('reconnection', () => {
     assert.equal(next.response.status, 201);
     const updates = await watchUpdates(next.json._links.updates.href);
     assert.equal(updates.messages.at(-1)?.eventType, 'done');
+  });
+
+  test('while PostgreSQL cannot be reached, reads and writes answer 503 database_unavailable with Retry-After, then recover', async () => {
+    const proxy = await startTcpProxy(5432);
+    const url = new URL(backend.urls!.database);
+    url.port = String(proxy.port);
+    const db = await connectPostgres({ url: url.toString(), poolSize: 4, connectTimeoutMs: 1000 });
+    const cut = await startStack({ ...backend, store: createSqlStore(db) }, { recorder: false, nodeId: 3, settings: { allowUnknownServices: true } });
+    try {
+      const created = await postTask(cut.baseUrl, 'later', { x: 1 });
+      assert.equal(created.response.status, 201);
+      const id = created.json.id as string;
+      await proxy.down();
+      for (const [method, path] of [['GET', `/task/${id}`], ['GET', `/status?task=${id}`], ['GET', `/task/${id}/results`], ['POST', '/task?service=later']] as const) {
+        const response = await fetch(`${cut.baseUrl}${path}`, { method, ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}) });
+        const body = await response.json() as { error: { code: string } };
+        assert.equal(response.status, 503, `${method} ${path}`);
+        assert.equal(body.error.code, 'database_unavailable', `${method} ${path}`);
+        assert.equal(response.headers.get('retry-after'), '5');
+      }
+      await proxy.up();
+      const task = await eventually(async () => {
+        const response = await fetch(`${cut.baseUrl}/task/${id}`);
+        return response.status === 200 && (await response.json() as { id: string });
+      }, 'reads to work again once PostgreSQL is back');
+      assert.equal(task.id, id);
+    } finally {
+      await cut.close();
+      await db.close();
+      await proxy.close();
+    }
   });
 
   test('a connection that drops inside a transaction fails that transaction only: nothing crashes, the pool goes on', async () => {

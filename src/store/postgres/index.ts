@@ -15,6 +15,23 @@ function connectionConfig(url: string): pg.ClientConfig {
   return { connectionString: parsed.toString() };
 }
 
+/** Node's socket errors and PostgreSQL's connection, shutdown and too-many-clients states. */
+const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH']);
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
+
+/** True when the error says the database cannot be reached now, not that the statement is wrong. */
+export function isUnavailable(err: unknown): boolean {
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (UNAVAILABLE_ERRNOS.has(code) || UNAVAILABLE_STATES.has(code) || code.startsWith('08'))) return true;
+  return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|connection error/i.test(message);
+}
+
+/** Driver errors that mean "down" become the product's 503; the rest pass unchanged. */
+function translated(err: unknown, target: string): unknown {
+  if (!isUnavailable(err)) return err;
+  return new ErrandError('database_unavailable', `PostgreSQL at ${target} is unavailable: ${describePgError(err)}`, undefined, { cause: err });
+}
+
 function result<Row>(r: pg.QueryResult): QueryResult<Row> {
   return { rows: r.rows as Row[], rowCount: r.rowCount ?? 0 };
 }
@@ -39,10 +56,14 @@ export async function connectPostgres(options: PostgresOptions): Promise<SqlClie
   return {
     target,
     async query<Row>(text: string, params?: unknown[]) {
-      return result<Row>(await pool.query(text, params as unknown[]));
+      try {
+        return result<Row>(await pool.query(text, params as unknown[]));
+      } catch (err) {
+        throw translated(err, target);
+      }
     },
     async transaction<T>(work: (tx: SqlQueryable) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
+      const client = await pool.connect().catch((err: unknown) => Promise.reject(translated(err, target)));
       // A connection that drops while checked out emits 'error' as well as failing the next
       // query; the pool only listens while a client is idle, so without this it would crash us.
       let lost: Error | undefined;
@@ -58,7 +79,7 @@ export async function connectPostgres(options: PostgresOptions): Promise<SqlClie
         return value;
       } catch (err) {
         if (!lost) await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
+        throw translated(err, target);
       } finally {
         client.off('error', onLost);
         // A lost connection is discarded, not handed to the next caller.

@@ -1,6 +1,7 @@
 /** Each failure path the pipeline handles, against the real engines and the embedded pair. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { WebSocket } from 'ws';
 import { createMemoryBroker } from '../../src/broker/index.ts';
 import { FlakeIdGenerator, RESULT_QUEUE } from '../../src/core/index.ts';
 import type { Backend } from '../support/backends.ts';
@@ -104,5 +105,23 @@ await describeEachBackend('failure paths', (kind) => {
     await backend.broker.send(RESULT_QUEUE, Buffer.from('{"late": true}'), { correlationId: json.id, contentType: 'application/json' });
     await eventually(async () => (await backend.broker.queueStats(RESULT_QUEUE))?.messages === 0, 'the late result to be consumed');
     assert.equal((await fetch(json._links.self.href)).status, 404);
+  });
+  test('a watcher whose task cannot be read once its socket is open gets close 1011 telling it to retry', async () => {
+    const { json } = await postTask(stack.baseUrl, 'nobody-runs-this', { w: 1 });
+    // The upgrade's check reads the task; the read after the listener is in place fails.
+    let reads = 0;
+    const store = { ...backend.store, getTask: async (id: string) => (++reads === 2 ? Promise.reject(new Error('database went away')) : backend.store.getTask(id)) };
+    const own = await startStack({ ...backend, store }, { recorder: false, nodeId: 5, settings: { allowUnknownServices: true } });
+    try {
+      const closed = await new Promise<{ code: number; reason: string }>((resolve, reject) => {
+        const socket = new WebSocket(`${own.baseUrl.replace('http', 'ws')}/task/${json.id}/updates`);
+        socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+        socket.on('error', reject);
+      });
+      assert.deepEqual(closed, { code: 1011, reason: 'cannot watch the task now; retry' });
+      assert.equal(reads, 2);
+    } finally {
+      await own.close();
+    }
   });
 });

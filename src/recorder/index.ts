@@ -2,3 +2,5 @@ export { startRecorder } from './recorder.ts';
 export type { Recorder, RecorderOptions } from './recorder.ts';
 export { startJanitor } from './janitor.ts';
 export type { Janitor, JanitorOptions } from './janitor.ts';
+export { startWorkerWatch } from './worker-watch.ts';
+export type { WorkerWatch, WorkerWatchOptions } from './worker-watch.ts';

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import { createMemoryBroker } from '../../src/broker/index.ts';
 import type { Broker } from '../../src/broker/index.ts';
-import { startWorkerWatch } from '../../src/recorder/worker-watch.ts';
+import { startWorkerWatch } from '../../src/recorder/index.ts';
 import { testLogger } from '../support/backends.ts';
 
 const announce = (id: string, intervalMs: number) => Buffer.from(JSON.stringify({

@@ -161,9 +161,13 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       log.warn({ service: service.name, correlationId: taskId ?? null }, 'task message without a valid correlation_id; dropped');
       return 'drop';
     }
-    if (running.has(taskId)) {
-      // Delivered again while it runs here (the janitor thought this worker lost): one run is enough.
-      log.info({ taskId }, 'task delivered again while running here; the run under way will report it');
+    const already = running.get(taskId);
+    if (already) {
+      // Delivered again while it runs here (the janitor thought this worker lost): one run is
+      // enough. The copy is held until that run ends, so that, should this worker die first,
+      // the copy goes back to the queue rather than leave the task queued with no message.
+      log.info({ taskId }, 'task delivered again while running here; held until the run under way ends');
+      await already.done;
       return 'ack';
     }
     // Every slot holds a started task: wait a while, then hand the message back for another worker.

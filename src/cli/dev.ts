@@ -9,27 +9,38 @@ import { FlakeIdGenerator, RESULT_QUEUE } from '../core/index.ts';
 import { startJanitor, startRecorder } from '../recorder/index.ts';
 import { createApp, leaseNodeId } from '../server/index.ts';
 import { createSqlStore, migrate, openEmbedded } from '../store/index.ts';
-import type { Store } from '../store/index.ts';
+import type { Store, UnfinishedTask } from '../store/index.ts';
 import { loadServiceDir, startWorker } from '../worker/index.ts';
 import type { Config } from './config.ts';
 import { createLogger, onShutdown } from './lifecycle.ts';
 import { serverSettings } from './serve.ts';
 import { janitorSettings } from './recorder.ts';
 
-/** Re-queues tasks the last run left queued or running: the in-process broker forgot them. */
-export async function requeueUnfinished(store: Store, broker: Broker): Promise<number> {
-  let after: string | null = null;
+/**
+ * Re-queues what the last run left unfinished: the in-process broker forgot its messages, and the
+ * worker that ran its started tasks died with it. Queued tasks go back on their queues; started
+ * ones are queued again as lost attempts (or fail `worker_lost` past `maxAttempts`).
+ */
+export async function requeueUnfinished(store: Store, broker: Broker, maxAttempts: number): Promise<number> {
+  const send = async (task: UnfinishedTask): Promise<void> => {
+    await broker.declareQueue(task.service);
+    await broker.send(task.service, Buffer.from(task.input), { correlationId: task.id, replyTo: RESULT_QUEUE, contentType: 'application/json' });
+  };
   let count = 0;
-  for (;;) {
+  for (let after: string | null = null; ;) {
     const batch = await store.listUnfinished(after, 500);
-    for (const task of batch) {
-      await broker.declareQueue(task.service);
-      await broker.send(task.service, Buffer.from(task.input), { correlationId: task.id, replyTo: RESULT_QUEUE, contentType: 'application/json' });
-    }
+    for (const task of batch) await send(task);
     count += batch.length;
-    if (batch.length < 500) return count;
+    if (batch.length < 500) break;
     after = batch[batch.length - 1]!.id;
   }
+  for (let after: string | null = null; ;) {
+    const batch = await store.listRunning(after, 500);
+    for (const task of batch) if ((await store.requeueLost(task, maxAttempts, send)).kind === 'requeued') count++;
+    if (batch.length < 500) break;
+    after = batch[batch.length - 1]!.id;
+  }
+  return count;
 }
 
 export async function dev(config: Config, print: (line: string) => void = console.log): Promise<void> {
@@ -48,7 +59,7 @@ export async function dev(config: Config, print: (line: string) => void = consol
   const base = config.publicUrl ?? address.replace('://[::1]', '://localhost').replace('://127.0.0.1', '://localhost');
   const recorder = await startRecorder({ store, broker, logger, publicUrl: base, maxAttempts: config.maxAttempts });
   const janitor = startJanitor({ store, broker, logger, publicUrl: base, ...janitorSettings(config) });
-  const requeued = await requeueUnfinished(store, broker);
+  const requeued = await requeueUnfinished(store, broker, config.maxAttempts);
   if (requeued > 0) print(`re-queued ${requeued} unfinished task(s) from the last run`);
 
   print(`Services: ${services.map((s) => s.name).join(', ')}`);

@@ -53,7 +53,7 @@ export interface ResultFile { name: string; contentType: string; content: Buffer
 
 export type ReplyMessage =
   | { kind: 'script'; script: string }
-  | { kind: 'started'; worker: string | null; script: string | null }
+  | { kind: 'started'; worker: string | null; script: string | null; resumed: boolean }
   | { kind: 'result'; status: 'done' | 'failed'; index: unknown; files: ResultFile[]; error: TaskError | null };
 
 const MAX_FILE_NAME = 255;
@@ -109,7 +109,7 @@ export async function parseReply(
     const value = started.ok && isObject(started.value) ? started.value : {};
     const worker = typeof value.worker === 'string' ? value.worker : null;
     const script = typeof value.script === 'string' ? value.script : null;
-    return { kind: 'started', worker, script };
+    return { kind: 'started', worker, script, resumed: value.resumed === true };
   }
   const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (mediaType === 'application/json') {

@@ -20,7 +20,12 @@ export interface TaskSnapshot {
   startedAt: Date | null;
 }
 
-export interface StartReport { worker: string | null; runId: string | null }
+export interface StartReport {
+  worker: string | null;
+  runId: string | null;
+  /** The worker got a copy of a task it still runs, and says so: a task queued again is running after all. */
+  resumed?: boolean;
+}
 
 export interface ProgressReport extends StartReport {
   /** The attempt's own count of its progress reports; null from workers that send none (Patavi's). */
@@ -34,6 +39,8 @@ export const WORKER_LOST: TaskError['code'] = 'worker_lost';
 export type Transition =
   | { kind: 'start'; runId: string | null; worker: string | null; attempt: number; events: NewEvent[] }
   | { kind: 'give-up'; error: TaskError; events: NewEvent[] }
+  /** The attempt the janitor took for lost reports in again: it is running after all. */
+  | { kind: 'resume'; worker: string | null; events: NewEvent[] }
   | { kind: 'progress'; seq: number | null; progress: ProgressState; events: NewEvent[] }
   | { kind: 'none'; reason: 'ended' | 'same-attempt' | 'stale' | 'out-of-order' };
 
@@ -41,8 +48,16 @@ export interface ProgressState { value: unknown; percent?: number; etaSeconds?: 
 
 /** A worker started (or is evidently running) the task: a new attempt, unless it is the one under way. */
 export function decideStart(task: TaskSnapshot, report: StartReport, maxAttempts: number): Transition {
-  // The attempt under way, or the one whose result already ended the task (it overtook this report).
-  if (report.runId !== null && task.runId === report.runId) return { kind: 'none', reason: 'same-attempt' };
+  if (report.runId !== null && task.runId === report.runId) {
+    // The attempt the task was queued again after: its worker got the copy and still runs it.
+    // (A plain late start report of that attempt proves nothing about now.)
+    if (task.status === 'queued' && report.resumed === true) {
+      const data = { worker: report.worker, attempt: task.attempts, resumed: true };
+      return { kind: 'resume', worker: report.worker, events: [{ taskId: task.id, service: task.service, type: 'started', data }] };
+    }
+    // The attempt under way, or the one whose result already ended the task (it overtook this report).
+    return { kind: 'none', reason: 'same-attempt' };
+  }
   if (isTerminal(task.status)) return { kind: 'none', reason: 'ended' };
   const attempt = task.attempts + 1;
   const base = { taskId: task.id, service: task.service };

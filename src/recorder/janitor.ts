@@ -61,7 +61,6 @@ export function startJanitor(options: JanitorOptions): Janitor {
   let watching: Promise<WorkerWatch> | undefined;
   const watch = (): Promise<WorkerWatch> => (watching ??= startWorkerWatch({
     broker, logger: log, ...(options.liveness ? { rules: options.liveness } : {}),
-    deafAfterMs: 3 * (options.lostCheckIntervalMs ?? 5000),
   }).catch((err: unknown) => { watching = undefined; throw err; }));
 
   const pause = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)); // let other work in between batches

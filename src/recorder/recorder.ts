@@ -116,7 +116,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
         await store.saveScript(taskId, reply.script);
         return 'ack';
       case 'started': {
-        const adding = starts.add({ id: taskId, worker: reply.worker, script: reply.script, runId: header(delivery, RUN_HEADER) });
+        const adding = starts.add({ id: taskId, worker: reply.worker, script: reply.script, runId: header(delivery, RUN_HEADER), resumed: reply.resumed });
         startsUnderWay.set(taskId, adding);
         const outcome = await adding.finally(() => { if (startsUnderWay.get(taskId) === adding) startsUnderWay.delete(taskId); });
         if (outcome.kind === 'ended') await stopRun(taskId, `had already ended (${outcome.status})`);

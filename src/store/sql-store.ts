@@ -243,10 +243,11 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     const ends: Array<{ id: string; status: TaskStatus; error: TaskError }> = [];
     const events: NewEvent[] = [];
     const scripts: Array<{ id: string; script: string }> = [];
+    const resumes: string[] = [];
     const decided = tasks.map((report): StartOutcome | { pending: 'started' | 'gave-up'; attempt: number } => {
       const task = snapshots.get(report.id);
       if (!task) return { kind: 'unknown-task' };
-      const transition = decideStart(task, { worker: report.worker, runId: report.runId ?? null }, maxAttempts);
+      const transition = decideStart(task, { worker: report.worker, runId: report.runId ?? null, resumed: report.resumed === true }, maxAttempts);
       switch (transition.kind) {
         case 'start':
           snapshots.set(task.id, afterStart(task, transition, now));
@@ -258,6 +259,11 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
           ends.push({ id: task.id, status: 'failed', error: transition.error });
           events.push(...transition.events);
           return { pending: 'gave-up', attempt: task.attempts };
+        case 'resume':
+          snapshots.set(task.id, { ...task, status: 'running' });
+          resumes.push(task.id);
+          events.push(...transition.events);
+          return { pending: 'started', attempt: task.attempts };
         default:
           if (report.script) scripts.push({ id: task.id, script: report.script });
           return transition.kind === 'none' && transition.reason === 'same-attempt' ? { kind: 'already-started' } : { kind: 'ended', status: task.status };
@@ -265,6 +271,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     });
     // A task started twice in one batch keeps the last start; earlier rows are superseded.
     await startTasks(q, [...new Map(starts.map((s) => [s.id, s])).values()]);
+    if (resumes.length > 0) await q.query(`UPDATE task SET status = 'running' WHERE id = ANY($1::bigint[]) AND status = 'queued'`, [resumes.map(taskIdToDecimal)]);
     await endTasks(q, ends);
     for (const { id, script } of scripts) await q.query('UPDATE task SET script = coalesce(script, $2) WHERE id = $1', [taskIdToDecimal(id), script]);
     const written = await appendEvents(q, events);
@@ -552,7 +559,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     async listUnfinished(afterId, limit): Promise<UnfinishedTask[]> {
       const rows = await db.query<UnfinishedTask>(
         `SELECT ${HEX_ID} AS id, service, input::text AS input FROM task
-         WHERE status IN ('queued', 'running') AND id > $1 ORDER BY id LIMIT $2`,
+         WHERE (status = 'queued' OR (status = 'running' AND run_id IS NULL)) AND id > $1 ORDER BY id LIMIT $2`,
         [afterId ? taskIdToDecimal(afterId) : '-1', limit],
       );
       return rows.rows;

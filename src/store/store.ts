@@ -29,6 +29,8 @@ export interface StartedTask {
   script?: string | null;
   /** The worker's token for this attempt (Errand's workers send one). */
   runId?: string | null;
+  /** The worker reports a run under way again, having been sent a copy of its task. */
+  resumed?: boolean;
 }
 
 /** What a start report did: began an attempt, gave up on the task, or nothing (already ended, same attempt, no task). */
@@ -159,7 +161,10 @@ export interface Store {
    * with `maxAttempts` used up, fails with `worker_lost`.
    */
   requeueLost(task: RunningTask, maxAttempts: number, send: (task: UnfinishedTask) => Promise<void>): Promise<RequeueOutcome>;
-  /** Unfinished tasks after `afterId` (by id), for re-queueing after the embedded broker restarts. */
+  /**
+   * Unfinished tasks after `afterId` (by id), for re-queueing after the embedded broker restarts:
+   * queued ones, and running ones no Errand worker started (those the janitor queues again).
+   */
   listUnfinished(afterId: string | null, limit: number): Promise<UnfinishedTask[]>;
   /** Leases a free flake node id for `holder`; undefined when all 1024 are taken. */
   leaseNodeId(holder: string, ttlSeconds: number): Promise<number | undefined>;

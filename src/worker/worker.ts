@@ -63,6 +63,13 @@ function lastProgressHeaders(last: LastProgress): Record<string, unknown> {
   return text.length > MAX_PROGRESS_HEADER ? {} : { [SEQ_HEADER]: last.seq, [LAST_PROGRESS_HEADER]: text };
 }
 
+/** A publish the broker refuses for what the message is, not for the state of the connection. */
+function refusedForGood(err: unknown): boolean {
+  return (err as { code?: unknown }).code === 'PRECONDITION_FAILED';
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms).unref(); });
+
 export function newWorkerId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
@@ -80,7 +87,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const id = options.workerId ?? newWorkerId();
   const log = options.logger.child({ part: 'worker', worker: id });
   // Each running task has its own controller: its timeout, a cancel, or a hard stop abort it.
-  const running = new Map<string, { controller: AbortController; service: string; done: Promise<unknown> }>();
+  const running = new Map<string, { controller: AbortController; service: string; done: Promise<unknown>; reportStart: () => Promise<void> }>();
   const stopped = new Set<string>();
   const remember = (taskId: string): void => {
     stopped.add(taskId);
@@ -163,11 +170,18 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     }
     const already = running.get(taskId);
     if (already) {
-      // Delivered again while it runs here (the janitor thought this worker lost): one run is
-      // enough. The copy is held until that run ends, so that, should this worker die first,
-      // the copy goes back to the queue rather than leave the task queued with no message.
-      log.info({ taskId }, 'task delivered again while running here; held until the run under way ends');
-      await already.done;
+      // Delivered again while it runs here: the janitor took this worker for lost, or the
+      // connection dropped between the start report and its acknowledgement. One run is enough:
+      // the run under way reports its start again, which makes a task queued again running
+      // under it once more, and the copy is acknowledged.
+      try {
+        await already.reportStart();
+      } catch (err) {
+        log.warn({ taskId, err: (err as Error).message }, 'could not report the run under way; copy handed back');
+        await pause(1000);
+        return 'requeue';
+      }
+      log.info({ taskId }, 'task delivered again while running here; the run under way keeps it');
       return 'ack';
     }
     // Every slot holds a started task: wait a while, then hand the message back for another worker.
@@ -187,18 +201,22 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     if (stopped.has(taskId)) controller.abort({ code: 'canceled', message: 'the task was canceled' } satisfies StopReason);
     let finished: () => void = () => undefined;
     const done = new Promise<void>((resolve) => { finished = resolve; });
-    running.set(taskId, { controller, service: service.name, done });
+    const reportStart = (report: { script?: string; resumed?: true }): Promise<void> =>
+      reply(Buffer.from(JSON.stringify({ worker: id, ...report })), 'application/json', { type: STARTED_TYPE });
+    running.set(taskId, { controller, service: service.name, done, reportStart: () => reportStart({ resumed: true }) });
 
     // The start report carries the script (Patavi sent that as a message of its own). Once the
     // broker has it, the task is recorded as running whatever happens to this worker.
-    const script = service.executor.script?.();
     try {
-      await reply(Buffer.from(JSON.stringify(script === undefined ? { worker: id } : { worker: id, script })), 'application/json', { type: STARTED_TYPE });
+      const script = service.executor.script?.();
+      await reportStart(script === undefined ? {} : { script });
     } catch (err) {
       running.delete(taskId);
       slots.release(service.name);
       finished();
       log.warn({ taskId, err: (err as Error).message }, 'could not report the start; task handed back');
+      // A broker that refuses it now will likely refuse it at once again: not a tight loop.
+      await pause(1000);
       return 'requeue';
     }
     const run = runStarted(service, delivery, taskId, runId, controller, reply)
@@ -236,7 +254,15 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       return;
     }
 
-    const { body, contentType } = await encodeOutcome(outcome);
+    let encoded: { body: Buffer; contentType: string };
+    try {
+      encoded = await encodeOutcome(outcome);
+    } catch (err) {
+      // A value JSON cannot carry (a BigInt, a cycle): the task fails rather than stay running.
+      outcome = { status: 'failed', error: { code: 'invalid_result', message: `the result cannot be encoded: ${(err as Error).message}` } };
+      encoded = await encodeOutcome(outcome);
+    }
+    const { body, contentType } = encoded;
     // Progress travels on its own queue: the result names the last value, so that it is recorded
     // before the end even when the result overtakes it. The version and the script's no-cache
     // mark decide whether the result cache may serve it.
@@ -248,11 +274,21 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     const withConsole = outcome.console ? { ...resultHeaders, [CONSOLE_HEADER]: tail(outcome.console) } : undefined;
     // The delivery is gone: the result is retried until the broker takes it. A worker that stops
     // without sending it leaves the task to the janitor, which queues it again.
+    let message = { body, contentType };
     for (let attempt = 1; ; attempt++) {
       try {
-        await reply(body, contentType, { headers: withConsole && attempt === 1 ? withConsole : resultHeaders });
+        await reply(message.body, message.contentType, { headers: withConsole && attempt === 1 ? withConsole : resultHeaders });
         break;
       } catch (err) {
+        if (refusedForGood(err) && message.body === body && attempt >= 2) {
+          // Refused as such (larger than the broker's max_message_size): retrying cannot help,
+          // and the task must not stay running. It fails, saying why.
+          const error = { code: 'invalid_result', message: `the broker refused the result (${(err as Error).message})` };
+          log.error({ taskId, bytes: body.length, err: (err as Error).message }, 'result refused by the broker; the task fails instead');
+          outcome = { status: 'failed', error };
+          message = await encodeOutcome(outcome);
+          continue;
+        }
         if (closing && attempt >= 3) {
           log.error({ taskId, err: (err as Error).message }, 'result not sent before the worker stopped; the janitor will queue the task again');
           return;
@@ -279,12 +315,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
 
   // Results go to rpc_result; declaring it here means none is dropped before a server or recorder has run.
   await broker.declareQueue(RESULT_QUEUE);
-  const subscriptions: Subscription[] = [];
-  for (const service of options.services) {
-    await broker.declareQueue(service.name);
-    subscriptions.push(await broker.consume(service.name, (delivery) => runTask(service, delivery), { prefetch: service.concurrency }));
-    log.info({ service: service.name, concurrency: service.concurrency }, 'serving');
-  }
+  for (const service of options.services) await broker.declareQueue(service.name);
+  // Announced before the first task can start: the janitor judges a task's worker by its announcements.
   const announcer = await startAnnouncer({
     broker,
     workerId: id,
@@ -293,6 +325,11 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     intervalMs: options.announceIntervalMs ?? 5000,
     logger: log,
   });
+  const subscriptions: Subscription[] = [];
+  for (const service of options.services) {
+    subscriptions.push(await broker.consume(service.name, (delivery) => runTask(service, delivery), { prefetch: service.concurrency }));
+    log.info({ service: service.name, concurrency: service.concurrency }, 'serving');
+  }
 
   return {
     id,
@@ -305,7 +342,6 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       slots.close();
       await Promise.all(subscriptions.map((s) => s.close()));
       const settled = Promise.allSettled([...runs]);
-      const pause = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms).unref(); });
       const graceMs = options.stopGraceMs ?? 30_000;
       if (await Promise.race([settled.then(() => false), pause(graceMs).then(() => true)])) {
         abandoning = true;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { decomposeTaskId, RESULT_QUEUE } from '../../src/core/index.ts';
+import { decomposeTaskId } from '../../src/core/index.ts';
 import { startJanitor } from '../../src/recorder/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { createTestDatabase, describeEachBackend, realBackend, testLogger } from '../support/backends.ts';
@@ -106,27 +106,6 @@ await describeEachBackend('errand roles', () => {
       assert.deepEqual(await (await fetch(`${json._links.self.href}/results`)).json(), { pid: second.child.pid });
     } finally {
       await second.stop();
-    }
-  });
-
-  test('a copy of a task delivered while it runs is not run again but held: when the worker dies, the copy returns to the queue', async () => {
-    const worker = spawnErrand(['worker', '--amqp-url', backend.urls!.amqp, '--services', FIXTURE_SERVICES, '--concurrency', '2']);
-    const workerId = (await worker.waitForLog((l) => l.msg === 'errand worker running')).worker as string;
-    try {
-      const { json } = await postTask(stack.baseUrl, 'hold', { ms: 60_000 });
-      await eventually(async () => (await backend.store.getTask(json.id))?.worker === workerId, 'the worker to start the task');
-      // A copy, as the janitor sends when it takes a live worker for lost.
-      await backend.broker.send('hold', Buffer.from('{"ms": 60000}'), { correlationId: json.id, replyTo: RESULT_QUEUE, contentType: 'application/json' });
-      await worker.waitForLog((l) => l.msg === 'task delivered again while running here; held until the run under way ends');
-      assert.equal((await backend.broker.queueStats('hold'))?.messages, 0);
-      worker.child.kill('SIGKILL');
-      await worker.exited;
-      // The original was acknowledged when it started; the held copy was not, so it comes back.
-      await eventually(async () => (await backend.broker.queueStats('hold'))?.messages === 1, 'the held copy back in the queue');
-      const task = await backend.store.getTask(json.id);
-      assert.equal(task?.attempts, 1);
-    } finally {
-      await worker.stop();
     }
   });
 

@@ -134,6 +134,26 @@ await describeEachBackend('event log', (kind) => {
     assert.deepEqual(events[2]!.data, { requeued: true, reason: 'worker_lost', previousWorker: 'w1', attempts: 1 });
   });
 
+  test('a task queued again whose worker reports the run under way again (it got the copy) is running under it once more, as the same attempt', async () => {
+    const task = newTask();
+    await backend.store.insertTask(task);
+    await backend.store.markStarted([{ id: task.id, worker: 'w1', runId: 'a1' }], 3);
+    await backend.store.requeueLost({ id: task.id, service: 'svc', worker: 'w1', runId: 'a1' }, 3, async () => undefined);
+    const resumed = await backend.store.markStarted([{ id: task.id, worker: 'w1', runId: 'a1', resumed: true }], 3);
+    assert.equal(resumed[0]?.kind, 'started');
+    const info = await backend.store.getTask(task.id);
+    assert.equal(info?.status, 'running');
+    assert.equal(info?.attempts, 1);
+    assert.equal(info?.worker, 'w1');
+    const events = await eventsOf(task.id);
+    assert.deepEqual(events.map((e) => e.type), ['queued', 'started', 'queued', 'started']);
+    assert.deepEqual(events[3]!.data, { worker: 'w1', attempt: 1, resumed: true });
+    // Said again, it changes nothing more; the run's result ends the task as usual.
+    assert.deepEqual(await backend.store.markStarted([{ id: task.id, worker: 'w1', runId: 'a1', resumed: true }], 3), [{ kind: 'already-started' }]);
+    await backend.store.completeTasks([{ id: task.id, status: 'done', index: {}, files: [], error: null, runId: 'a1', worker: 'w1' }]);
+    assert.equal((await backend.store.getTask(task.id))?.attempts, 1);
+  });
+
   test('a lost worker\'s task with its attempts used up fails worker_lost; a send that fails changes nothing', async () => {
     const task = newTask();
     await backend.store.insertTask(task);

@@ -30,8 +30,9 @@ test('the script message is told apart from a result that merely has a script fi
 });
 
 test('a started message carries the worker id', async () => {
-  assert.deepEqual(await parseReply(json({ worker: 'w1' }), 'application/json', STARTED_TYPE), { kind: 'started', worker: 'w1', script: null });
-  assert.deepEqual(await parseReply(json({ worker: 'w1', script: 'f <- 1' }), 'application/json', STARTED_TYPE), { kind: 'started', worker: 'w1', script: 'f <- 1' });
+  assert.deepEqual(await parseReply(json({ worker: 'w1' }), 'application/json', STARTED_TYPE), { kind: 'started', worker: 'w1', script: null, resumed: false });
+  assert.deepEqual(await parseReply(json({ worker: 'w1', script: 'f <- 1' }), 'application/json', STARTED_TYPE), { kind: 'started', worker: 'w1', script: 'f <- 1', resumed: false });
+  assert.deepEqual(await parseReply(json({ worker: 'w1', resumed: true }), 'application/json', STARTED_TYPE), { kind: 'started', worker: 'w1', script: null, resumed: true });
 });
 
 test('a multipart result round-trips: index plus files with their types', async () => {

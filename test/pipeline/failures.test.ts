@@ -7,7 +7,7 @@ import { FlakeIdGenerator, RESULT_QUEUE } from '../../src/core/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { countTasks, describeEachBackend } from '../support/backends.ts';
 import { postTask, watchUpdates } from '../support/http.ts';
-import { echo, gate } from '../support/services.ts';
+import { echo, gate, service } from '../support/services.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
 import { eventually } from '../support/wait.ts';
@@ -120,6 +120,19 @@ await describeEachBackend('failure paths', (kind) => {
       });
       assert.deepEqual(closed, { code: 1011, reason: 'cannot watch the task now; retry' });
       assert.equal(reads, 2);
+    } finally {
+      await own.close();
+    }
+  });
+  test('a result JSON cannot carry (a BigInt) fails its task with invalid_result instead of leaving it running', async () => {
+    const own = await startStack(backend, { services: [service('bigint', () => ({ n: 1n }))], recorder: false, nodeId: 6 });
+    try {
+      const { json } = await postTask(own.baseUrl, 'bigint', {});
+      const updates = await watchUpdates(json._links.updates.href);
+      assert.equal(updates.messages.at(-1)?.eventType, 'failed');
+      const task = await backend.store.getTask(json.id);
+      assert.equal(task?.error?.code, 'invalid_result');
+      assert.match(task?.error?.message ?? '', /cannot be encoded/);
     } finally {
       await own.close();
     }

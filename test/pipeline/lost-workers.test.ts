@@ -129,6 +129,39 @@ await describeEachBackend('lost workers', (kind) => {
     }
   });
 
+  test('a copy of a task reaching the worker still running it is not run again: the task is running under that worker once more', async () => {
+    let runs = 0;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    const live = await startWorker({
+      broker: backend.broker, logger: testLogger, announceIntervalMs: 100,
+      services: [service('adopted', async (input) => { runs++; await released; return input; })],
+    });
+    try {
+      const { json } = await postTask(stack.baseUrl, 'adopted', { a: 1 });
+      await eventually(async () => (await backend.store.getTask(json.id))?.status === 'running', 'the task to start');
+      // What the janitor does when it takes a live worker for lost: queued again, and a copy sent.
+      const running = (await backend.store.listRunning(null, 1000)).find((t) => t.id === json.id)!;
+      await backend.store.requeueLost(running, 3, async (t) => {
+        await backend.broker.send(t.service, Buffer.from(t.input), { correlationId: t.id, replyTo: RESULT_QUEUE, contentType: 'application/json' });
+      });
+      assert.equal((await backend.store.getTask(json.id))?.status, 'queued');
+      await eventually(async () => (await backend.store.getTask(json.id))?.status === 'running', 'the worker to take the task back');
+      assert.equal((await backend.broker.queueStats('adopted'))?.messages, 0);
+      release();
+      const updates = await watchUpdates(json._links.updates.href);
+      assert.equal(updates.messages.at(-1)?.eventType, 'done');
+      assert.equal(runs, 1);
+      const task = await backend.store.getTask(json.id);
+      assert.equal(task?.attempts, 1);
+      assert.equal(task?.worker, live.id);
+      assert.deepEqual(await eventTypes(backend, json.id), ['queued', 'started', 'queued', 'started', 'done']);
+    } finally {
+      release();
+      await live.close();
+    }
+  });
+
   test('a live worker running a long task is not judged lost: it keeps announcing', async () => {
     let runs = 0;
     const live = await startWorker({
@@ -148,7 +181,7 @@ await describeEachBackend('lost workers', (kind) => {
   });
 });
 
-await describeEachBackend('long tasks on RabbitMQ', () => {
+await describeEachBackend("RabbitMQ's limits: consumer_timeout, dropped connections, max_message_size", () => {
   let backend: Backend;
   let stack: Stack;
   before(async () => {
@@ -160,24 +193,48 @@ await describeEachBackend('long tasks on RabbitMQ', () => {
     await backend.close();
   });
 
-  /** Sets RabbitMQ's consumer_timeout and channel tick (which checks it) for channels opened from now; returns the undo. */
-  async function brokerTimeouts(consumerTimeoutMs: number, tickMs: number): Promise<() => Promise<void>> {
+  /** RabbitMQ's defaults, put back when a test's value cannot be read. */
+  const DEFAULTS: Record<string, string> = { consumer_timeout: '1800000', channel_tick_interval: '60000', max_message_size: '134217728' };
+
+  /** Sets broker-wide settings for channels opened from now; returns the undo. */
+  async function brokerSettings(values: Record<string, number>): Promise<() => Promise<void>> {
     const get = async (key: string) => (await run('rabbitmqctl', ['-q', 'eval', `application:get_env(rabbit, ${key}).`])).stdout.trim();
     const set = (key: string, value: string) => run('rabbitmqctl', ['-q', 'eval', `application:set_env(rabbit, ${key}, ${value}).`]);
-    const before = { consumer_timeout: await get('consumer_timeout'), channel_tick_interval: await get('channel_tick_interval') };
-    await set('consumer_timeout', String(consumerTimeoutMs));
-    await set('channel_tick_interval', String(tickMs));
+    const before: Record<string, string> = {};
+    for (const key of Object.keys(values)) before[key] = await get(key);
+    for (const [key, value] of Object.entries(values)) await set(key, String(value));
     return async () => {
       // Put back what was there ({ok,V}); never unset: a channel without its tick interval fails to open.
       for (const [key, value] of Object.entries(before)) {
         const match = /^\{ok,(\d+)\}$/.exec(value);
-        await set(key, match ? match[1]! : key === 'consumer_timeout' ? '1800000' : '60000');
+        await set(key, match ? match[1]! : DEFAULTS[key]!);
       }
     };
   }
 
+  test('a result larger than the broker accepts fails its task with invalid_result instead of leaving it running', async () => {
+    const restore = await brokerSettings({ max_message_size: 65_536 });
+    const workerBroker = await backend.connectBroker!();
+    try {
+      const worker = await startWorker({ broker: workerBroker, logger: testLogger, services: [service('huge', () => 'x'.repeat(200_000))] });
+      try {
+        const { json } = await postTask(stack.baseUrl, 'huge', {});
+        const updates = await watchUpdates(json._links.updates.href);
+        assert.equal(updates.messages.at(-1)?.eventType, 'failed');
+        const task = await backend.store.getTask(json.id);
+        assert.equal(task?.error?.code, 'invalid_result');
+        assert.match(task?.error?.message ?? '', /broker refused the result/);
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await restore();
+      await workerBroker.close();
+    }
+  });
+
   test("a task longer than RabbitMQ's consumer_timeout runs once and finishes; a delivery held that long would be taken back", async () => {
-    const restore = await brokerTimeouts(2000, 500);
+    const restore = await brokerSettings({ consumer_timeout: 2000, channel_tick_interval: 500 });
     const brokers: Broker[] = [];
     try {
       // The control: a consumer that holds its delivery past the timeout loses its channel, and

@@ -52,8 +52,9 @@ await describeEachBackend('reconnection', () => {
   });
 
   test('while PostgreSQL cannot be reached, reads and writes answer 503 database_unavailable with Retry-After, then recover', async () => {
-    const proxy = await startTcpProxy(5432);
     const url = new URL(backend.urls!.database);
+    const proxy = await startTcpProxy(Number(url.port || 5432), url.hostname);
+    url.hostname = '127.0.0.1';
     url.port = String(proxy.port);
     const db = await connectPostgres({ url: url.toString(), poolSize: 4, connectTimeoutMs: 1000 });
     const cut = await startStack({ ...backend, store: createSqlStore(db) }, { recorder: false, nodeId: 3, settings: { allowUnknownServices: true } });

@@ -5,3 +5,5 @@ export { createMemoryBroker } from './memory/index.ts';
 export { connectAmqp } from './amqp/index.ts';
 export { createEventPublisher } from './event-publisher.ts';
 export type { EventPublisher } from './event-publisher.ts';
+export { requeueTask, sendTask } from './task-messages.ts';
+export type { TaskMessage } from './task-messages.ts';

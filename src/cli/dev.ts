@@ -3,9 +3,9 @@
  * on PGlite kept in --data-dir and the in-process broker, serving the example services. Nothing to
  * install. Tasks left unfinished by a previous run are queued again at start.
  */
-import { createMemoryBroker } from '../broker/index.ts';
+import { createMemoryBroker, requeueTask } from '../broker/index.ts';
 import type { Broker } from '../broker/index.ts';
-import { FlakeIdGenerator, RESULT_QUEUE } from '../core/index.ts';
+import { FlakeIdGenerator } from '../core/index.ts';
 import { startJanitor, startRecorder } from '../recorder/index.ts';
 import { createApp, leaseNodeId } from '../server/index.ts';
 import { createSqlStore, migrate, openEmbedded } from '../store/index.ts';
@@ -22,10 +22,7 @@ import { janitorSettings } from './recorder.ts';
  * ones are queued again as lost attempts (or fail `worker_lost` past `maxAttempts`).
  */
 export async function requeueUnfinished(store: Store, broker: Broker, maxAttempts: number): Promise<number> {
-  const send = async (task: UnfinishedTask): Promise<void> => {
-    await broker.declareQueue(task.service);
-    await broker.send(task.service, Buffer.from(task.input), { correlationId: task.id, replyTo: RESULT_QUEUE, contentType: 'application/json' });
-  };
+  const send = (task: UnfinishedTask): Promise<void> => requeueTask(broker, task);
   let count = 0;
   for (let after: string | null = null; ;) {
     const batch = await store.listUnfinished(after, 500);

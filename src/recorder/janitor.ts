@@ -1,19 +1,22 @@
 /**
- * The janitor: ends queued tasks whose deadline has passed as `expired` (every second by
- * default, so watchers hear it promptly), queues again the running tasks of workers that are lost
- * (Errand's workers acknowledge a task when it starts, so the broker cannot do that: see
- * docs/architecture.md, "Long tasks") or fails them `worker_lost` once their attempts are used up, removes tasks (and, by cascade, their files) once
- * completion + ttl has passed, drops result-cache entries past their lifetime (serving stops at
- * the lifetime anyway: this keeps the table small), and trims events older than the retention. It works in small
- * batches so that no statement holds locks for long; one janitor removes tasks at a time across
- * all recorders (an advisory lock, taken in the store).
+ * The janitor:
+ * - ends queued tasks whose deadline has passed as `expired` (every second by default, so
+ *   watchers hear it promptly);
+ * - queues again the running tasks of workers that are lost, or fails them `worker_lost` once
+ *   their attempts are used up (Errand's workers acknowledge a task when it starts, so the broker
+ *   cannot hand them on: docs/architecture.md, "Long tasks");
+ * - removes tasks (and, by cascade, their files) once completion + ttl has passed, drops
+ *   result-cache entries past their lifetime (serving stops then anyway: this keeps the table
+ *   small), and trims events older than the retention.
+ * It works in small batches so that no statement holds locks for long; one janitor removes tasks
+ * at a time across all recorders (an advisory lock, taken in the store).
  */
 import type { Logger } from 'pino';
-import { createEventPublisher } from '../broker/index.ts';
+import { createEventPublisher, requeueTask } from '../broker/index.ts';
 import type { Broker } from '../broker/index.ts';
-import { encodeControl, RESULT_QUEUE } from '../core/index.ts';
+import { encodeControl } from '../core/index.ts';
 import type { LivenessRules } from '../core/index.ts';
-import type { Store, UnfinishedTask } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
 import { startWorkerWatch } from './worker-watch.ts';
 import type { WorkerWatch } from './worker-watch.ts';
 
@@ -97,11 +100,6 @@ export function startJanitor(options: JanitorOptions): Janitor {
     });
   }
 
-  async function requeue(task: UnfinishedTask): Promise<void> {
-    await broker.declareQueue(task.service);
-    await broker.send(task.service, Buffer.from(task.input), { correlationId: task.id, replyTo: RESULT_QUEUE, contentType: 'application/json' });
-  }
-
   async function recoverAll(): Promise<number> {
     const ears = await watch();
     await ears.probe();
@@ -112,7 +110,7 @@ export function startJanitor(options: JanitorOptions): Janitor {
       const batch = await store.listRunning(after, batchSize);
       for (const task of batch) {
         if (!ears.isLost(task.worker)) continue;
-        const outcome = await store.requeueLost(task, maxAttempts, requeue);
+        const outcome = await store.requeueLost(task, maxAttempts, (t) => requeueTask(broker, t));
         if (outcome.kind === 'moved-on') continue;
         publisher.written(outcome.events);
         count++;

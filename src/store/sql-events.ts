@@ -43,8 +43,7 @@ export async function sequenceEvents(db: SqlClient, limit: number): Promise<Task
     // index finds the oldest pending rows directly (and skips dead entries once marked). The
     // knob inflates the cost estimate of whatever it discourages, so JIT is kept off here: it
     // would otherwise compile this small statement on every pass.
-    await tx.query('SET LOCAL enable_seqscan = off');
-    await tx.query('SET LOCAL jit = off');
+    await tx.query(`SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)`);
     const log = await tx.query<{ last_id: string }>('SELECT last_id::text AS last_id FROM event_log FOR UPDATE');
     const last = Number(log.rows[0]!.last_id);
     const moved = await tx.query<EventRow>(

@@ -54,6 +54,9 @@ export interface Worker {
 
 interface LastProgress { seq: number; value: unknown }
 
+/** Sends one of a run's messages to the reply queue, stamped with the run and worker ids. */
+type Reply = (body: Buffer, contentType: string, extra?: { type?: string; persistent?: boolean; headers?: Record<string, unknown> }) => Promise<void>;
+
 /** A last progress value too large for a header is left to its own message. */
 const MAX_PROGRESS_HEADER = 8 * 1024;
 
@@ -87,7 +90,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const id = options.workerId ?? newWorkerId();
   const log = options.logger.child({ part: 'worker', worker: id });
   // Each running task has its own controller: its timeout, a cancel, or a hard stop abort it.
-  const running = new Map<string, { controller: AbortController; service: string; done: Promise<unknown>; reportStart: () => Promise<void> }>();
+  /** Each running task: what stops it, and how to report its start again (a copy was delivered). */
+  const running = new Map<string, { controller: AbortController; service: string; reportStart: () => Promise<void> }>();
   const stopped = new Set<string>();
   const remember = (taskId: string): void => {
     stopped.add(taskId);
@@ -195,15 +199,13 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     }
     const runId = randomBytes(8).toString('hex');
     const replyTo = delivery.properties.replyTo || RESULT_QUEUE;
-    const reply = (body: Buffer, contentType: string, extra: { type?: string; persistent?: boolean; headers?: Record<string, unknown> } = {}) =>
+    const reply: Reply = (body, contentType, extra = {}) =>
       broker.send(replyTo, body, { correlationId: taskId, contentType, ...extra, headers: { [RUN_HEADER]: runId, [WORKER_HEADER]: id, ...extra.headers } });
     const controller = new AbortController();
     if (stopped.has(taskId)) controller.abort({ code: 'canceled', message: 'the task was canceled' } satisfies StopReason);
-    let finished: () => void = () => undefined;
-    const done = new Promise<void>((resolve) => { finished = resolve; });
     const reportStart = (report: { script?: string; resumed?: true }): Promise<void> =>
       reply(Buffer.from(JSON.stringify({ worker: id, ...report })), 'application/json', { type: STARTED_TYPE });
-    running.set(taskId, { controller, service: service.name, done, reportStart: () => reportStart({ resumed: true }) });
+    running.set(taskId, { controller, service: service.name, reportStart: () => reportStart({ resumed: true }) });
 
     // The start report carries the script (Patavi sent that as a message of its own). Once the
     // broker has it, the task is recorded as running whatever happens to this worker.
@@ -213,7 +215,6 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     } catch (err) {
       running.delete(taskId);
       slots.release(service.name);
-      finished();
       log.warn({ taskId, err: (err as Error).message }, 'could not report the start; task handed back');
       // A broker that refuses it now will likely refuse it at once again: not a tight loop.
       await pause(1000);
@@ -225,13 +226,10 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         running.delete(taskId);
         slots.release(service.name);
         runs.delete(run);
-        finished();
       });
     runs.add(run);
     return 'ack';
   }
-
-  type Reply = (body: Buffer, contentType: string, extra?: { type?: string; persistent?: boolean; headers?: Record<string, unknown> }) => Promise<void>;
 
   async function runStarted(service: ServiceDefinition, delivery: Delivery, taskId: string, runId: string, controller: AbortController, reply: Reply): Promise<void> {
     let outcome: Outcome | undefined;

@@ -162,6 +162,54 @@ await describeEachBackend('lost workers', (kind) => {
     }
   });
 
+  test('a delivery that finds every slot of its worker busy goes back after the slot wait and runs on a free worker', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    const busy = await startWorker({
+      broker: backend.broker, logger: testLogger, announceIntervalMs: 100, slotWaitMs: 200,
+      services: [service('crowded', async (input) => { await released; return input; }, 1)],
+    });
+    let free: Awaited<ReturnType<typeof startWorker>> | undefined;
+    try {
+      const first = await postTask(stack.baseUrl, 'crowded', { n: 1 });
+      await eventually(async () => (await backend.store.getTask(first.json.id))?.status === 'running', 'the first task to take the only slot');
+      // The second is acknowledged by nobody yet: the busy worker holds it, waiting for its slot.
+      const second = await postTask(stack.baseUrl, 'crowded', { n: 2 });
+      await eventually(async () => (await backend.broker.queueStats('crowded'))?.messages === 0, 'the busy worker to take the second delivery');
+      free = await startWorker({ broker: backend.broker, services: [echo('crowded', 1)], logger: testLogger, announceIntervalMs: 100 });
+      const updates = await watchUpdates(second.json._links.updates.href);
+      assert.equal(updates.messages.at(-1)?.eventType, 'done');
+      const task = await backend.store.getTask(second.json.id);
+      assert.equal(task?.worker, free.id);
+      assert.equal(task?.attempts, 1);
+    } finally {
+      release();
+      await free?.close();
+      await busy.close();
+    }
+  });
+
+  test('a start report the broker refuses hands the task back; it starts again and runs once', async () => {
+    let refused = 0;
+    let runs = 0;
+    // The worker's broker refuses its first start report (say, a publish not confirmed).
+    const flaky: Broker = Object.assign(Object.create(backend.broker) as Broker, {
+      send: (queue: string, body: Buffer, options?: Parameters<Broker['send']>[2]) =>
+        options?.type === STARTED_TYPE && refused++ === 0 ? Promise.reject(new Error('not confirmed')) : backend.broker.send(queue, body, options),
+    });
+    const worker = await startWorker({ broker: flaky, logger: testLogger, announceIntervalMs: 100, services: [service('refused-start', (input) => { runs++; return input; })] });
+    try {
+      const { json } = await postTask(stack.baseUrl, 'refused-start', { r: 1 });
+      const updates = await watchUpdates(json._links.updates.href);
+      assert.equal(updates.messages.at(-1)?.eventType, 'done');
+      assert.equal(refused, 2, 'refused once, then accepted');
+      assert.equal(runs, 1, 'not run before its start was reported');
+      assert.equal((await backend.store.getTask(json.id))?.attempts, 1);
+    } finally {
+      await worker.close();
+    }
+  });
+
   test('a live worker running a long task is not judged lost: it keeps announcing', async () => {
     let runs = 0;
     const live = await startWorker({

@@ -1,6 +1,7 @@
 /** Patavi's task routes: submit, describe, input, script, results, files, delete, and /status. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, DEADLINE_HEADER, describeTask, durationToMillis, encodeControl, ErrandError, estimateStartSeconds, isTerminal, parseIsoDuration, RESULT_QUEUE, serviceNameProblem } from '../../core/index.ts';
+import { sendTask } from '../../broker/index.ts';
+import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, describeTask, durationToMillis, encodeControl, ErrandError, estimateStartSeconds, isTerminal, parseIsoDuration, serviceNameProblem } from '../../core/index.ts';
 import type { AnnouncedService, CacheClaim, TaskInfo } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
 import { linksFor } from '../links.ts';
@@ -137,10 +138,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
       throw new ErrandError('database_unavailable', `the task could not be saved: ${(err as Error).message}`, undefined, { cause: err });
     }
     try {
-      await broker.send(service, Buffer.from(input), {
-        correlationId: id, replyTo: RESULT_QUEUE, contentType: 'application/json',
-        ...(deadline ? { headers: { [DEADLINE_HEADER]: deadline.toISOString() } } : {}),
-      });
+      await sendTask(broker, { id, service, input }, deadline);
     } catch (err) {
       // Not queued, so not kept: a task must never sit in the database with no message to run it.
       const removed = await store.deleteTask(id).catch(() => undefined);

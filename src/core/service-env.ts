@@ -33,7 +33,8 @@ export interface ServiceEnvironment {
 
 /**
  * Secret values Errand holds (API key, connection URLs) and the passwords inside the URLs: a
- * variable whose value contains one is never passed on, whatever its name.
+ * declared pass-through variable whose value contains one is withheld, whatever its name (the
+ * allowlisted PATH, HOME, locale and time zone are not expected to hold any).
  */
 export function secretValues(settings: readonly (string | undefined)[]): string[] {
   const secrets = new Set<string>();
@@ -47,8 +48,8 @@ export function secretValues(settings: readonly (string | undefined)[]): string[
       // not a URL: the value itself is the secret
     }
   }
-  // A one- or two-character secret would match half the environment by accident.
-  return [...secrets].filter((s) => s.length >= 3);
+  // A very short secret would match unrelated values by accident.
+  return [...secrets].filter((s) => s.length >= 4);
 }
 
 /** The variables for one service's processes. `host` is the worker's environment. */
@@ -62,8 +63,7 @@ export function serviceEnvironment(
   const env: Record<string, string> = {};
   const allowed = new Set<string>([...BASE_VARIABLES, ...(RUNTIME_VARIABLES[runtime] ?? [])]);
   for (const [name, value] of Object.entries(host)) {
-    if (value === undefined || !(allowed.has(name) || LOCALE_VARIABLE.test(name))) continue;
-    if (!holdsSecret(value)) env[name] = value;
+    if (value !== undefined && (allowed.has(name) || LOCALE_VARIABLE.test(name))) env[name] = value;
   }
   const withheld: string[] = [];
   for (const [name, value] of Object.entries(declared)) {

@@ -5,7 +5,7 @@
  */
 import { createMemoryBroker, requeueTask } from '../broker/index.ts';
 import type { Broker } from '../broker/index.ts';
-import { FlakeIdGenerator } from '../core/index.ts';
+import { FlakeIdGenerator, secretValues } from '../core/index.ts';
 import { startJanitor, startRecorder } from '../recorder/index.ts';
 import { createApp, leaseNodeId } from '../server/index.ts';
 import { createSqlStore, migrate, openEmbedded } from '../store/index.ts';
@@ -47,7 +47,7 @@ export async function dev(config: Config, print: (line: string) => void = consol
   await migrate(db);
   const store = createSqlStore(db);
   const broker = createMemoryBroker();
-  const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, rscript: config.rscript, logger });
+  const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, rscript: config.rscript, logger, secrets: secretValues([config.apiKey, config.databaseUrl, config.amqpUrl]) });
   for (const problem of problems) print(`service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
   const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, stopGraceMs: config.stopGraceMs });
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;

@@ -1,12 +1,12 @@
 /** `errand worker`: runs the services of a folder for tasks from RabbitMQ. */
 import { loadServiceDir, startWorker } from '../worker/index.ts';
-import { ErrandError } from '../core/index.ts';
+import { ErrandError, secretValues } from '../core/index.ts';
 import type { Config } from './config.ts';
 import { createLogger, onShutdown, openRabbitMq } from './lifecycle.ts';
 
 export async function worker(config: Config): Promise<void> {
   const logger = createLogger(config, 'errand-worker');
-  const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, rscript: config.rscript, logger });
+  const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, rscript: config.rscript, logger, secrets: secretValues([config.apiKey, config.databaseUrl, config.amqpUrl]) });
   for (const problem of problems) logger.error(problem, `service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
   if (services.length === 0) throw new ErrandError('invalid_field', `no service could be started from ${config.servicesDir}`, 'services');
   const broker = await openRabbitMq(config, logger, 'errand-worker');

@@ -9,6 +9,8 @@ export * from './json-input.ts';
 export * from './redact.ts';
 export * from './manifest.ts';
 export * from './input-schema.ts';
+export * from './linear-regexp.ts';
+export * from './service-env.ts';
 export * from './registry.ts';
 export * from './events.ts';
 export * from './progress.ts';

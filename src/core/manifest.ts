@@ -8,6 +8,8 @@ import type { ErrorObject } from 'ajv';
 import { durationToMillis, parseIsoDuration } from './duration.ts';
 import { serviceNameProblem } from './service-name.ts';
 import { createInputValidator } from './input-schema.ts';
+import { CONNECTION_VARIABLE, RESERVED_VARIABLE } from './service-env.ts';
+import type { DeclaredEnvironment } from './service-env.ts';
 
 export const Runtimes = ['r', 'command', 'node'] as const;
 export type Runtime = (typeof Runtimes)[number];
@@ -39,6 +41,11 @@ export interface Manifest {
   cache: { enabled: boolean; lifetime: string };
   /** A Markdown file in the folder describing the service, served by the registry. */
   docs: string | null;
+  /**
+   * Variables the service's processes get besides the allowlisted ones (service-env.ts): a fixed
+   * value, or `true` for the worker's own value of that name.
+   */
+  env: DeclaredEnvironment;
 }
 
 export interface ManifestProblem { file: string; field?: string; message: string }
@@ -75,6 +82,11 @@ const MANIFEST_SCHEMA = {
       ],
     },
     docs: { type: 'string', minLength: 1 },
+    env: {
+      type: 'object',
+      propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256 },
+      additionalProperties: { anyOf: [{ type: 'string', maxLength: 32768 }, { const: true }] },
+    },
   },
 } as const;
 
@@ -144,6 +156,14 @@ export function readManifest(raw: unknown, folderName: string, file: string): Ma
     }
   }
 
+  const env = (m.env as DeclaredEnvironment | undefined) ?? {};
+  for (const [variable, value] of Object.entries(env)) {
+    if (RESERVED_VARIABLE.test(variable)) return problem(`env.${variable}`, 'ERRAND_* variables are Errand\'s own and cannot be set or passed to a service');
+    if (value === true && CONNECTION_VARIABLE.test(variable)) {
+      return problem(`env.${variable}`, 'a worker\'s database and broker settings are never passed to a service: give the service its own value ("NAME": "value") instead');
+    }
+  }
+
   const cache = typeof m.cache === 'object' ? m.cache : { enabled: m.cache === true };
   return {
     name,
@@ -162,6 +182,7 @@ export function readManifest(raw: unknown, folderName: string, file: string): Ma
     queueTimeout: durations.queueTimeout ?? null,
     cache: { enabled: cache.enabled ?? true, lifetime: cache.lifetime ?? DEFAULT_CACHE_LIFETIME },
     docs,
+    env,
   };
 }
 
@@ -170,7 +191,7 @@ export function inlineManifest(name: string, fields: Partial<Manifest> = {}): Ma
   return {
     name, version: '0.0.0', description: '', runtime: 'node', entry: '', function: name, command: [],
     inputSchema: null, example: null, timeoutMs: null, timeout: null, concurrency: null, ttl: null, queueTimeout: null,
-    cache: { enabled: false, lifetime: DEFAULT_CACHE_LIFETIME }, docs: null,
+    cache: { enabled: false, lifetime: DEFAULT_CACHE_LIFETIME }, docs: null, env: {},
     ...fields,
   };
 }

@@ -6,12 +6,13 @@
 import { access, constants, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { readManifest } from '../core/index.ts';
+import { readManifest, riskyPatterns, serviceEnvironment } from '../core/index.ts';
 import type { Manifest, ManifestProblem } from '../core/index.ts';
 import type { Executor, ServiceDefinition } from './executor.ts';
 import { createCommandExecutor } from './executors/command.ts';
 import { startNodePool } from './executors/node.ts';
 import { createRExecutor, RLoadError } from './executors/r/index.ts';
+import { workerEnvironment } from './environment.ts';
 
 export type { ManifestProblem } from '../core/index.ts';
 
@@ -22,6 +23,10 @@ export interface LoadOptions {
   logger: Logger;
   /** The R front end to run (`Rscript` on the PATH by default). */
   rscript?: string;
+  /** Where services' variables come from (the worker's environment by default); see core/service-env.ts. */
+  environment?: Readonly<Record<string, string | undefined>>;
+  /** Errand's secret values (secretValues(): API key, connection URLs): never passed to a service. */
+  secrets?: readonly string[];
 }
 
 /** Thrown by a runtime that cannot serve the manifest; `field` names the manifest field at fault. */
@@ -31,24 +36,45 @@ class ServiceLoadError extends Error {
   }
 }
 
+/** The service's environment; a declared variable withheld for holding a secret is logged. */
+function environmentFor(manifest: Manifest, options: LoadOptions): Record<string, string> {
+  const { env, withheld } = serviceEnvironment(options.environment ?? workerEnvironment(), manifest.env, manifest.runtime, options.secrets);
+  for (const name of withheld) {
+    options.logger.warn({ service: manifest.name, variable: name }, `env.${name} is not passed to ${manifest.name}: its value holds one of Errand's own secrets`);
+  }
+  return env;
+}
+
+/** Patterns a backtracking engine would be slow on: Errand runs them in linear time, clients may not. */
+function warnRiskyPatterns(manifest: Manifest, file: string, logger: Logger): void {
+  if (!manifest.inputSchema) return;
+  for (const { field, pattern } of riskyPatterns(manifest.inputSchema)) {
+    logger.warn(
+      { service: manifest.name, file, field: `inputSchema.${field}`, pattern },
+      `inputSchema.${field} of ${manifest.name} can take superlinear time in a backtracking regular expression engine (ReDoS): Errand validates in linear time, but clients and the service's own code may not; consider an unambiguous pattern`,
+    );
+  }
+}
+
 async function createExecutor(manifest: Manifest, folder: string, concurrency: number, options: LoadOptions): Promise<Executor> {
   const entryPath = join(folder, manifest.entry);
+  const env = environmentFor(manifest, options);
   if (manifest.runtime !== 'command' || manifest.command[0] === `./${manifest.entry}`) {
     if (!(await stat(entryPath).catch(() => undefined))?.isFile()) throw new ServiceLoadError(`${manifest.entry} does not exist in ${folder}`, 'entry');
   }
   switch (manifest.runtime) {
     case 'node':
-      return startNodePool({ entryPath, cwd: folder, service: manifest.name, size: concurrency, logger: options.logger }).catch((err: Error) => { throw new ServiceLoadError(err.message, 'entry'); });
+      return startNodePool({ entryPath, cwd: folder, service: manifest.name, size: concurrency, logger: options.logger, env }).catch((err: Error) => { throw new ServiceLoadError(err.message, 'entry'); });
     case 'command': {
       const program = manifest.command[0]!;
       if (program.startsWith('./')) {
         if (!(await stat(join(folder, program)).catch(() => undefined))?.isFile()) throw new ServiceLoadError(`${program} does not exist in ${folder}`, 'command');
         await access(join(folder, program), constants.X_OK).catch(() => { throw new ServiceLoadError(`${program} is not executable (chmod +x)`, 'command'); });
       }
-      return createCommandExecutor({ manifest, folder, logger: options.logger });
+      return createCommandExecutor({ manifest, folder, logger: options.logger, env });
     }
     case 'r': {
-      const executor = createRExecutor({ manifest, folder, size: concurrency, rscript: options.rscript ?? 'Rscript', logger: options.logger });
+      const executor = createRExecutor({ manifest, folder, size: concurrency, rscript: options.rscript ?? 'Rscript', logger: options.logger, env });
       try {
         await executor.warm();
       } catch (err) {
@@ -87,6 +113,7 @@ async function readFolder(dir: string, folder: string): Promise<{ path: string; 
 
 async function startService(path: string, file: string, manifest: Manifest, options: LoadOptions): Promise<ServiceDefinition | ManifestProblem> {
   const concurrency = manifest.concurrency ?? options.defaultConcurrency;
+  warnRiskyPatterns(manifest, file, options.logger);
   try {
     const docs = await readDocs(manifest, path);
     const executor = await createExecutor(manifest, path, concurrency, options);

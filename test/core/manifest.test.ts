@@ -131,3 +131,22 @@ test('input problems: required fields deep inside arrays, names holding "/" or "
   assert.ok('problem' in broken);
   assert.match(broken.problem, /^not a valid JSON Schema/);
 });
+
+test('env: fixed values and pass-through names are read; Errand\'s own names are refused', () => {
+  assert.deepEqual((read({}) as Manifest).env, {});
+  const r = read({ env: { OMP_NUM_THREADS: '1', HTTPS_PROXY: true, PGHOST: 'stats-db.internal' } }) as Manifest;
+  assert.deepEqual(r.env, { OMP_NUM_THREADS: '1', HTTPS_PROXY: true, PGHOST: 'stats-db.internal' });
+  const reserved = problem({ env: { ERRAND_API_KEY: true } });
+  assert.equal(reserved.field, 'env.ERRAND_API_KEY');
+  assert.match(reserved.message, /ERRAND_\* variables are Errand's own/);
+  assert.equal(problem({ env: { errand_task_id: 'x' } }).field, 'env.errand_task_id');
+  for (const name of ['PGPASSWORD', 'DATABASE_URL', 'AMQP_URL', 'RABBITMQ_URL']) {
+    const p = problem({ env: { [name]: true } });
+    assert.equal(p.field, `env.${name}`);
+    assert.match(p.message, /never passed to a service/);
+  }
+  assert.equal(problem({ env: { 'BAD-NAME': '1' } }).field, 'env');
+  assert.equal(problem({ env: { X: 1 } }).field, 'env.X');
+  assert.equal(problem({ env: { X: false } }).field, 'env.X');
+  assert.equal(problem({ env: ['X'] }).field, 'env');
+});

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { Manifest } from '../../core/index.ts';
 import type { Executor, Outcome, TaskRun } from '../executor.ts';
 import { stoppedOutcome } from '../executor.ts';
+import { defaultServiceEnv } from '../environment.ts';
 import { closeMessagePipe, makeTaskDir, mimeFor, onLines, openMessagePipe, readResultFiles, removeTaskDir, tail } from './process-io.ts';
 
 /** Largest result a program may print on stdout. */
@@ -19,7 +20,13 @@ export const MAX_STDOUT_BYTES = 64 * 1024 * 1024;
 /** Between SIGTERM and SIGKILL when a task is stopped. */
 const KILL_GRACE_MS = 500;
 
-export interface CommandExecutorOptions { manifest: Manifest; folder: string; logger: Logger }
+export interface CommandExecutorOptions {
+  manifest: Manifest;
+  folder: string;
+  logger: Logger;
+  /** The program's environment (besides the ERRAND_* task variables); the allowlisted one by default. */
+  env?: Record<string, string>;
+}
 
 const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
 
@@ -40,6 +47,7 @@ export function createCommandExecutor(options: CommandExecutorOptions): Executor
   const log = options.logger.child({ service: manifest.name, runtime: 'command' });
   const [program, ...args] = manifest.command as [string, ...string[]];
   const executable = program.startsWith('./') ? resolve(folder, program) : program;
+  const baseEnv = options.env ?? defaultServiceEnv('command', manifest.env);
 
   async function execute(task: TaskRun, dir: string): Promise<Outcome> {
     const outputDir = join(dir, 'output');
@@ -57,7 +65,7 @@ export function createCommandExecutor(options: CommandExecutorOptions): Executor
       cwd: folder,
       detached: true, // its own process group, killed as one
       stdio: ['pipe', 'pipe', 'pipe', pipe.fd],
-      env: { ...process.env, ERRAND_TASK_ID: task.taskId, ERRAND_SERVICE: task.service, ERRAND_OUTPUT_DIR: outputDir, ERRAND_PROGRESS_FD: '3', ERRAND_NO_CACHE_FILE: noCacheFile },
+      env: { ...baseEnv, ERRAND_TASK_ID: task.taskId, ERRAND_SERVICE: task.service, ERRAND_OUTPUT_DIR: outputDir, ERRAND_PROGRESS_FD: '3', ERRAND_NO_CACHE_FILE: noCacheFile },
     });
     onLines(pipe.socket, (line) => {
       try {

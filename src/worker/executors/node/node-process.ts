@@ -27,6 +27,8 @@ export interface NodeProcessOptions {
   cwd: string;
   logger: Logger;
   startTimeoutMs?: number;
+  /** The process's environment: the allowlisted one (environment.ts), never the worker's whole. */
+  env: Record<string, string>;
 }
 
 export type NodeReply =
@@ -73,6 +75,7 @@ export class NodeProcess {
     const child = fork(CHILD_SCRIPT, [options.entryPath], {
       cwd: options.cwd,
       execArgv: ['--import', TSX_LOADER],
+      env: options.env,
       serialization: 'advanced',
       detached: true,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -18,6 +18,7 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Executor, Outcome, TaskRun } from '../../executor.ts';
 import { stoppedOutcome } from '../../executor.ts';
+import { defaultServiceEnv } from '../../environment.ts';
 import { NodeLoadError, NodeProcess } from './node-process.ts';
 
 /** Between telling a task to stop and killing its process. */
@@ -35,6 +36,8 @@ export interface NodePoolOptions {
   cwd?: string;
   /** How long a process may take to load the module (default 60 s). */
   startTimeoutMs?: number;
+  /** The processes' environment; the allowlisted one by default. */
+  env?: Record<string, string>;
 }
 
 export interface NodeExecutor extends Executor {
@@ -46,7 +49,7 @@ export interface NodeExecutor extends Executor {
 
 export function createNodePoolExecutor(options: NodePoolOptions): NodeExecutor {
   const log = options.logger.child({ service: options.service, runtime: 'node' });
-  const processOptions = { entryPath: options.entryPath, cwd: options.cwd ?? dirname(options.entryPath), logger: log, startTimeoutMs: options.startTimeoutMs };
+  const processOptions = { entryPath: options.entryPath, cwd: options.cwd ?? dirname(options.entryPath), logger: log, startTimeoutMs: options.startTimeoutMs, env: options.env ?? defaultServiceEnv('node') };
   const idle: NodeProcess[] = [];
   const all = new Set<NodeProcess>();
   let starting = 0;

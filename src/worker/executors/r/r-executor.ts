@@ -13,6 +13,7 @@ import type { Manifest } from '../../../core/index.ts';
 import type { Executor, Outcome, TaskRun } from '../../executor.ts';
 import { stoppedOutcome } from '../../executor.ts';
 import { mimeFor, readConsoleTail, readResultFiles, removeTaskDir } from '../process-io.ts';
+import { defaultServiceEnv } from '../../environment.ts';
 import { RProcess } from './r-process.ts';
 import type { RReply } from './r-process.ts';
 
@@ -24,6 +25,8 @@ export interface RExecutorOptions {
   size: number;
   rscript: string;
   logger: Logger;
+  /** R's environment; the allowlisted one with the manifest's `env` by default. */
+  env?: Record<string, string>;
 }
 
 export interface RExecutor extends Executor {
@@ -37,6 +40,7 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
   const { manifest, logger } = options;
   const log = logger.child({ service: manifest.name, runtime: 'r' });
   const scriptPath = join(options.folder, manifest.entry);
+  const env = options.env ?? defaultServiceEnv('r', manifest.env);
   const script = readFileSync(scriptPath, 'utf8');
   const idle: RProcess[] = [];
   const all = new Set<RProcess>();
@@ -46,7 +50,7 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
   async function startProcess(): Promise<RProcess> {
     starting++;
     try {
-      const r = await RProcess.start({ rscript: options.rscript, scriptPath, functionName: manifest.function, cwd: options.folder, logger: log });
+      const r = await RProcess.start({ rscript: options.rscript, scriptPath, functionName: manifest.function, cwd: options.folder, logger: log, env });
       all.add(r);
       return r;
     } finally {

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { defaultServiceEnv } from '../../environment.ts';
 import { closeMessagePipe, makeWorkDir, onLines, openMessagePipe, removeTaskDir, tail } from '../process-io.ts';
 
 const RUNTIME_SCRIPT = fileURLToPath(new URL('./runtime.R', import.meta.url));
@@ -22,6 +23,8 @@ export interface RProcessOptions {
   logger: Logger;
   /** How long R may take to load the script (default 60 s). */
   startTimeoutMs?: number;
+  /** R's environment (TMPDIR is set to the work folder); the allowlisted one by default. */
+  env?: Record<string, string>;
 }
 
 /** What the task printed: inline when small, else only its size (the rest is in the file). */
@@ -81,7 +84,7 @@ export class RProcess {
         stdio: ['pipe', 'pipe', 'pipe', pipe.fd],
         // R's own session folder (tempdir()) goes inside the work folder, so it is removed with it
         // even when R is killed and cannot remove it itself.
-        env: { ...process.env, TMPDIR: workDir },
+        env: { ...(options.env ?? defaultServiceEnv('r')), TMPDIR: workDir },
       });
     } catch (err) {
       closeMessagePipe(pipe);

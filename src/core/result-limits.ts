@@ -40,6 +40,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * path segment, printable, and valid Unicode (PostgreSQL text cannot hold NUL or lone surrogates).
  */
 export function resultFileNameProblem(name: string): string | undefined {
+  // Scripts build the list of files (R's `files`, a Node service's saveFile): the type is not a given.
+  if (typeof name !== 'string') return 'must be a string';
   if (name.length === 0) return 'must not be empty';
   if (name === '.' || name === '..') return 'must not be "." or ".."';
   if (name.includes('/') || name.includes('\\')) return 'must not contain "/" or "\\"';

@@ -12,6 +12,7 @@ test('a result file name is one printable path segment of at most 255 bytes', ()
     ['lone\ud800', /Unicode/], ['\udc00lone', /Unicode/], ['x'.repeat(256), /255 bytes/], ['\u00e9'.repeat(128), /not 256/],
   ];
   for (const [name, why] of bad) assert.match(resultFileNameProblem(name) ?? 'accepted', why, JSON.stringify(name));
+  assert.equal(resultFileNameProblem(42 as unknown as string), 'must be a string');
 });
 
 test('a result over a bound is result_too_large with the bound in the message; a bad or repeated name invalid_result', () => {

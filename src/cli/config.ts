@@ -5,7 +5,11 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
+import { DEFAULT_RESULT_LIMITS, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
+import type { ResultLimits } from '../core/index.ts';
+
+/** How long a finished task is kept when neither its submission nor its service says. */
+export const DEFAULT_TTL = 'P30D';
 
 export const BUNDLED_SERVICES = fileURLToPath(new URL('../../services/', import.meta.url));
 
@@ -51,6 +55,13 @@ export interface Config {
   eventRetentionSeconds: number;
   /** Queue deadline for tasks whose request and service give none (ISO 8601 duration). */
   defaultQueueTimeout?: string;
+  // Result bounds (issue 11): checked by workers before sending and by recorders on arrival.
+  /** Files one result may carry. */
+  maxResultFiles: number;
+  /** Bytes one result file may have. */
+  maxResultFileBytes: number;
+  /** Bytes of one whole result message (JSON result, or index and files). */
+  maxResultBytes: number;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -85,6 +96,10 @@ const OPTIONS = {
   'slot-wait': { env: 'ERRAND_SLOT_WAIT', type: 'string' },
   'stop-grace': { env: 'ERRAND_STOP_GRACE', type: 'string' },
   'default-queue-timeout': { env: 'ERRAND_DEFAULT_QUEUE_TIMEOUT', type: 'string' },
+  // Result bounds (issue 11).
+  'max-result-files': { env: 'ERRAND_MAX_RESULT_FILES', type: 'string' },
+  'max-result-file-size': { env: 'ERRAND_MAX_RESULT_FILE_SIZE', type: 'string' },
+  'max-result-size': { env: 'ERRAND_MAX_RESULT_SIZE', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -131,9 +146,11 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     const fromEnv = OPTIONS[name].env ? env[OPTIONS[name].env] : undefined;
     return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
   };
-  const defaultTtl = get('default-ttl');
+  // Finished tasks are kept 30 days unless told otherwise; `none` keeps them until deleted (as Patavi).
+  const defaultTtlText = get('default-ttl') ?? DEFAULT_TTL;
+  const defaultTtl = /^none$/i.test(defaultTtlText) ? undefined : defaultTtlText;
   if (defaultTtl !== undefined && !parseIsoDuration(defaultTtl)) {
-    throw new ErrandError('invalid_ttl', `--default-ttl must be an ISO 8601 duration such as P7D, got ${JSON.stringify(defaultTtl)}`, 'default-ttl');
+    throw new ErrandError('invalid_ttl', `--default-ttl must be an ISO 8601 duration such as P7D, or none, got ${JSON.stringify(defaultTtl)}`, 'default-ttl');
   }
   const durationSeconds = (name: OptionName, text: string): number => {
     const parsed = parseIsoDuration(text);
@@ -175,6 +192,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     lostWorkerGraceMs: integer(get('lost-worker-grace') ?? '20000', 'lost-worker-grace', 0, 86_400_000),
     slotWaitMs: integer(get('slot-wait') ?? '10000', 'slot-wait', 10, 3_600_000),
     stopGraceMs: integer(get('stop-grace') ?? '30000', 'stop-grace', 0, 86_400_000),
+    maxResultFiles: integer(get('max-result-files') ?? String(DEFAULT_RESULT_LIMITS.maxFiles), 'max-result-files', 0, 1_000_000),
+    maxResultFileBytes: bytes(get('max-result-file-size') ?? String(DEFAULT_RESULT_LIMITS.maxFileBytes), 'max-result-file-size'),
+    maxResultBytes: bytes(get('max-result-size') ?? String(DEFAULT_RESULT_LIMITS.maxResultBytes), 'max-result-size'),
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -220,7 +240,7 @@ Options (flag, then environment variable, then default):
   --data-dir DIR          ERRAND_DATA_DIR          .errand/dev (dev only)
   --body-limit SIZE       ERRAND_BODY_LIMIT        5mb
   --max-json-depth N      ERRAND_MAX_JSON_DEPTH    256
-  --default-ttl DURATION  ERRAND_DEFAULT_TTL       none: tasks are kept until deleted
+  --default-ttl DURATION  ERRAND_DEFAULT_TTL       P30D: finished tasks are removed 30 days after they end (none keeps them)
   --allow-unknown-services ERRAND_ALLOW_UNKNOWN_SERVICES  false: only services a worker announced
   --trust-proxy           ERRAND_TRUST_PROXY       false: links ignore X-Forwarded-* (set it behind a proxy that sets them)
   --migrate               ERRAND_MIGRATE           false: serve/recorder refuse an old schema
@@ -238,4 +258,12 @@ Options (flag, then environment variable, then default):
   --slot-wait MS          ERRAND_SLOT_WAIT         10000: a worker with every slot busy hands a delivery back after this
   --stop-grace MS         ERRAND_STOP_GRACE        30000: a stopping worker stops tasks still running after this (they are queued again)
   --default-queue-timeout DUR ERRAND_DEFAULT_QUEUE_TIMEOUT  none: tasks wait in the queue until run
+  --max-result-files N    ERRAND_MAX_RESULT_FILES  100: files one result may carry (more fails the task result_too_large)
+  --max-result-file-size SIZE ERRAND_MAX_RESULT_FILE_SIZE  32mb: bytes one result file may have
+  --max-result-size SIZE  ERRAND_MAX_RESULT_SIZE   64mb: bytes of one whole result (JSON, or index and files)
 `;
+
+/** The result bounds workers and recorders enforce. */
+export function resultLimits(config: Config): ResultLimits {
+  return { maxFiles: config.maxResultFiles, maxFileBytes: config.maxResultFileBytes, maxResultBytes: config.maxResultBytes };
+}

@@ -2,6 +2,7 @@
 import { startJanitor, startRecorder } from '../recorder/index.ts';
 import type { JanitorOptions } from '../recorder/index.ts';
 import type { Config } from './config.ts';
+import { resultLimits } from './config.ts';
 import { createLogger, onShutdown, openPostgresStore, openRabbitMq } from './lifecycle.ts';
 
 /** The janitor's settings from the command line (serve, recorder and dev run one). */
@@ -20,7 +21,7 @@ export async function recorder(config: Config): Promise<void> {
   const store = await openPostgresStore(config, logger);
   const broker = await openRabbitMq(config, logger, 'errand-recorder');
   const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
-  const running = await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts });
+  const running = await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) });
   const janitor = startJanitor({ store, broker, logger, publicUrl, ...janitorSettings(config) });
   logger.info({ database: store.target, broker: broker.target }, 'errand recorder running');
   onShutdown(logger, async () => {

@@ -3,6 +3,7 @@ import { FlakeIdGenerator } from '../core/index.ts';
 import { startJanitor, startRecorder } from '../recorder/index.ts';
 import { createApp, leaseNodeId } from '../server/index.ts';
 import type { Config } from './config.ts';
+import { resultLimits } from './config.ts';
 import { createLogger, onShutdown, openPostgresStore, openRabbitMq } from './lifecycle.ts';
 import { janitorSettings } from './recorder.ts';
 
@@ -14,7 +15,7 @@ export async function serve(config: Config): Promise<void> {
   const nodeId = config.nodeId ?? lease!.nodeId;
   const app = await createApp({ store, broker, ids: new FlakeIdGenerator(nodeId), logger, settings: serverSettings(config) });
   const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
-  const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts }) : undefined;
+  const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) }) : undefined;
   const janitor = config.recorder ? startJanitor({ store, broker, logger, publicUrl, ...janitorSettings(config) }) : undefined;
   const address = await app.listen({ host: config.host, port: config.port });
   logger.info({ address, nodeId, database: store.target, broker: broker.target, recorder: config.recorder }, 'errand serving');

@@ -18,3 +18,4 @@ export * from './transitions.ts';
 export * from './control.ts';
 export * from './cache.ts';
 export * from './liveness.ts';
+export * from './result-limits.ts';

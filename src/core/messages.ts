@@ -4,6 +4,7 @@
  */
 import type { TaskError, TaskStatus } from './task.ts';
 import { pataviTerminalEvent } from './task.ts';
+import { invalidFileNameError, resultFileNameProblem } from './result-limits.ts';
 
 /** Queue every result (and script message) goes to: the tasks' reply_to. */
 export const RESULT_QUEUE = 'rpc_result';
@@ -55,8 +56,6 @@ export type ReplyMessage =
   | { kind: 'script'; script: string }
   | { kind: 'started'; worker: string | null; script: string | null; resumed: boolean }
   | { kind: 'result'; status: 'done' | 'failed'; index: unknown; files: ResultFile[]; error: TaskError | null };
-
-const MAX_FILE_NAME = 255;
 
 function invalid(message: string): ReplyMessage {
   const error = { code: 'invalid_result', message };
@@ -145,10 +144,10 @@ async function parseMultipart(body: Buffer, contentType: string): Promise<ReplyM
       index = parsed.value;
       continue;
     }
+    // Workers may be hostile: a name is checked here as the worker checked it before sending.
     const name = value.name;
-    if (!name || name.includes('/') || name.length > MAX_FILE_NAME) {
-      return invalid(`result file name ${JSON.stringify(name)} must be 1-${MAX_FILE_NAME} characters without "/"`);
-    }
+    const problem = resultFileNameProblem(name);
+    if (problem) return invalid(invalidFileNameError(name, problem).message);
     if (files.some((file) => file.name === name)) return invalid(`result has two files named ${JSON.stringify(name)}`);
     files.push({ name, contentType: value.type || 'application/octet-stream', content });
   }

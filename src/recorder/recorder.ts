@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import { createEventPublisher } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
 import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, Store } from '../store/index.ts';
-import { CONSOLE_HEADER, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
-import type { NewEvent, TaskStatus } from '../core/index.ts';
+import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
+import type { NewEvent, ReplyMessage, ResultLimits, TaskError, TaskStatus } from '../core/index.ts';
 
 export interface RecorderOptions {
   store: Store;
@@ -23,6 +23,8 @@ export interface RecorderOptions {
   retryDelayMs?: number;
   /** Starts a task gets before a lost worker fails it with `worker_lost` (default 3). */
   maxAttempts?: number;
+  /** Bounds on a result (default DEFAULT_RESULT_LIMITS): workers check them, and a hostile one is caught here. */
+  resultLimits?: ResultLimits;
 }
 
 export interface Recorder {
@@ -63,6 +65,11 @@ function consoleOf(delivery: Delivery): string | null {
   return text === null ? null : text.replace(/\u0000/g, '\uFFFD');
 }
 
+/** A result the recorder will not keep: its task fails with `error`, as if the worker had said so. */
+function refusedResult(error: TaskError): ReplyMessage {
+  return { kind: 'result', status: 'failed', index: failureIndex(error), files: [], error };
+}
+
 export async function startRecorder(options: RecorderOptions): Promise<Recorder> {
   const { store, broker, logger } = options;
   const log = logger.child({ part: 'recorder' });
@@ -70,6 +77,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
   const retryDelayMs = options.retryDelayMs ?? 1000;
 
   const maxAttempts = options.maxAttempts ?? 3;
+  const limits = options.resultLimits ?? DEFAULT_RESULT_LIMITS;
   const publisher = createEventPublisher(store, broker, log, options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {});
   const publish = <T>(outcomes: T[], eventsOf: (o: T) => NewEvent[]): T[] => {
     publisher.written(outcomes.flatMap(eventsOf));
@@ -104,13 +112,34 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
     await broker.publishStatus(endRoutingKey(taskId), Buffer.from(JSON.stringify(message)));
   }
 
+  /**
+   * The reply, with a result over the bounds (or with a file name no file may have, which
+   * parseReply catches) turned into its task's failure: a worker may be hostile. A result message
+   * larger than the whole result's bound is not even parsed.
+   */
+  async function checkedReply(delivery: Delivery): Promise<ReplyMessage> {
+    const { contentType, type } = delivery.properties;
+    if (type !== STARTED_TYPE) {
+      const sizeError = resultSizeError(delivery.body.length, limits);
+      if (sizeError) {
+        log.warn({ taskId: delivery.properties.correlationId, bytes: delivery.body.length, max: limits.maxResultBytes }, 'result message over the size bound from a worker; the task fails');
+        return refusedResult(sizeError);
+      }
+    }
+    const reply = await parseReply(delivery.body, contentType, type, delivery.json);
+    const filesError = reply.kind === 'result' && reply.files.length > 0 ? resultFilesError(reply.files, limits) : undefined;
+    if (!filesError) return reply;
+    log.warn({ taskId: delivery.properties.correlationId, code: filesError.code, err: filesError.message }, 'result over its bounds from a worker; the task fails');
+    return refusedResult(filesError);
+  }
+
   async function record(delivery: Delivery): Promise<Disposition> {
     const taskId = delivery.properties.correlationId;
     if (!isTaskId(taskId)) {
       log.warn({ correlationId: taskId ?? null }, 'reply without a valid task id (correlation_id); dropped');
       return 'drop';
     }
-    const reply = await parseReply(delivery.body, delivery.properties.contentType, delivery.properties.type, delivery.json);
+    const reply = await checkedReply(delivery);
     switch (reply.kind) {
       case 'script':
         await store.saveScript(taskId, reply.script);

@@ -9,7 +9,7 @@ import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import { createEventPublisher } from '../broker/index.ts';
 import type { Broker } from '../broker/index.ts';
-import { RESULT_QUEUE } from '../core/index.ts';
+import { MAX_RESULT_FILE_NAME_BYTES, RESULT_QUEUE } from '../core/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
 import type { Store } from '../store/index.ts';
 import { createApiKeyCheck } from './auth.ts';
@@ -40,7 +40,9 @@ const ALLOWED_HEADERS = ['Origin', 'X-Requested-With', 'Content-Type', 'Accept',
 
 export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
-  const app: FastifyInstance = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: settings.bodyLimit, logController: new LogController({ disableRequestLogging: true }), trustProxy: settings.trustProxy ?? false });
+  // A result file name may have up to 255 bytes: Fastify's default (100 characters) would answer 414 to longer ones.
+  const routerOptions = { maxParamLength: MAX_RESULT_FILE_NAME_BYTES };
+  const app: FastifyInstance = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: settings.bodyLimit, logController: new LogController({ disableRequestLogging: true }), trustProxy: settings.trustProxy ?? false, routerOptions });
   // Patavi's server declares the reply queue too: results must have a queue before any recorder runs.
   await deps.broker.declareQueue(RESULT_QUEUE);
   const events = await startEventHub({ store: deps.store, broker: deps.broker, logger: deps.logger });

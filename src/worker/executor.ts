@@ -3,7 +3,7 @@
  * warm R processes, a program started per task, or a Node module. An executor never throws for a
  * task's own failure: it returns a failed outcome with a stable code.
  */
-import type { Manifest, ResultFile, TaskError } from '../core/index.ts';
+import type { Manifest, ResultFile, ResultLimits, TaskError } from '../core/index.ts';
 
 /** Why a task is being stopped; the executor ends it failed with this code. */
 export interface StopReason { code: 'timeout' | 'canceled' | 'shutdown'; message: string }
@@ -16,6 +16,11 @@ export interface TaskRun {
   signal: AbortSignal;
   /** Reports progress; Patavi passes the value through as `eventData`. */
   progress(data: unknown): void;
+  /**
+   * The worker's bounds on a result (default DEFAULT_RESULT_LIMITS): executors that read files
+   * from disk refuse ones over them before reading. The worker checks every result against them.
+   */
+  limits?: ResultLimits;
 }
 
 export type Outcome = (

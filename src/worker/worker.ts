@@ -9,7 +9,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
-import { buildMultipart, CONSOLE_HEADER, NO_CACHE_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
+import { buildMultipart, CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, resultFilesError, resultSizeError, NO_CACHE_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
+import type { ResultLimits, TaskError } from '../core/index.ts';
 import type { Outcome, ServiceDefinition, StopReason } from './executor.ts';
 import { stoppedOutcome } from './executor.ts';
 import { startAnnouncer } from './announcer.ts';
@@ -39,6 +40,8 @@ export interface WorkerOptions {
    * stopped and their results not sent: the janitor queues them again for another worker.
    */
   stopGraceMs?: number;
+  /** Bounds on a result's files and size (default DEFAULT_RESULT_LIMITS); a result over one fails `result_too_large`. */
+  resultLimits?: ResultLimits;
 }
 
 /** Tasks known to be stopped (canceled or expired) that this worker must never start; the oldest are forgotten first. */
@@ -77,6 +80,11 @@ export function newWorkerId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
+/** The outcome failed with `error` in place of its result; what the script printed is kept. */
+function refused(outcome: Outcome, error: TaskError): Outcome {
+  return { status: 'failed', error, ...(outcome.console !== undefined ? { console: outcome.console } : {}) };
+}
+
 async function encodeOutcome(outcome: Outcome): Promise<{ body: Buffer; contentType: string }> {
   if (outcome.status === 'failed') {
     return { body: Buffer.from(JSON.stringify(failureIndex(outcome.error))), contentType: 'application/json' };
@@ -105,6 +113,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     return task !== undefined;
   };
   const progressIntervalMs = options.progressIntervalMs ?? 100;
+  const limits = options.resultLimits ?? DEFAULT_RESULT_LIMITS;
   const slots = createSlots(new Map(options.services.map((s) => [s.name, s.concurrency])), options.slotWaitMs ?? 10_000);
   const runs = new Set<Promise<void>>();
   let closing = false;
@@ -133,7 +142,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     }, progressIntervalMs);
     try {
       return await Promise.race([
-        service.executor.run({ taskId, service: service.name, input, signal: controller.signal, progress: (data) => progress.report(data) }),
+        service.executor.run({ taskId, service: service.name, input, signal: controller.signal, progress: (data) => progress.report(data), limits }),
         abandoned,
       ]);
     } finally {
@@ -252,14 +261,24 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       return;
     }
 
+    // Checked here, before sending, so that the script's author sees why (the recorder checks again).
+    const filesError = outcome.status === 'done' ? resultFilesError(outcome.files, limits) : undefined;
+    if (filesError) outcome = refused(outcome, filesError);
     let encoded: { body: Buffer; contentType: string };
     try {
       encoded = await encodeOutcome(outcome);
     } catch (err) {
       // A value JSON cannot carry (a BigInt, a cycle): the task fails rather than stay running.
-      outcome = { status: 'failed', error: { code: 'invalid_result', message: `the result cannot be encoded: ${(err as Error).message}` } };
+      outcome = refused(outcome, { code: 'invalid_result', message: `the result cannot be encoded: ${(err as Error).message}` });
       encoded = await encodeOutcome(outcome);
     }
+    // Whatever it holds (a huge index, a huge error message), the message itself is bounded.
+    const sizeError = resultSizeError(encoded.body.length, limits);
+    if (sizeError) {
+      outcome = refused(outcome, sizeError);
+      encoded = await encodeOutcome(outcome);
+    }
+    if (filesError || sizeError) log.warn({ taskId, service: service.name, code: outcome.status === 'failed' ? outcome.error.code : null }, 'result refused before sending; the task fails');
     const { body, contentType } = encoded;
     // Progress travels on its own queue: the result names the last value, so that it is recorded
     // before the end even when the result overtakes it. The version and the script's no-cache

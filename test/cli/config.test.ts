@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readConfig } from '../../src/cli/config.ts';
+import { readConfig, resultLimits } from '../../src/cli/config.ts';
 import { ErrandError } from '../../src/core/index.ts';
 
 test('defaults point at the local engines', () => {
@@ -55,4 +55,21 @@ test('bad values are refused with the option named', () => {
   refused(['--public-url', 'errand.example.org'], {}, 'public-url');
   refused([], { ERRAND_MIGRATE: 'maybe' }, 'migrate');
   assert.throws(() => readConfig(['--no-such-flag'], {}), /no-such-flag.*errand --help/);
+});
+
+test('finished tasks are kept P30D by default; none keeps them until deleted', () => {
+  assert.equal(readConfig(['serve'], {}).config.defaultTtl, 'P30D');
+  assert.equal(readConfig(['serve', '--default-ttl', 'P7D'], {}).config.defaultTtl, 'P7D');
+  assert.equal(readConfig(['serve', '--default-ttl', 'none'], {}).config.defaultTtl, undefined);
+  assert.equal(readConfig(['serve'], { ERRAND_DEFAULT_TTL: 'NONE' }).config.defaultTtl, undefined);
+});
+
+test('result bounds: 100 files, 32 MiB a file, 64 MiB a result by default; flags and ERRAND_* set them', () => {
+  const { config } = readConfig(['worker'], {});
+  assert.deepEqual([config.maxResultFiles, config.maxResultFileBytes, config.maxResultBytes], [100, 32 * 1024 * 1024, 64 * 1024 * 1024]);
+  const set = readConfig(['worker', '--max-result-files', '5', '--max-result-file-size', '1mb'], { ERRAND_MAX_RESULT_SIZE: '2mb' }).config;
+  assert.deepEqual(resultLimits(set), { maxFiles: 5, maxFileBytes: 1024 * 1024, maxResultBytes: 2 * 1024 * 1024 });
+  assert.throws(() => readConfig(['--max-result-files', 'many'], {}), /max-result-files/);
+  assert.throws(() => readConfig([], { ERRAND_MAX_RESULT_SIZE: 'huge' }), /max-result-size/);
+  assert.throws(() => readConfig(['--max-result-file-size', '-1'], {}), /max-result-file-size/);
 });

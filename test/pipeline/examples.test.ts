@@ -121,7 +121,7 @@ await describeEachBackend('example services', (kind) => {
     assert.equal(index.distinct, 5);
     assert.deepEqual(index.top, [{ word: 'the', count: 3 }, { word: 'and', count: 2 }]);
     const csv = await fetch(`${self}/results/counts.csv`);
-    assert.equal(csv.headers.get('content-type'), 'text/csv');
+    assert.equal(csv.headers.get('content-type'), 'text/csv; charset=utf-8');
     assert.match(await csv.text(), /the,3/);
     const empty = await run(stack, 'wordcount', { text: '   ' });
     assert.equal(empty.task.status, 'failed');

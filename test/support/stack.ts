@@ -1,6 +1,7 @@
 /** A whole Errand (server, recorder, worker) on one backend, listening on a free port. */
 import type { FastifyInstance } from 'fastify';
 import { FlakeIdGenerator } from '../../src/core/index.ts';
+import type { ResultLimits } from '../../src/core/index.ts';
 import { startRecorder } from '../../src/recorder/index.ts';
 import type { Recorder } from '../../src/recorder/index.ts';
 import { createApp } from '../../src/server/index.ts';
@@ -27,12 +28,15 @@ export interface StackOptions {
   recorder?: boolean;
   /** A broker of the stack's own instead of the backend's (to break it without breaking the backend). */
   broker?: Broker;
+  /** Result bounds of the stack's worker and recorder (defaults otherwise). */
+  workerLimits?: ResultLimits;
+  recorderLimits?: ResultLimits;
 }
 
 export async function startStack(backend: Backend, options: StackOptions = {}): Promise<Stack> {
   const services = options.services ?? [];
   const broker = options.broker ?? backend.broker;
-  const worker = services.length > 0 ? await startWorker({ broker, services, logger: testLogger }) : undefined;
+  const worker = services.length > 0 ? await startWorker({ broker, services, logger: testLogger, ...(options.workerLimits ? { resultLimits: options.workerLimits } : {}) }) : undefined;
   const settings: ServerSettings = { bodyLimit: 5 * 1024 * 1024, maxJsonDepth: 256, allowUnknownServices: false, ...options.settings };
   const app = await createApp({ store: backend.store, broker, ids: new FlakeIdGenerator(options.nodeId ?? 1), logger: testLogger, settings });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -41,7 +45,7 @@ export async function startStack(backend: Backend, options: StackOptions = {}): 
     baseUrl: address,
     ...(worker ? { worker } : {}),
     async startRecorder() {
-      stack.recorder = await startRecorder({ store: backend.store, broker, logger: testLogger, publicUrl: address, prefetch: 64, retryDelayMs: 50 });
+      stack.recorder = await startRecorder({ store: backend.store, broker, logger: testLogger, publicUrl: address, prefetch: 64, retryDelayMs: 50, ...(options.recorderLimits ? { resultLimits: options.recorderLimits } : {}) });
       return stack.recorder;
     },
     async close() {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { inlineManifest } from '../../src/core/index.ts';
-import type { Manifest } from '../../src/core/index.ts';
+import type { Manifest, ResultLimits } from '../../src/core/index.ts';
 import type { Outcome, StopReason, TaskRun } from '../../src/worker/index.ts';
 import { createRExecutor, RLoadError } from '../../src/worker/executors/r/index.ts';
 import type { RExecutor } from '../../src/worker/executors/r/index.ts';
@@ -69,6 +69,20 @@ void describeWithR('R runtime', () => {
     assert.deepEqual([...files[0]!.content.subarray(1, 4)], [...Buffer.from('PNG')]);
     assert.deepEqual([...files[1]!.content.subarray(0, 2)], [0xff, 0xd8]);
     assert.match(files[2]!.content.toString('utf8'), /<svg/);
+  });
+
+  test('a file name that cannot be served fails invalid_result; files over the bounds fail result_too_large', async () => {
+    for (const name of ['..', 'a\\b', 'bell\u0007', '']) {
+      const outcome = await r.run(task({ action: 'named', name }));
+      assert.equal(outcome.status, 'failed', name);
+      const error = (outcome as Extract<Outcome, { status: 'failed' }>).error;
+      assert.equal(error.code, 'invalid_result');
+      assert.ok(error.message.includes(JSON.stringify(name)), error.message);
+    }
+    const bounded = async (limits: ResultLimits) => (await r.run({ ...task({ action: 'plots' }), limits }) as Extract<Outcome, { status: 'failed' }>).error;
+    assert.deepEqual(await bounded({ maxFiles: 2, maxFileBytes: 1e9, maxResultBytes: 1e9 }), { code: 'result_too_large', message: 'the result has 3 files, over the limit of 2 files (--max-result-files)' });
+    assert.match((await bounded({ maxFiles: 3, maxFileBytes: 100, maxResultBytes: 1e9 })).message, /"a.png" is \d+ bytes, over the limit of 100 bytes per file/);
+    assert.match((await bounded({ maxFiles: 3, maxFileBytes: 1e9, maxResultBytes: 100 })).message, /over the limit of 100 bytes per result/);
   });
 
   test("an R error fails the task with R's message, the call and the calls that led to it", async () => {

@@ -1,10 +1,11 @@
 /** Patavi's task routes: submit, describe, input, script, results, files, delete, and /status. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendTask } from '../../broker/index.ts';
-import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, describeTask, durationToMillis, encodeControl, ErrandError, estimateStartSeconds, isTerminal, parseIsoDuration, serviceNameProblem } from '../../core/index.ts';
+import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, describeTask, durationToMillis, encodeControl, ErrandError, estimateStartSeconds, isTerminal, parseIsoDuration, resultFileNameProblem, serviceNameProblem } from '../../core/index.ts';
 import type { AnnouncedService, CacheClaim, TaskInfo } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
 import { linksFor } from '../links.ts';
+import { NOSNIFF, resultFileHeaders, SCRIPT_TEXT_HEADERS } from '../result-file-headers.ts';
 import { requireTaskId } from './ids.ts';
 
 /** Finished tasks and their results never change: Patavi lets caches keep them for a year. */
@@ -184,6 +185,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const id = requireTaskId(request.params.id);
     const input = await store.getInput(id);
     if (input === undefined) throw notFound(id);
+    reply.headers(NOSNIFF);
     if (notModified(request, reply, `"${id}-task"`)) return reply;
     return reply.type('application/json; charset=utf-8').send(input);
   });
@@ -192,6 +194,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const id = requireTaskId(request.params.id);
     const script = await store.getScript(id);
     if (script === undefined) throw new ErrandError('not_found', `task ${id} has no script (it does not exist, or its worker sent none)`, 'id');
+    reply.headers(SCRIPT_TEXT_HEADERS);
     if (notModified(request, reply, `"${id}-script"`)) return reply;
     return reply.type('text/plain; charset=utf-8').send(script);
   });
@@ -200,6 +203,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const id = requireTaskId(request.params.id);
     const text = await store.getConsole(id);
     if (text === undefined) throw new ErrandError('not_found', `task ${id} has no console output (it does not exist, has not finished, or printed nothing)`, 'id');
+    reply.headers(SCRIPT_TEXT_HEADERS);
     if (notModified(request, reply, `"${id}-console"`)) return reply;
     return reply.type('text/plain; charset=utf-8').send(text);
   });
@@ -208,6 +212,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const id = requireTaskId(request.params.id);
     const result = await store.getResult(id);
     if (result === undefined) throw new ErrandError('not_found', `task ${id} has no results (it does not exist or has not finished)`, 'id');
+    reply.headers(NOSNIFF);
     if (notModified(request, reply, `"${id}-results"`)) return reply;
     return reply.type('application/json; charset=utf-8').send(result);
   };
@@ -217,10 +222,12 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.get<{ Params: { id: string; file: string } }>('/task/:id/results/:file', async (request, reply) => {
     const id = requireTaskId(request.params.id);
     const name = request.params.file;
-    const file = await store.getFile(id, name);
+    // A name no result file can have (NUL, "..", a control character) is not looked up: it is not there.
+    const file = resultFileNameProblem(name) === undefined ? await store.getFile(id, name) : undefined;
     if (!file) throw new ErrandError('not_found', `task ${id} has no result file ${JSON.stringify(name)}`, 'file');
+    reply.headers(resultFileHeaders(name, file.contentType));
     if (notModified(request, reply, `"${id}-file-${Buffer.from(name).toString('base64url')}"`)) return reply;
-    return reply.type(file.contentType).send(file.content);
+    return reply.send(file.content);
   });
 
   app.delete<IdParams>('/task/:id', async (request, reply) => {

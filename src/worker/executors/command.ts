@@ -9,14 +9,13 @@ import { spawn } from 'node:child_process';
 import { access, mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { DEFAULT_RESULT_LIMITS, resultSizeError } from '../../core/index.ts';
 import type { Manifest } from '../../core/index.ts';
 import type { Executor, Outcome, TaskRun } from '../executor.ts';
 import { stoppedOutcome } from '../executor.ts';
 import { defaultServiceEnv } from '../environment.ts';
 import { closeMessagePipe, makeTaskDir, mimeFor, onLines, openMessagePipe, readResultFiles, removeTaskDir, tail } from './process-io.ts';
 
-/** Largest result a program may print on stdout. */
-export const MAX_STDOUT_BYTES = 64 * 1024 * 1024;
 /** Between SIGTERM and SIGKILL when a task is stopped. */
 const KILL_GRACE_MS = 500;
 
@@ -75,12 +74,14 @@ export function createCommandExecutor(options: CommandExecutorOptions): Executor
       }
     });
 
+    // The result printed on stdout is bounded by the whole result's bound: what is over it is not kept.
+    const limits = task.limits ?? DEFAULT_RESULT_LIMITS;
     const stdout: Buffer[] = [];
     let stdoutBytes = 0;
     let stderr = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       stdoutBytes += chunk.length;
-      if (stdoutBytes <= MAX_STDOUT_BYTES) stdout.push(chunk);
+      if (stdoutBytes <= limits.maxResultBytes) stdout.push(chunk);
     });
     child.stderr!.on('data', (chunk: Buffer) => { stderr = tail(stderr + chunk.toString('utf8')); });
     child.stdin!.on('error', () => undefined); // a program need not read its input
@@ -118,9 +119,8 @@ export function createCommandExecutor(options: CommandExecutorOptions): Executor
         ...console,
       };
     }
-    if (stdoutBytes > MAX_STDOUT_BYTES) {
-      return { status: 'failed', error: { code: 'invalid_result', message: `the result on stdout is over ${MAX_STDOUT_BYTES} bytes` }, ...console };
-    }
+    const stdoutError = resultSizeError(stdoutBytes, limits);
+    if (stdoutError) return { status: 'failed', error: { ...stdoutError, message: `${stdoutError.message}: printed on stdout` }, ...console };
     const text = Buffer.concat(stdout).toString('utf8').trim();
     let index: unknown = null;
     if (text.length > 0) {
@@ -131,8 +131,8 @@ export function createCommandExecutor(options: CommandExecutorOptions): Executor
       }
     }
     const names = (await readdir(outputDir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
-    const files = await readResultFiles(names.map((name) => ({ name, path: join(outputDir, name), contentType: mimeFor(name) })));
-    if ('problem' in files) return { status: 'failed', error: { code: 'invalid_result', message: files.problem }, ...console };
+    const files = await readResultFiles(names.map((name) => ({ name, path: join(outputDir, name), contentType: mimeFor(name) })), task.limits);
+    if ('error' in files) return { status: 'failed', error: files.error, ...console };
     const cacheable = !(await exists(noCacheFile));
     return { status: 'done', index, files, ...console, ...(cacheable ? {} : { cacheable: false }) };
   }

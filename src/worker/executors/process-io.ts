@@ -7,14 +7,13 @@ import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { ResultFile } from '../../core/index.ts';
+import { DEFAULT_RESULT_LIMITS, fileCountError, fileSizeError, invalidFileNameError, resultFileNameProblem, resultSizeError } from '../../core/index.ts';
+import type { ResultFile, ResultLimits, TaskError } from '../../core/index.ts';
 
 /** What is kept of a task's printed output: its end, where errors are. */
 export const MAX_CONSOLE_BYTES = 32 * 1024;
-/** Files larger than this fail the task rather than exhaust the worker's memory. */
-export const MAX_RESULT_FILE_BYTES = 256 * 1024 * 1024;
 
 const run = promisify(execFile);
 
@@ -111,19 +110,30 @@ export function mimeFor(name: string): string {
 
 export interface FileRef { name: string; path: string; contentType: string }
 
-/** Reads the files a task produced; a missing, oversized or twice-named file is the task's error. */
-export async function readResultFiles(refs: FileRef[]): Promise<ResultFile[] | { problem: string }> {
-  const files: ResultFile[] = [];
+/**
+ * Reads the files a task produced; a missing or twice-named file, a name that cannot be served, or
+ * files over the result bounds are the task's error. Sizes are checked before anything is read.
+ */
+export async function readResultFiles(refs: FileRef[], limits: ResultLimits = DEFAULT_RESULT_LIMITS): Promise<ResultFile[] | { error: TaskError }> {
+  const countError = fileCountError(refs.length, limits);
+  if (countError) return { error: countError };
   const names = new Set<string>();
+  const sizes: number[] = [];
   for (const ref of refs) {
-    const name = basename(ref.name);
-    if (!name || name !== ref.name) return { problem: `result file name ${JSON.stringify(ref.name)} must be a plain file name` };
-    if (names.has(name)) return { problem: `two result files are named ${JSON.stringify(name)}` };
+    const name = ref.name;
+    const problem = resultFileNameProblem(name);
+    if (problem) return { error: invalidFileNameError(name, problem) };
+    if (names.has(name)) return { error: { code: 'invalid_result', message: `two result files are named ${JSON.stringify(name)}` } };
     names.add(name);
     const info = await stat(ref.path).catch(() => undefined);
-    if (!info?.isFile()) return { problem: `result file ${JSON.stringify(name)} was not written (${ref.path})` };
-    if (info.size > MAX_RESULT_FILE_BYTES) return { problem: `result file ${JSON.stringify(name)} is ${info.size} bytes, over the ${MAX_RESULT_FILE_BYTES}-byte limit` };
-    files.push({ name, contentType: ref.contentType, content: await readFile(ref.path) });
+    if (!info?.isFile()) return { error: { code: 'invalid_result', message: `result file ${JSON.stringify(name)} was not written (${ref.path})` } };
+    const sizeError = fileSizeError(name, info.size, limits);
+    if (sizeError) return { error: sizeError };
+    sizes.push(info.size);
   }
+  const totalError = resultSizeError(sizes.reduce((a, b) => a + b, 0), limits);
+  if (totalError) return { error: totalError };
+  const files: ResultFile[] = [];
+  for (const ref of refs) files.push({ name: ref.name, contentType: ref.contentType, content: await readFile(ref.path) });
   return files;
 }

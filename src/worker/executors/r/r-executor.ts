@@ -153,9 +153,9 @@ export function createRExecutor(options: RExecutorOptions): RExecutor {
       return { status: 'failed', error: { code: reply.code, message, detail }, ...printed };
     }
     // Files are read before the process is given its next task (which removes this task's folder).
-    const files = await readResultFiles(reply.files.map((f) => ({ name: f.name, path: f.file, contentType: f.mime ?? mimeFor(f.name) })));
+    const files = await readResultFiles(reply.files.map((f) => ({ name: f.name, path: f.file, contentType: f.mime ?? mimeFor(f.name) })), task.limits);
     release(r);
-    if ('problem' in files) return { status: 'failed', error: { code: 'invalid_result', message: files.problem }, ...printed };
+    if ('error' in files) return { status: 'failed', error: files.error, ...printed };
     return { status: 'done', index: reply.index, files, ...printed, ...(reply.cacheable ? {} : { cacheable: false }) };
   }
 

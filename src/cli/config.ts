@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
+import { checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
 
 export const BUNDLED_SERVICES = fileURLToPath(new URL('../../services/', import.meta.url));
 
@@ -51,6 +51,11 @@ export interface Config {
   eventRetentionSeconds: number;
   /** Queue deadline for tasks whose request and service give none (ISO 8601 duration). */
   defaultQueueTimeout?: string;
+  // Durations (issue 11, poison ttl): the longest ttl and deadline a submission may ask for.
+  /** Longest ttl a task may have (ISO 8601); longer requests are refused with invalid_ttl. */
+  maxTtl: string;
+  /** Furthest a queue deadline may be from now (ISO 8601); further ones are refused with invalid_deadline. */
+  maxDeadline: string;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -85,6 +90,9 @@ const OPTIONS = {
   'slot-wait': { env: 'ERRAND_SLOT_WAIT', type: 'string' },
   'stop-grace': { env: 'ERRAND_STOP_GRACE', type: 'string' },
   'default-queue-timeout': { env: 'ERRAND_DEFAULT_QUEUE_TIMEOUT', type: 'string' },
+  // Durations (issue 11, poison ttl)
+  'max-ttl': { env: 'ERRAND_MAX_TTL', type: 'string' },
+  'max-deadline': { env: 'ERRAND_MAX_DEADLINE', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -143,6 +151,23 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   };
   const defaultQueueTimeout = get('default-queue-timeout');
   if (defaultQueueTimeout !== undefined) durationSeconds('default-queue-timeout', defaultQueueTimeout);
+  // Durations (issue 11, poison ttl): each maximum within the ceiling, each default within its maximum.
+  const maxDuration = (name: OptionName, fallback: string): { text: string; ms: number } => {
+    const text = get(name) ?? fallback;
+    const checked = checkDuration(text);
+    if (!checked.ok || checked.ms <= 0) {
+      throw new ErrandError('invalid_field', `--${name} must be an ISO 8601 duration from PT1S to ${DURATION_CEILING}, got ${JSON.stringify(text)}`, name);
+    }
+    return { text, ms: checked.ms };
+  };
+  const maxTtl = maxDuration('max-ttl', DEFAULT_MAX_TTL);
+  const maxDeadline = maxDuration('max-deadline', DEFAULT_MAX_DEADLINE);
+  if (defaultTtl !== undefined && durationToMillis(parseIsoDuration(defaultTtl)!) > maxTtl.ms) {
+    throw new ErrandError('invalid_ttl', `--default-ttl ${defaultTtl} is longer than --max-ttl ${maxTtl.text}`, 'default-ttl');
+  }
+  if (defaultQueueTimeout !== undefined && durationToMillis(parseIsoDuration(defaultQueueTimeout)!) > maxDeadline.ms) {
+    throw new ErrandError('invalid_deadline', `--default-queue-timeout ${defaultQueueTimeout} is longer than --max-deadline ${maxDeadline.text}`, 'default-queue-timeout');
+  }
   const publicUrl = get('public-url');
   if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) {
     throw new ErrandError('invalid_field', `--public-url must be an http(s) URL such as https://errand.example.org, got ${JSON.stringify(publicUrl)}`, 'public-url');
@@ -175,6 +200,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     lostWorkerGraceMs: integer(get('lost-worker-grace') ?? '20000', 'lost-worker-grace', 0, 86_400_000),
     slotWaitMs: integer(get('slot-wait') ?? '10000', 'slot-wait', 10, 3_600_000),
     stopGraceMs: integer(get('stop-grace') ?? '30000', 'stop-grace', 0, 86_400_000),
+    // Durations (issue 11, poison ttl)
+    maxTtl: maxTtl.text,
+    maxDeadline: maxDeadline.text,
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -238,4 +266,6 @@ Options (flag, then environment variable, then default):
   --slot-wait MS          ERRAND_SLOT_WAIT         10000: a worker with every slot busy hands a delivery back after this
   --stop-grace MS         ERRAND_STOP_GRACE        30000: a stopping worker stops tasks still running after this (they are queued again)
   --default-queue-timeout DUR ERRAND_DEFAULT_QUEUE_TIMEOUT  none: tasks wait in the queue until run
+  --max-ttl DUR           ERRAND_MAX_TTL           P10Y: a longer ttl is refused (invalid_ttl); at most P1000Y
+  --max-deadline DUR      ERRAND_MAX_DEADLINE      P10Y: a deadline further away is refused (invalid_deadline); at most P1000Y
 `;

@@ -4,7 +4,7 @@
  * they hear and forget a worker not heard from for three intervals. A server that starts asks
  * with `discover`, and every worker answers at once. Pure: building, reading and merging.
  */
-import { parseIsoDuration } from './duration.ts';
+import { boundedDuration } from './duration.ts';
 import { DEFAULT_CACHE_LIFETIME } from './manifest.ts';
 import type { Manifest } from './manifest.ts';
 
@@ -58,8 +58,11 @@ export function announcedService(manifest: Manifest, concurrency: number, busy: 
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** A duration field of an announcement, when it is one (it reaches SQL as an interval). */
-const durationOr = <T>(value: unknown, otherwise: T): string | T => (typeof value === 'string' && parseIsoDuration(value) ? value : otherwise);
+/**
+ * A duration field of an announcement, when it is one within the ceiling: it reaches SQL as an
+ * interval added to now(), so an absurd one would make every write for the service fail.
+ */
+const durationOr = <T>(value: unknown, otherwise: T): string | T => boundedDuration(value) ?? otherwise;
 
 function readService(value: unknown): AnnouncedService | undefined {
   if (!isObject(value) || typeof value.name !== 'string' || typeof value.version !== 'string') return undefined;

@@ -8,6 +8,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { createDeadLetters } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
 import { buildMultipart, CONSOLE_HEADER, NO_CACHE_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
 import type { Outcome, ServiceDefinition, StopReason } from './executor.ts';
@@ -105,6 +106,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     return task !== undefined;
   };
   const progressIntervalMs = options.progressIntervalMs ?? 100;
+  const deadLetter = createDeadLetters(broker, log);
   const slots = createSlots(new Map(options.services.map((s) => [s.name, s.concurrency])), options.slotWaitMs ?? 10_000);
   const runs = new Set<Promise<void>>();
   let closing = false;
@@ -169,8 +171,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   async function runTask(service: ServiceDefinition, delivery: Delivery): Promise<Disposition> {
     const taskId = delivery.properties.correlationId;
     if (!isTaskId(taskId)) {
-      log.warn({ service: service.name, correlationId: taskId ?? null }, 'task message without a valid correlation_id; dropped');
-      return 'drop';
+      // No task to fail and no one to answer: set aside, where an operator can see what sent it.
+      return deadLetter(service.name, delivery, `task message without a valid task id (correlation_id ${JSON.stringify(taskId ?? null)})`);
     }
     const already = running.get(taskId);
     if (already) {

@@ -7,3 +7,5 @@ export { createEventPublisher } from './event-publisher.ts';
 export type { EventPublisher } from './event-publisher.ts';
 export { requeueTask, sendTask } from './task-messages.ts';
 export type { TaskMessage } from './task-messages.ts';
+export { createDeadLetters, DEAD_LETTER_QUEUE, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER } from './dead-letter.ts';
+export type { DeadLetters } from './dead-letter.ts';

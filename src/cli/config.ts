@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_RESULT_LIMITS, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
+import { checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
 import type { ResultLimits } from '../core/index.ts';
 
 /** How long a finished task is kept when neither its submission nor its service says. */
@@ -62,6 +62,11 @@ export interface Config {
   maxResultFileBytes: number;
   /** Bytes of one whole result message (JSON result, or index and files). */
   maxResultBytes: number;
+  // Durations (issue 11, poison ttl): the longest ttl and deadline a submission may ask for.
+  /** Longest ttl a task may have (ISO 8601); longer requests are refused with invalid_ttl. */
+  maxTtl: string;
+  /** Furthest a queue deadline may be from now (ISO 8601); further ones are refused with invalid_deadline. */
+  maxDeadline: string;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -100,6 +105,9 @@ const OPTIONS = {
   'max-result-files': { env: 'ERRAND_MAX_RESULT_FILES', type: 'string' },
   'max-result-file-size': { env: 'ERRAND_MAX_RESULT_FILE_SIZE', type: 'string' },
   'max-result-size': { env: 'ERRAND_MAX_RESULT_SIZE', type: 'string' },
+  // Durations (issue 11, poison ttl)
+  'max-ttl': { env: 'ERRAND_MAX_TTL', type: 'string' },
+  'max-deadline': { env: 'ERRAND_MAX_DEADLINE', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -160,6 +168,23 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   };
   const defaultQueueTimeout = get('default-queue-timeout');
   if (defaultQueueTimeout !== undefined) durationSeconds('default-queue-timeout', defaultQueueTimeout);
+  // Durations (issue 11, poison ttl): each maximum within the ceiling, each default within its maximum.
+  const maxDuration = (name: OptionName, fallback: string): { text: string; ms: number } => {
+    const text = get(name) ?? fallback;
+    const checked = checkDuration(text);
+    if (!checked.ok || checked.ms <= 0) {
+      throw new ErrandError('invalid_field', `--${name} must be an ISO 8601 duration from PT1S to ${DURATION_CEILING}, got ${JSON.stringify(text)}`, name);
+    }
+    return { text, ms: checked.ms };
+  };
+  const maxTtl = maxDuration('max-ttl', DEFAULT_MAX_TTL);
+  const maxDeadline = maxDuration('max-deadline', DEFAULT_MAX_DEADLINE);
+  if (defaultTtl !== undefined && durationToMillis(parseIsoDuration(defaultTtl)!) > maxTtl.ms) {
+    throw new ErrandError('invalid_ttl', `--default-ttl ${defaultTtl} is longer than --max-ttl ${maxTtl.text}`, 'default-ttl');
+  }
+  if (defaultQueueTimeout !== undefined && durationToMillis(parseIsoDuration(defaultQueueTimeout)!) > maxDeadline.ms) {
+    throw new ErrandError('invalid_deadline', `--default-queue-timeout ${defaultQueueTimeout} is longer than --max-deadline ${maxDeadline.text}`, 'default-queue-timeout');
+  }
   const publicUrl = get('public-url');
   if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) {
     throw new ErrandError('invalid_field', `--public-url must be an http(s) URL such as https://errand.example.org, got ${JSON.stringify(publicUrl)}`, 'public-url');
@@ -195,6 +220,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     maxResultFiles: integer(get('max-result-files') ?? String(DEFAULT_RESULT_LIMITS.maxFiles), 'max-result-files', 0, 1_000_000),
     maxResultFileBytes: bytes(get('max-result-file-size') ?? String(DEFAULT_RESULT_LIMITS.maxFileBytes), 'max-result-file-size'),
     maxResultBytes: bytes(get('max-result-size') ?? String(DEFAULT_RESULT_LIMITS.maxResultBytes), 'max-result-size'),
+    // Durations (issue 11, poison ttl)
+    maxTtl: maxTtl.text,
+    maxDeadline: maxDeadline.text,
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -261,6 +289,8 @@ Options (flag, then environment variable, then default):
   --max-result-files N    ERRAND_MAX_RESULT_FILES  100: files one result may carry (more fails the task result_too_large)
   --max-result-file-size SIZE ERRAND_MAX_RESULT_FILE_SIZE  32mb: bytes one result file may have
   --max-result-size SIZE  ERRAND_MAX_RESULT_SIZE   64mb: bytes of one whole result (JSON, or index and files)
+  --max-ttl DUR           ERRAND_MAX_TTL           P10Y: a longer ttl is refused (invalid_ttl); at most P1000Y
+  --max-deadline DUR      ERRAND_MAX_DEADLINE      P10Y: a deadline further away is refused (invalid_deadline); at most P1000Y
 `;
 
 /** The result bounds workers and recorders enforce. */

@@ -39,5 +39,8 @@ export function serverSettings(config: Config) {
     ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
     ...(config.defaultTtl !== undefined ? { defaultTtl: config.defaultTtl } : {}),
     ...(config.defaultQueueTimeout !== undefined ? { defaultQueueTimeout: config.defaultQueueTimeout } : {}),
+    // Durations (issue 11, poison ttl)
+    maxTtl: config.maxTtl,
+    maxDeadline: config.maxDeadline,
   };
 }

@@ -5,7 +5,7 @@
  */
 import { Ajv } from 'ajv';
 import type { ErrorObject } from 'ajv';
-import { durationToMillis, parseIsoDuration } from './duration.ts';
+import { checkDuration, DURATION_CEILING, durationToMillis, parseIsoDuration } from './duration.ts';
 import { serviceNameProblem } from './service-name.ts';
 import { createInputValidator } from './input-schema.ts';
 import { CONNECTION_VARIABLE, RESERVED_VARIABLE } from './service-env.ts';
@@ -140,7 +140,11 @@ export function readManifest(raw: unknown, folderName: string, file: string): Ma
     'cache.lifetime': typeof m.cache === 'object' ? m.cache.lifetime : undefined,
   };
   for (const [field, text] of Object.entries(durations)) {
-    if (text !== undefined && !parseIsoDuration(text)) return problem(field, `${JSON.stringify(text)} is not an ISO 8601 duration such as PT10M`);
+    if (text === undefined) continue;
+    const checked = checkDuration(text);
+    if (!checked.ok && checked.reason === 'syntax') return problem(field, `${JSON.stringify(text)} is not an ISO 8601 duration such as PT10M`);
+    // Servers refuse longer ones from announcements: a service must not carry a duration that no write can use.
+    if (!checked.ok) return problem(field, `${JSON.stringify(text)} is longer than ${DURATION_CEILING}, the most any duration may be`);
   }
   const timeoutMs = durations.timeout === undefined ? null : durationToMillis(parseIsoDuration(durations.timeout)!);
   if (timeoutMs !== null && timeoutMs <= 0) return problem('timeout', 'must be longer than zero');

@@ -4,7 +4,7 @@
  * they hear and forget a worker not heard from for three intervals. A server that starts asks
  * with `discover`, and every worker answers at once. Pure: building, reading and merging.
  */
-import { parseIsoDuration } from './duration.ts';
+import { boundedDuration } from './duration.ts';
 import { DEFAULT_CACHE_LIFETIME } from './manifest.ts';
 import type { Manifest } from './manifest.ts';
 
@@ -58,8 +58,15 @@ export function announcedService(manifest: Manifest, concurrency: number, busy: 
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** A duration field of an announcement, when it is one (it reaches SQL as an interval). */
-const durationOr = <T>(value: unknown, otherwise: T): string | T => (typeof value === 'string' && parseIsoDuration(value) ? value : otherwise);
+/**
+ * A duration field of an announcement, when it is one within the ceiling: it reaches SQL as an
+ * interval added to now(), so an absurd one would make every write for the service fail.
+ */
+const durationOr = <T>(value: unknown, otherwise: T): string | T => boundedDuration(value) ?? otherwise;
+
+/** A whole number in range from another process's message, or the fallback. */
+const count = (value: unknown, fallback: number, min: number, max: number): number =>
+  (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max ? value : fallback);
 
 function readService(value: unknown): AnnouncedService | undefined {
   if (!isObject(value) || typeof value.name !== 'string' || typeof value.version !== 'string') return undefined;
@@ -76,8 +83,8 @@ function readService(value: unknown): AnnouncedService | undefined {
     queueTimeout: durationOr(value.queueTimeout, null),
     cache: { enabled: cache.enabled === true, lifetime: durationOr(cache.lifetime, DEFAULT_CACHE_LIFETIME) },
     docs: typeof value.docs === 'string' ? value.docs.slice(0, MAX_ANNOUNCED_DOCS) : null,
-    concurrency: typeof value.concurrency === 'number' ? value.concurrency : 1,
-    busy: typeof value.busy === 'number' ? value.busy : 0,
+    concurrency: count(value.concurrency, 1, 1, 1_000_000),
+    busy: count(value.busy, 0, 0, 1_000_000),
   };
 }
 
@@ -101,7 +108,8 @@ export function parseRegistryMessage(body: Buffer): RegistryMessage | undefined 
     host: typeof worker.host === 'string' ? worker.host : '',
     pid: typeof worker.pid === 'number' ? worker.pid : 0,
     startedAt: typeof worker.startedAt === 'string' ? worker.startedAt : '',
-    intervalMs: typeof worker.intervalMs === 'number' && worker.intervalMs > 0 ? worker.intervalMs : 5000,
+    // Bounded: an announcement of 1e400 (Infinity) would keep a worker known forever.
+    intervalMs: count(worker.intervalMs, 5000, 1, 24 * 3_600_000),
   };
   return { kind: 'announce', worker: info, services: value.services.map(readService).filter((s): s is AnnouncedService => s !== undefined) };
 }

@@ -3,11 +3,15 @@
  * workers report with its events, and publishes the events once committed (and `<id>.end` for
  * Patavi). Messages are acknowledged only after their effect is in the database, so a recorder
  * that stops loses nothing: the broker keeps them. Concurrent deliveries are written in batches.
+ * A task's replies are applied in the order they arrived. Only a database that is away sends a
+ * message back to its queue; one that can never be written (or read) is set aside in the
+ * dead-letter queue, so that nothing bad holds back what comes after it.
  */
 import type { Logger } from 'pino';
-import { createEventPublisher } from '../broker/index.ts';
+import { createDeadLetters, createEventPublisher } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
 import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, Store } from '../store/index.ts';
+import { isTransientError } from '../store/index.ts';
 import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
 import type { NewEvent, ReplyMessage, ResultLimits, TaskError, TaskStatus } from '../core/index.ts';
 
@@ -70,6 +74,47 @@ function refusedResult(error: TaskError): ReplyMessage {
   return { kind: 'result', status: 'failed', index: failureIndex(error), files: [], error };
 }
 
+/** An item's outcome from a batch that may have been split: its own error when it failed alone. */
+type Isolated<O> = { ok: true; value: O } | { ok: false; error: unknown };
+
+/**
+ * A batch flush that, when the batch fails for a reason other than the database being away,
+ * writes each item on its own: an item that cannot be written fails alone instead of failing
+ * (and holding back) every item that shared its batch.
+ */
+function isolating<I, O>(flush: (items: I[]) => Promise<O[]>): (items: I[]) => Promise<Array<Isolated<O>>> {
+  return async (items) => {
+    try {
+      return (await flush(items)).map((value) => ({ ok: true, value }));
+    } catch (err) {
+      if (isTransientError(err)) throw err;
+      const outcomes: Array<Isolated<O>> = [];
+      for (const item of items) {
+        try {
+          outcomes.push({ ok: true, value: (await flush([item]))[0] as O });
+        } catch (alone) {
+          outcomes.push({ ok: false, error: alone });
+        }
+      }
+      return outcomes;
+    }
+  };
+}
+
+function valueOf<O>(outcome: Isolated<O>): O {
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
+}
+
+/** Reads a reply; a parser that throws all the same fails the task rather than looping on the message. */
+async function readReply(delivery: Delivery): Promise<ReplyMessage> {
+  try {
+    return await parseReply(delivery.body, delivery.properties.contentType, delivery.properties.type, delivery.json);
+  } catch (err) {
+    return refusedResult({ code: 'invalid_result', message: `the result could not be read: ${(err as Error).message}` });
+  }
+}
+
 export async function startRecorder(options: RecorderOptions): Promise<Recorder> {
   const { store, broker, logger } = options;
   const log = logger.child({ part: 'recorder' });
@@ -83,23 +128,35 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
     publisher.written(outcomes.flatMap(eventsOf));
     return outcomes;
   };
-  const starts = createBatcher<StartedTask, StartOutcome>(
-    async (tasks) => publish(await store.markStarted(tasks, maxAttempts), (o) => ('events' in o ? o.events : [])),
+  const deadLetter = createDeadLetters(broker, log);
+  const starts = createBatcher<StartedTask, Isolated<StartOutcome>>(
+    isolating(async (tasks) => publish(await store.markStarted(tasks, maxAttempts), (o) => ('events' in o ? o.events : []))),
     { maxBatch: prefetch },
   );
+  // The store writes each result alone itself when a batch fails for one of them.
   const completions = createBatcher<CompletedTask, CompletionOutcome>(
     async (tasks) => publish(await store.completeTasks(tasks), (o) => (o.kind === 'recorded' ? o.events : [])),
     { maxBatch: prefetch },
   );
-  // A task's start report comes before its result on the same queue, but the two go to different
-  // batches: a result waits for its task's start to be recorded, or the task would end without
-  // its started event (and with no attempt counted).
-  const startsUnderWay = new Map<string, Promise<unknown>>();
   // One batch at a time keeps each attempt's progress in the order it was consumed.
-  const progress = createBatcher<ProgressUpdate, void>(async (updates) => {
+  const progress = createBatcher<ProgressUpdate, Isolated<void>>(isolating(async (updates) => {
     publisher.written(await store.recordProgress(updates, maxAttempts));
     return updates.map(() => undefined);
-  }, { maxBatch: prefetch, maxConcurrentFlushes: 1 });
+  }), { maxBatch: prefetch, maxConcurrentFlushes: 1 });
+
+  // A task's replies (Patavi's script message, the start report, the result) go to different
+  // batches, or none, and would commit in any order: a result committed before its script made a
+  // done task without its script, one committed before its start a task without its started
+  // event. Each reply is applied once the task's earlier replies have been; other tasks' run on.
+  const underWay = new Map<string, Promise<void>>();
+  function inOrder<T>(taskId: string, apply: () => Promise<T>): Promise<T> {
+    const before = underWay.get(taskId);
+    const run = before ? before.then(apply) : apply();
+    const settled = run.then(() => undefined, () => undefined);
+    underWay.set(taskId, settled);
+    void settled.then(() => { if (underWay.get(taskId) === settled) underWay.delete(taskId); });
+    return run;
+  }
 
   /** Stops a run that must not go on: its task ended (canceled, expired) or was given up. */
   async function stopRun(taskId: string, why: string): Promise<void> {
@@ -118,7 +175,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
    * larger than the whole result's bound is not even parsed.
    */
   async function checkedReply(delivery: Delivery): Promise<ReplyMessage> {
-    const { contentType, type } = delivery.properties;
+    const { type } = delivery.properties;
     if (type !== STARTED_TYPE) {
       const sizeError = resultSizeError(delivery.body.length, limits);
       if (sizeError) {
@@ -126,39 +183,32 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
         return refusedResult(sizeError);
       }
     }
-    const reply = await parseReply(delivery.body, contentType, type, delivery.json);
+    const reply = await readReply(delivery);
     const filesError = reply.kind === 'result' && reply.files.length > 0 ? resultFilesError(reply.files, limits) : undefined;
     if (!filesError) return reply;
     log.warn({ taskId: delivery.properties.correlationId, code: filesError.code, err: filesError.message }, 'result over its bounds from a worker; the task fails');
     return refusedResult(filesError);
   }
 
-  async function record(delivery: Delivery): Promise<Disposition> {
-    const taskId = delivery.properties.correlationId;
-    if (!isTaskId(taskId)) {
-      log.warn({ correlationId: taskId ?? null }, 'reply without a valid task id (correlation_id); dropped');
-      return 'drop';
-    }
+  async function record(taskId: string, delivery: Delivery): Promise<Disposition> {
     const reply = await checkedReply(delivery);
     switch (reply.kind) {
       case 'script':
         await store.saveScript(taskId, reply.script);
         return 'ack';
       case 'started': {
-        const adding = starts.add({ id: taskId, worker: reply.worker, script: reply.script, runId: header(delivery, RUN_HEADER), resumed: reply.resumed });
-        startsUnderWay.set(taskId, adding);
-        const outcome = await adding.finally(() => { if (startsUnderWay.get(taskId) === adding) startsUnderWay.delete(taskId); });
+        const outcome = valueOf(await starts.add({ id: taskId, worker: reply.worker, script: reply.script, runId: header(delivery, RUN_HEADER), resumed: reply.resumed }));
         if (outcome.kind === 'ended') await stopRun(taskId, `had already ended (${outcome.status})`);
         if (outcome.kind === 'gave-up') await stopRun(taskId, `has now failed with worker_lost after ${maxAttempts} attempts`);
         return 'ack';
       }
       case 'result': {
-        await startsUnderWay.get(taskId)?.catch(() => undefined);
         const outcome = await completions.add({
           id: taskId, status: reply.status, index: reply.index, files: reply.files, error: reply.error, console: consoleOf(delivery),
           runId: header(delivery, RUN_HEADER), worker: header(delivery, WORKER_HEADER), lastProgress: lastProgressOf(delivery),
           cacheable: header(delivery, NO_CACHE_HEADER) !== 'true', version: header(delivery, VERSION_HEADER),
         });
+        if (outcome.kind === 'not-recorded') throw outcome.error;
         if (outcome.kind === 'unknown-task') {
           log.info({ taskId }, 'result for a task that no longer exists; ignored');
           return 'ack';
@@ -173,16 +223,24 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
     }
   }
 
+  /** A failure to write: the database away hands the message back after a pause; anything else sets it aside. */
+  async function failed(queue: string, delivery: Delivery, err: unknown, what: string): Promise<Disposition> {
+    const message = (err as Error | null)?.message ?? String(err);
+    if (!isTransientError(err)) return deadLetter(queue, delivery, `${what} can never be recorded: ${message}`);
+    log.warn({ err: message, taskId: delivery.properties.correlationId }, `could not record ${what}; it goes back to the queue`);
+    await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
+    return 'requeue';
+  }
+
   const subscription: Subscription = await broker.consume(
     RESULT_QUEUE,
     async (delivery) => {
-      try {
-        return await record(delivery);
-      } catch (err) {
-        log.warn({ err: (err as Error).message, taskId: delivery.properties.correlationId }, 'could not record a reply; it goes back to the queue');
-        await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
-        return 'requeue';
+      const taskId = delivery.properties.correlationId;
+      if (!isTaskId(taskId)) {
+        return deadLetter(RESULT_QUEUE, delivery, `reply without a valid task id (correlation_id ${JSON.stringify(taskId ?? null)})`);
       }
+      // Taken in arrival order, before anything is awaited.
+      return inOrder(taskId, () => record(taskId, delivery).catch((err: unknown) => failed(RESULT_QUEUE, delivery, err, 'a reply')));
     },
     { prefetch },
   );
@@ -190,14 +248,12 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
     PROGRESS_QUEUE,
     async (delivery) => {
       const update = progressOf(delivery);
-      if (!update) return 'drop';
+      if (!update) return deadLetter(PROGRESS_QUEUE, delivery, 'not a progress message: a JSON object with a task id (in it or in the routing key) and eventType "progress"');
       try {
-        await progress.add(update);
+        valueOf(await progress.add(update));
         return 'ack';
       } catch (err) {
-        log.warn({ err: (err as Error).message, taskId: update.id }, 'could not record progress; it goes back to the queue');
-        await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
-        return 'requeue';
+        return failed(PROGRESS_QUEUE, delivery, err, 'progress');
       }
     },
     { prefetch, statusBinding: '*.status' },

@@ -30,6 +30,11 @@ export interface ServerSettings {
   trustProxy?: boolean;
   /** Bytes queued for one event-stream client beyond which it is too slow and disconnected (default 4 MiB). */
   maxStreamBufferBytes?: number;
+  // Durations (issue 11, poison ttl)
+  /** Longest ttl a submission may ask for (ISO 8601, default P10Y); a service's longer default is cut to it. */
+  maxTtl?: string;
+  /** Furthest a deadline may be from now (ISO 8601, default P10Y); a longer queueTimeout is cut to it. */
+  maxDeadline?: string;
 }
 
 export interface RouteContext {

@@ -6,6 +6,7 @@
 import { afterStart, createBatcher, decideProgress, decideStart, failureIndex, isTerminal, taskIdToDecimal, WORKER_LOST } from '../core/index.ts';
 import type { CacheClaim, NewEvent, ProgressState, TaskError, TaskEvent, TaskInfo, TaskSnapshot, TaskStatus } from '../core/index.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
+import { isTransientError } from './sql-errors.ts';
 import { appendEvents, hasPendingEvents, lastEventId, lastEvents, oldestEventId, readEvents, sequenceEvents, trimEvents } from './sql-events.ts';
 import type { CachedSubmission, CancelOutcome, CompletedTask, CompletionOutcome, NewTask, ProgressUpdate, RequeueOutcome, RunningTask, StartedTask, StartOutcome, Store, StoredFile, UnfinishedTask } from './store.ts';
 
@@ -98,6 +99,14 @@ function toTaskInfo(row: TaskRow): TaskInfo {
     attempts: Number(row.attempts), worker: row.worker, hasScript: row.has_script, hasConsole: row.has_console, error: row.error,
     deadline: row.deadline, progress: row.progress,
   };
+}
+
+/** Code of a task whose result could not be written in any form (its own row was at fault). */
+export const UNRECORDABLE_RESULT = 'unrecordable_result';
+
+/** An error's message as it may be stored: PostgreSQL text and jsonb cannot hold NUL. */
+function messageOf(err: unknown): string {
+  return String((err as Error | null)?.message ?? err).replace(/\u0000/g, '\uFFFD');
 }
 
 /** SQLSTATE class 22 (data exception) and 23 (integrity): the row is at fault, not the connection. */
@@ -198,8 +207,54 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
 
   /** A result PostgreSQL refuses (say, a NUL character in a string) fails its task instead of blocking the queue. */
   function unstorable(task: CompletedTask, err: unknown): CompletedTask {
-    const error = { code: 'invalid_result', message: `the result could not be stored: ${(err as Error).message}` };
+    const error = { code: 'invalid_result', message: `the result could not be stored: ${messageOf(err)}` };
     return { id: task.id, status: 'failed', index: failureIndex(error), files: [], error };
+  }
+
+  /**
+   * The last resort for a task whose row itself makes recording fail (a ttl so long that
+   * `now() + ttl` is out of range, say): the task fails with `unrecordable_result`, touching as
+   * little as can be. Its expiry is the one thing computed from that row, so it is left unset.
+   */
+  async function failUnrecordable(q: SqlQueryable, task: CompletedTask, err: unknown): Promise<Map<string, { status: TaskStatus; events: NewEvent[] }>> {
+    const error = { code: UNRECORDABLE_RESULT, message: `the task's result could not be recorded: ${messageOf(err)}` };
+    const ended = await q.query<{ id: string; service: string }>(
+      `UPDATE task SET status = 'failed', error = $2::jsonb, result = $3::jsonb, console = NULL,
+         completed_at = now(), started_at = coalesce(started_at, now()), expires_at = NULL
+       WHERE id = $1 AND status IN ('queued', 'running') RETURNING ${HEX_ID} AS id, service`,
+      [taskIdToDecimal(task.id), JSON.stringify(error), JSON.stringify(failureIndex(error))],
+    );
+    const row = ended.rows[0];
+    if (!row) return new Map();
+    await q.query('DELETE FROM task_cache WHERE task_id = $1', [taskIdToDecimal(task.id)]);
+    const events = await appendEvents(q, [{ taskId: task.id, service: row.service, type: 'failed', data: { error } }]);
+    return new Map([[row.id, { status: 'failed', events }]]);
+  }
+
+  type Recorded = Map<string, { status: TaskStatus; events: NewEvent[] }>;
+
+  /**
+   * One task's result on its own, after its batch failed for something other than the database
+   * being away: as sent; else failed `invalid_result` without the result (the result was at
+   * fault); else failed `unrecordable_result` (the task's row was). A transient error at any
+   * step, or a deterministic one at the last, is returned: only that task's message waits.
+   */
+  async function completeAlone(task: CompletedTask): Promise<Recorded | { failed: Error; transient: boolean }> {
+    const steps: Array<(err: unknown) => Promise<Recorded>> = [
+      () => db.transaction((tx) => completeRows(tx, [task])),
+      (err) => db.transaction((tx) => completeRows(tx, [unstorable(task, err)])),
+      (err) => db.transaction((tx) => failUnrecordable(tx, task, err)),
+    ];
+    let last: unknown;
+    for (const step of steps) {
+      try {
+        return await step(last);
+      } catch (err) {
+        if (isTransientError(err)) return { failed: err as Error, transient: true };
+        last = err;
+      }
+    }
+    return { failed: last as Error, transient: false };
   }
 
   async function completeTasks(tasks: CompletedTask[]): Promise<CompletionOutcome[]> {
@@ -207,20 +262,21 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     const firsts = new Map<string, CompletedTask>();
     for (const task of tasks) if (!firsts.has(task.id)) firsts.set(task.id, task);
     const unique = [...firsts.values()];
-    let recorded: Map<string, { status: TaskStatus; events: NewEvent[] }>;
+    let recorded: Recorded;
+    const notRecorded = new Map<string, { failed: Error; transient: boolean }>();
     try {
       recorded = await db.transaction((tx) => completeRows(tx, unique));
     } catch (err) {
-      if (!isRowError(err)) throw err;
+      // The database is away: the whole batch waits. Otherwise a row is at fault, and only it may fail.
+      if (isTransientError(err) || unique.length === 0) throw err;
       recorded = new Map();
       for (const task of unique) {
-        const one = await db
-          .transaction((tx) => completeRows(tx, [task]))
-          .catch((e: unknown) => (isRowError(e) ? db.transaction((tx) => completeRows(tx, [unstorable(task, e)])) : Promise.reject(e)));
-        one.forEach((result, id) => recorded.set(id, result));
+        const one = await completeAlone(task);
+        if (one instanceof Map) one.forEach((result, id) => recorded.set(id, result));
+        else notRecorded.set(task.id, one);
       }
     }
-    const others = unique.filter((t) => !recorded.has(t.id)).map((t) => taskIdToDecimal(t.id));
+    const others = unique.filter((t) => !recorded.has(t.id) && !notRecorded.has(t.id)).map((t) => taskIdToDecimal(t.id));
     const existing = new Map<string, TaskStatus>();
     if (others.length > 0) {
       const rows = await db.query<{ id: string; status: TaskStatus }>(
@@ -231,6 +287,8 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     return tasks.map((task) => {
       const result = recorded.get(task.id);
       if (result && firsts.get(task.id) === task) return { kind: 'recorded', status: result.status, events: result.events };
+      const failed = notRecorded.get(task.id);
+      if (failed) return { kind: 'not-recorded', transient: failed.transient, error: failed.failed };
       const current = result?.status ?? existing.get(task.id);
       return current ? { kind: 'already-ended', status: current } : { kind: 'unknown-task' };
     });

@@ -72,11 +72,16 @@ export interface CompletedTask {
   version?: string | null;
 }
 
-/** What recording a result did: it ended the task now, the task had already ended, or no such task. */
+/**
+ * What recording a result did: it ended the task now, the task had already ended, or no such
+ * task; or it could not be written at all: `transient` when the database was away (try again
+ * later), otherwise never (the task could not even be failed: set the message aside).
+ */
 export type CompletionOutcome =
   | { kind: 'recorded'; status: TaskStatus; events: NewEvent[] }
   | { kind: 'already-ended'; status: TaskStatus }
-  | { kind: 'unknown-task' };
+  | { kind: 'unknown-task' }
+  | { kind: 'not-recorded'; transient: boolean; error: Error };
 
 export interface UnfinishedTask { id: string; service: string; input: string }
 

@@ -8,6 +8,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { createDeadLetters } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
 import { buildMultipart, CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, resultFilesError, resultSizeError, NO_CACHE_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
 import type { ResultLimits, TaskError } from '../core/index.ts';
@@ -114,6 +115,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   };
   const progressIntervalMs = options.progressIntervalMs ?? 100;
   const limits = options.resultLimits ?? DEFAULT_RESULT_LIMITS;
+  const deadLetter = createDeadLetters(broker, log);
   const slots = createSlots(new Map(options.services.map((s) => [s.name, s.concurrency])), options.slotWaitMs ?? 10_000);
   const runs = new Set<Promise<void>>();
   let closing = false;
@@ -178,8 +180,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   async function runTask(service: ServiceDefinition, delivery: Delivery): Promise<Disposition> {
     const taskId = delivery.properties.correlationId;
     if (!isTaskId(taskId)) {
-      log.warn({ service: service.name, correlationId: taskId ?? null }, 'task message without a valid correlation_id; dropped');
-      return 'drop';
+      // No task to fail and no one to answer: set aside, where an operator can see what sent it.
+      return deadLetter(service.name, delivery, `task message without a valid task id (correlation_id ${JSON.stringify(taskId ?? null)})`);
     }
     const already = running.get(taskId);
     if (already) {

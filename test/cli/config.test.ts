@@ -73,3 +73,19 @@ test('result bounds: 100 files, 32 MiB a file, 64 MiB a result by default; flags
   assert.throws(() => readConfig([], { ERRAND_MAX_RESULT_SIZE: 'huge' }), /max-result-size/);
   assert.throws(() => readConfig(['--max-result-file-size', '-1'], {}), /max-result-file-size/);
 });
+
+test('--max-ttl and --max-deadline bound durations (default P10Y, never over P1000Y), and defaults must fit them', () => {
+  const { config } = readConfig(['serve'], {});
+  assert.equal(config.maxTtl, 'P10Y');
+  assert.equal(config.maxDeadline, 'P10Y');
+  assert.equal(readConfig(['serve', '--max-ttl', 'P30D'], {}).config.maxTtl, 'P30D');
+  assert.equal(readConfig(['serve'], { ERRAND_MAX_DEADLINE: 'PT1H' }).config.maxDeadline, 'PT1H');
+  const refused = (argv: string[], field: string): void => {
+    assert.throws(() => readConfig(argv, {}), (err: unknown) => err instanceof ErrandError && err.field === field, argv.join(' '));
+  };
+  refused(['serve', '--max-ttl', 'P300000Y'], 'max-ttl');
+  refused(['serve', '--max-ttl', 'PT0S'], 'max-ttl');
+  refused(['serve', '--max-deadline', 'later'], 'max-deadline');
+  refused(['serve', '--default-ttl', 'P2Y', '--max-ttl', 'P1Y'], 'default-ttl');
+  refused(['serve', '--default-queue-timeout', 'P2D', '--max-deadline', 'P1D'], 'default-queue-timeout');
+});

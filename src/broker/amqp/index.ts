@@ -137,7 +137,14 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
           exchanges: [{ exchange, type: 'topic', durable: false }],
           queueBindings: [{ exchange, routingKey: '#' }],
         },
-        async (msg) => onMessage(decodedBody(msg).body),
+        async (msg) => {
+          // A listener that throws on a malformed message must not take the consumer down with it.
+          try {
+            onMessage(decodedBody(msg).body);
+          } catch (err) {
+            log?.warn({ channel, err: (err as Error).message }, 'a channel listener failed on a message; ignored');
+          }
+        },
       );
       consumer.on('error', (err) => log?.warn({ channel, err: err.message }, 'channel listener error; it will resume'));
       await waitReady(consumer, exchange);

@@ -104,7 +104,11 @@ export function createMemoryBroker(): Broker {
     async broadcast(channel, body) {
       ensureOpen();
       // Delivered later, as over a network: a listener never runs inside the publisher's call.
-      for (const listener of listeners) if (listener.channel === channel) setImmediate(() => listeners.has(listener) && listener.onMessage(body));
+      // A listener that throws on a malformed message must not take the process down (as RabbitMQ's consumers do not).
+      const call = (listener: { onMessage: (body: Buffer) => void }): void => {
+        try { listener.onMessage(body); } catch { /* the listener's own problem */ }
+      };
+      for (const listener of listeners) if (listener.channel === channel) setImmediate(() => listeners.has(listener) && call(listener));
     },
 
     async listen(channel, onMessage): Promise<Subscription> {

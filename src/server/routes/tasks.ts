@@ -1,12 +1,13 @@
 /** Patavi's task routes: submit, describe, input, script, results, files, delete, and /status. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendTask } from '../../broker/index.ts';
-import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, describeTask, durationToMillis, encodeControl, ErrandError, estimateStartSeconds, isTerminal, parseIsoDuration, resultFileNameProblem, serviceNameProblem } from '../../core/index.ts';
+import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, describeTask, encodeControl, ErrandError, estimateStartSeconds, isTerminal, resultFileNameProblem, serviceNameProblem } from '../../core/index.ts';
 import type { AnnouncedService, CacheClaim, TaskInfo } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
 import { linksFor } from '../links.ts';
 import { NOSNIFF, resultFileHeaders, SCRIPT_TEXT_HEADERS } from '../result-file-headers.ts';
 import { requireTaskId } from './ids.ts';
+import { durationLimits, requestedTtl, taskDeadline, taskTtl } from '../submission-durations.ts';
 
 /** Finished tasks and their results never change: Patavi lets caches keep them for a year. */
 const IMMUTABLE = 'public, max-age=31557600';
@@ -34,22 +35,6 @@ function queryString(request: FastifyRequest, name: string): string | undefined 
   return typeof value === 'string' ? value : undefined;
 }
 
-/** `deadline` is a duration from now (PT2H) or a time (2026-01-01T12:00:00Z); the task must start before it. */
-function parseDeadline(text: string, now: number): Date {
-  const duration = parseIsoDuration(text);
-  if (duration) {
-    const ms = durationToMillis(duration);
-    if (ms <= 0) throw new ErrandError('invalid_deadline', 'deadline must be longer than zero', 'deadline');
-    return new Date(now + ms);
-  }
-  const at = /^\d{4}-\d{2}-\d{2}T/.test(text) ? new Date(text) : new Date(NaN);
-  if (Number.isNaN(at.getTime())) {
-    throw new ErrandError('invalid_deadline', `deadline must be an ISO 8601 duration such as PT2H or a time such as 2030-01-01T12:00:00Z, got ${JSON.stringify(text)}`, 'deadline');
-  }
-  if (at.getTime() <= now) throw new ErrandError('invalid_deadline', `deadline ${text} has already passed`, 'deadline');
-  return at;
-}
-
 /** The cache's part in a submission: none when the service does not cache or the input has no canonical form. */
 function cacheClaim(request: FastifyRequest, definition: AnnouncedService | undefined, input: string): CacheClaim | undefined {
   const fresh = cacheBypassed(queryString(request, 'cache'), headerText(request, 'cache-control'));
@@ -66,6 +51,7 @@ function headerText(request: FastifyRequest, name: string): string | undefined {
 
 export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { store, broker, settings } = ctx;
+  const limits = durationLimits(settings);
 
   /** Tells every worker to stop (or never start) the task, and every watcher that it ended. */
   async function announceCancel(id: string, events: Parameters<RouteContext['publisher']['written']>[0], log: FastifyRequest['log']): Promise<void> {
@@ -99,19 +85,13 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     if (service === undefined || service === '') throw new ErrandError('missing_field', 'service is required: POST /task?service=<name>', 'service');
     const nameProblem = serviceNameProblem(service);
     if (nameProblem) throw new ErrandError('invalid_field', nameProblem, 'service');
-    const requestedTtl = queryString(request, 'ttl') || null;
-    if (requestedTtl !== null && !parseIsoDuration(requestedTtl)) {
-      throw new ErrandError('invalid_ttl', `ttl must be an ISO 8601 duration such as PT5M or P1D, got ${JSON.stringify(requestedTtl)}`, 'ttl');
-    }
+    const askedTtl = requestedTtl(queryString(request, 'ttl'), limits);
     const input = checkJsonInput(request.body as Buffer | undefined, settings.maxJsonDepth);
     const admission = await ctx.gate.admit(service);
     ctx.gate.checkInput(admission.service, input);
     const { consumers } = admission;
-    const ttl = requestedTtl ?? admission.service?.definition.ttl ?? settings.defaultTtl ?? null;
-    const requestedDeadline = queryString(request, 'deadline') || undefined;
-    const queueTimeout = admission.service?.definition.queueTimeout ?? settings.defaultQueueTimeout;
-    const deadline = requestedDeadline !== undefined ? parseDeadline(requestedDeadline, Date.now())
-      : queueTimeout ? parseDeadline(queueTimeout, Date.now()) : null;
+    const ttl = taskTtl(askedTtl, admission.service?.definition.ttl, settings.defaultTtl, limits);
+    const deadline = taskDeadline(queryString(request, 'deadline'), admission.service?.definition.queueTimeout, settings.defaultQueueTimeout, Date.now(), limits);
 
     const id = ctx.ids.next();
     const newTask = { id, service, input, owner: principal.name, ownerKey: principal.keyFingerprint, ttl, deadline };

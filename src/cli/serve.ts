@@ -13,7 +13,7 @@ export async function serve(config: Config): Promise<void> {
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
   const nodeId = config.nodeId ?? lease!.nodeId;
   const app = await createApp({ store, broker, ids: new FlakeIdGenerator(nodeId), logger, settings: serverSettings(config) });
-  const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const publicUrl = config.publicUrl!; // readConfig refuses serve without it
   const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts }) : undefined;
   const janitor = config.recorder ? startJanitor({ store, broker, logger, publicUrl, ...janitorSettings(config) }) : undefined;
   const address = await app.listen({ host: config.host, port: config.port });
@@ -38,5 +38,10 @@ export function serverSettings(config: Config) {
     ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
     ...(config.defaultTtl !== undefined ? { defaultTtl: config.defaultTtl } : {}),
     ...(config.defaultQueueTimeout !== undefined ? { defaultQueueTimeout: config.defaultQueueTimeout } : {}),
+    // Stream caps (issue 11)
+    maxWebSocketsPerClient: config.maxWebSocketsPerClient,
+    maxEventStreamsPerClient: config.maxEventStreamsPerClient,
+    maxSubscriptionsPerSocket: config.maxSubscriptionsPerSocket,
+    maxStreams: config.maxStreams,
   };
 }

@@ -53,6 +53,12 @@ await describeEachBackend('errand roles', () => {
     assert.doesNotMatch(noBroker.output(), /guest:guest/);
   });
 
+  test('serve without --public-url stops at once with one line saying what to set', async () => {
+    const serve = spawnErrand(['serve', '--port', '0'], { ERRAND_PUBLIC_URL: '' });
+    assert.equal((await serve.exited).code, 1);
+    assert.match(serve.output(), /^errand: serve needs --public-url \(or ERRAND_PUBLIC_URL\): [^\n]*\n$/);
+  });
+
   test('serve refuses a database whose schema is behind, saying what to run', async () => {
     const database = await createTestDatabase();
     const serve = spawnErrand(['serve', '--database-url', database.url, '--amqp-url', backend.urls!.amqp, '--port', '0', '--public-url', 'http://127.0.0.1:1']);

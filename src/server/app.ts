@@ -46,7 +46,7 @@ const ALLOWED_HEADERS = ['Origin', 'X-Requested-With', 'Content-Type', 'Accept',
  * number as "trust nothing" (a hop count cannot tell a proxy from a direct client), while the
  * operator who gives one means "the last N hops are my proxies".
  */
-export function trustProxyOption(setting: ServerSettings['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+function trustProxyOption(setting: ServerSettings['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
   if (typeof setting === 'number') return (_address, hop) => hop < setting;
   return setting ?? false;
 }
@@ -97,7 +97,6 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     authorize: createApiKeyCheck(settings.apiKey),
     links: () => linksAt(publicBase()),
     streams: createStreamCounter(streamLimits),
-    streamLimits,
   };
   await app.register(async (scoped) => {
     registerTaskRoutes(scoped, ctx);

@@ -8,7 +8,7 @@ import type { ServiceRegistry } from './registry.ts';
 import type { EventHub } from './event-hub.ts';
 import type { FastifyRequest } from 'fastify';
 import type { Links } from '../core/index.ts';
-import type { StreamCounter, StreamLimits } from './stream-limits.ts';
+import type { StreamCounter } from './stream-limits.ts';
 
 export interface ServerSettings {
   /**
@@ -62,5 +62,4 @@ export interface RouteContext {
   links(): Links;
   /** Open streams, counted against the per-client and server-wide caps. */
   streams: StreamCounter;
-  streamLimits: StreamLimits;
 }

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 import { createTestDatabase, createTestVhost } from '../test/support/backends.ts';
-import { spawnErrand } from '../test/support/processes.ts';
+import { serveAddressArgs, spawnErrand } from '../test/support/processes.ts';
 
 const { values } = parseArgs({ options: { sockets: { type: 'string', default: '2000' }, runs: { type: 'string', default: '3' } } });
 const N = Number(values.sockets);
@@ -41,7 +41,9 @@ async function measure(kind: 'events' | 'updates'): Promise<number> {
   const vhost = await createTestVhost();
   const migrate = spawnErrand(['migrate', '--database-url', database.url]);
   if ((await migrate.exited).code !== 0) throw new Error(migrate.output());
-  const server = spawnErrand(['serve', '--database-url', database.url, '--amqp-url', vhost.url, '--port', '0', '--allow-unknown-services', '--log-level', 'info']);
+  // Every socket comes from this one client: the stream caps are raised to let them all in.
+  const caps = ['--max-websockets-per-client', String(2 * N + 10), '--max-streams', String(2 * N + 10)];
+  const server = spawnErrand(['serve', '--database-url', database.url, '--amqp-url', vhost.url, ...(await serveAddressArgs()), ...caps, '--allow-unknown-services', '--log-level', 'info']);
   const child = server.child;
   try {
     const base = (await server.waitForLog((l) => l.msg === 'errand serving')).address as string;

@@ -18,7 +18,7 @@ import amqp from 'amqplib';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { WebSocket } from 'ws';
-import { spawnErrand } from '../test/support/processes.ts';
+import { serveAddressArgs, spawnErrand } from '../test/support/processes.ts';
 import { forkCost, rscriptPerTask, warmRoundTrip } from './r-runtime.ts';
 import type { RunningErrand } from '../test/support/processes.ts';
 
@@ -65,7 +65,7 @@ async function startRoles(): Promise<{ base: string; roles: RunningErrand[] }> {
   const common = ['--database-url', databaseUrl, '--amqp-url', amqpUrl, '--log-level', 'warn'];
   const worker = spawnErrand(['worker', '--amqp-url', amqpUrl, '--services', SERVICES, '--concurrency', K, '--log-level', 'info']);
   await worker.waitForLog((l) => l.msg === 'errand worker running');
-  const serve = spawnErrand(['serve', ...common, '--port', '0', '--no-recorder', '--log-level', 'info']);
+  const serve = spawnErrand(['serve', ...common, ...(await serveAddressArgs()), '--no-recorder', '--log-level', 'info']);
   const base = (await serve.waitForLog((l) => l.msg === 'errand serving')).address as string;
   const recorder = spawnErrand(['recorder', ...common, '--public-url', base, '--log-level', 'info']);
   await recorder.waitForLog((l) => l.msg === 'errand recorder running');

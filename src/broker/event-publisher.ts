@@ -26,8 +26,8 @@ export interface EventSequencing {
 }
 
 export interface EventPublisherOptions {
-  /** Base for the results href in `<id>.end`; without it no end message is sent. */
-  publicUrl?: string;
+  /** Base for the results href in `<id>.end` (a function: read when sent); without it no end message is sent. */
+  publicUrl?: string | (() => string);
   /** How often leftovers are numbered (default 1 s). */
   sweepIntervalMs?: number;
 }
@@ -73,9 +73,10 @@ export function createEventPublisher(store: EventSequencing, broker: Broker, log
 
   function endMessages(events: NewEvent[]): void {
     if (options.publicUrl === undefined) return;
+    const base = typeof options.publicUrl === 'function' ? options.publicUrl() : options.publicUrl;
     for (const event of events) {
       if (!TERMINAL_EVENT_TYPES.has(event.type)) continue;
-      const message = endMessage(event.taskId, event.type as TaskStatus, `${options.publicUrl}/task/${event.taskId}/results`);
+      const message = endMessage(event.taskId, event.type as TaskStatus, `${base}/task/${event.taskId}/results`);
       track(broker.publishStatus(endRoutingKey(event.taskId), Buffer.from(JSON.stringify(message))).catch((err: Error) => {
         logger.debug({ taskId: event.taskId, err: err.message }, 'could not publish the end message');
       }));

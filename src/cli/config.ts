@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
+import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
 import type { ResultLimits } from '../core/index.ts';
@@ -28,8 +29,11 @@ export interface Config {
   maxJsonDepth: number;
   defaultTtl?: string;
   allowUnknownServices: boolean;
-  /** Links and client addresses follow X-Forwarded-* headers (only behind a proxy that sets them). */
-  trustProxy: boolean;
+  /**
+   * Which proxies' X-Forwarded-For gives the client address: false, true (any), a hop count, or
+   * proxy addresses/CIDRs. Links never follow X-Forwarded-* (they come from --public-url).
+   */
+  trustProxy: boolean | number | string[];
   migrate: boolean;
   recorder: boolean;
   recorderPrefetch: number;
@@ -67,6 +71,11 @@ export interface Config {
   maxTtl: string;
   /** Furthest a queue deadline may be from now (ISO 8601); further ones are refused with invalid_deadline. */
   maxDeadline: string;
+  // Stream caps (issue 11): per client address (request.ip), per socket, server-wide.
+  maxWebSocketsPerClient: number;
+  maxEventStreamsPerClient: number;
+  maxSubscriptionsPerSocket: number;
+  maxStreams: number;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -85,7 +94,7 @@ const OPTIONS = {
   'max-json-depth': { env: 'ERRAND_MAX_JSON_DEPTH', type: 'string' },
   'default-ttl': { env: 'ERRAND_DEFAULT_TTL', type: 'string' },
   'allow-unknown-services': { env: 'ERRAND_ALLOW_UNKNOWN_SERVICES', type: 'boolean' },
-  'trust-proxy': { env: 'ERRAND_TRUST_PROXY', type: 'boolean' },
+  'trust-proxy': { env: 'ERRAND_TRUST_PROXY', type: 'string' },
   migrate: { env: 'ERRAND_MIGRATE', type: 'boolean' },
   'no-recorder': { env: 'ERRAND_NO_RECORDER', type: 'boolean' },
   'recorder-prefetch': { env: 'ERRAND_RECORDER_PREFETCH', type: 'string' },
@@ -108,6 +117,11 @@ const OPTIONS = {
   // Durations (issue 11, poison ttl)
   'max-ttl': { env: 'ERRAND_MAX_TTL', type: 'string' },
   'max-deadline': { env: 'ERRAND_MAX_DEADLINE', type: 'string' },
+  // Stream caps (issue 11)
+  'max-websockets-per-client': { env: 'ERRAND_MAX_WEBSOCKETS_PER_CLIENT', type: 'string' },
+  'max-sse-per-client': { env: 'ERRAND_MAX_SSE_PER_CLIENT', type: 'string' },
+  'max-subscriptions-per-socket': { env: 'ERRAND_MAX_SUBSCRIPTIONS_PER_SOCKET', type: 'string' },
+  'max-streams': { env: 'ERRAND_MAX_STREAMS', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -135,11 +149,42 @@ function bool(value: string, name: string): boolean {
   throw new ErrandError('invalid_field', `${name} must be true or false, got ${JSON.stringify(value)}`, name);
 }
 
+/** Proxy address names proxy-addr (Fastify's) knows, besides addresses and CIDRs. */
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * --trust-proxy: true/false, a hop count (the last N hops are proxies: only safe when nothing
+ * reaches the server except through them), or a comma-separated list of proxy addresses, CIDRs
+ * (10.0.0.0/8, fd00::/8) or the names loopback, linklocal, uniquelocal. A bare digit is a hop count.
+ */
+export function parseTrustProxy(value: string): boolean | number | string[] {
+  const text = value.trim();
+  if (/^(true|yes|on)$/i.test(text)) return true;
+  if (/^(false|no|off|0|)$/i.test(text)) return false;
+  if (/^\d+$/.test(text)) return integer(text, 'trust-proxy', 0, 1000);
+  const entries = text.split(',').map((entry) => entry.trim());
+  const bad = entries.find((entry) => !PROXY_NAMES.has(entry) && !isAddressOrCidr(entry));
+  if (bad !== undefined) {
+    throw new ErrandError('invalid_field', `--trust-proxy must be true, false, a hop count, or proxy addresses/CIDRs separated by commas, got ${JSON.stringify(bad)}`, 'trust-proxy');
+  }
+  return entries;
+}
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, ...more] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || more.length > 0) return false;
+  if (prefix === undefined) return true;
+  if (/^\d{1,3}$/.test(prefix)) return Number(prefix) <= (family === 4 ? 32 : 128);
+  return family === 4 && isIP(prefix) === 4; // a netmask: 10.0.0.0/255.0.0.0
+}
+
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): Invocation {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      // A bare --trust-proxy still means "true", as it did when it took no value.
+      args: argv.map((arg, i) => (arg === '--trust-proxy' && (i + 1 >= argv.length || argv[i + 1]!.startsWith('-')) ? '--trust-proxy=true' : arg)),
       allowPositionals: true,
       strict: true,
       options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type }])) as Record<OptionName, { type: 'string' | 'boolean' }>,
@@ -202,7 +247,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     bodyLimit: bytes(get('body-limit') ?? '5mb', 'body-limit'),
     maxJsonDepth: integer(get('max-json-depth') ?? '256', 'max-json-depth', 1, 10_000),
     allowUnknownServices: bool(get('allow-unknown-services') ?? 'false', 'allow-unknown-services'),
-    trustProxy: bool(get('trust-proxy') ?? 'false', 'trust-proxy'),
+    trustProxy: parseTrustProxy(get('trust-proxy') ?? 'false'),
     migrate: bool(get('migrate') ?? 'false', 'migrate'),
     recorder: !bool(get('no-recorder') ?? 'false', 'no-recorder'),
     recorderPrefetch: integer(get('recorder-prefetch') ?? '256', 'recorder-prefetch', 1, 65_535),
@@ -223,13 +268,24 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     // Durations (issue 11, poison ttl)
     maxTtl: maxTtl.text,
     maxDeadline: maxDeadline.text,
+    // Stream caps (issue 11)
+    maxWebSocketsPerClient: integer(get('max-websockets-per-client') ?? '64', 'max-websockets-per-client', 1, 1_000_000),
+    maxEventStreamsPerClient: integer(get('max-sse-per-client') ?? '64', 'max-sse-per-client', 1, 1_000_000),
+    maxSubscriptionsPerSocket: integer(get('max-subscriptions-per-socket') ?? '100', 'max-subscriptions-per-socket', 1, 10_000),
+    maxStreams: integer(get('max-streams') ?? '2000', 'max-streams', 1, 1_000_000),
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...(nodeId !== undefined ? { nodeId: integer(nodeId, 'node-id', 0, MAX_NODE_ID) } : {}),
     ...(defaultTtl !== undefined ? { defaultTtl } : {}),
   };
-  return { command: parsed.positionals[0], config, help: flags.help === true, rest: parsed.positionals.slice(1) };
+  const command = parsed.positionals[0];
+  const help = flags.help === true;
+  // Links are built from it, never from a request's Host header, so serve cannot guess it.
+  if (command === 'serve' && !help && config.publicUrl === undefined) {
+    throw new ErrandError('missing_field', 'serve needs --public-url (or ERRAND_PUBLIC_URL): the URL clients reach this server at, such as https://errand.example.org; links in responses are built from it', 'public-url');
+  }
+  return { command, config, help, rest: parsed.positionals.slice(1) };
 }
 
 /** As libpq does: a database URL without a user name takes PGUSER when it is set. */
@@ -260,7 +316,7 @@ Options (flag, then environment variable, then default):
   --database-url URL      ERRAND_DATABASE_URL      postgres://127.0.0.1:5432/errand
   --host HOST             ERRAND_HOST              127.0.0.1
   --port N                ERRAND_PORT              3000
-  --public-url URL        ERRAND_PUBLIC_URL        links use the request's host
+  --public-url URL        ERRAND_PUBLIC_URL        required by serve: the URL clients reach the server at, links are built from it (dev: its own address)
   --api-key KEY           ERRAND_API_KEY           none: write routes are open
   --node-id N             ERRAND_NODE_ID           leased from the database
   --concurrency N         ERRAND_CONCURRENCY       1 task at a time per service
@@ -270,7 +326,7 @@ Options (flag, then environment variable, then default):
   --max-json-depth N      ERRAND_MAX_JSON_DEPTH    256
   --default-ttl DURATION  ERRAND_DEFAULT_TTL       P30D: finished tasks are removed 30 days after they end (none keeps them)
   --allow-unknown-services ERRAND_ALLOW_UNKNOWN_SERVICES  false: only services a worker announced
-  --trust-proxy           ERRAND_TRUST_PROXY       false: links ignore X-Forwarded-* (set it behind a proxy that sets them)
+  --trust-proxy VALUE     ERRAND_TRUST_PROXY       false: X-Forwarded-For is ignored; true, a hop count, or proxy addresses/CIDRs (a,b) to believe it for the client address
   --migrate               ERRAND_MIGRATE           false: serve/recorder refuse an old schema
   --no-recorder           ERRAND_NO_RECORDER       false: serve runs a recorder inside
   --recorder-prefetch N   ERRAND_RECORDER_PREFETCH 256
@@ -291,6 +347,10 @@ Options (flag, then environment variable, then default):
   --max-result-size SIZE  ERRAND_MAX_RESULT_SIZE   64mb: bytes of one whole result (JSON, or index and files)
   --max-ttl DUR           ERRAND_MAX_TTL           P10Y: a longer ttl is refused (invalid_ttl); at most P1000Y
   --max-deadline DUR      ERRAND_MAX_DEADLINE      P10Y: a deadline further away is refused (invalid_deadline); at most P1000Y
+  --max-websockets-per-client N ERRAND_MAX_WEBSOCKETS_PER_CLIENT 64: open WebSockets per client address (429 beyond)
+  --max-sse-per-client N  ERRAND_MAX_SSE_PER_CLIENT 64: open SSE streams per client address (429 beyond)
+  --max-subscriptions-per-socket N ERRAND_MAX_SUBSCRIPTIONS_PER_SOCKET 100: one more closes the socket (4029)
+  --max-streams N         ERRAND_MAX_STREAMS       2000: WebSockets and SSE streams over all clients (503 beyond)
 `;
 
 /** The result bounds workers and recorders enforce. */

@@ -7,7 +7,7 @@ import { createMemoryBroker, requeueTask } from '../broker/index.ts';
 import type { Broker } from '../broker/index.ts';
 import { FlakeIdGenerator, secretValues } from '../core/index.ts';
 import { startJanitor, startRecorder } from '../recorder/index.ts';
-import { createApp, leaseNodeId } from '../server/index.ts';
+import { createApp, leaseNodeId, listeningUrl } from '../server/index.ts';
 import { createSqlStore, migrate, openEmbedded } from '../store/index.ts';
 import type { Store, UnfinishedTask } from '../store/index.ts';
 import { loadServiceDir, startWorker } from '../worker/index.ts';
@@ -53,8 +53,9 @@ export async function dev(config: Config, print: (line: string) => void = consol
   const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config) });
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
   const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: serverSettings(config) });
-  const address = await app.listen({ host: config.host, port: config.port });
-  const base = config.publicUrl ?? address.replace('://[::1]', '://localhost').replace('://127.0.0.1', '://localhost');
+  await app.listen({ host: config.host, port: config.port });
+  // The server's links use the same base (see createApp): its own address unless --public-url.
+  const base = config.publicUrl ?? listeningUrl(app.server.address());
   const recorder = await startRecorder({ store, broker, logger, publicUrl: base, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) });
   const janitor = startJanitor({ store, broker, logger, publicUrl: base, ...janitorSettings(config) });
   const requeued = await requeueUnfinished(store, broker, config.maxAttempts);

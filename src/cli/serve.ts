@@ -14,7 +14,7 @@ export async function serve(config: Config): Promise<void> {
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
   const nodeId = config.nodeId ?? lease!.nodeId;
   const app = await createApp({ store, broker, ids: new FlakeIdGenerator(nodeId), logger, settings: serverSettings(config) });
-  const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const publicUrl = config.publicUrl!; // readConfig refuses serve without it
   const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) }) : undefined;
   const janitor = config.recorder ? startJanitor({ store, broker, logger, publicUrl, ...janitorSettings(config) }) : undefined;
   const address = await app.listen({ host: config.host, port: config.port });
@@ -42,5 +42,10 @@ export function serverSettings(config: Config) {
     // Durations (issue 11, poison ttl)
     maxTtl: config.maxTtl,
     maxDeadline: config.maxDeadline,
+    // Stream caps (issue 11)
+    maxWebSocketsPerClient: config.maxWebSocketsPerClient,
+    maxEventStreamsPerClient: config.maxEventStreamsPerClient,
+    maxSubscriptionsPerSocket: config.maxSubscriptionsPerSocket,
+    maxStreams: config.maxStreams,
   };
 }

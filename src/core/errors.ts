@@ -14,6 +14,10 @@ export const ErrorCodes = {
   task_ended: 409,
   body_too_large: 413,
   unsupported_media_type: 415,
+  // Stream caps (issue 11): a client over its own cap, and the server at its overall one.
+  too_many_streams: 429,
+  too_many_subscriptions: 429,
+  server_busy: 503,
   broker_unavailable: 503,
   database_unavailable: 503,
   internal: 500,

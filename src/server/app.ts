@@ -13,7 +13,10 @@ import { MAX_RESULT_FILE_NAME_BYTES, RESULT_QUEUE } from '../core/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
 import type { Store } from '../store/index.ts';
 import { createApiKeyCheck } from './auth.ts';
-import type { ServerSettings } from './context.ts';
+import type { RouteContext, ServerSettings } from './context.ts';
+import { linksAt, listeningUrl } from './links.ts';
+import { createStreamCounter, DEFAULT_STREAM_LIMITS, webSocketSlot } from './stream-limits.ts';
+import type { StreamLimits } from './stream-limits.ts';
 import { installErrorHandling } from './errors.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerHealthRoutes } from './routes/health.ts';
@@ -38,16 +41,28 @@ export interface AppDeps {
 /** Patavi's allowed headers, plus the ones its browser clients could never send. */
 const ALLOWED_HEADERS = ['Origin', 'X-Requested-With', 'Content-Type', 'Accept', 'Access-Control-Allow-Credentials', 'X-API-Key', 'X-Client-Name', 'Last-Event-ID'];
 
+/**
+ * Fastify's trustProxy, from --trust-proxy. A hop count becomes a function: Fastify reads a bare
+ * number as "trust nothing" (a hop count cannot tell a proxy from a direct client), while the
+ * operator who gives one means "the last N hops are my proxies".
+ */
+function trustProxyOption(setting: ServerSettings['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof setting === 'number') return (_address, hop) => hop < setting;
+  return setting ?? false;
+}
+
 export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
   // A result file name may have up to 255 bytes: Fastify's default (100 characters) would answer 414 to longer ones.
   const routerOptions = { maxParamLength: MAX_RESULT_FILE_NAME_BYTES };
-  const app: FastifyInstance = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: settings.bodyLimit, logController: new LogController({ disableRequestLogging: true }), trustProxy: settings.trustProxy ?? false, routerOptions });
+  const app: FastifyInstance = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: settings.bodyLimit, logController: new LogController({ disableRequestLogging: true }), trustProxy: trustProxyOption(settings.trustProxy), routerOptions });
   // Patavi's server declares the reply queue too: results must have a queue before any recorder runs.
   await deps.broker.declareQueue(RESULT_QUEUE);
   const events = await startEventHub({ store: deps.store, broker: deps.broker, logger: deps.logger });
   app.addHook('onClose', () => events.close());
-  const publisher = createEventPublisher(deps.store, deps.broker, deps.logger, settings.publicUrl !== undefined ? { publicUrl: settings.publicUrl } : {});
+  // Read when a link is built: the listening address is known only once the server listens.
+  const publicBase = (): string => settings.publicUrl ?? listeningUrl(app.server.address());
+  const publisher = createEventPublisher(deps.store, deps.broker, deps.logger, { publicUrl: publicBase });
   app.addHook('onClose', () => publisher.close());
   const control = await answerControlMessages({ store: deps.store, broker: deps.broker, logger: deps.logger });
   app.addHook('onClose', () => control.close());
@@ -63,7 +78,13 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   // ws echoes the first subprotocol a client offers, which MCDA's client needs.
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
 
-  const ctx = {
+  const streamLimits: StreamLimits = {
+    webSocketsPerClient: settings.maxWebSocketsPerClient ?? DEFAULT_STREAM_LIMITS.webSocketsPerClient,
+    eventStreamsPerClient: settings.maxEventStreamsPerClient ?? DEFAULT_STREAM_LIMITS.eventStreamsPerClient,
+    subscriptionsPerSocket: settings.maxSubscriptionsPerSocket ?? DEFAULT_STREAM_LIMITS.subscriptionsPerSocket,
+    total: settings.maxStreams ?? DEFAULT_STREAM_LIMITS.total,
+  };
+  const ctx: RouteContext = {
     store: deps.store,
     broker: deps.broker,
     ids: deps.ids,
@@ -76,13 +97,15 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
     settings,
     authorize: createApiKeyCheck(settings.apiKey),
+    links: () => linksAt(publicBase()),
+    streams: createStreamCounter(streamLimits),
   };
   await app.register(async (scoped) => {
     registerTaskRoutes(scoped, ctx);
     registerUpdatesRoute(scoped, ctx);
     const maxBufferedBytes = settings.maxStreamBufferBytes ?? 4 * 1024 * 1024;
     const eventSource = registerEventSourceRoutes(scoped, ctx, { maxBufferedBytes, keepAliveMs: 15_000 });
-    scoped.route({ method: 'GET', url: '/events', handler: eventSource, wsHandler: eventSocketHandler(ctx, { maxBufferedBytes }) });
+    scoped.route({ method: 'GET', url: '/events', preHandler: webSocketSlot(ctx.streams), handler: eventSource, wsHandler: eventSocketHandler(ctx, { maxBufferedBytes, maxSubscriptions: streamLimits.subscriptionsPerSocket }) });
     registerDashboardRoutes(scoped, ctx);
     registerHealthRoutes(scoped, ctx);
     registerServiceRoutes(scoped, ctx);

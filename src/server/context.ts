@@ -7,9 +7,14 @@ import type { ServiceGate } from './service-gate.ts';
 import type { ServiceRegistry } from './registry.ts';
 import type { EventHub } from './event-hub.ts';
 import type { FastifyRequest } from 'fastify';
+import type { Links } from '../core/index.ts';
+import type { StreamCounter } from './stream-limits.ts';
 
 export interface ServerSettings {
-  /** Public base URL for links; when unset, links use the request's host. */
+  /**
+   * Public base URL for links (required by `errand serve`); when unset (`errand dev`, tests) links
+   * use the server's own listening address. Never the request's Host header.
+   */
   publicUrl?: string;
   /** Request body limit in bytes (Patavi: 5 MB). */
   bodyLimit: number;
@@ -24,10 +29,12 @@ export interface ServerSettings {
   /** Queue deadline (ISO 8601 duration) for tasks whose request and service give none; undefined: none. */
   defaultQueueTimeout?: string;
   /**
-   * Believe X-Forwarded-Proto/Host/For (set by a reverse proxy in front) when building links and
-   * logging client addresses. Off by default: any client could otherwise choose the links it gets.
+   * Which proxies' X-Forwarded-For to believe for the client address (`request.ip`, which the
+   * stream caps count by): true (all), a hop count, or proxy addresses/CIDRs, as Fastify's
+   * trustProxy. Off by default: a client could otherwise pose as any address. Links never
+   * follow X-Forwarded-Host/-Proto whatever this says.
    */
-  trustProxy?: boolean;
+  trustProxy?: boolean | number | string[];
   /** Bytes queued for one event-stream client beyond which it is too slow and disconnected (default 4 MiB). */
   maxStreamBufferBytes?: number;
   // Durations (issue 11, poison ttl)
@@ -35,6 +42,15 @@ export interface ServerSettings {
   maxTtl?: string;
   /** Furthest a deadline may be from now (ISO 8601, default P10Y); a longer queueTimeout is cut to it. */
   maxDeadline?: string;
+  // Stream caps (issue 11); defaults in stream-limits.ts.
+  /** Open WebSockets (both routes) per client. */
+  maxWebSocketsPerClient?: number;
+  /** Open SSE streams per client. */
+  maxEventStreamsPerClient?: number;
+  /** Subscriptions per `WS /events` socket. */
+  maxSubscriptionsPerSocket?: number;
+  /** WebSockets and SSE streams together, server-wide. */
+  maxStreams?: number;
 }
 
 export interface RouteContext {
@@ -47,4 +63,8 @@ export interface RouteContext {
   registry: ServiceRegistry;
   settings: ServerSettings;
   authorize(request: FastifyRequest): Principal;
+  /** The links responses carry: from the public URL, else the listening address (never the request). */
+  links(): Links;
+  /** Open streams, counted against the per-client and server-wide caps. */
+  streams: StreamCounter;
 }

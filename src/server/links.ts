@@ -1,8 +1,22 @@
-/** Links in responses come from the configured public URL, else from the request's own host. */
-import type { FastifyRequest } from 'fastify';
+/**
+ * Links in responses (Location, `_links`, the results href in Patavi's messages) come from the
+ * configured public URL, or, when none is configured (`errand dev`, tests), from the address the
+ * server listens on. Never from the request: its Host and X-Forwarded-* headers are the client's
+ * to choose, and a link built from them could send another client (through a cache, a shared
+ * task, Patavi's end message) to a host of the attacker's choosing.
+ */
+import type { AddressInfo } from 'node:net';
 import type { Links } from '../core/index.ts';
 
-export function linksFor(request: FastifyRequest, publicUrl: string | undefined): Links {
-  const http = publicUrl ? publicUrl.replace(/\/+$/, '') : `${request.protocol}://${request.host}`;
+export function linksAt(base: string): Links {
+  const http = base.replace(/\/+$/, '');
   return { http, ws: http.replace(/^http/, 'ws') };
+}
+
+/** The base URL of a listening server's own address (an unspecified one is reached as localhost). */
+export function listeningUrl(address: AddressInfo | string | null): string {
+  if (address === null || typeof address === 'string') return 'http://localhost';
+  const host = address.address === '0.0.0.0' || address.address === '::' ? 'localhost'
+    : address.family === 'IPv6' || address.address.includes(':') ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
 }

@@ -4,7 +4,7 @@ import { readConfig, resultLimits } from '../../src/cli/config.ts';
 import { ErrandError } from '../../src/core/index.ts';
 
 test('defaults point at the local engines', () => {
-  const { command, config } = readConfig(['serve'], {}, '/srv');
+  const { command, config } = readConfig(['serve', '--public-url', 'https://errand.example.org'], {}, '/srv');
   assert.equal(command, 'serve');
   assert.equal(config.amqpUrl, 'amqp://guest:guest@127.0.0.1:5672');
   assert.equal(config.databaseUrl, 'postgres://127.0.0.1:5432/errand');
@@ -19,6 +19,10 @@ test('defaults point at the local engines', () => {
   assert.equal(config.stopGraceMs, 30_000);
   assert.equal(config.dataDir, '/srv/.errand/dev');
   assert.equal(config.nodeId, undefined);
+  assert.equal(config.maxWebSocketsPerClient, 64);
+  assert.equal(config.maxEventStreamsPerClient, 64);
+  assert.equal(config.maxSubscriptionsPerSocket, 100);
+  assert.equal(config.maxStreams, 2000);
 });
 
 test('flags win over ERRAND_* variables, which win over defaults', () => {
@@ -30,7 +34,10 @@ test('flags win over ERRAND_* variables, which win over defaults', () => {
   assert.equal(config.bodyLimit, 512 * 1024);
   assert.equal(config.nodeId, 7);
   assert.equal(config.publicUrl, 'https://errand.example.org');
-  assert.equal(readConfig(['serve', '--trust-proxy'], {}).config.trustProxy, true);
+  assert.equal(readConfig(['worker', '--trust-proxy'], {}).config.trustProxy, true);
+  assert.equal(readConfig(['worker', '--trust-proxy', '--port', '1'], {}).config.trustProxy, true);
+  assert.equal(readConfig(['worker'], { ERRAND_MAX_SSE_PER_CLIENT: '3' }).config.maxEventStreamsPerClient, 3);
+  assert.equal(readConfig(['worker', '--max-websockets-per-client', '5', '--max-subscriptions-per-socket', '2', '--max-streams', '9'], {}).config.maxStreams, 9);
   assert.equal(readConfig(['worker'], { ERRAND_STOP_GRACE: '500' }).config.stopGraceMs, 500);
 });
 
@@ -50,6 +57,11 @@ test('bad values are refused with the option named', () => {
   refused(['--lost-check-interval', '0'], {}, 'lost-check-interval');
   refused([], { ERRAND_LOST_WORKER_GRACE: '1.5' }, 'lost-worker-grace');
   refused([], { ERRAND_TRUST_PROXY: 'maybe' }, 'trust-proxy');
+  refused(['--trust-proxy', '10.0.0.0/33'], {}, 'trust-proxy');
+  refused(['--trust-proxy', '10.0.0.1,proxy.example.org'], {}, 'trust-proxy');
+  refused(['--trust-proxy=-1'], {}, 'trust-proxy');
+  refused(['--max-websockets-per-client', '0'], {}, 'max-websockets-per-client');
+  refused([], { ERRAND_MAX_STREAMS: 'many' }, 'max-streams');
   refused(['--body-limit', 'lots'], {}, 'body-limit');
   refused(['--default-ttl', '7 days'], {}, 'default-ttl');
   refused(['--public-url', 'errand.example.org'], {}, 'public-url');
@@ -58,10 +70,10 @@ test('bad values are refused with the option named', () => {
 });
 
 test('finished tasks are kept P30D by default; none keeps them until deleted', () => {
-  assert.equal(readConfig(['serve'], {}).config.defaultTtl, 'P30D');
-  assert.equal(readConfig(['serve', '--default-ttl', 'P7D'], {}).config.defaultTtl, 'P7D');
-  assert.equal(readConfig(['serve', '--default-ttl', 'none'], {}).config.defaultTtl, undefined);
-  assert.equal(readConfig(['serve'], { ERRAND_DEFAULT_TTL: 'NONE' }).config.defaultTtl, undefined);
+  assert.equal(readConfig(['dev'], {}).config.defaultTtl, 'P30D');
+  assert.equal(readConfig(['dev', '--default-ttl', 'P7D'], {}).config.defaultTtl, 'P7D');
+  assert.equal(readConfig(['dev', '--default-ttl', 'none'], {}).config.defaultTtl, undefined);
+  assert.equal(readConfig(['dev'], { ERRAND_DEFAULT_TTL: 'NONE' }).config.defaultTtl, undefined);
 });
 
 test('result bounds: 100 files, 32 MiB a file, 64 MiB a result by default; flags and ERRAND_* set them', () => {
@@ -75,17 +87,38 @@ test('result bounds: 100 files, 32 MiB a file, 64 MiB a result by default; flags
 });
 
 test('--max-ttl and --max-deadline bound durations (default P10Y, never over P1000Y), and defaults must fit them', () => {
-  const { config } = readConfig(['serve'], {});
+  const { config } = readConfig(['dev'], {});
   assert.equal(config.maxTtl, 'P10Y');
   assert.equal(config.maxDeadline, 'P10Y');
-  assert.equal(readConfig(['serve', '--max-ttl', 'P30D'], {}).config.maxTtl, 'P30D');
-  assert.equal(readConfig(['serve'], { ERRAND_MAX_DEADLINE: 'PT1H' }).config.maxDeadline, 'PT1H');
+  assert.equal(readConfig(['dev', '--max-ttl', 'P30D'], {}).config.maxTtl, 'P30D');
+  assert.equal(readConfig(['dev'], { ERRAND_MAX_DEADLINE: 'PT1H' }).config.maxDeadline, 'PT1H');
   const refused = (argv: string[], field: string): void => {
     assert.throws(() => readConfig(argv, {}), (err: unknown) => err instanceof ErrandError && err.field === field, argv.join(' '));
   };
-  refused(['serve', '--max-ttl', 'P300000Y'], 'max-ttl');
-  refused(['serve', '--max-ttl', 'PT0S'], 'max-ttl');
-  refused(['serve', '--max-deadline', 'later'], 'max-deadline');
-  refused(['serve', '--default-ttl', 'P2Y', '--max-ttl', 'P1Y'], 'default-ttl');
-  refused(['serve', '--default-queue-timeout', 'P2D', '--max-deadline', 'P1D'], 'default-queue-timeout');
+  refused(['dev', '--max-ttl', 'P300000Y'], 'max-ttl');
+  refused(['dev', '--max-ttl', 'PT0S'], 'max-ttl');
+  refused(['dev', '--max-deadline', 'later'], 'max-deadline');
+  refused(['dev', '--default-ttl', 'P2Y', '--max-ttl', 'P1Y'], 'default-ttl');
+  refused(['dev', '--default-queue-timeout', 'P2D', '--max-deadline', 'P1D'], 'default-queue-timeout');
+});
+
+test('--trust-proxy takes true/false, a hop count, or proxy addresses and CIDRs', () => {
+  const trust = (value: string) => readConfig(['worker', '--trust-proxy', value], {}).config.trustProxy;
+  assert.equal(trust('true'), true);
+  assert.equal(trust('false'), false);
+  assert.equal(trust('0'), false);
+  assert.equal(trust('2'), 2);
+  assert.equal(readConfig([], { ERRAND_TRUST_PROXY: '1' }).config.trustProxy, 1);
+  assert.deepEqual(trust('10.0.0.1'), ['10.0.0.1']);
+  assert.deepEqual(trust('10.0.0.0/8, 192.168.1.1,fd00::/8,::1'), ['10.0.0.0/8', '192.168.1.1', 'fd00::/8', '::1']);
+  assert.deepEqual(trust('loopback,10.0.0.0/255.0.0.0'), ['loopback', '10.0.0.0/255.0.0.0']);
+});
+
+test('serve requires --public-url, in one line naming the flag and its variable', () => {
+  assert.throws(() => readConfig(['serve'], {}), (err: unknown) => err instanceof ErrandError && err.field === 'public-url'
+    && /--public-url \(or ERRAND_PUBLIC_URL\)/.test(err.message) && !err.message.includes('\n'));
+  assert.equal(readConfig(['serve'], { ERRAND_PUBLIC_URL: 'http://errand.test:8080' }).config.publicUrl, 'http://errand.test:8080');
+  assert.equal(readConfig(['serve', '--help'], {}).help, true);
+  // The other roles do not serve links to clients; dev uses its own listening address.
+  assert.equal(readConfig(['dev'], {}).config.publicUrl, undefined);
 });

@@ -10,7 +10,7 @@ import { startJanitor } from '../../src/recorder/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { createTestDatabase, describeEachBackend, realBackend, testLogger } from '../support/backends.ts';
 import { postTask, watchUpdates } from '../support/http.ts';
-import { spawnErrand } from '../support/processes.ts';
+import { serveAddressArgs, spawnErrand } from '../support/processes.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
 import { eventually } from '../support/wait.ts';
@@ -44,7 +44,7 @@ await describeEachBackend('errand roles', () => {
   });
 
   test('an unreachable database or broker is one clear line naming what was tried', async () => {
-    const noDb = spawnErrand(['serve', '--database-url', 'postgres://127.0.0.1:1/errand', '--port', '0']);
+    const noDb = spawnErrand(['serve', '--database-url', 'postgres://127.0.0.1:1/errand', '--port', '0', '--public-url', 'http://127.0.0.1:1']);
     assert.equal((await noDb.exited).code, 1);
     assert.match(noDb.output(), /^errand: cannot connect to PostgreSQL at postgres:\/\/\S*127\.0\.0\.1:1\/errand: .*ECONNREFUSED.*\n$/);
     const noBroker = spawnErrand(['worker', '--amqp-url', 'amqp://guest:guest@127.0.0.1:1', '--services', FIXTURE_SERVICES]);
@@ -53,9 +53,15 @@ await describeEachBackend('errand roles', () => {
     assert.doesNotMatch(noBroker.output(), /guest:guest/);
   });
 
+  test('serve without --public-url stops at once with one line saying what to set', async () => {
+    const serve = spawnErrand(['serve', '--port', '0'], { ERRAND_PUBLIC_URL: '' });
+    assert.equal((await serve.exited).code, 1);
+    assert.match(serve.output(), /^errand: serve needs --public-url \(or ERRAND_PUBLIC_URL\): [^\n]*\n$/);
+  });
+
   test('serve refuses a database whose schema is behind, saying what to run', async () => {
     const database = await createTestDatabase();
-    const serve = spawnErrand(['serve', '--database-url', database.url, '--amqp-url', backend.urls!.amqp, '--port', '0']);
+    const serve = spawnErrand(['serve', '--database-url', database.url, '--amqp-url', backend.urls!.amqp, '--port', '0', '--public-url', 'http://127.0.0.1:1']);
     assert.equal((await serve.exited).code, 1);
     assert.match(serve.output(), /^errand: the database at .* needs migrations \(001_initial, 002_console, 003_events, 004_cache, 005_running\): run `errand migrate` or pass --migrate\n$/);
     await database.drop();
@@ -110,8 +116,8 @@ await describeEachBackend('errand roles', () => {
   });
 
   test('two servers started at once lease different node ids, so their task ids never collide', async () => {
-    const args = ['serve', '--database-url', backend.urls!.database, '--amqp-url', backend.urls!.amqp, '--port', '0', '--no-recorder', '--allow-unknown-services'];
-    const servers = [spawnErrand(args), spawnErrand(args)];
+    const args = ['serve', '--database-url', backend.urls!.database, '--amqp-url', backend.urls!.amqp, '--no-recorder', '--allow-unknown-services'];
+    const servers = [spawnErrand([...args, ...(await serveAddressArgs())]), spawnErrand([...args, ...(await serveAddressArgs())])];
     try {
       const ready = await Promise.all(servers.map((s) => s.waitForLog((l) => l.msg === 'errand serving')));
       const nodeIds = ready.map((r) => r.nodeId as number);

@@ -12,7 +12,7 @@ import { describeEachBackend, realBackend } from '../support/backends.ts';
 import { assertInOrderOnce, readEventSocket, readEventSource } from '../support/event-clients.ts';
 import type { EventCollector } from '../support/event-clients.ts';
 import { postTask } from '../support/http.ts';
-import { spawnErrand, stopAll } from '../support/processes.ts';
+import { serveAddressArgs, spawnErrand, stopAll } from '../support/processes.ts';
 import type { RunningErrand } from '../support/processes.ts';
 
 const EVENT_SERVICES = fileURLToPath(new URL('../fixtures/event-services/', import.meta.url));
@@ -37,7 +37,7 @@ await describeEachBackend('event log across processes', () => {
 
   test('two servers and two recorders at once: every reader gets every event exactly once, in id order', async () => {
     const common = ['--database-url', backend.urls!.database, '--amqp-url', backend.urls!.amqp];
-    const servers = [0, 1].map(() => spawnErrand(['serve', ...common, '--port', '0', '--no-recorder', '--allow-unknown-services']));
+    const servers = await Promise.all([0, 1].map(async () => spawnErrand(['serve', ...common, ...(await serveAddressArgs()), '--no-recorder', '--allow-unknown-services'])));
     const recorders = [0, 1].map(() => spawnErrand(['recorder', ...common, '--recorder-prefetch', '64']));
     const worker = spawnErrand(['worker', '--amqp-url', backend.urls!.amqp, '--services', EVENT_SERVICES, '--progress-interval', '0']);
     processes.push(...servers, ...recorders, worker);

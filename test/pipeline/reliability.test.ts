@@ -1,5 +1,7 @@
 /** Nothing lost: a stopped recorder, expiry by ttl, and the API key, on both backends. */
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { WebSocket } from 'ws';
 import { after, before, test } from 'node:test';
 import { RESULT_QUEUE } from '../../src/core/index.ts';
 import { startJanitor } from '../../src/recorder/index.ts';
@@ -95,14 +97,14 @@ await describeEachBackend('Patavi mode', (kind) => {
   });
 });
 
-await describeEachBackend('links behind a proxy', (kind) => {
+await describeEachBackend('links never come from the request', (kind) => {
   let backend: Backend;
   let direct: Stack;
   let proxied: Stack;
   before(async () => {
     backend = await kind.create();
     direct = await startStack(backend, { settings: { allowUnknownServices: true } });
-    proxied = await startStack(backend, { settings: { allowUnknownServices: true, trustProxy: true }, recorder: false, nodeId: 2 });
+    proxied = await startStack(backend, { settings: { allowUnknownServices: true, trustProxy: true, publicUrl: 'https://errand.example.org/' }, recorder: false, nodeId: 2 });
   });
   after(async () => {
     await proxied.close();
@@ -110,22 +112,46 @@ await describeEachBackend('links behind a proxy', (kind) => {
     await backend.close();
   });
 
-  const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'errand.example.org' };
-  const submit = (baseUrl: string) => fetch(`${baseUrl}/task?service=anywhere`, {
-    method: 'POST', headers: { 'content-type': 'application/json', ...forwarded }, body: '{}',
+  // A client (or a proxy passing on what a client wrote) naming another host in every header it can.
+  const spoofed = { host: 'attacker.example:666', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'attacker.example', forwarded: 'host=attacker.example;proto=https' };
+  function send(baseUrl: string, method: string, path: string, body?: string): Promise<{ status: number; headers: Record<string, unknown>; json: any }> {
+    return new Promise((resolve, reject) => {
+      const request = httpRequest(`${baseUrl}${path}`, { method, headers: { ...spoofed, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) } }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => { text += chunk; });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, json: JSON.parse(text) }));
+      });
+      request.on('error', reject);
+      request.end(body);
+    });
+  }
+
+  async function linksOf(stack: Stack): Promise<string[]> {
+    const created = await send(stack.baseUrl, 'POST', '/task?service=anywhere', '{}');
+    assert.equal(created.status, 201);
+    const read = await send(stack.baseUrl, 'GET', `/task/${created.json.id}`);
+    const canceled = await send(stack.baseUrl, 'POST', `/task/${created.json.id}/cancel`);
+    const services = await send(stack.baseUrl, 'GET', '/services');
+    // Patavi's updates socket: the terminal message carries the results href.
+    const updates = await new Promise<string>((resolve, reject) => {
+      const socket = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}/task/${created.json.id}/updates`, { headers: spoofed });
+      socket.once('message', (raw) => resolve(JSON.parse(raw.toString()).eventData.href as string));
+      socket.once('error', reject);
+    });
+    const hrefs = (value: unknown): string[] => (JSON.stringify(value).match(/"href":"[^"]*"/g) ?? []).map((h) => h.slice(8, -1));
+    return [String(created.headers.location), ...hrefs(created.json), ...hrefs(read.json), ...hrefs(canceled.json), ...hrefs(services.json), updates];
+  }
+
+  test('a spoofed Host or X-Forwarded-* does not change links: without a public URL they use the listening address', async () => {
+    const links = await linksOf(direct);
+    assert.ok(links.length > 5);
+    for (const link of links) assert.ok(link.startsWith(direct.baseUrl) || link.startsWith(direct.baseUrl.replace('http', 'ws')), link);
   });
 
-  test('by default a client\'s X-Forwarded-* headers do not choose the links it gets', async () => {
-    const response = await submit(direct.baseUrl);
-    const json = await response.json() as { id: string; _links: { updates: { href: string } } };
-    assert.equal(response.headers.get('location'), `${direct.baseUrl}/task/${json.id}`);
-    assert.equal(json._links.updates.href, `${direct.baseUrl.replace('http', 'ws')}/task/${json.id}/updates`);
-  });
-
-  test('with trustProxy, links follow the proxy\'s X-Forwarded-Proto and -Host', async () => {
-    const response = await submit(proxied.baseUrl);
-    const json = await response.json() as { id: string; _links: { updates: { href: string } } };
-    assert.equal(response.headers.get('location'), `https://errand.example.org/task/${json.id}`);
-    assert.equal(json._links.updates.href, `wss://errand.example.org/task/${json.id}/updates`);
+  test('with a public URL, links use it, even with trustProxy on and a proxy\'s X-Forwarded-* headers', async () => {
+    const links = await linksOf(proxied);
+    assert.ok(links.length > 5);
+    for (const link of links) assert.match(link, /^(https|wss):\/\/errand\.example\.org\/(task|services)/);
   });
 });

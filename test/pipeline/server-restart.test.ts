@@ -5,7 +5,6 @@
  * Server, recorder and worker are separate processes on PostgreSQL + RabbitMQ.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { EventJson } from '../../src/core/index.ts';
@@ -14,22 +13,11 @@ import { describeEachBackend, realBackend } from '../support/backends.ts';
 import { assertInOrderOnce, readEventSocket, readEventSource } from '../support/event-clients.ts';
 import type { EventCollector } from '../support/event-clients.ts';
 import { postTask } from '../support/http.ts';
-import { spawnErrand, stopAll } from '../support/processes.ts';
+import { freePort, spawnErrand, stopAll } from '../support/processes.ts';
 import type { RunningErrand } from '../support/processes.ts';
 
 const EVENT_SERVICES = fileURLToPath(new URL('../fixtures/event-services/', import.meta.url));
 const TERMINAL = new Set(['done', 'failed', 'canceled', 'expired']);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** A client that follows one task and, whenever its connection drops, resumes from its last id. */
 function resumingWatcher(base: () => string, taskId: string, kind: 'ws' | 'sse') {
@@ -73,7 +61,7 @@ await describeEachBackend('server restart while clients watch', () => {
   test('100 watchers resume after the restart and see every event once, terminal included', async () => {
     const common = ['--database-url', backend.urls!.database, '--amqp-url', backend.urls!.amqp];
     const port = await freePort();
-    const serveArgs = ['serve', ...common, '--port', String(port), '--no-recorder'];
+    const serveArgs = ['serve', ...common, '--port', String(port), '--public-url', `http://127.0.0.1:${port}`, '--no-recorder'];
     let server = spawnErrand(serveArgs);
     const recorder = spawnErrand(['recorder', ...common]);
     const worker = spawnErrand(['worker', '--amqp-url', backend.urls!.amqp, '--services', EVENT_SERVICES]);

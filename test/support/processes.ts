@@ -1,5 +1,6 @@
 /** Runs the real `errand` command as a child process, as an operator would. */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -61,4 +62,22 @@ export function spawnErrand(args: string[], env: Record<string, string> = {}): R
 /** Stops every process; one that has not stopped 10 s after SIGTERM is killed, so a suite never hangs on it. */
 export async function stopAll(processes: RunningErrand[]): Promise<void> {
   await Promise.all(processes.map((p) => Promise.race([p.stop(), new Promise((resolve) => setTimeout(resolve, 10_000))]).then(() => p.stop('SIGKILL'))));
+}
+
+/** A port free at the moment of asking. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** `--port P --public-url http://127.0.0.1:P` for an `errand serve` (which requires a public URL) on a free port. */
+export async function serveAddressArgs(): Promise<string[]> {
+  const port = await freePort();
+  return ['--port', String(port), '--public-url', `http://127.0.0.1:${port}`];
 }

@@ -12,6 +12,7 @@ import type { RouteContext } from '../context.ts';
 import { eventText, openEventStream, SlowConsumerError } from '../event-stream.ts';
 import type { StreamStart } from '../event-stream.ts';
 import { parseFilter, parseStart, QUERY_FILTER_FIELDS } from '../stream-request.ts';
+import { streamClient } from '../stream-limits.ts';
 import { requireTaskId } from './ids.ts';
 
 export interface EventSourceSettings {
@@ -54,6 +55,10 @@ export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContex
 
   async function stream(request: FastifyRequest, reply: FastifyReply, filter: EventFilter, start: StreamStart, endAfterTerminal: boolean): Promise<void> {
     const raw = reply.raw;
+    // The client's SSE cap (429 before anything is sent); the slot is given back when the
+    // response closes, however far the stream got.
+    const release = ctx.streams.acquire('sse', streamClient(request));
+    raw.once('close', release);
     let events: Awaited<ReturnType<typeof openEventStream>> | undefined;
     let ended = false;
     const finish = (): void => {
@@ -88,6 +93,7 @@ export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContex
     raw.write(`retry: 2000\n: from ${events.from}${events.truncated ? ' (older events were trimmed)' : ''}\n\n`);
     open.add(handle);
     raw.on('close', finish); // the client went away (or the response ended)
+    if (raw.destroyed) return finish(); // it went away while the stream was being opened
     try {
       await events.replay();
     } catch (err) {

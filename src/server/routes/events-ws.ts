@@ -2,7 +2,8 @@
  * `WS /events`: one socket, several subscriptions, each with a filter and a starting point.
  * Client → server: subscribe, unsubscribe, ack, ping. Server → client: subscribed, event, live,
  * unsubscribed, error, pong. A client that cannot keep up is closed with code 4008 and a reason
- * telling it to resume; it is never skipped silently. See docs/events.md.
+ * telling it to resume; it is never skipped silently. A subscribe beyond the socket's cap closes
+ * it with code 4029. See docs/events.md.
  */
 import type { FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
@@ -12,8 +13,8 @@ import type { RouteContext } from '../context.ts';
 import { eventText, openEventStream, SlowConsumerError } from '../event-stream.ts';
 import type { EventStream, StreamSink } from '../event-stream.ts';
 import { parseFilter, parseStart } from '../stream-request.ts';
+import { TOO_MANY_SUBSCRIPTIONS_CLOSE } from '../stream-limits.ts';
 
-export const MAX_SUBSCRIPTIONS = 100;
 /** Close code for a client too slow to keep up (4000-4999: for applications). */
 export const SLOW_CONSUMER_CLOSE = 4008;
 /** Events sent beyond a subscription's last ack are held up to this many, then the client is too slow. */
@@ -32,6 +33,8 @@ interface Subscription {
 export interface EventSocketSettings {
   /** Bytes queued on a socket beyond which its client is too slow (default 4 MiB). */
   maxBufferedBytes: number;
+  /** Subscriptions one socket may hold; one more closes it with 4029. */
+  maxSubscriptions: number;
 }
 
 /** The WebSocket side of `GET /events` (the same route answers SSE to plain requests). */
@@ -53,6 +56,19 @@ export function eventSocketHandler(ctx: RouteContext, settings: EventSocketSetti
       for (const sub of subscriptions.values()) end(sub);
       // A close reason holds at most 123 bytes.
       socket.close(SLOW_CONSUMER_CLOSE, `too slow: reconnect, resume since your last event id (acked ${acked})`.slice(0, 123));
+    }
+
+    /**
+     * A subscribe beyond the cap closes the socket rather than answering an error message and
+     * going on: a client looping on subscribe would otherwise never notice.
+     */
+    function tooManySubscriptions(name: string): void {
+      if (ending) return;
+      ending = true;
+      const message = `too many subscriptions: a socket holds at most ${settings.maxSubscriptions}`;
+      sendJson({ type: 'error', subscription: name, error: { code: 'too_many_subscriptions', message, field: 'subscription' } });
+      for (const sub of subscriptions.values()) end(sub);
+      socket.close(TOO_MANY_SUBSCRIPTIONS_CLOSE, message.slice(0, 123));
     }
 
     function deliver(sub: Subscription, event: TaskEvent): void {
@@ -87,10 +103,12 @@ export function eventSocketHandler(ctx: RouteContext, settings: EventSocketSetti
     }
 
     async function subscribe(message: Record<string, unknown>): Promise<void> {
+      // A socket being closed takes no more: its close handler may already have ended the rest.
+      if (ending || socket.readyState !== socket.OPEN) return;
       const id = message.subscription;
       if (typeof id !== 'string' || id.length === 0 || id.length > 64) throw new ErrandError('invalid_field', 'subscription must be a name of 1-64 characters', 'subscription');
       if (subscriptions.has(id)) throw new ErrandError('conflict', `subscription ${JSON.stringify(id)} already exists on this socket`, 'subscription');
-      if (subscriptions.size >= MAX_SUBSCRIPTIONS) throw new ErrandError('invalid_field', `a socket holds at most ${MAX_SUBSCRIPTIONS} subscriptions`, 'subscription');
+      if (subscriptions.size >= settings.maxSubscriptions) return tooManySubscriptions(id);
       const filterInput = message.filter ?? {};
       if (typeof filterInput !== 'object' || Array.isArray(filterInput)) throw new ErrandError('invalid_field', 'filter must be an object', 'filter');
       const filter = parseFilter(filterInput as Record<string, unknown>, 'filter.');

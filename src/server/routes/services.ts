@@ -3,7 +3,6 @@ import type { FastifyInstance } from 'fastify';
 import { ErrandError, serviceNameProblem } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
 import type { RegisteredService } from '../registry.ts';
-import { linksFor } from '../links.ts';
 
 function summary(service: RegisteredService, base: string) {
   const { definition } = service;
@@ -22,7 +21,7 @@ function summary(service: RegisteredService, base: string) {
 
 export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get('/services', async (request) => {
-    const base = linksFor(request, ctx.settings.publicUrl).http;
+    const base = ctx.links().http;
     return { services: ctx.registry.services().map((service) => summary(service, base)) };
   });
 
@@ -30,7 +29,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
     const { name } = request.params;
     const problem = serviceNameProblem(name);
     if (problem) throw new ErrandError('invalid_field', problem, 'name');
-    const base = linksFor(request, ctx.settings.publicUrl).http;
+    const base = ctx.links().http;
     const service = ctx.registry.service(name);
     const stats = await ctx.broker.queueStats(name).catch((err: Error) => {
       throw new ErrandError('broker_unavailable', `cannot read the ${name} queue: ${err.message}`, undefined, { cause: err });

@@ -4,7 +4,6 @@ import { sendTask } from '../../broker/index.ts';
 import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, describeTask, encodeControl, ErrandError, estimateStartSeconds, isTerminal, resultFileNameProblem, serviceNameProblem } from '../../core/index.ts';
 import type { AnnouncedService, CacheClaim, TaskInfo } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
-import { linksFor } from '../links.ts';
 import { NOSNIFF, resultFileHeaders, SCRIPT_TEXT_HEADERS } from '../result-file-headers.ts';
 import { requireTaskId } from './ids.ts';
 import { durationLimits, requestedTtl, taskDeadline, taskTtl } from '../submission-durations.ts';
@@ -63,7 +62,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
 
   /** The task description, with a start estimate while it waits in the queue. */
   async function describe(request: FastifyRequest, task: TaskInfo, statusOverride?: 'no-workers') {
-    const description = describeTask(linksFor(request, settings.publicUrl), task, statusOverride);
+    const description = describeTask(ctx.links(), task, statusOverride);
     if (task.status === 'queued') {
       const view = ctx.registry.service(task.service);
       const position = await store.queuePosition(task);
@@ -127,7 +126,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
       throw new ErrandError('broker_unavailable', `the task could not be queued: ${(err as Error).message}`, undefined, { cause: err });
     }
     ctx.publisher.written([queued]);
-    const links = linksFor(request, settings.publicUrl);
+    const links = ctx.links();
     const description = describeTask(links, { id, service, status: 'queued', deadline }, consumers === 0 ? 'no-workers' : undefined);
     if (cache) description.cache = { status: cache.fresh ? 'bypass' : 'miss' };
     reply.code(201).header('Location', description._links.self.href);
@@ -150,14 +149,14 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     if (outcome.kind === 'ended') throw new ErrandError('task_ended', `task ${id} has already ended (${outcome.status}); only a queued or running task can be canceled`, 'id');
     await announceCancel(id, outcome.events, request.log);
     const task = await store.getTask(id);
-    return task ? describeTask(linksFor(request, settings.publicUrl), task) : describeTask(linksFor(request, settings.publicUrl), { id, service: outcome.events[0]!.service, status: 'canceled' });
+    return task ? describeTask(ctx.links(), task) : describeTask(ctx.links(), { id, service: outcome.events[0]!.service, status: 'canceled' });
   });
 
   app.get('/status', async (request) => {
     const raw = (request.query as Record<string, unknown>).task;
     if (raw === undefined || raw === '') throw new ErrandError('missing_field', 'give one or more task ids: /status?task=<id>&task=<id>', 'task');
     const ids = (Array.isArray(raw) ? raw : [raw]).map((value) => requireTaskId(value, 'task'));
-    const links = linksFor(request, settings.publicUrl);
+    const links = ctx.links();
     return (await store.getTasks(ids)).map((task) => describeTask(links, { ...task, hasScript: false }));
   });
 

@@ -10,7 +10,7 @@ import type { WebSocket } from 'ws';
 import { ErrandError, isTerminal, pataviTerminalEvent, resultsUrl, TERMINAL_EVENT_TYPES } from '../../core/index.ts';
 import type { TaskStatus } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
-import { linksFor } from '../links.ts';
+import { webSocketSlot } from '../stream-limits.ts';
 import { requireTaskId } from './ids.ts';
 
 type IdParams = { Params: { id: string } };
@@ -25,10 +25,12 @@ export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): v
         const id = requireTaskId(request.params.id);
         if (!(await ctx.store.getTask(id))) throw new ErrandError('not_found', `no task ${id}`, 'id');
       },
+      // The client's WebSocket cap (429), also before the upgrade.
+      preHandler: webSocketSlot(ctx.streams),
     },
     async (socket: WebSocket, request) => {
       const id = request.params.id;
-      const href = resultsUrl(linksFor(request, ctx.settings.publicUrl), id);
+      const href = resultsUrl(ctx.links(), id);
       let ended = false;
       const finish = (eventType: 'done' | 'failed'): void => {
         if (ended) return;

@@ -15,6 +15,15 @@ export function isTaskId(value: unknown): value is string {
   return typeof value === 'string' && TASK_ID.test(value);
 }
 
+/**
+ * Well-formed ids from 8000000000000000 up are past PostgreSQL's signed bigint: no task can have
+ * one (they would be issued after 2109), and a query given one fails. Callers answer "no such
+ * task" instead of asking the database.
+ */
+export function canBeIssued(hex: string): boolean {
+  return hex.charCodeAt(0) < 0x38; // '0'..'7'
+}
+
 /** Decimal text of the id, the form both SQL drivers bind to a bigint parameter without loss. */
 export function taskIdToDecimal(hex: string): string {
   return BigInt('0x' + hex).toString();

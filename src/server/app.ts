@@ -14,7 +14,11 @@ import type { FlakeIdGenerator } from '../core/index.ts';
 import type { Store } from '../store/index.ts';
 import { createApiKeyCheck } from './auth.ts';
 import type { ServerSettings } from './context.ts';
-import { installErrorHandling } from './errors.ts';
+import { clientErrorHandler } from './client-errors.ts';
+import { frameworkErrorHandler, installErrorHandling } from './errors.ts';
+import { httpLimits, serverOptions } from './http-options.ts';
+import { refuseIncompleteRequests } from './request-guards.ts';
+import { guardUpgrades } from './upgrade.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerServiceRoutes } from './routes/services.ts';
@@ -40,7 +44,17 @@ const ALLOWED_HEADERS = ['Origin', 'X-Requested-With', 'Content-Type', 'Accept',
 
 export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
-  const app: FastifyInstance = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: settings.bodyLimit, logController: new LogController({ disableRequestLogging: true }), trustProxy: settings.trustProxy ?? false });
+  const limits = httpLimits(settings);
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: settings.bodyLimit,
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: settings.trustProxy ?? false,
+    // Slow or oversized clients are cut, and every refusal, down to Node's parser, is an Errand error.
+    ...serverOptions(limits),
+    clientErrorHandler: clientErrorHandler(limits),
+    frameworkErrors: frameworkErrorHandler(settings.bodyLimit, limits),
+  });
   // Patavi's server declares the reply queue too: results must have a queue before any recorder runs.
   await deps.broker.declareQueue(RESULT_QUEUE);
   const events = await startEventHub({ store: deps.store, broker: deps.broker, logger: deps.logger });
@@ -52,7 +66,8 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const registry = await startServiceRegistry({ broker: deps.broker, logger: deps.logger, ...(settings.retainOfflineServicesMs !== undefined ? { retainOfflineMs: settings.retainOfflineServicesMs } : {}) });
   app.addHook('onClose', () => registry.close());
 
-  installErrorHandling(app, settings.bodyLimit);
+  installErrorHandling(app, settings.bodyLimit, limits);
+  refuseIncompleteRequests(app);
   // Task inputs are any JSON whatever the content type says; the route validates the raw bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -60,6 +75,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(cors, { origin: true, credentials: true, allowedHeaders: ALLOWED_HEADERS, optionsSuccessStatus: 200, methods: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'] });
   // ws echoes the first subprotocol a client offers, which MCDA's client needs.
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  guardUpgrades(app, limits);
 
   const ctx = {
     store: deps.store,

@@ -51,6 +51,21 @@ export interface Config {
   eventRetentionSeconds: number;
   /** Queue deadline for tasks whose request and service give none (ISO 8601 duration). */
   defaultQueueTimeout?: string;
+  // HTTP edge (issue 11): how long a request may take to arrive, how big its head may be.
+  /** Time for a whole request, headers and body, to arrive (0: no limit). */
+  requestTimeoutMs: number;
+  /** Time for a request's headers to arrive. */
+  headersTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept between requests. */
+  keepAliveTimeoutMs: number;
+  /** A connection quiet both ways this long is closed (0: never); WebSockets are exempt. */
+  idleTimeoutMs: number;
+  /** Largest request line plus headers, in bytes. */
+  maxHeaderSize: number;
+  /** Longest path part (task id, result file name), in characters. */
+  maxParamLength: number;
+  /** Most task ids one GET /status may ask for. */
+  maxStatusIds: number;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -85,6 +100,14 @@ const OPTIONS = {
   'slot-wait': { env: 'ERRAND_SLOT_WAIT', type: 'string' },
   'stop-grace': { env: 'ERRAND_STOP_GRACE', type: 'string' },
   'default-queue-timeout': { env: 'ERRAND_DEFAULT_QUEUE_TIMEOUT', type: 'string' },
+  // HTTP edge (issue 11)
+  'request-timeout': { env: 'ERRAND_REQUEST_TIMEOUT', type: 'string' },
+  'headers-timeout': { env: 'ERRAND_HEADERS_TIMEOUT', type: 'string' },
+  'keep-alive-timeout': { env: 'ERRAND_KEEP_ALIVE_TIMEOUT', type: 'string' },
+  'idle-timeout': { env: 'ERRAND_IDLE_TIMEOUT', type: 'string' },
+  'max-header-size': { env: 'ERRAND_MAX_HEADER_SIZE', type: 'string' },
+  'max-param-length': { env: 'ERRAND_MAX_PARAM_LENGTH', type: 'string' },
+  'max-status-ids': { env: 'ERRAND_MAX_STATUS_IDS', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -147,6 +170,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) {
     throw new ErrandError('invalid_field', `--public-url must be an http(s) URL such as https://errand.example.org, got ${JSON.stringify(publicUrl)}`, 'public-url');
   }
+  const http = httpEdge(get);
   const nodeId = get('node-id');
   const apiKey = get('api-key');
   const config: Config = {
@@ -175,6 +199,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     lostWorkerGraceMs: integer(get('lost-worker-grace') ?? '20000', 'lost-worker-grace', 0, 86_400_000),
     slotWaitMs: integer(get('slot-wait') ?? '10000', 'slot-wait', 10, 3_600_000),
     stopGraceMs: integer(get('stop-grace') ?? '30000', 'stop-grace', 0, 86_400_000),
+    ...http,
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -182,6 +207,29 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     ...(defaultTtl !== undefined ? { defaultTtl } : {}),
   };
   return { command: parsed.positionals[0], config, help: flags.help === true, rest: parsed.positionals.slice(1) };
+}
+
+/** HTTP edge (issue 11): the server's request timeouts and size limits. */
+function httpEdge(get: (name: OptionName) => string | undefined) {
+  const requestTimeoutMs = integer(get('request-timeout') ?? '60000', 'request-timeout', 0, 86_400_000);
+  const headersTimeoutMs = integer(get('headers-timeout') ?? '10000', 'headers-timeout', 1, 86_400_000);
+  if (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs) {
+    throw new ErrandError('invalid_field', `--headers-timeout (${headersTimeoutMs}) must not be longer than --request-timeout (${requestTimeoutMs}): the headers are part of the request`, 'headers-timeout');
+  }
+  const idleTimeoutMs = integer(get('idle-timeout') ?? '120000', 'idle-timeout', 0, 86_400_000);
+  // Event streams send a keep-alive every 15 s: a shorter idle timeout would cut healthy ones.
+  if (idleTimeoutMs > 0 && idleTimeoutMs < 30_000) {
+    throw new ErrandError('invalid_field', `--idle-timeout must be 0 (never) or at least 30000 ms (event streams are quiet for up to 15 s), got ${idleTimeoutMs}`, 'idle-timeout');
+  }
+  return {
+    requestTimeoutMs,
+    headersTimeoutMs,
+    keepAliveTimeoutMs: integer(get('keep-alive-timeout') ?? '72000', 'keep-alive-timeout', 1, 86_400_000),
+    idleTimeoutMs,
+    maxHeaderSize: bytes(get('max-header-size') ?? '16kb', 'max-header-size'),
+    maxParamLength: integer(get('max-param-length') ?? '255', 'max-param-length', 16, 65_535),
+    maxStatusIds: integer(get('max-status-ids') ?? '500', 'max-status-ids', 1, 100_000),
+  };
 }
 
 /** As libpq does: a database URL without a user name takes PGUSER when it is set. */
@@ -238,4 +286,11 @@ Options (flag, then environment variable, then default):
   --slot-wait MS          ERRAND_SLOT_WAIT         10000: a worker with every slot busy hands a delivery back after this
   --stop-grace MS         ERRAND_STOP_GRACE        30000: a stopping worker stops tasks still running after this (they are queued again)
   --default-queue-timeout DUR ERRAND_DEFAULT_QUEUE_TIMEOUT  none: tasks wait in the queue until run
+  --request-timeout MS    ERRAND_REQUEST_TIMEOUT   60000: a request (headers and body) must arrive within this (0: no limit)
+  --headers-timeout MS    ERRAND_HEADERS_TIMEOUT   10000: a request's headers must arrive within this
+  --keep-alive-timeout MS ERRAND_KEEP_ALIVE_TIMEOUT 72000: an idle keep-alive connection is closed after this
+  --idle-timeout MS       ERRAND_IDLE_TIMEOUT      120000: a connection quiet both ways is closed after this (0: never; WebSockets exempt)
+  --max-header-size SIZE  ERRAND_MAX_HEADER_SIZE   16kb: larger request heads answer 431
+  --max-param-length N    ERRAND_MAX_PARAM_LENGTH  255: longer path parts (ids, file names) answer 414
+  --max-status-ids N      ERRAND_MAX_STATUS_IDS    500: task ids one GET /status may ask for
 `;

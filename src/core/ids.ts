@@ -3,7 +3,8 @@
  *   42 bits  milliseconds since the Unix epoch
  *   10 bits  node id (0..1023), unique per running server: configured or leased in the database
  *   12 bits  sequence within one millisecond
- * 2^42 ms is ~139 years, so ids stay below 2^63 (PostgreSQL's signed bigint) until about 2109.
+ * 2^42 ms is ~139 years, but PostgreSQL's bigint is signed: ids stay below 2^63 only while the
+ * milliseconds are below 2^41, until 2039-09-07 (see canBeIssued).
  */
 
 export const MAX_NODE_ID = 1023;
@@ -16,9 +17,9 @@ export function isTaskId(value: unknown): value is string {
 }
 
 /**
- * Well-formed ids from 8000000000000000 up are past PostgreSQL's signed bigint: no task can have
- * one (they would be issued after 2109), and a query given one fails. Callers answer "no such
- * task" instead of asking the database.
+ * Well-formed ids from 8000000000000000 up are past PostgreSQL's signed bigint: no task has one
+ * (the clock reaches them at 2^41 ms, 2039-09-07), and a query given one fails. Callers answer
+ * "no such task" instead of asking the database.
  */
 export function canBeIssued(hex: string): boolean {
   return hex.charCodeAt(0) < 0x38; // '0'..'7'

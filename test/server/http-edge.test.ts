@@ -72,15 +72,18 @@ await describeEachBackend('HTTP edge', (kind) => {
         { path: '/no-such-route', status: 404, code: 'not_found' },
         { path: '/task/zz/updates', status: 400, code: 'invalid_id' },
       ];
+      const answers: [RawResponse, (typeof refused)[number]][] = [];
       for (let round = 0; round < 10; round++) {
-        for (const { path, status, code } of refused) {
+        for (const expected of refused) {
           // The client reads the answer and hangs up; the server must close its side too.
-          const response = await rawRequest(ownPort, upgradeRequest(path), { untilAnswer: true });
-          assertError(response, status, code, code === 'not_found' ? undefined : code === 'invalid_id' ? 'id' : 'url');
-          assert.equal(response.headers.connection?.toLowerCase(), 'close');
+          answers.push([await rawRequest(ownPort, upgradeRequest(expected.path), { untilAnswer: true }), expected]);
         }
       }
       await eventually(async () => (await openConnections(own)) === 0, 'the server to release every refused upgrade socket');
+      for (const [response, { status, code }] of answers) {
+        assertError(response, status, code, code === 'not_found' ? undefined : code === 'invalid_id' ? 'id' : 'url');
+        assert.equal(response.headers.connection?.toLowerCase(), 'close');
+      }
       // Without the client hanging up first: the server closes.
       const response = await rawRequest(ownPort, upgradeRequest('/task/%ff/updates'));
       assertClosingError(response, 400, 'invalid_url', 'url');

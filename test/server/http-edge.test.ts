@@ -132,6 +132,17 @@ await describeEachBackend('HTTP edge', (kind) => {
       }
     });
 
+    test('an event filter naming them finds no events instead of failing (SSE and WebSocket replays)', async () => {
+      const filter = { tasks: new Set([ids[1]!, taskId]) };
+      // Events get their ids shortly after they are written.
+      const all = await eventually(async () => {
+        const found = await backend.store.readEvents({ tasks: new Set([taskId]) }, 0, null, 100);
+        return found.length > 0 && found;
+      }, "the task's events");
+      assert.deepEqual(await backend.store.readEvents(filter, 0, null, 100), all);
+      assert.deepEqual(await backend.store.lastEvents({ tasks: new Set([ids[0]!]) }, Number.MAX_SAFE_INTEGER, 5), []);
+    });
+
     test('/status leaves them out as it does any unknown id', async () => {
       const response = await fetch(`${stack.baseUrl}/status?task=${ids[0]}&task=${taskId}&task=${ids[1]}`);
       assert.equal(response.status, 200);

@@ -96,7 +96,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     registerUpdatesRoute(scoped, ctx);
     const maxBufferedBytes = settings.maxStreamBufferBytes ?? 4 * 1024 * 1024;
     const eventSource = registerEventSourceRoutes(scoped, ctx, { maxBufferedBytes, keepAliveMs: 15_000 });
-    scoped.route({ method: 'GET', url: '/events', handler: eventSource, wsHandler: eventSocketHandler(ctx, { maxBufferedBytes }) });
+    scoped.route({ method: 'GET', url: '/events', config: { websocket: true }, handler: eventSource, wsHandler: eventSocketHandler(ctx, { maxBufferedBytes }) });
     registerDashboardRoutes(scoped, ctx);
     registerHealthRoutes(scoped, ctx);
     registerServiceRoutes(scoped, ctx);

@@ -4,14 +4,22 @@
  * onResponse hook. Answers that skip the hooks (the router's refusals of a bad or overlong URL)
  * left it open for ever: one CLOSE-WAIT descriptor per request, and a server that could not shut
  * down. Here every error answer to an upgrade closes its socket once written, an upgrade that has
- * not become a WebSocket within the request timeout is dropped, and a handshake `ws` refuses (a
- * missing or bad key or version) is answered in Errand's error shape instead of ws's HTML.
+ * not become a WebSocket within the request timeout is dropped, a handshake `ws` refuses (a
+ * missing or bad key or version) is answered in Errand's error shape instead of ws's HTML, and an
+ * upgrade on a route without a WebSocket is refused instead of being accepted and closed.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Duplex } from 'node:stream';
 import { ErrandError } from '../core/index.ts';
 import { writeErrorAndClose } from './client-errors.ts';
 import type { HttpLimits } from './http-options.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route answers WebSocket upgrades (set on the routes that have a wsHandler). */
+    websocket?: boolean;
+  }
+}
 
 /** Node marks the requests it hands to 'upgrade' listeners instead of answering through HTTP. */
 export function isUpgrade(request: FastifyRequest): boolean {
@@ -47,6 +55,11 @@ export function guardUpgrades(app: FastifyInstance, limits: HttpLimits): void {
   };
   app.server.prependListener('upgrade', arm);
   app.addHook('onClose', () => { app.server.removeListener('upgrade', arm); });
+  // The plugin would accept an upgrade on any route and close the WebSocket at once: refuse it instead.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!isUpgrade(request) || request.is404 || request.routeOptions.config.websocket === true) return done();
+    done(new ErrandError('invalid_handshake', `${request.method} ${request.routeOptions.url ?? ''} is not a WebSocket endpoint`, 'upgrade'));
+  });
   // With a listener, ws hands its refusals here instead of writing its own text/html answer.
   app.websocketServer.on('wsClientError', (err, socket) => {
     const error = handshakeError(err.message);

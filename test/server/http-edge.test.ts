@@ -110,6 +110,12 @@ await describeEachBackend('HTTP edge', (kind) => {
       }
     });
 
+    test('an upgrade on a route without a WebSocket is refused, not accepted and closed', async () => {
+      for (const path of [`/task/${taskId}`, '/healthz', `/status?task=${taskId}`]) {
+        assertClosingError(await rawRequest(port, upgradeRequest(path)), 400, 'invalid_handshake', 'upgrade');
+      }
+    });
+
     test('a plain GET on the updates socket answers 426 with Upgrade: websocket', async () => {
       const response = await rawRequest(port, get(`/task/${taskId}/updates`));
       assertError(response, 426, 'websocket_required');

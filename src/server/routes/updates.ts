@@ -19,6 +19,7 @@ export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): v
   app.route<IdParams>({
     method: 'GET',
     url: '/task/:id/updates',
+    config: { websocket: true },
     // Refused before the upgrade, with an HTTP status a client can read.
     preValidation: async (request) => {
       const id = requireExistingTaskId(request.params.id);

@@ -76,6 +76,21 @@ export interface Config {
   maxEventStreamsPerClient: number;
   maxSubscriptionsPerSocket: number;
   maxStreams: number;
+  // HTTP edge (issue 11): how long a request may take to arrive, how big its head may be.
+  /** Time for a whole request, headers and body, to arrive (0: no limit). */
+  requestTimeoutMs: number;
+  /** Time for a request's headers to arrive. */
+  headersTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept between requests. */
+  keepAliveTimeoutMs: number;
+  /** A connection quiet both ways this long is closed (0: never); WebSockets are exempt. */
+  idleTimeoutMs: number;
+  /** Largest request line plus headers, in bytes. */
+  maxHeaderSize: number;
+  /** Longest path part (task id, result file name), in characters. */
+  maxParamLength: number;
+  /** Most task ids one GET /status may ask for. */
+  maxStatusIds: number;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -122,6 +137,14 @@ const OPTIONS = {
   'max-sse-per-client': { env: 'ERRAND_MAX_SSE_PER_CLIENT', type: 'string' },
   'max-subscriptions-per-socket': { env: 'ERRAND_MAX_SUBSCRIPTIONS_PER_SOCKET', type: 'string' },
   'max-streams': { env: 'ERRAND_MAX_STREAMS', type: 'string' },
+  // HTTP edge (issue 11)
+  'request-timeout': { env: 'ERRAND_REQUEST_TIMEOUT', type: 'string' },
+  'headers-timeout': { env: 'ERRAND_HEADERS_TIMEOUT', type: 'string' },
+  'keep-alive-timeout': { env: 'ERRAND_KEEP_ALIVE_TIMEOUT', type: 'string' },
+  'idle-timeout': { env: 'ERRAND_IDLE_TIMEOUT', type: 'string' },
+  'max-header-size': { env: 'ERRAND_MAX_HEADER_SIZE', type: 'string' },
+  'max-param-length': { env: 'ERRAND_MAX_PARAM_LENGTH', type: 'string' },
+  'max-status-ids': { env: 'ERRAND_MAX_STATUS_IDS', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -234,6 +257,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) {
     throw new ErrandError('invalid_field', `--public-url must be an http(s) URL such as https://errand.example.org, got ${JSON.stringify(publicUrl)}`, 'public-url');
   }
+  const http = httpEdge(get);
   const nodeId = get('node-id');
   const apiKey = get('api-key');
   const config: Config = {
@@ -273,6 +297,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     maxEventStreamsPerClient: integer(get('max-sse-per-client') ?? '64', 'max-sse-per-client', 1, 1_000_000),
     maxSubscriptionsPerSocket: integer(get('max-subscriptions-per-socket') ?? '100', 'max-subscriptions-per-socket', 1, 10_000),
     maxStreams: integer(get('max-streams') ?? '2000', 'max-streams', 1, 1_000_000),
+    ...http,
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -286,6 +311,29 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     throw new ErrandError('missing_field', 'serve needs --public-url (or ERRAND_PUBLIC_URL): the URL clients reach this server at, such as https://errand.example.org; links in responses are built from it', 'public-url');
   }
   return { command, config, help, rest: parsed.positionals.slice(1) };
+}
+
+/** HTTP edge (issue 11): the server's request timeouts and size limits. */
+function httpEdge(get: (name: OptionName) => string | undefined) {
+  const requestTimeoutMs = integer(get('request-timeout') ?? '60000', 'request-timeout', 0, 86_400_000);
+  const headersTimeoutMs = integer(get('headers-timeout') ?? '10000', 'headers-timeout', 1, 86_400_000);
+  if (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs) {
+    throw new ErrandError('invalid_field', `--headers-timeout (${headersTimeoutMs}) must not be longer than --request-timeout (${requestTimeoutMs}): the headers are part of the request`, 'headers-timeout');
+  }
+  const idleTimeoutMs = integer(get('idle-timeout') ?? '120000', 'idle-timeout', 0, 86_400_000);
+  // Event streams send a keep-alive every 15 s: a shorter idle timeout would cut healthy ones.
+  if (idleTimeoutMs > 0 && idleTimeoutMs < 30_000) {
+    throw new ErrandError('invalid_field', `--idle-timeout must be 0 (never) or at least 30000 ms (event streams are quiet for up to 15 s), got ${idleTimeoutMs}`, 'idle-timeout');
+  }
+  return {
+    requestTimeoutMs,
+    headersTimeoutMs,
+    keepAliveTimeoutMs: integer(get('keep-alive-timeout') ?? '72000', 'keep-alive-timeout', 1, 86_400_000),
+    idleTimeoutMs,
+    maxHeaderSize: bytes(get('max-header-size') ?? '16kb', 'max-header-size'),
+    maxParamLength: integer(get('max-param-length') ?? '255', 'max-param-length', 16, 65_535),
+    maxStatusIds: integer(get('max-status-ids') ?? '500', 'max-status-ids', 1, 100_000),
+  };
 }
 
 /** As libpq does: a database URL without a user name takes PGUSER when it is set. */
@@ -351,6 +399,13 @@ Options (flag, then environment variable, then default):
   --max-sse-per-client N  ERRAND_MAX_SSE_PER_CLIENT 64: open SSE streams per client address (429 beyond)
   --max-subscriptions-per-socket N ERRAND_MAX_SUBSCRIPTIONS_PER_SOCKET 100: one more closes the socket (4029)
   --max-streams N         ERRAND_MAX_STREAMS       2000: WebSockets and SSE streams over all clients (503 beyond)
+  --request-timeout MS    ERRAND_REQUEST_TIMEOUT   60000: a request (headers and body) must arrive within this (0: no limit)
+  --headers-timeout MS    ERRAND_HEADERS_TIMEOUT   10000: a request's headers must arrive within this
+  --keep-alive-timeout MS ERRAND_KEEP_ALIVE_TIMEOUT 72000: an idle keep-alive connection is closed after this
+  --idle-timeout MS       ERRAND_IDLE_TIMEOUT      120000: a connection quiet both ways is closed after this (0: never; WebSockets exempt)
+  --max-header-size SIZE  ERRAND_MAX_HEADER_SIZE   16kb: larger request heads answer 431
+  --max-param-length N    ERRAND_MAX_PARAM_LENGTH  255: longer path parts (ids, file names) answer 414
+  --max-status-ids N      ERRAND_MAX_STATUS_IDS    500: task ids one GET /status may ask for
 `;
 
 /** The result bounds workers and recorders enforce. */

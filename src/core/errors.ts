@@ -21,6 +21,14 @@ export const ErrorCodes = {
   broker_unavailable: 503,
   database_unavailable: 503,
   internal: 500,
+  // HTTP edge (issue 11): what Node's parser, the router and the WebSocket handshake refuse.
+  malformed_request: 400,
+  invalid_url: 400,
+  invalid_handshake: 400,
+  request_timeout: 408,
+  uri_too_long: 414,
+  websocket_required: 426,
+  headers_too_large: 431,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -3,7 +3,8 @@
  *   42 bits  milliseconds since the Unix epoch
  *   10 bits  node id (0..1023), unique per running server: configured or leased in the database
  *   12 bits  sequence within one millisecond
- * 2^42 ms is ~139 years, so ids stay below 2^63 (PostgreSQL's signed bigint) until about 2109.
+ * 2^42 ms is ~139 years, but PostgreSQL's bigint is signed: ids stay below 2^63 only while the
+ * milliseconds are below 2^41, until 2039-09-07 (see canBeIssued).
  */
 
 export const MAX_NODE_ID = 1023;
@@ -13,6 +14,15 @@ const TASK_ID = /^[0-9a-f]{16}$/;
 
 export function isTaskId(value: unknown): value is string {
   return typeof value === 'string' && TASK_ID.test(value);
+}
+
+/**
+ * Well-formed ids from 8000000000000000 up are past PostgreSQL's signed bigint: no task has one
+ * (the clock reaches them at 2^41 ms, 2039-09-07), and a query given one fails. Callers answer
+ * "no such task" instead of asking the database.
+ */
+export function canBeIssued(hex: string): boolean {
+  return hex.charCodeAt(0) < 0x38; // '0'..'7'
 }
 
 /** Decimal text of the id, the form both SQL drivers bind to a bigint parameter without loss. */

@@ -9,7 +9,7 @@ import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import { createEventPublisher } from '../broker/index.ts';
 import type { Broker } from '../broker/index.ts';
-import { MAX_RESULT_FILE_NAME_BYTES, RESULT_QUEUE } from '../core/index.ts';
+import { RESULT_QUEUE } from '../core/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
 import type { Store } from '../store/index.ts';
 import { createApiKeyCheck } from './auth.ts';
@@ -18,6 +18,11 @@ import { linksAt, listeningUrl } from './links.ts';
 import { createStreamCounter, DEFAULT_STREAM_LIMITS, webSocketSlot } from './stream-limits.ts';
 import type { StreamLimits } from './stream-limits.ts';
 import { installErrorHandling } from './errors.ts';
+import { clientErrorHandler } from './client-errors.ts';
+import { frameworkErrorHandler } from './errors.ts';
+import { httpLimits, serverOptions } from './http-options.ts';
+import { refuseIncompleteRequests } from './request-guards.ts';
+import { guardUpgrades } from './upgrade.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerServiceRoutes } from './routes/services.ts';
@@ -53,9 +58,17 @@ function trustProxyOption(setting: ServerSettings['trustProxy']): boolean | stri
 
 export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const { settings } = deps;
-  // A result file name may have up to 255 bytes: Fastify's default (100 characters) would answer 414 to longer ones.
-  const routerOptions = { maxParamLength: MAX_RESULT_FILE_NAME_BYTES };
-  const app: FastifyInstance = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: settings.bodyLimit, logController: new LogController({ disableRequestLogging: true }), trustProxy: trustProxyOption(settings.trustProxy), routerOptions });
+  const limits = httpLimits(settings);
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: settings.bodyLimit,
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: trustProxyOption(settings.trustProxy),
+    // Slow or oversized clients are cut, and every refusal, down to Node's parser, is an Errand error.
+    ...serverOptions(limits),
+    clientErrorHandler: clientErrorHandler(limits),
+    frameworkErrors: frameworkErrorHandler(settings.bodyLimit, limits),
+  });
   // Patavi's server declares the reply queue too: results must have a queue before any recorder runs.
   await deps.broker.declareQueue(RESULT_QUEUE);
   const events = await startEventHub({ store: deps.store, broker: deps.broker, logger: deps.logger });
@@ -69,7 +82,8 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const registry = await startServiceRegistry({ broker: deps.broker, logger: deps.logger, ...(settings.retainOfflineServicesMs !== undefined ? { retainOfflineMs: settings.retainOfflineServicesMs } : {}) });
   app.addHook('onClose', () => registry.close());
 
-  installErrorHandling(app, settings.bodyLimit);
+  installErrorHandling(app, settings.bodyLimit, limits);
+  refuseIncompleteRequests(app);
   // Task inputs are any JSON whatever the content type says; the route validates the raw bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -77,6 +91,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(cors, { origin: true, credentials: true, allowedHeaders: ALLOWED_HEADERS, optionsSuccessStatus: 200, methods: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'] });
   // ws echoes the first subprotocol a client offers, which MCDA's client needs.
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  guardUpgrades(app, limits);
 
   const streamLimits: StreamLimits = {
     webSocketsPerClient: settings.maxWebSocketsPerClient ?? DEFAULT_STREAM_LIMITS.webSocketsPerClient,
@@ -105,7 +120,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     registerUpdatesRoute(scoped, ctx);
     const maxBufferedBytes = settings.maxStreamBufferBytes ?? 4 * 1024 * 1024;
     const eventSource = registerEventSourceRoutes(scoped, ctx, { maxBufferedBytes, keepAliveMs: 15_000 });
-    scoped.route({ method: 'GET', url: '/events', preHandler: webSocketSlot(ctx.streams), handler: eventSource, wsHandler: eventSocketHandler(ctx, { maxBufferedBytes, maxSubscriptions: streamLimits.subscriptionsPerSocket }) });
+    scoped.route({ method: 'GET', url: '/events', config: { websocket: true }, preHandler: webSocketSlot(ctx.streams), handler: eventSource, wsHandler: eventSocketHandler(ctx, { maxBufferedBytes, maxSubscriptions: streamLimits.subscriptionsPerSocket }) });
     registerDashboardRoutes(scoped, ctx);
     registerHealthRoutes(scoped, ctx);
     registerServiceRoutes(scoped, ctx);

@@ -51,6 +51,21 @@ export interface ServerSettings {
   maxSubscriptionsPerSocket?: number;
   /** WebSockets and SSE streams together, server-wide. */
   maxStreams?: number;
+  // HTTP edge (issue 11): limits on what a request may be and how long it may take to arrive.
+  /** Task ids one GET /status may ask for (default 500). */
+  maxStatusIds?: number;
+  /** Time for a whole request, headers and body, to arrive (ms; 0 turns it off). */
+  requestTimeoutMs?: number;
+  /** Time for a request's headers to arrive (ms). */
+  headersTimeoutMs?: number;
+  /** How long an idle keep-alive connection is kept between requests (ms). */
+  keepAliveTimeoutMs?: number;
+  /** A connection with no traffic either way for this long is closed (ms; 0 turns it off). WebSockets are exempt. */
+  idleTimeoutMs?: number;
+  /** Largest request head (request line and headers) in bytes. */
+  maxHeaderSize?: number;
+  /** Longest path part (a task id, a file name) in characters. */
+  maxParamLength?: number;
 }
 
 export interface RouteContext {

@@ -3,7 +3,7 @@
  * makes the change (no lock shared with other writers); `sequenceEvents` then moves them into
  * task_event with their ids, one sequencer at a time (see 003_events.sql).
  */
-import { taskIdToDecimal } from '../core/index.ts';
+import { canBeIssued, taskIdToDecimal } from '../core/index.ts';
 import type { EventFilter, EventType, NewEvent, TaskEvent } from '../core/index.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 
@@ -68,7 +68,8 @@ export async function hasPendingEvents(q: SqlQueryable): Promise<boolean> {
 
 function filterParams(filter: EventFilter): unknown[] {
   return [
-    filter.tasks ? [...filter.tasks].map(taskIdToDecimal) : null,
+    // An id past bigint can have no events: left out rather than failing the query.
+    filter.tasks ? [...filter.tasks].filter(canBeIssued).map(taskIdToDecimal) : null,
     filter.services ? [...filter.services] : null,
     filter.types ? [...filter.types] : null,
   ];

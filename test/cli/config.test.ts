@@ -122,3 +122,17 @@ test('serve requires --public-url, in one line naming the flag and its variable'
   // The other roles do not serve links to clients; dev uses its own listening address.
   assert.equal(readConfig(['dev'], {}).config.publicUrl, undefined);
 });
+
+// HTTP edge (issue 11)
+test('the HTTP timeouts and size limits have defaults and flags, and refuse values that contradict each other', () => {
+  const { config } = readConfig(['serve', '--public-url', 'http://errand.test'], {});
+  assert.deepEqual(
+    [config.requestTimeoutMs, config.headersTimeoutMs, config.keepAliveTimeoutMs, config.idleTimeoutMs, config.maxHeaderSize, config.maxParamLength, config.maxStatusIds],
+    [60_000, 10_000, 72_000, 120_000, 16 * 1024, 255, 500],
+  );
+  const set = readConfig(['serve', '--public-url', 'http://errand.test', '--request-timeout', '0', '--headers-timeout', '5000', '--max-header-size', '32kb', '--max-status-ids', '20'], { ERRAND_IDLE_TIMEOUT: '0', ERRAND_MAX_PARAM_LENGTH: '100' }).config;
+  assert.deepEqual([set.requestTimeoutMs, set.headersTimeoutMs, set.idleTimeoutMs, set.maxHeaderSize, set.maxParamLength, set.maxStatusIds], [0, 5000, 0, 32 * 1024, 100, 20]);
+  assert.throws(() => readConfig(['serve', '--public-url', 'http://errand.test', '--request-timeout', '5000', '--headers-timeout', '6000'], {}), (err: ErrandError) => err.field === 'headers-timeout');
+  assert.throws(() => readConfig(['serve', '--public-url', 'http://errand.test', '--idle-timeout', '1000'], {}), (err: ErrandError) => err.field === 'idle-timeout');
+  assert.throws(() => readConfig(['serve', '--public-url', 'http://errand.test', '--max-status-ids', '0'], {}), (err: ErrandError) => err.field === 'max-status-ids');
+});

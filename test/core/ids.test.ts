@@ -44,3 +44,14 @@ test('ids convert to the decimal text a bigint parameter takes, without loss', (
   const id = composeTaskId(2 ** 41 + 12345, 1023, 4095);
   assert.equal(BigInt(taskIdToDecimal(id)).toString(16).padStart(16, '0'), id);
 });
+
+// HTTP edge (issue 11)
+test('ids from 8000000000000000 up are well-formed but can never be issued (past bigint)', async () => {
+  const { canBeIssued } = await import('../../src/core/index.ts');
+  assert.equal(canBeIssued('7fffffffffffffff'), true);
+  assert.equal(canBeIssued(new FlakeIdGenerator(1023, () => 2 ** 41 - 1).next()), true);
+  for (const id of ['8000000000000000', 'a000000000000000', 'ffffffffffffffff']) {
+    assert.equal(isTaskId(id), true);
+    assert.equal(canBeIssued(id), false);
+  }
+});

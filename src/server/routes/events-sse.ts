@@ -13,7 +13,7 @@ import { eventText, openEventStream, SlowConsumerError } from '../event-stream.t
 import type { StreamStart } from '../event-stream.ts';
 import { parseFilter, parseStart, QUERY_FILTER_FIELDS } from '../stream-request.ts';
 import { streamClient } from '../stream-limits.ts';
-import { requireTaskId } from './ids.ts';
+import { requireExistingTaskId } from './ids.ts';
 
 export interface EventSourceSettings {
   maxBufferedBytes: number;
@@ -105,7 +105,7 @@ export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContex
 
 
   app.get<{ Params: { id: string } }>('/task/:id/events', async (request, reply) => {
-    const id = requireTaskId(request.params.id);
+    const id = requireExistingTaskId(request.params.id);
     const query = request.query as Query;
     const filter = { ...parseFilter({ types: query.type }, '', QUERY_FILTER_FIELDS), tasks: new Set([id]) };
     const start = startOf(request, { since: 0 });

@@ -1,17 +1,20 @@
 /** Patavi's task routes: submit, describe, input, script, results, files, delete, and /status. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendTask } from '../../broker/index.ts';
-import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, describeTask, encodeControl, ErrandError, estimateStartSeconds, isTerminal, resultFileNameProblem, serviceNameProblem } from '../../core/index.ts';
+import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, canBeIssued, describeTask, encodeControl, ErrandError, estimateStartSeconds, isTerminal, resultFileNameProblem, serviceNameProblem } from '../../core/index.ts';
 import type { AnnouncedService, CacheClaim, TaskInfo } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
 import { NOSNIFF, resultFileHeaders, SCRIPT_TEXT_HEADERS } from '../result-file-headers.ts';
-import { requireTaskId } from './ids.ts';
+import { requireExistingTaskId, requireTaskId } from './ids.ts';
 import { durationLimits, requestedTtl, taskDeadline, taskTtl } from '../submission-durations.ts';
 
 /** Finished tasks and their results never change: Patavi lets caches keep them for a year. */
 const IMMUTABLE = 'public, max-age=31557600';
 
 type IdParams = { Params: { id: string } };
+
+/** Task ids one GET /status may ask for, unless --max-status-ids says otherwise. */
+export const DEFAULT_MAX_STATUS_IDS = 500;
 
 function notFound(id: string): ErrandError {
   return new ErrandError('not_found', `no task ${id}`, 'id');
@@ -134,7 +137,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   });
 
   app.get<IdParams>('/task/:id', async (request, reply) => {
-    const id = requireTaskId(request.params.id);
+    const id = requireExistingTaskId(request.params.id);
     const task = await store.getTask(id);
     if (!task) throw notFound(id);
     if (isTerminal(task.status)) reply.header('Cache-Control', IMMUTABLE);
@@ -143,7 +146,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
 
   app.post<IdParams>('/task/:id/cancel', async (request) => {
     ctx.authorize(request);
-    const id = requireTaskId(request.params.id);
+    const id = requireExistingTaskId(request.params.id);
     const outcome = await store.cancelTask(id);
     if (outcome.kind === 'unknown-task') throw notFound(id);
     if (outcome.kind === 'ended') throw new ErrandError('task_ended', `task ${id} has already ended (${outcome.status}); only a queued or running task can be canceled`, 'id');
@@ -155,13 +158,17 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.get('/status', async (request) => {
     const raw = (request.query as Record<string, unknown>).task;
     if (raw === undefined || raw === '') throw new ErrandError('missing_field', 'give one or more task ids: /status?task=<id>&task=<id>', 'task');
-    const ids = (Array.isArray(raw) ? raw : [raw]).map((value) => requireTaskId(value, 'task'));
+    const given = Array.isArray(raw) ? raw : [raw];
+    const max = settings.maxStatusIds ?? DEFAULT_MAX_STATUS_IDS;
+    if (given.length > max) throw new ErrandError('invalid_field', `give at most ${max} task ids per /status request, got ${given.length}`, 'task');
+    // Ids past bigint name no task, as unknown ids do: left out of the answer, not asked for.
+    const ids = given.map((value) => requireTaskId(value, 'task')).filter(canBeIssued);
     const links = ctx.links();
     return (await store.getTasks(ids)).map((task) => describeTask(links, { ...task, hasScript: false }));
   });
 
   app.get<IdParams>('/task/:id/task', async (request, reply) => {
-    const id = requireTaskId(request.params.id);
+    const id = requireExistingTaskId(request.params.id);
     const input = await store.getInput(id);
     if (input === undefined) throw notFound(id);
     reply.headers(NOSNIFF);
@@ -170,7 +177,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   });
 
   app.get<IdParams>('/task/:id/script', async (request, reply) => {
-    const id = requireTaskId(request.params.id);
+    const id = requireExistingTaskId(request.params.id);
     const script = await store.getScript(id);
     if (script === undefined) throw new ErrandError('not_found', `task ${id} has no script (it does not exist, or its worker sent none)`, 'id');
     reply.headers(SCRIPT_TEXT_HEADERS);
@@ -179,7 +186,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   });
 
   app.get<IdParams>('/task/:id/console', async (request, reply) => {
-    const id = requireTaskId(request.params.id);
+    const id = requireExistingTaskId(request.params.id);
     const text = await store.getConsole(id);
     if (text === undefined) throw new ErrandError('not_found', `task ${id} has no console output (it does not exist, has not finished, or printed nothing)`, 'id');
     reply.headers(SCRIPT_TEXT_HEADERS);
@@ -188,7 +195,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   });
 
   const results = async (request: FastifyRequest<IdParams>, reply: FastifyReply) => {
-    const id = requireTaskId(request.params.id);
+    const id = requireExistingTaskId(request.params.id);
     const result = await store.getResult(id);
     if (result === undefined) throw new ErrandError('not_found', `task ${id} has no results (it does not exist or has not finished)`, 'id');
     reply.headers(NOSNIFF);
@@ -199,7 +206,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.get<IdParams>('/task/:id/results/', results);
 
   app.get<{ Params: { id: string; file: string } }>('/task/:id/results/:file', async (request, reply) => {
-    const id = requireTaskId(request.params.id);
+    const id = requireExistingTaskId(request.params.id);
     const name = request.params.file;
     // A name no result file can have (NUL, "..", a control character) is not looked up: it is not there.
     const file = resultFileNameProblem(name) === undefined ? await store.getFile(id, name) : undefined;
@@ -211,7 +218,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
 
   app.delete<IdParams>('/task/:id', async (request, reply) => {
     ctx.authorize(request);
-    const id = requireTaskId(request.params.id);
+    const id = requireExistingTaskId(request.params.id);
     // A task still queued or running is canceled first, so that it stops and its watchers hear it.
     const canceled = await store.cancelTask(id);
     if (canceled.kind === 'canceled') await announceCancel(id, canceled.events, request.log);

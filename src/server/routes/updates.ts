@@ -5,65 +5,72 @@
  * as failed. It is a view of the event log: the listener is in place before the task's state is
  * read, so a task finishing in between is never missed.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { ErrandError, isTerminal, pataviTerminalEvent, resultsUrl, TERMINAL_EVENT_TYPES } from '../../core/index.ts';
 import type { TaskStatus } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
 import { webSocketSlot } from '../stream-limits.ts';
-import { requireTaskId } from './ids.ts';
+import { requireExistingTaskId } from './ids.ts';
 
 type IdParams = { Params: { id: string } };
 
 export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): void {
-  app.get<IdParams>(
-    '/task/:id/updates',
-    {
-      websocket: true,
-      // Refused before the upgrade, with an HTTP status a client can read.
-      preValidation: async (request) => {
-        const id = requireTaskId(request.params.id);
-        if (!(await ctx.store.getTask(id))) throw new ErrandError('not_found', `no task ${id}`, 'id');
-      },
-      // The client's WebSocket cap (429), also before the upgrade.
-      preHandler: webSocketSlot(ctx.streams),
+  app.route<IdParams>({
+    method: 'GET',
+    url: '/task/:id/updates',
+    config: { websocket: true },
+    // Refused before the upgrade, with an HTTP status a client can read.
+    preValidation: async (request) => {
+      const id = requireExistingTaskId(request.params.id);
+      if (!(await ctx.store.getTask(id))) throw new ErrandError('not_found', `no task ${id}`, 'id');
     },
-    async (socket: WebSocket, request) => {
-      const id = request.params.id;
-      const href = resultsUrl(ctx.links(), id);
-      let ended = false;
-      const finish = (eventType: 'done' | 'failed'): void => {
-        if (ended) return;
+    // The client's WebSocket cap (429), also before the upgrade.
+    preHandler: webSocketSlot(ctx.streams),
+    // The same URL without an upgrade: say what it needs (426 with Upgrade: websocket).
+    handler: async () => {
+      throw new ErrandError('websocket_required', 'this is a WebSocket endpoint: connect with a WebSocket client (Connection: Upgrade, Upgrade: websocket)');
+    },
+    wsHandler: watchTask(ctx),
+  });
+}
+
+function watchTask(ctx: RouteContext) {
+  return async (socket: WebSocket, request: FastifyRequest<IdParams>): Promise<void> => {
+    const id = request.params.id;
+    const href = resultsUrl(ctx.links(), id);
+    let ended = false;
+    const finish = (eventType: 'done' | 'failed'): void => {
+      if (ended) return;
+      ended = true;
+      listener.close();
+      socket.send(JSON.stringify({ taskId: id, eventType, eventData: { href } }));
+      socket.close(1000, eventType);
+    };
+
+    const listener = ctx.events.listen({ tasks: new Set([id]) }, (event) => {
+      if (ended) return;
+      if (event.type === 'progress') {
+        socket.send(JSON.stringify({ taskId: id, eventType: 'progress', eventData: (event.data as { value?: unknown } | null)?.value ?? null }));
+      } else if (TERMINAL_EVENT_TYPES.has(event.type)) {
+        finish(pataviTerminalEvent(event.type as TaskStatus));
+      } else if (event.type === 'deleted') {
         ended = true;
         listener.close();
-        socket.send(JSON.stringify({ taskId: id, eventType, eventData: { href } }));
-        socket.close(1000, eventType);
-      };
-
-      const listener = ctx.events.listen({ tasks: new Set([id]) }, (event) => {
-        if (ended) return;
-        if (event.type === 'progress') {
-          socket.send(JSON.stringify({ taskId: id, eventType: 'progress', eventData: (event.data as { value?: unknown } | null)?.value ?? null }));
-        } else if (TERMINAL_EVENT_TYPES.has(event.type)) {
-          finish(pataviTerminalEvent(event.type as TaskStatus));
-        } else if (event.type === 'deleted') {
-          ended = true;
-          listener.close();
-          socket.close(1008, 'task deleted');
-        }
-      });
-      socket.on('close', () => listener.close());
-      try {
-        const task = await ctx.store.getTask(id);
-        if (!task) {
-          listener.close();
-          socket.close(1008, 'task deleted');
-        } else if (isTerminal(task.status)) finish(pataviTerminalEvent(task.status));
-      } catch (err) {
-        request.log.warn({ taskId: id, err: (err as Error).message }, 'could not watch task');
-        listener.close();
-        socket.close(1011, 'cannot watch the task now; retry');
+        socket.close(1008, 'task deleted');
       }
-    },
-  );
+    });
+    socket.on('close', () => listener.close());
+    try {
+      const task = await ctx.store.getTask(id);
+      if (!task) {
+        listener.close();
+        socket.close(1008, 'task deleted');
+      } else if (isTerminal(task.status)) finish(pataviTerminalEvent(task.status));
+    } catch (err) {
+      request.log.warn({ taskId: id, err: (err as Error).message }, 'could not watch task');
+      listener.close();
+      socket.close(1011, 'cannot watch the task now; retry');
+    }
+  };
 }

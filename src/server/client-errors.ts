@@ -1,0 +1,55 @@
+/**
+ * Errors Node's HTTP parser raises before Fastify sees a request (a bad method, a bad or doubled
+ * Content-Length, Content-Length with Transfer-Encoding, control characters, a bare LF, headers
+ * over the size limit, a request that does not arrive in time) answered in Errand's error shape,
+ * written straight to the socket, which is then closed: after a parse error it cannot be reused.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ErrandError } from '../core/index.ts';
+import type { HttpLimits } from './http-options.ts';
+
+/** Writes a whole answer to a socket no HTTP response owns, then closes it. */
+export function writeErrorAndClose(socket: Duplex, error: ErrandError, headers: Record<string, string> = {}): void {
+  // Answer only on a socket that has not started another answer: bytes in the middle of one
+  // would corrupt what the client reads (as Node's own handler does).
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
+    const body = JSON.stringify(error.toJSON());
+    const head = [
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}`,
+      'Content-Type: application/json; charset=utf-8',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'Connection: close',
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+    ];
+    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
+type ParserError = Error & { code?: string; reason?: string };
+
+export function clientError(err: ParserError, limits: HttpLimits): ErrandError {
+  switch (err.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+    case 'ERR_HTTP_HEADERS_TIMEOUT': {
+      const whole = limits.requestTimeoutMs > 0 ? `, the whole request within ${limits.requestTimeoutMs} ms` : '';
+      return new ErrandError('request_timeout', `the request did not arrive in time (its headers must arrive within ${limits.headersTimeoutMs} ms${whole})`);
+    }
+    case 'HPE_HEADER_OVERFLOW':
+      return new ErrandError('headers_too_large', `the request line and headers are larger than the limit of ${limits.maxHeaderSize} bytes`);
+    default:
+      // llhttp says what it refused ("Invalid method encountered", "Missing expected CR after header value").
+      return new ErrandError('malformed_request', `malformed HTTP request: ${err.reason ?? err.message}${err.code ? ` (${err.code})` : ''}`);
+  }
+}
+
+/** Fastify's `clientErrorHandler` option. */
+export function clientErrorHandler(limits: HttpLimits) {
+  return (err: ParserError, socket: Duplex): void => {
+    // A client that hung up, or a socket already gone: nobody to answer.
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    writeErrorAndClose(socket, clientError(err, limits));
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * How long a request may take to arrive and how big its head may be: the Node http server and
+ * router options that cut slow or oversized clients, from the server settings. Pure.
+ */
+import type { ServerSettings } from './context.ts';
+
+export const HTTP_DEFAULTS = {
+  /** A whole request (headers and a body of up to --body-limit) in a minute. */
+  requestTimeoutMs: 60_000,
+  headersTimeoutMs: 10_000,
+  /** Fastify's own default: longer than the 60 s idle timeout of common load balancers. */
+  keepAliveTimeoutMs: 72_000,
+  /** Event streams send a keep-alive every 15 s, so only dead connections stay this quiet. */
+  idleTimeoutMs: 120_000,
+  /** Node's default. */
+  maxHeaderSize: 16 * 1024,
+  /** Room for result file names (Fastify's default is 100). */
+  maxParamLength: 255,
+} as const;
+
+export type HttpLimits = { -readonly [K in keyof typeof HTTP_DEFAULTS]: number };
+
+export function httpLimits(settings: Partial<ServerSettings>): HttpLimits {
+  const limits: HttpLimits = { ...HTTP_DEFAULTS };
+  for (const key of Object.keys(HTTP_DEFAULTS) as (keyof HttpLimits)[]) {
+    const value = settings[key];
+    if (value !== undefined) limits[key] = value;
+  }
+  // Node refuses a headers timeout longer than the request timeout (the whole includes the head).
+  if (limits.requestTimeoutMs > 0) limits.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  return limits;
+}
+
+/**
+ * Node checks the request and headers timeouts on a timer (every 30 s by default), so a cut comes
+ * up to that late: check four times per shortest timeout, within 10 ms to 30 s.
+ */
+export function checkingInterval(limits: HttpLimits): number {
+  const timeouts = [limits.requestTimeoutMs, limits.headersTimeoutMs].filter((t) => t > 0);
+  if (timeouts.length === 0) return 30_000;
+  return Math.min(30_000, Math.max(10, Math.floor(Math.min(...timeouts) / 4)));
+}
+
+/** The Fastify server options that carry the limits. */
+export function serverOptions(limits: HttpLimits) {
+  return {
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    routerOptions: { maxParamLength: limits.maxParamLength },
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: checkingInterval(limits),
+      maxHeaderSize: limits.maxHeaderSize,
+      // Node would answer a missing Host itself, with an empty body: Errand answers it (request-guards.ts).
+      requireHostHeader: false,
+    },
+  };
+}

@@ -171,9 +171,10 @@ export function exchange(options: ExchangeOptions): Promise<Exchange> {
         socket.destroy();
       }, options.releasePatienceMs);
     };
+    // No answer is the verdict: the connection's end says nothing more (it is destroyed here).
     const patience = setTimeout(() => {
+      resolveTail({ responses: [], released: true });
       settle('no-answer');
-      resolveTail({ responses: [], released: false });
     }, options.patienceMs);
 
     const check = (): void => {

@@ -77,7 +77,7 @@ export class Runner {
       const services = await fetch(`${baseUrl}/services`, { signal: AbortSignal.timeout(10_000) });
       if (services.status !== 200) throw new Error(`GET /services answered ${services.status}`);
       await services.json();
-      const id = await submit(this.target, 'echo', { probe: when });
+      const id = await submit(this.target, 'echo', { probe: this.cases });
       const task = await waitTerminal(this.target, id);
       if (task.status !== 'done') throw new Error(`the probe task ended ${task.status}: ${JSON.stringify(task.error)}`);
       return true;

@@ -48,6 +48,25 @@ export const LIMIT_ENV: Record<string, string> = {
   ERRAND_MAX_RESULT_SIZE: String(4 * MAX_RESULT_FILE_BYTES),
 };
 
+/**
+ * Every errand process the suite started: killed if the test process ends before its cleanup did
+ * (a run that timed out), so that no server is left behind holding a port.
+ */
+const started = new Set<RunningErrand>();
+function track(process: RunningErrand): RunningErrand {
+  started.add(process);
+  void process.exited.then(() => started.delete(process));
+  return process;
+}
+const killStarted = (): void => started.forEach((p) => p.child.kill('SIGKILL'));
+process.once('exit', killStarted);
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    killStarted();
+    process.exit(1);
+  });
+}
+
 export interface FuzzTarget {
   readonly kind: 'dev' | 'serve';
   readonly host: string;
@@ -108,9 +127,9 @@ export async function startDevTarget(): Promise<FuzzTarget> {
   await prepareServices(services);
   const port = await freePort();
   const { apiKey, secret } = secrets();
-  const dev = spawnErrand(['dev', '--port', String(port), '--data-dir', join(root, 'data'), '--services', services], {
+  const dev = track(spawnErrand(['dev', '--port', String(port), '--data-dir', join(root, 'data'), '--services', services], {
     ...LIMIT_ENV, ERRAND_API_KEY: apiKey, FUZZ_SECRET_TOKEN: secret,
-  });
+  }));
   await eventually(() => dev.output().includes('Ctrl-C stops') || dev.child.exitCode !== null, 'errand dev to print its banner', 60_000);
   if (dev.child.exitCode !== null) throw new Error(`errand dev exited: ${dev.output()}`);
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -136,8 +155,8 @@ export async function startServeTarget(): Promise<FuzzTarget> {
   const { apiKey, secret } = secrets();
   // Both roles get every secret, as when they share one environment file: the worker must still keep them from scripts.
   const env = { ...LIMIT_ENV, ERRAND_API_KEY: apiKey, FUZZ_SECRET_TOKEN: secret, ERRAND_DATABASE_URL: database.url, ERRAND_AMQP_URL: vhost.url, ERRAND_PUBLIC_URL: publicUrl };
-  const serve = spawnErrand(['serve', '--port', String(port), '--public-url', publicUrl, '--migrate'], env);
-  const worker = spawnErrand(['worker', '--services', services, '--announce-interval', '1000'], env);
+  const serve = track(spawnErrand(['serve', '--port', String(port), '--public-url', publicUrl, '--migrate'], env));
+  const worker = track(spawnErrand(['worker', '--services', services, '--announce-interval', '1000'], env));
   const processes = [serve, worker];
   try {
     await serve.waitForLog((l) => l.msg === 'errand serving', 60_000);

@@ -37,7 +37,8 @@ const ROUTES: readonly Route[] = [
 ];
 
 const ODD_METHODS = ['PUT', 'PATCH', 'TRACE', 'OPTIONS', 'HEAD', 'get', 'Post', 'FOO', 'M-SEARCH', 'PROPFIND', 'CONNECT', 'G\x00T', 'GET\t', 'X'.repeat(300), 'DELETE', 'POST', 'GET'];
-const SERVICES = ['echo', 'echo', 'echo', 'regression', 'files', 'env', 'slow', 'nope', 'amq.gen', 'errand.x', 'rpc_result', 'a'.repeat(129), 'ECHO', 'e cho', 'echo/x', '..', '%ff', '%00', ''];
+/** Mostly services that run (so that many tasks are accepted and must end), then names that cannot be. */
+const SERVICES = [...Array(12).fill('echo'), 'echo', 'regression', 'files', 'files', 'env', 'slow', 'nope', 'amq.gen', 'errand.x', 'rpc_result', 'a'.repeat(129), 'ECHO', 'e cho', 'echo/x', '..', '%ff', '%00', ''] as string[];
 const TTLS = ['PT5M', 'P1D', 'P1Y2M3DT4H', 'PT1.5S', 'P300000Y', 'P99999999999Y', 'PT99999999999999999999S', 'abc', '', '-P1D', 'P', 'PT', 'P1W', 'p1d', 'PT0S', 'P0D', 'P1D ', '%00', 'P1Y'.repeat(50)];
 const DEADLINES = ['PT2H', 'P1D', 'P300000Y', 'PT0S', '2030-01-01T12:00:00Z', '2000-01-01T00:00:00Z', '9999-12-31T23:59:59Z', '99999-01-01T00:00:00Z', '2030-13-45T99:99:99Z', '+275760-09-13T00:00:00Z', 'tomorrow', '', '2030-01-01', '1e10'];
 const CACHE = ['true', 'false', 'yes', '', 'TRUE', '0', '%00'];

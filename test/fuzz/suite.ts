@@ -247,7 +247,7 @@ function suite(kind: BackendKind): void {
     const ids = [...runner.accepted.keys()].filter((id) => !runner.deleted.has(id));
     const open = new Set(ids);
     const last = new Map<string, string>();
-    const giveUp = Date.now() + 60_000;
+    const giveUp = Date.now() + 30_000;
     const look = async (id: string): Promise<void> => {
       const response = await fetch(`${target.baseUrl}/task/${id}`, { signal: AbortSignal.timeout(10_000) }).catch((err: Error) => err);
       if (response instanceof Error) return void last.set(id, response.message);

@@ -53,10 +53,10 @@ export const LIMIT_ENV: Record<string, string> = {
  * (a run that timed out), so that no server is left behind holding a port.
  */
 const started = new Set<RunningErrand>();
-function track(process: RunningErrand): RunningErrand {
-  started.add(process);
-  void process.exited.then(() => started.delete(process));
-  return process;
+function track(child: RunningErrand): RunningErrand {
+  started.add(child);
+  void child.exited.then(() => started.delete(child));
+  return child;
 }
 const killStarted = (): void => started.forEach((p) => p.child.kill('SIGKILL'));
 process.once('exit', killStarted);

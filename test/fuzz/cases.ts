@@ -10,6 +10,8 @@ import { linksIn, makeCase, wsHeaders } from './requests.ts';
 const ERROR: Expectation = { kind: 'error' };
 const HIGH_IDS = ['8000000000000000', '8000000000000001', '9abcdef012345678', 'ffffffffffffffff'];
 const LONG_PART = 'a'.repeat(101);
+/** Over any sane --max-param-length (Fastify's default is 100, Errand's 255). */
+const OVERLONG_PART = 'o'.repeat(300);
 
 /** Item 1: WebSocket upgrades to URLs the router refuses get their 4xx, and the socket is let go of. */
 export function socketLeakCases(ctx: CaseContext): FuzzCase[] {
@@ -19,6 +21,7 @@ export function socketLeakCases(ctx: CaseContext): FuzzCase[] {
       makeCase(ctx, '1', 'ws upgrade to /task/%ff/updates', { method: 'GET', target: '/task/%ff/updates', headers: wsHeaders() }, { kind: 'error', status: 400 }),
       makeCase(ctx, '1', 'ws upgrade to /events%zz', { method: 'GET', target: '/events%zz', headers: wsHeaders() }, { kind: 'error', status: [400, 404] }),
       makeCase(ctx, '1', 'ws upgrade with a 101-character path part', { method: 'GET', target: `/task/${LONG_PART}/updates`, headers: wsHeaders() }, { kind: 'error', status: [400, 414] }),
+      makeCase(ctx, '1', 'ws upgrade with a 300-character path part', { method: 'GET', target: `/task/${OVERLONG_PART}/updates`, headers: wsHeaders() }, { kind: 'error', status: [400, 414] }),
     );
   }
   return cases;
@@ -142,6 +145,8 @@ export function edgeCases(ctx: CaseContext): FuzzCase[] {
     c('a 20 KB header', { method: 'GET', target: '/healthz', headers: [['X-Big', 'b'.repeat(20_000)]] }, { kind: 'error', status: 431 }),
     c('a 20 KB URL', { method: 'GET', target: `/task/${'c'.repeat(20_000)}` }, { kind: 'error', status: [414, 431] }),
     c('a 101-character id', { method: 'GET', target: `/task/${LONG_PART}` }, { kind: 'error', status: [400, 414] }),
+    c('a 300-character id', { method: 'GET', target: `/task/${OVERLONG_PART}` }, { kind: 'error', status: 414 }),
+    c('a 300-character file name', { method: 'GET', target: `/task/${ctx.filesTask}/results/${OVERLONG_PART}` }, { kind: 'error', status: 414 }),
     c('a 101-character file name', { method: 'GET', target: `/task/${ctx.filesTask}/results/${LONG_PART}` }, { kind: 'error', status: [400, 404, 414] }),
     c('a bad percent-escape in the id', { method: 'GET', target: '/task/%zz' }, { kind: 'error', status: 400 }),
     c('a bad percent-escape in a service name', { method: 'GET', target: '/services/%ff' }, { kind: 'error', status: 400 }),

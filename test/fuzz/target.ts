@@ -25,24 +25,26 @@ export const MAX_RESULT_FILE_BYTES = 1024 * 1024;
 /** The request, headers and idle timeouts the suite runs with (item 8), in ms. */
 export const SHORT_TIMEOUT_MS = 2000;
 
+/** The idle timeout the suite runs with: the shortest --idle-timeout allows (event streams are quiet up to 15 s). */
+export const IDLE_TIMEOUT_MS = 30_000;
+
 /**
  * The limits of issue 11, set short so that the suite sees them act. Given as environment
  * variables, not flags: a variable the server does not know is ignored, where an unknown flag
- * would stop it, so the suite runs on a tree where some limits are not in yet.
- * TODO(lead): reconcile these names and units with the flags the fixes added.
+ * would stop it, so the suite also runs on a tree where some limits are not in yet. The names
+ * are those the fixes' branches added (i11-edge, i11-streams, i11-results).
+ * TODO(lead): check these names and units against the merged src/cli/config.ts.
  */
 export const LIMIT_ENV: Record<string, string> = {
-  // item 8: a request that trickles in is cut
+  // item 8: a request that trickles in is cut (ms)
   ERRAND_REQUEST_TIMEOUT: String(SHORT_TIMEOUT_MS),
   ERRAND_HEADERS_TIMEOUT: String(SHORT_TIMEOUT_MS),
-  ERRAND_CONNECTION_TIMEOUT: String(SHORT_TIMEOUT_MS),
-  ERRAND_KEEP_ALIVE_TIMEOUT: String(SHORT_TIMEOUT_MS),
-  // item 9: per-client caps on sockets, SSE streams and subscriptions
-  ERRAND_MAX_SOCKETS_PER_CLIENT: String(STREAM_CAP),
-  ERRAND_MAX_STREAMS_PER_CLIENT: String(STREAM_CAP),
+  ERRAND_IDLE_TIMEOUT: String(IDLE_TIMEOUT_MS),
+  // item 9: per-client caps on WebSockets, SSE streams, and subscriptions per socket
+  ERRAND_MAX_WEBSOCKETS_PER_CLIENT: String(STREAM_CAP),
+  ERRAND_MAX_SSE_PER_CLIENT: String(STREAM_CAP),
   ERRAND_MAX_SUBSCRIPTIONS_PER_SOCKET: String(STREAM_CAP),
-  ERRAND_MAX_SUBSCRIPTIONS_PER_CLIENT: String(STREAM_CAP),
-  // item 10: result bounds
+  // item 10: result bounds (bytes)
   ERRAND_MAX_RESULT_FILES: String(MAX_RESULT_FILES),
   ERRAND_MAX_RESULT_FILE_SIZE: String(MAX_RESULT_FILE_BYTES),
   ERRAND_MAX_RESULT_SIZE: String(4 * MAX_RESULT_FILE_BYTES),

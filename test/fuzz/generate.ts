@@ -14,7 +14,7 @@ export const BODY_LIMIT = 5 * 1024 * 1024;
 interface Route { method: string; path: string; weight: number; write?: boolean }
 
 const ROUTES: readonly Route[] = [
-  { method: 'POST', path: '/task', weight: 26, write: true },
+  { method: 'POST', path: '/task', weight: 40, write: true },
   { method: 'GET', path: '/task/:id', weight: 8 },
   { method: 'GET', path: '/task/:id/task', weight: 3 },
   { method: 'GET', path: '/task/:id/script', weight: 2 },
@@ -68,7 +68,7 @@ function nested(depth: number, open: string, close: string, inner = '1'): string
 
 /** A body: mostly JSON, valid or not, some deep, some not UTF-8, a few over the body limit. */
 function body(rng: Rng, service: string | undefined): Buffer | undefined {
-  const kind = rng.weighted<string>([[30, 'value'], [14, 'random'], [14, 'invalid'], [6, 'deep'], [7, 'bytes'], [8, 'empty'], [8, 'service'], [2, 'large'], [0.6, 'huge']]);
+  const kind = rng.weighted<string>([[40, 'value'], [18, 'random'], [14, 'invalid'], [6, 'deep'], [7, 'bytes'], [8, 'empty'], [8, 'service'], [2, 'large'], [0.6, 'huge']]);
   const text = (s: string) => Buffer.from(s, 'utf8');
   switch (kind) {
     case 'value': return text(rng.pick(['{}', '{"a":1}', '[]', '[1,2,3]', '"str"', '0', '-0', '1e308', '1e400', 'true', 'null', '"\\u2603"', '"😀"', '123456789012345678901234567890', '{"a":1,"a":2}', '{"__proto__":{"polluted":1}}', `{"s":"${'z'.repeat(10_000)}"}`, '  {"spaced" : [ 1 , 2 ] }  ', '"\\u0000"', '{"k\\u0000":1}']));

@@ -29,6 +29,8 @@ export const ErrorCodes = {
   uri_too_long: 414,
   websocket_required: 426,
   headers_too_large: 431,
+  method_not_allowed: 405,
+  expectation_failed: 417,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -18,7 +18,7 @@ import { linksAt, listeningUrl } from './links.ts';
 import { createStreamCounter, DEFAULT_STREAM_LIMITS, webSocketSlot } from './stream-limits.ts';
 import type { StreamLimits } from './stream-limits.ts';
 import { installErrorHandling } from './errors.ts';
-import { clientErrorHandler } from './client-errors.ts';
+import { answerRequestsNodeKeeps, clientErrorHandler } from './client-errors.ts';
 import { frameworkErrorHandler } from './errors.ts';
 import { httpLimits, serverOptions } from './http-options.ts';
 import { refuseIncompleteRequests } from './request-guards.ts';
@@ -84,6 +84,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
 
   installErrorHandling(app, settings.bodyLimit, limits);
   refuseIncompleteRequests(app);
+  answerRequestsNodeKeeps(app.server);
   // Task inputs are any JSON whatever the content type says; the route validates the raw bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));

@@ -5,6 +5,7 @@
  * written straight to the socket, which is then closed: after a parse error it cannot be reused.
  */
 import { STATUS_CODES } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ErrandError } from '../core/index.ts';
 import type { HttpLimits } from './http-options.ts';
@@ -52,4 +53,21 @@ export function clientErrorHandler(limits: HttpLimits) {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     writeErrorAndClose(socket, clientError(err, limits));
   };
+}
+
+/**
+ * The two requests Node answers (or drops) itself, before Fastify sees them: CONNECT, which Node
+ * hands to a 'connect' listener and destroys without an answer when there is none, and an
+ * `Expect` other than 100-continue, which Node answers with a bare 417.
+ */
+export function answerRequestsNodeKeeps(server: Server): void {
+  server.on('connect', (request: IncomingMessage, socket: Duplex) => {
+    writeErrorAndClose(socket, new ErrandError('method_not_allowed', `${request.method ?? 'CONNECT'} is not a method Errand answers; it is no proxy`), { Allow: 'GET, HEAD, POST, DELETE, OPTIONS' });
+  });
+  server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const error = new ErrandError('expectation_failed', `Expect: ${JSON.stringify(request.headers.expect ?? '')} cannot be met; only 100-continue is understood`, 'expect');
+    const body = JSON.stringify(error.toJSON());
+    response.writeHead(error.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+    response.end(body);
+  });
 }

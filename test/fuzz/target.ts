@@ -32,8 +32,7 @@ export const IDLE_TIMEOUT_MS = 30_000;
  * The limits of issue 11, set short so that the suite sees them act. Given as environment
  * variables, not flags: a variable the server does not know is ignored, where an unknown flag
  * would stop it, so the suite also runs on a tree where some limits are not in yet. The names
- * are those the fixes' branches added (i11-edge, i11-streams, i11-results).
- * TODO(lead): check these names and units against the merged src/cli/config.ts.
+ * are those of src/cli/config.ts.
  */
 export const LIMIT_ENV: Record<string, string> = {
   // item 8: a request that trickles in is cut (ms)

@@ -166,8 +166,8 @@ await describeEachBackend('HTTP edge', (kind) => {
     });
   });
 
-  describe("what Node's parser refuses", () => {
-    const cases: [string, string, number, string][] = [
+  describe("what Node's parser refuses, and what Node answers itself", () => {
+    const cases: [string, string, number, string, string?][] = [
       ['an unknown method', 'BREW / HTTP/1.1\r\nHost: localhost\r\n\r\n', 400, 'malformed_request'],
       ['a method in lower case', 'get /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n', 400, 'malformed_request'],
       ['a Content-Length that is not a number', 'POST /task?service=echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1x\r\n\r\n{}', 400, 'malformed_request'],
@@ -177,13 +177,15 @@ await describeEachBackend('HTTP edge', (kind) => {
       ['a control character in the path', 'GET /task/\x7f HTTP/1.1\r\nHost: localhost\r\n\r\n', 400, 'malformed_request'],
       ['a bare LF', 'GET /healthz HTTP/1.1\nHost: localhost\n\n', 400, 'malformed_request'],
       ['a bad chunk size', 'POST /task?service=echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', 400, 'malformed_request'],
+      ['CONNECT, which Node would drop unanswered', 'CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n', 405, 'method_not_allowed'],
+      ['an Expect other than 100-continue, which Node answers bare', 'POST /task?service=echo HTTP/1.1\r\nHost: localhost\r\nExpect: nonsense\r\nContent-Length: 2\r\n\r\n{}', 417, 'expectation_failed', 'expect'],
       ['headers over the size limit', `GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
       ['a request line over the size limit', `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`, 431, 'headers_too_large'],
     ];
-    for (const [what, bytes, status, code] of cases) {
+    for (const [what, bytes, status, code, field] of cases) {
       test(`${what}: ${status} ${code}, and the connection is closed`, async () => {
         const before = await countTasks(backend);
-        assertClosingError(await rawRequest(port, bytes), status, code);
+        assertClosingError(await rawRequest(port, bytes), status, code, field);
         assert.equal(await countTasks(backend), before);
       });
     }

@@ -76,6 +76,8 @@ export interface Config {
   maxEventStreamsPerClient: number;
   maxSubscriptionsPerSocket: number;
   maxStreams: number;
+  /** Bytes of events one stream may have waiting for a client that does not read, before it is closed. */
+  maxStreamBufferBytes: number;
   // HTTP edge (issue 11): how long a request may take to arrive, how big its head may be.
   /** Time for a whole request, headers and body, to arrive (0: no limit). */
   requestTimeoutMs: number;
@@ -137,6 +139,7 @@ const OPTIONS = {
   'max-sse-per-client': { env: 'ERRAND_MAX_SSE_PER_CLIENT', type: 'string' },
   'max-subscriptions-per-socket': { env: 'ERRAND_MAX_SUBSCRIPTIONS_PER_SOCKET', type: 'string' },
   'max-streams': { env: 'ERRAND_MAX_STREAMS', type: 'string' },
+  'max-stream-buffer': { env: 'ERRAND_MAX_STREAM_BUFFER', type: 'string' },
   // HTTP edge (issue 11)
   'request-timeout': { env: 'ERRAND_REQUEST_TIMEOUT', type: 'string' },
   'headers-timeout': { env: 'ERRAND_HEADERS_TIMEOUT', type: 'string' },
@@ -297,6 +300,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     maxEventStreamsPerClient: integer(get('max-sse-per-client') ?? '64', 'max-sse-per-client', 1, 1_000_000),
     maxSubscriptionsPerSocket: integer(get('max-subscriptions-per-socket') ?? '100', 'max-subscriptions-per-socket', 1, 10_000),
     maxStreams: integer(get('max-streams') ?? '2000', 'max-streams', 1, 1_000_000),
+    maxStreamBufferBytes: bytes(get('max-stream-buffer') ?? '4mb', 'max-stream-buffer'),
     ...http,
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
@@ -399,6 +403,7 @@ Options (flag, then environment variable, then default):
   --max-sse-per-client N  ERRAND_MAX_SSE_PER_CLIENT 64: open SSE streams per client address (429 beyond)
   --max-subscriptions-per-socket N ERRAND_MAX_SUBSCRIPTIONS_PER_SOCKET 100: one more closes the socket (4029)
   --max-streams N         ERRAND_MAX_STREAMS       2000: WebSockets and SSE streams over all clients (503 beyond)
+  --max-stream-buffer SIZE ERRAND_MAX_STREAM_BUFFER 4mb: events waiting for a stream's client; beyond it the stream closes (slow_consumer)
   --request-timeout MS    ERRAND_REQUEST_TIMEOUT   60000: a request (headers and body) must arrive within this (0: no limit)
   --headers-timeout MS    ERRAND_HEADERS_TIMEOUT   10000: a request's headers must arrive within this
   --keep-alive-timeout MS ERRAND_KEEP_ALIVE_TIMEOUT 72000: an idle keep-alive connection is closed after this

@@ -55,5 +55,6 @@ export function serverSettings(config: Config) {
     maxEventStreamsPerClient: config.maxEventStreamsPerClient,
     maxSubscriptionsPerSocket: config.maxSubscriptionsPerSocket,
     maxStreams: config.maxStreams,
+    maxStreamBufferBytes: config.maxStreamBufferBytes,
   };
 }

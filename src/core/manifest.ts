@@ -16,6 +16,9 @@ export type Runtime = (typeof Runtimes)[number];
 
 export const DEFAULT_CACHE_LIFETIME = 'PT24H';
 
+/** The longest timer Node can set: 2^31 - 1 ms, about 24.8 days. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 export interface Manifest {
   name: string;
   version: string;
@@ -148,6 +151,8 @@ export function readManifest(raw: unknown, folderName: string, file: string): Ma
   }
   const timeoutMs = durations.timeout === undefined ? null : durationToMillis(parseIsoDuration(durations.timeout)!);
   if (timeoutMs !== null && timeoutMs <= 0) return problem('timeout', 'must be longer than zero');
+  // A timer cannot wait longer (Node would fire it at once); a task that may run longer has no timeout.
+  if (timeoutMs !== null && timeoutMs > MAX_TIMEOUT_MS) return problem('timeout', `must be at most P24D (${MAX_TIMEOUT_MS} ms); leave it out for no timeout`);
 
   let inputSchema: Record<string, unknown> | null = null;
   if (m.inputSchema !== undefined) {

@@ -12,7 +12,7 @@ import { createDeadLetters, createEventPublisher } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
 import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, Store } from '../store/index.ts';
 import { isTransientError } from '../store/index.ts';
-import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
+import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isIssuableTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
 import type { NewEvent, ReplyMessage, ResultLimits, TaskError, TaskStatus } from '../core/index.ts';
 
 export interface RecorderOptions {
@@ -49,8 +49,8 @@ function progressOf(delivery: Delivery): ProgressUpdate | undefined {
   }
   if (typeof message !== 'object' || message === null) return undefined;
   const { taskId, eventType, eventData } = message as { taskId?: unknown; eventType?: unknown; eventData?: unknown };
-  const id = isTaskId(taskId) ? taskId : delivery.routingKey.split('.')[0];
-  if (!isTaskId(id) || (eventType !== undefined && eventType !== 'progress')) return undefined;
+  const id = isIssuableTaskId(taskId) ? taskId : delivery.routingKey.split('.')[0];
+  if (!isIssuableTaskId(id) || (eventType !== undefined && eventType !== 'progress')) return undefined;
   const seq = Number(delivery.properties.headers?.[SEQ_HEADER]);
   return { id, value: eventData ?? null, runId: header(delivery, RUN_HEADER), worker: header(delivery, WORKER_HEADER), seq: Number.isSafeInteger(seq) ? seq : null };
 }
@@ -236,7 +236,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
     RESULT_QUEUE,
     async (delivery) => {
       const taskId = delivery.properties.correlationId;
-      if (!isTaskId(taskId)) {
+      if (!isIssuableTaskId(taskId)) {
         return deadLetter(RESULT_QUEUE, delivery, `reply without a valid task id (correlation_id ${JSON.stringify(taskId ?? null)})`);
       }
       // Taken in arrival order, before anything is awaited.

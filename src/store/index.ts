@@ -2,6 +2,6 @@ export type { Store, NewTask, StartedTask, CompletedTask, CompletionOutcome, Sto
 export type { SqlClient } from './sql-client.ts';
 export { createSqlStore } from './sql-store.ts';
 export { isTransientError } from './sql-errors.ts';
-export { migrate, pendingMigrations } from './migrate.ts';
+export { loadMigrations, migrate, pendingMigrations } from './migrate.ts';
 export { connectPostgres, ensureDatabase } from './postgres/index.ts';
 export { openEmbedded } from './embedded/index.ts';

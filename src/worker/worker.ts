@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createDeadLetters } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
-import { buildMultipart, CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, resultFilesError, resultSizeError, NO_CACHE_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
+import { buildMultipart, CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, resultFilesError, resultSizeError, NO_CACHE_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isIssuableTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
 import type { ResultLimits, TaskError } from '../core/index.ts';
 import type { Outcome, ServiceDefinition, StopReason } from './executor.ts';
 import { stoppedOutcome } from './executor.ts';
@@ -179,7 +179,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
    */
   async function runTask(service: ServiceDefinition, delivery: Delivery): Promise<Disposition> {
     const taskId = delivery.properties.correlationId;
-    if (!isTaskId(taskId)) {
+    if (!isIssuableTaskId(taskId)) {
       // No task to fail and no one to answer: set aside, where an operator can see what sent it.
       return deadLetter(service.name, delivery, `task message without a valid task id (correlation_id ${JSON.stringify(taskId ?? null)})`);
     }

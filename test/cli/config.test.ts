@@ -23,6 +23,7 @@ test('defaults point at the local engines', () => {
   assert.equal(config.maxEventStreamsPerClient, 64);
   assert.equal(config.maxSubscriptionsPerSocket, 100);
   assert.equal(config.maxStreams, 2000);
+  assert.equal(config.maxStreamBufferBytes, 4 * 1024 * 1024);
 });
 
 test('flags win over ERRAND_* variables, which win over defaults', () => {
@@ -62,6 +63,7 @@ test('bad values are refused with the option named', () => {
   refused(['--trust-proxy=-1'], {}, 'trust-proxy');
   refused(['--max-websockets-per-client', '0'], {}, 'max-websockets-per-client');
   refused([], { ERRAND_MAX_STREAMS: 'many' }, 'max-streams');
+  refused([], { ERRAND_MAX_STREAM_BUFFER: 'lots' }, 'max-stream-buffer');
   refused(['--body-limit', 'lots'], {}, 'body-limit');
   refused(['--default-ttl', '7 days'], {}, 'default-ttl');
   refused(['--public-url', 'errand.example.org'], {}, 'public-url');

@@ -48,6 +48,7 @@ test('every problem names its field', () => {
     [{ timeout: '10 minutes' }, 'timeout', /must match pattern/],
     [{ timeout: 'P1X' }, 'timeout', /not an ISO 8601 duration/],
     [{ timeout: 'PT0S' }, 'timeout', /longer than zero/],
+    [{ timeout: 'P25D' }, 'timeout', /at most P24D/],
     [{ concurrency: 0 }, 'concurrency', /must be >= 1/],
     [{ concurrency: 1.5 }, 'concurrency', /must be integer/],
     [{ name: 'amq.x' }, 'name', /reserved/],

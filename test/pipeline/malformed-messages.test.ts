@@ -71,6 +71,7 @@ await describeEachBackend('malformed AMQP messages', () => {
     const [badType, truncated, badIndex, notJson, oddStart, nulScript, hugeHeader, good] = made as [string, string, string, string, string, string, string, string];
     await toQueue(RESULT_QUEUE, '{"no":"correlation id"}', json);
     await toQueue(RESULT_QUEUE, '{"n":1}', { ...json, correlationId: 'not-a-task' });
+    await toQueue(RESULT_QUEUE, '{"n":1}', { ...json, correlationId: 'ffffffffffffffff' });
     await toQueue(RESULT_QUEUE, '<html>no</html>', { contentType: 'text/html', correlationId: badType });
     const boundary = 'B0undary';
     await toQueue(RESULT_QUEUE, `--${boundary}\r\nContent-Disposition: form-data; name="index"; filename="index.json"\r\nContent-Type: application/json\r\n\r\n{"a":`, { contentType: `multipart/form-data; boundary=${boundary}`, correlationId: truncated });
@@ -90,11 +91,13 @@ await describeEachBackend('malformed AMQP messages', () => {
     assert.equal(await backend.store.getConsole(hugeHeader), HUGE);
     const fromResults = await eventually(() => {
       const set = dead.filter((d) => d.queue === RESULT_QUEUE);
-      return set.length >= 3 && set;
-    }, 'three replies set aside');
-    assert.deepEqual(fromResults.map((d) => d.correlationId), [undefined, 'not-a-task', nulScript]);
+      return set.length >= 4 && set;
+    }, 'four replies set aside');
+    // An id past PostgreSQL's bigint is no task id at all: set aside, never sent to the database.
+    assert.deepEqual(fromResults.map((d) => d.correlationId), [undefined, 'not-a-task', 'ffffffffffffffff', nulScript]);
     assert.match(fromResults[0]!.reason, /without a valid task id/);
-    assert.match(fromResults[2]!.reason, /can never be recorded/);
+    assert.match(fromResults[2]!.reason, /without a valid task id/);
+    assert.match(fromResults[3]!.reason, /can never be recorded/);
     await eventually(async () => (await backend.broker.queueStats(RESULT_QUEUE))?.messages === 0, 'the reply queue to be empty');
   });
 
@@ -123,6 +126,7 @@ await describeEachBackend('malformed AMQP messages', () => {
     const [notJson, hugeHeader, oddDeadline] = [await task(), await task(), await task()];
     const message = { ...json, replyTo: RESULT_QUEUE, persistent: true };
     await toQueue('echo', '{"a":1}', message);
+    await toQueue('echo', '{"a":2}', { ...message, correlationId: 'ffffffffffffffff' });
     await toQueue('echo', 'not json', { ...message, correlationId: notJson });
     await toQueue('echo', '{"b":2}', { ...message, correlationId: hugeHeader, headers: { filler: HUGE } });
     await toQueue('echo', '{"c":3}', { ...message, correlationId: oddDeadline, headers: { 'x-errand-deadline': 'someday' } });
@@ -133,8 +137,12 @@ await describeEachBackend('malformed AMQP messages', () => {
     assert.equal((await ended(oddDeadline)).status, 'done');
     const { json: good } = await postTask(stack.baseUrl, 'echo', { after: 'bad' });
     assert.equal((await ended(good.id as string)).status, 'done');
-    const fromEcho = await eventually(() => dead.find((d) => d.queue === 'echo'), 'the task message without an id set aside');
-    assert.match(fromEcho.reason, /without a valid task id/);
+    const fromEcho = await eventually(() => {
+      const set = dead.filter((d) => d.queue === 'echo');
+      return set.length >= 2 && set;
+    }, 'the task messages without a storable id set aside');
+    assert.deepEqual(fromEcho.map((d) => d.correlationId), [undefined, 'ffffffffffffffff']);
+    for (const d of fromEcho) assert.match(d.reason, /without a valid task id/);
   });
 
   test('garbage on the control and registry channels is ignored; the roles go on answering', async () => {

@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { DEAD_LETTER_QUEUE, DEAD_REASON_HEADER } from '../../src/broker/index.ts';
 import { FlakeIdGenerator, RESULT_QUEUE, STARTED_TYPE } from '../../src/core/index.ts';
 import { startRecorder } from '../../src/recorder/index.ts';
+import { loadMigrations } from '../../src/store/index.ts';
 import type { CompletionOutcome, Store } from '../../src/store/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { describeEachBackend, testLogger } from '../support/backends.ts';
@@ -85,6 +86,17 @@ await describeEachBackend('recorder faults', (kind) => {
     ]);
     assert.deepEqual(outcomes.map((o) => o.kind === 'recorded' ? o.status : o.kind), ['done', 'failed']);
     assert.equal((await backend.store.getTask(poison))?.error?.code, 'unrecordable_result');
+  });
+
+  test('migration 006 cuts a ttl stored before the limits to P1000Y, after which the task can be canceled', async () => {
+    const poison = await insert('P300000Y');
+    await assert.rejects(backend.store.cancelTask(poison), 'a cancel fails while the ttl is out of range');
+    const migration = (await loadMigrations()).find((m) => m.name === '006_ttl_ceiling');
+    assert.ok(migration, 'migration 006 exists');
+    await backend.db.exec(migration.sql);
+    const outcome = await backend.store.cancelTask(poison);
+    assert.equal(outcome.kind, 'canceled');
+    assert.equal(await statusOf(poison), 'canceled');
   });
 
   test('a reply that can never be written is set aside in errand.dead; a database that is away is waited for', async () => {

@@ -1,4 +1,4 @@
-export { startRecorder } from './recorder.ts';
+export { MAX_TRIES_OF_UNKNOWN_ERRORS, startRecorder } from './recorder.ts';
 export type { Recorder, RecorderOptions } from './recorder.ts';
 export { startJanitor } from './janitor.ts';
 export type { Janitor, JanitorOptions } from './janitor.ts';

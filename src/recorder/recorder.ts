@@ -7,13 +7,17 @@
  * message back to its queue; one that can never be written (or read) is set aside in the
  * dead-letter queue, so that nothing bad holds back what comes after it.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createDeadLetters, createEventPublisher } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
 import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, Store } from '../store/index.ts';
-import { isTransientError } from '../store/index.ts';
+import { errorNature, isTransientError } from '../store/index.ts';
 import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isIssuableTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
 import type { NewEvent, ReplyMessage, ResultLimits, TaskError, TaskStatus } from '../core/index.ts';
+
+/** Tries a message gets when its error says neither that the database is away nor that the data is bad. */
+export const MAX_TRIES_OF_UNKNOWN_ERRORS = 5;
 
 export interface RecorderOptions {
   store: Store;
@@ -148,14 +152,30 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
   // batches, or none, and would commit in any order: a result committed before its script made a
   // done task without its script, one committed before its start a task without its started
   // event. Each reply is applied once the task's earlier replies have been; other tasks' run on.
-  const underWay = new Map<string, Promise<void>>();
-  function inOrder<T>(taskId: string, apply: () => Promise<T>): Promise<T> {
+  // A reply handed back to the queue (the database was away) is applied again later, so the
+  // replies of its task behind it go back too instead of overtaking it.
+  const underWay = new Map<string, Promise<Disposition | undefined>>();
+  function inOrder(taskId: string, apply: () => Promise<Disposition>): Promise<Disposition> {
     const before = underWay.get(taskId);
-    const run = before ? before.then(apply) : apply();
-    const settled = run.then(() => undefined, () => undefined);
+    const run = before ? before.then((previous) => (previous === 'requeue' ? 'requeue' : apply())) : apply();
+    const settled = run.catch(() => undefined);
     underWay.set(taskId, settled);
     void settled.then(() => { if (underWay.get(taskId) === settled) underWay.delete(taskId); });
     return run;
+  }
+
+  // Errors that say neither "database away" nor "bad data" (a bug, a driver surprise) get a few
+  // tries per message, then the message is set aside: never an endless requeue loop.
+  const unknownFailures = new Map<string, number>();
+  function triesOfUnknown(delivery: Delivery, queue: string): number {
+    // Computed on this rare path only: the same message, as redelivered, has the same key.
+    const key = createHash('sha256').update(queue).update('\u0000').update(delivery.properties.correlationId ?? '').update('\u0000').update(delivery.body).digest('base64');
+    const tries = (unknownFailures.get(key) ?? 0) + 1;
+    unknownFailures.delete(key);
+    // Bounded: the oldest entries go first (a Map keeps insertion order).
+    if (unknownFailures.size >= 10_000) unknownFailures.delete(unknownFailures.keys().next().value!);
+    if (tries < MAX_TRIES_OF_UNKNOWN_ERRORS) unknownFailures.set(key, tries);
+    return tries;
   }
 
   /** Stops a run that must not go on: its task ended (canceled, expired) or was given up. */
@@ -226,7 +246,11 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
   /** A failure to write: the database away hands the message back after a pause; anything else sets it aside. */
   async function failed(queue: string, delivery: Delivery, err: unknown, what: string): Promise<Disposition> {
     const message = (err as Error | null)?.message ?? String(err);
-    if (!isTransientError(err)) return deadLetter(queue, delivery, `${what} can never be recorded: ${message}`);
+    const nature = errorNature(err);
+    if (nature === 'data') return deadLetter(queue, delivery, `${what} can never be recorded: ${message}`);
+    if (nature === 'unknown' && triesOfUnknown(delivery, queue) >= MAX_TRIES_OF_UNKNOWN_ERRORS) {
+      return deadLetter(queue, delivery, `${what} could not be recorded in ${MAX_TRIES_OF_UNKNOWN_ERRORS} tries: ${message}`);
+    }
     log.warn({ err: message, taskId: delivery.properties.correlationId }, `could not record ${what}; it goes back to the queue`);
     await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
     return 'requeue';

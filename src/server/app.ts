@@ -121,7 +121,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     registerUpdatesRoute(scoped, ctx);
     const maxBufferedBytes = settings.maxStreamBufferBytes ?? 4 * 1024 * 1024;
     const eventSource = registerEventSourceRoutes(scoped, ctx, { maxBufferedBytes, keepAliveMs: 15_000 });
-    scoped.route({ method: 'GET', url: '/events', config: { websocket: true }, preHandler: webSocketSlot(ctx.streams), handler: eventSource, wsHandler: eventSocketHandler(ctx, { maxBufferedBytes, maxSubscriptions: streamLimits.subscriptionsPerSocket }) });
+    scoped.route({ method: 'GET', url: '/events', exposeHeadRoute: false, config: { websocket: true }, preHandler: webSocketSlot(ctx.streams), handler: eventSource, wsHandler: eventSocketHandler(ctx, { maxBufferedBytes, maxSubscriptions: streamLimits.subscriptionsPerSocket }) });
     registerDashboardRoutes(scoped, ctx);
     registerHealthRoutes(scoped, ctx);
     registerServiceRoutes(scoped, ctx);

@@ -57,7 +57,10 @@ export function guardUpgrades(app: FastifyInstance, limits: HttpLimits): void {
   app.addHook('onClose', () => { app.server.removeListener('upgrade', arm); });
   // The plugin would accept an upgrade on any route and close the WebSocket at once: refuse it instead.
   app.addHook('onRequest', (request, _reply, done) => {
-    if (!isUpgrade(request) || request.is404 || request.routeOptions.config.websocket === true) return done();
+    if (!isUpgrade(request)) return done();
+    // Only a GET becomes a WebSocket; a HEAD would run the route's plain handler on the upgrade socket.
+    if (request.method !== 'GET') return done(new ErrandError('invalid_handshake', `a WebSocket handshake is a GET, not ${request.method}`, 'method'));
+    if (request.is404 || request.routeOptions.config.websocket === true) return done();
     done(new ErrandError('invalid_handshake', `${request.method} ${request.routeOptions.url ?? ''} is not a WebSocket endpoint`, 'upgrade'));
   });
   // With a listener, ws hands its refusals here instead of writing its own text/html answer.

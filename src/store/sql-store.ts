@@ -6,7 +6,7 @@
 import { afterStart, createBatcher, decideProgress, decideStart, failureIndex, isTerminal, taskIdToDecimal, WORKER_LOST } from '../core/index.ts';
 import type { CacheClaim, NewEvent, ProgressState, TaskError, TaskEvent, TaskInfo, TaskSnapshot, TaskStatus } from '../core/index.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
-import { isTransientError } from './sql-errors.ts';
+import { isRowError, isTransientError } from './sql-errors.ts';
 import { appendEvents, hasPendingEvents, lastEventId, lastEvents, oldestEventId, readEvents, sequenceEvents, trimEvents } from './sql-events.ts';
 import type { CachedSubmission, CancelOutcome, CompletedTask, CompletionOutcome, NewTask, ProgressUpdate, RequeueOutcome, RunningTask, StartedTask, StartOutcome, Store, StoredFile, UnfinishedTask } from './store.ts';
 
@@ -107,12 +107,6 @@ export const UNRECORDABLE_RESULT = 'unrecordable_result';
 /** An error's message as it may be stored: PostgreSQL text and jsonb cannot hold NUL. */
 function messageOf(err: unknown): string {
   return String((err as Error | null)?.message ?? err).replace(/\u0000/g, '\uFFFD');
-}
-
-/** SQLSTATE class 22 (data exception) and 23 (integrity): the row is at fault, not the connection. */
-function isRowError(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
 export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {}): Store {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DEAD_LETTER_QUEUE, DEAD_REASON_HEADER } from '../../src/broker/index.ts';
 import { FlakeIdGenerator, RESULT_QUEUE, STARTED_TYPE } from '../../src/core/index.ts';
-import { startRecorder } from '../../src/recorder/index.ts';
+import { MAX_TRIES_OF_UNKNOWN_ERRORS, startRecorder } from '../../src/recorder/index.ts';
 import { loadMigrations } from '../../src/store/index.ts';
 import type { CompletionOutcome, Store } from '../../src/store/index.ts';
 import type { Backend } from '../support/backends.ts';
@@ -184,5 +184,65 @@ await describeEachBackend('recorder faults', (kind) => {
       assert.equal(await backend.store.getScript(id), `f <- function() "${id}"`);
       assert.equal((await backend.store.getTask(id))?.hasScript, true);
     }
+  });
+  test("a script message handed back because the database was away is still applied before its task's result", async () => {
+    const tasks = await Promise.all(Array.from({ length: 10 }, () => insert()));
+    const order: string[] = [];
+    const refusedOnce = new Set<string>();
+    const store: Store = {
+      ...backend.store,
+      async saveScript(id, script) {
+        if (!refusedOnce.has(id)) {
+          refusedOnce.add(id);
+          throw Object.assign(new Error('connection lost'), { code: '08006' });
+        }
+        await backend.store.saveScript(id, script);
+        order.push(`script ${id}`);
+      },
+      async completeTasks(batch) {
+        for (const t of batch) order.push(`result ${t.id}`);
+        return backend.store.completeTasks(batch);
+      },
+    };
+    await withRecorder(store, async () => {
+      for (const id of tasks) {
+        await backend.broker.send(RESULT_QUEUE, json({ script: `f <- function() "${id}"` }), { correlationId: id, contentType: 'application/json' });
+        await sendResult(id, { id });
+      }
+      await eventually(async () => (await Promise.all(tasks.map(statusOf))).every((s) => s === 'done'), 'every task to be done');
+    });
+    for (const id of tasks) {
+      const script = order.indexOf(`script ${id}`);
+      assert.ok(script >= 0 && script < order.indexOf(`result ${id}`), `task ${id}: ${order.filter((o) => o.endsWith(id)).join(', ')}`);
+      assert.equal((await backend.store.getTask(id))?.hasScript, true);
+    }
+  });
+
+  test('a reply whose error says neither "database away" nor "bad data" gets a few tries, then is set aside; the rest are recorded', async () => {
+    const [odd, good] = [await insert(), await insert()];
+    let oddTries = 0;
+    const store: Store = {
+      ...backend.store,
+      async completeTasks(tasks) {
+        const written = tasks.filter((t) => t.id !== odd);
+        const real = await backend.store.completeTasks(written);
+        const byId = new Map(written.map((t, i) => [t.id, real[i]!]));
+        return tasks.map((t): CompletionOutcome => {
+          if (t.id !== odd) return byId.get(t.id)!;
+          oddTries++;
+          return { kind: 'not-recorded', transient: false, error: new TypeError('something nobody expected') };
+        });
+      },
+    };
+    await withRecorder(store, async () => {
+      await sendResult(odd, { n: 1 });
+      await sendResult(good, { n: 2 });
+      await eventually(async () => (await statusOf(good)) === 'done', 'the good result to be recorded');
+      await eventually(async () => (await backend.broker.queueStats(RESULT_QUEUE))?.messages === 0 && oddTries >= MAX_TRIES_OF_UNKNOWN_ERRORS, 'the odd reply to be set aside');
+    });
+    assert.equal(oddTries, MAX_TRIES_OF_UNKNOWN_ERRORS);
+    const dead = await deadLetters(1);
+    assert.deepEqual(dead.map((d) => d.correlationId), [odd]);
+    assert.match(dead[0]!.reason, new RegExp(`could not be recorded in ${MAX_TRIES_OF_UNKNOWN_ERRORS} tries: something nobody expected`));
   });
 });

@@ -116,6 +116,27 @@ await describeEachBackend('HTTP edge', (kind) => {
       }
     });
 
+    test('HEAD on a streaming route, with or without Upgrade, is answered and holds no stream', async () => {
+      // A server of its own with a cap of one stream per client: a HEAD that held one would lock the client out.
+      const own = await startStack(backend, { recorder: false, nodeId: 8, settings: { maxEventStreamsPerClient: 1, maxWebSocketsPerClient: 1 } });
+      const ownPort = portOf(own);
+      for (const path of ['/events', `/task/${taskId}/events`, `/task/${taskId}/updates`]) {
+        const plain = await rawRequest(ownPort, `HEAD ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+        assert.ok(plain.status >= 400 && plain.status < 500, `HEAD ${path}: ${plain.status}`);
+        assert.equal(plain.closedByServer, true);
+        const upgrade = await rawRequest(ownPort, upgradeRequest(path).replace(/^GET /, 'HEAD '));
+        assert.equal(upgrade.status, 400, `HEAD upgrade ${path}`);
+        assert.equal(upgrade.closedByServer, true);
+      }
+      await eventually(async () => (await openConnections(own)) === 0, 'the server to release every HEAD socket');
+      // The client's one SSE slot is free.
+      const abort = new AbortController();
+      const stream = await fetch(`http://127.0.0.1:${ownPort}/events`, { headers: { accept: 'text/event-stream' }, signal: abort.signal });
+      assert.equal(stream.status, 200);
+      abort.abort();
+      await own.close();
+    });
+
     test('a plain GET on the updates socket answers 426 with Upgrade: websocket', async () => {
       const response = await rawRequest(port, get(`/task/${taskId}/updates`));
       assertError(response, 426, 'websocket_required');

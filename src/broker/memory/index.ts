@@ -7,7 +7,8 @@
 import type { Broker, Channel, Delivery, DeliveryHandler, Disposition, MessageProperties, QueueStats, SendOptions, StatusFeed, Subscription } from '../broker.ts';
 import { topicMatches } from '../broker.ts';
 
-interface Message { body: Buffer; properties: MessageProperties; routingKey: string; redelivered: boolean }
+/** `order`: when it was first queued; a message handed back returns to that place, as in RabbitMQ. */
+interface Message { body: Buffer; properties: MessageProperties; routingKey: string; redelivered: boolean; order: number }
 
 interface ConsumerState {
   handler: DeliveryHandler;
@@ -45,10 +46,17 @@ export function createMemoryBroker(): Broker {
     }
   }
 
+  let queued = 0;
+  function requeue(q: QueueState, message: Message): void {
+    let at = 0;
+    while (at < q.messages.length && q.messages[at]!.order < message.order) at++;
+    q.messages.splice(at, 0, message);
+  }
+
   function deliver(q: QueueState, consumer: ConsumerState, message: Message): void {
     const delivery: Delivery = { body: message.body, properties: message.properties, routingKey: message.routingKey, redelivered: message.redelivered };
     const settle = (disposition: Disposition): void => {
-      if (disposition === 'requeue') q.messages.unshift({ ...message, redelivered: true });
+      if (disposition === 'requeue') requeue(q, { ...message, redelivered: true });
     };
     const work: Promise<void> = Promise.resolve()
       .then(() => consumer.handler(delivery))
@@ -79,7 +87,7 @@ export function createMemoryBroker(): Broker {
       const { persistent: _persistent, ...properties } = options;
       const q = queues.get(name);
       if (!q) return; // like the default exchange: a message to no queue is dropped
-      q.messages.push({ body, properties, routingKey: name, redelivered: false });
+      q.messages.push({ body, properties, routingKey: name, redelivered: false, order: ++queued });
       setImmediate(() => dispatch(q));
     },
 
@@ -87,7 +95,7 @@ export function createMemoryBroker(): Broker {
       ensureOpen();
       for (const q of queues.values()) {
         if ([...q.statusBindings].some((pattern) => topicMatches(pattern, routingKey))) {
-          q.messages.push({ body, properties, routingKey, redelivered: false });
+          q.messages.push({ body, properties, routingKey, redelivered: false, order: ++queued });
           setImmediate(() => dispatch(q));
         }
       }

@@ -104,7 +104,8 @@ export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContex
   }
 
 
-  app.get<{ Params: { id: string } }>('/task/:id/events', async (request, reply) => {
+  // No HEAD twin: it would take a stream slot and hold a stream open that sends no body.
+  app.get<{ Params: { id: string } }>('/task/:id/events', { exposeHeadRoute: false }, async (request, reply) => {
     const id = requireExistingTaskId(request.params.id);
     const query = request.query as Query;
     const filter = { ...parseFilter({ types: query.type }, '', QUERY_FILTER_FIELDS), tasks: new Set([id]) };

@@ -311,8 +311,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   const command = parsed.positionals[0];
   const help = flags.help === true;
   // Links are built from it, never from a request's Host header, so serve cannot guess it.
-  if (command === 'serve' && !help && config.publicUrl === undefined) {
-    throw new ErrandError('missing_field', 'serve needs --public-url (or ERRAND_PUBLIC_URL): the URL clients reach this server at, such as https://errand.example.org; links in responses are built from it', 'public-url');
+  // The recorder puts the same links in Patavi's `<id>.end` messages.
+  if ((command === 'serve' || command === 'recorder') && !help && config.publicUrl === undefined) {
+    throw new ErrandError('missing_field', `${command} needs --public-url (or ERRAND_PUBLIC_URL): the URL clients reach Errand's servers at, such as https://errand.example.org; links are built from it`, 'public-url');
   }
   return { command, config, help, rest: parsed.positionals.slice(1) };
 }
@@ -368,7 +369,7 @@ Options (flag, then environment variable, then default):
   --database-url URL      ERRAND_DATABASE_URL      postgres://127.0.0.1:5432/errand
   --host HOST             ERRAND_HOST              127.0.0.1
   --port N                ERRAND_PORT              3000
-  --public-url URL        ERRAND_PUBLIC_URL        required by serve: the URL clients reach the server at, links are built from it (dev: its own address)
+  --public-url URL        ERRAND_PUBLIC_URL        required by serve and recorder: the URL clients reach the servers at, links are built from it (dev: its own address)
   --api-key KEY           ERRAND_API_KEY           none: write routes are open
   --node-id N             ERRAND_NODE_ID           leased from the database
   --concurrency N         ERRAND_CONCURRENCY       1 task at a time per service

@@ -20,7 +20,7 @@ export async function recorder(config: Config): Promise<void> {
   const logger = createLogger(config, 'errand-recorder');
   const store = await openPostgresStore(config, logger);
   const broker = await openRabbitMq(config, logger, 'errand-recorder');
-  const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const publicUrl = config.publicUrl!; // readConfig refuses recorder without it
   const running = await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) });
   const janitor = startJanitor({ store, broker, logger, publicUrl, ...janitorSettings(config) });
   logger.info({ database: store.target, broker: broker.target }, 'errand recorder running');

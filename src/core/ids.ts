@@ -16,16 +16,16 @@ export function isTaskId(value: unknown): value is string {
   return typeof value === 'string' && TASK_ID.test(value);
 }
 
-/**
- * Well-formed ids from 8000000000000000 up are past PostgreSQL's signed bigint: no task has one
- * (the clock reaches them at 2^41 ms, 2039-09-07), and a query given one fails. Callers answer
- * "no such task" instead of asking the database.
- */
 /** A task id that can name a stored task: well formed and within PostgreSQL's bigint. */
 export function isIssuableTaskId(value: unknown): value is string {
   return isTaskId(value) && canBeIssued(value);
 }
 
+/**
+ * Well-formed ids from 8000000000000000 up are past PostgreSQL's signed bigint: no task has one
+ * (the clock reaches them at 2^41 ms, 2039-09-07), and a query given one fails. Callers answer
+ * "no such task" instead of asking the database.
+ */
 export function canBeIssued(hex: string): boolean {
   return hex.charCodeAt(0) < 0x38; // '0'..'7'
 }

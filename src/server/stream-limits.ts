@@ -5,6 +5,7 @@
  * server. Counting only: the routes take a slot before they start a stream and give it back when
  * the connection closes.
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import { ErrandError } from '../core/index.ts';
 
@@ -32,7 +33,34 @@ export const TOO_MANY_SUBSCRIPTIONS_CLOSE = 4029;
  * one proxy or NAT are told apart and one principal cannot spread over many addresses.
  */
 export function streamClient(request: FastifyRequest): string {
-  return request.ip;
+  return addressKey(request.ip);
+}
+
+/**
+ * The part of an address one client controls: an IPv4 address, or the /64 of an IPv6 one (a
+ * single host is usually given a whole /64, so counting its addresses one by one would give it
+ * 2^64 caps). An IPv4-mapped IPv6 address counts as its IPv4 address.
+ */
+export function addressKey(ip: string): string {
+  if (isIPv4(ip)) return ip;
+  const bare = ip.replace(/%.*$/, '');
+  if (!isIPv6(bare)) return ip;
+  const groups = expandIpv6(bare);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `${groups[6]! >> 8}.${groups[6]! & 255}.${groups[7]! >> 8}.${groups[7]! & 255}`;
+  }
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a trailing dotted quad converted). */
+function expandIpv6(ip: string): number[] {
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
+  const text = quad ? ip.slice(0, quad.index) + [((Number(quad[1]) << 8) | Number(quad[2])).toString(16), ((Number(quad[3]) << 8) | Number(quad[4])).toString(16)].join(':') : ip;
+  const [head = '', tail] = text.split('::');
+  const part = (s: string): number[] => (s === '' ? [] : s.split(':').map((g) => parseInt(g, 16)));
+  const left = part(head);
+  const right = tail === undefined ? [] : part(tail);
+  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
 }
 
 export interface StreamCounter {

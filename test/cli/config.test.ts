@@ -116,12 +116,14 @@ test('--trust-proxy takes true/false, a hop count, or proxy addresses and CIDRs'
   assert.deepEqual(trust('loopback,10.0.0.0/255.0.0.0'), ['loopback', '10.0.0.0/255.0.0.0']);
 });
 
-test('serve requires --public-url, in one line naming the flag and its variable', () => {
+test('serve and recorder require --public-url, in one line naming the flag and its variable', () => {
   assert.throws(() => readConfig(['serve'], {}), (err: unknown) => err instanceof ErrandError && err.field === 'public-url'
     && /--public-url \(or ERRAND_PUBLIC_URL\)/.test(err.message) && !err.message.includes('\n'));
   assert.equal(readConfig(['serve'], { ERRAND_PUBLIC_URL: 'http://errand.test:8080' }).config.publicUrl, 'http://errand.test:8080');
   assert.equal(readConfig(['serve', '--help'], {}).help, true);
-  // The other roles do not serve links to clients; dev uses its own listening address.
+  assert.throws(() => readConfig(['recorder'], {}), (err: unknown) => err instanceof ErrandError && err.field === 'public-url' && /^recorder needs --public-url/.test(err.message));
+  assert.equal(readConfig(['recorder', '--public-url', 'https://errand.example.org'], {}).config.publicUrl, 'https://errand.example.org');
+  // Workers put no links anywhere; dev uses its own listening address.
   assert.equal(readConfig(['dev'], {}).config.publicUrl, undefined);
 });
 

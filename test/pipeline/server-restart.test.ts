@@ -63,7 +63,7 @@ await describeEachBackend('server restart while clients watch', () => {
     const port = await freePort();
     const serveArgs = ['serve', ...common, '--port', String(port), '--public-url', `http://127.0.0.1:${port}`, '--no-recorder'];
     let server = spawnErrand(serveArgs);
-    const recorder = spawnErrand(['recorder', ...common]);
+    const recorder = spawnErrand(['recorder', ...common, '--public-url', `http://127.0.0.1:${port}`]);
     const worker = spawnErrand(['worker', '--amqp-url', backend.urls!.amqp, '--services', EVENT_SERVICES]);
     processes.push(recorder, worker);
     const base = (await server.waitForLog((l) => l.msg === 'errand serving')).address as string;

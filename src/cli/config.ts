@@ -153,6 +153,9 @@ const OPTIONS = {
 
 type OptionName = keyof typeof OPTIONS;
 
+/** The commands, so that a bare `--trust-proxy` before one does not take it for its value. */
+const COMMANDS = new Set(['dev', 'serve', 'worker', 'recorder', 'migrate']);
+
 export interface Invocation { command: string | undefined; config: Config; help: boolean; rest: string[] }
 
 function integer(value: string, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -210,7 +213,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   try {
     parsed = parseArgs({
       // A bare --trust-proxy still means "true", as it did when it took no value.
-      args: argv.map((arg, i) => (arg === '--trust-proxy' && (i + 1 >= argv.length || argv[i + 1]!.startsWith('-')) ? '--trust-proxy=true' : arg)),
+      args: argv.map((arg, i) => (arg === '--trust-proxy' && (i + 1 >= argv.length || argv[i + 1]!.startsWith('-') || COMMANDS.has(argv[i + 1]!)) ? '--trust-proxy=true' : arg)),
       allowPositionals: true,
       strict: true,
       options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type }])) as Record<OptionName, { type: 'string' | 'boolean' }>,

@@ -107,6 +107,8 @@ test('--max-ttl and --max-deadline bound durations (default P10Y, never over P10
 test('--trust-proxy takes true/false, a hop count, or proxy addresses and CIDRs', () => {
   const trust = (value: string) => readConfig(['worker', '--trust-proxy', value], {}).config.trustProxy;
   assert.equal(trust('true'), true);
+  assert.equal(readConfig(['--trust-proxy', 'worker'], {}).config.trustProxy, true);
+  assert.equal(readConfig(['--trust-proxy', 'worker'], {}).command, 'worker');
   assert.equal(trust('false'), false);
   assert.equal(trust('0'), false);
   assert.equal(trust('2'), 2);

@@ -19,3 +19,4 @@ export * from './control.ts';
 export * from './cache.ts';
 export * from './liveness.ts';
 export * from './result-limits.ts';
+export * from './principal.ts';

@@ -24,9 +24,34 @@ export function writeErrorAndClose(socket: Duplex, error: ErrandError, headers: 
       'Connection: close',
       ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
     ];
-    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
+    // A lingering close: a client still sending (a body after a bad request line) would get a
+    // reset instead of the answer if the socket were destroyed now, so the answer goes out with a
+    // FIN and what the client still sends is read and dropped, for a bounded time and size.
+    socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+    lingerThenDestroy(socket);
+    return;
   }
   socket.destroy();
+}
+
+const LINGER_MS = 2000;
+const LINGER_BYTES = 1024 * 1024;
+
+function lingerThenDestroy(socket: Duplex): void {
+  let drained = 0;
+  const destroy = (): void => { clearTimeout(timer); socket.destroy(); };
+  const timer = setTimeout(destroy, LINGER_MS);
+  timer.unref();
+  socket.once('end', destroy);
+  socket.once('error', destroy);
+  socket.once('close', () => clearTimeout(timer));
+  // The HTTP parser that failed must not see what follows (it would report the error again).
+  socket.removeAllListeners('data');
+  socket.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > LINGER_BYTES) destroy();
+  });
+  socket.resume();
 }
 
 type ParserError = Error & { code?: string; reason?: string };

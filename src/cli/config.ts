@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
+import { capabilityKeyring, checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration, secretStrengthProblem } from '../core/index.ts';
 import type { ResultLimits } from '../core/index.ts';
 
 /** How long a finished task is kept when neither its submission nor its service says. */
@@ -93,6 +93,14 @@ export interface Config {
   maxParamLength: number;
   /** Most task ids one GET /status may ask for. */
   maxStatusIds: number;
+  // Capability links (issue 12): the secret that signs them, older ones still accepted, how long one lasts.
+  /** Signs new capability tokens; unset: serve issues none, dev keeps one in its data dir. */
+  capabilitySecret?: string;
+  /** Secrets of earlier rotations: tokens they signed stay valid until they are removed. */
+  capabilitySecretsPrevious: string[];
+  /** How long a capability token lasts from its issue (ISO 8601), and the same in milliseconds. */
+  capabilityLifetime: string;
+  capabilityLifetimeMs: number;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -148,6 +156,10 @@ const OPTIONS = {
   'max-header-size': { env: 'ERRAND_MAX_HEADER_SIZE', type: 'string' },
   'max-param-length': { env: 'ERRAND_MAX_PARAM_LENGTH', type: 'string' },
   'max-status-ids': { env: 'ERRAND_MAX_STATUS_IDS', type: 'string' },
+  // Capability links (issue 12)
+  'capability-secret': { env: 'ERRAND_CAPABILITY_SECRET', type: 'string' },
+  'capability-secret-previous': { env: 'ERRAND_CAPABILITY_SECRET_PREVIOUS', type: 'string' },
+  'capability-lifetime': { env: 'ERRAND_CAPABILITY_LIFETIME', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -305,6 +317,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     maxStreams: integer(get('max-streams') ?? '2000', 'max-streams', 1, 1_000_000),
     maxStreamBufferBytes: bytes(get('max-stream-buffer') ?? '4mb', 'max-stream-buffer'),
     ...http,
+    // Capability links (issue 12)
+    ...capabilities(get),
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -341,6 +355,40 @@ function httpEdge(get: (name: OptionName) => string | undefined) {
     maxHeaderSize: bytes(get('max-header-size') ?? '16kb', 'max-header-size'),
     maxParamLength: integer(get('max-param-length') ?? '255', 'max-param-length', 16, 65_535),
     maxStatusIds: integer(get('max-status-ids') ?? '500', 'max-status-ids', 1, 100_000),
+  };
+}
+
+/** Capability links (issue 12): how long a token lasts unless --capability-lifetime says, and the bounds. */
+export const DEFAULT_CAPABILITY_LIFETIME = 'P7D';
+const MIN_CAPABILITY_LIFETIME_MS = 60_000;
+const MAX_CAPABILITY_LIFETIME = 'P1Y';
+
+/**
+ * Capability links (issue 12): the signing secret, previous ones (comma-separated: a secret cannot
+ * hold a comma), and the lifetime. Secrets must be strong, old ones too: they still verify tokens.
+ */
+function capabilities(get: (name: OptionName) => string | undefined) {
+  const current = get('capability-secret')?.trim();
+  const previous = (get('capability-secret-previous') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (current === undefined && previous.length > 0) {
+    throw new ErrandError('invalid_field', '--capability-secret-previous needs --capability-secret: the current secret signs new tokens, previous ones only verify', 'capability-secret-previous');
+  }
+  for (const [name, secret] of [['capability-secret', current], ...previous.map((p) => ['capability-secret-previous', p])] as const) {
+    const problem = secret === undefined ? undefined : secretStrengthProblem(secret);
+    if (problem !== undefined) throw new ErrandError('invalid_field', `--${name} ${problem}`, name);
+  }
+  // Refuses two secrets sharing a key id, once at start rather than on a request.
+  if (current !== undefined) capabilityKeyring(current, previous);
+  const lifetime = get('capability-lifetime') ?? DEFAULT_CAPABILITY_LIFETIME;
+  const checked = checkDuration(lifetime, durationToMillis(parseIsoDuration(MAX_CAPABILITY_LIFETIME)!));
+  if (!checked.ok || checked.ms < MIN_CAPABILITY_LIFETIME_MS) {
+    throw new ErrandError('invalid_field', `--capability-lifetime must be an ISO 8601 duration from PT1M to ${MAX_CAPABILITY_LIFETIME}, got ${JSON.stringify(lifetime)}`, 'capability-lifetime');
+  }
+  return {
+    ...(current !== undefined ? { capabilitySecret: current } : {}),
+    capabilitySecretsPrevious: previous.filter((p) => p !== current),
+    capabilityLifetime: lifetime,
+    capabilityLifetimeMs: checked.ms,
   };
 }
 
@@ -415,6 +463,9 @@ Options (flag, then environment variable, then default):
   --max-header-size SIZE  ERRAND_MAX_HEADER_SIZE   16kb: larger request heads answer 431
   --max-param-length N    ERRAND_MAX_PARAM_LENGTH  255: longer path parts (ids, file names) answer 414
   --max-status-ids N      ERRAND_MAX_STATUS_IDS    500: task ids one GET /status may ask for
+  --capability-secret S   ERRAND_CAPABILITY_SECRET none: serve issues no capability links; dev keeps a random one in --data-dir. At least 32 random bytes (openssl rand -base64 32); the same on every server
+  --capability-secret-previous S[,S] ERRAND_CAPABILITY_SECRET_PREVIOUS none: earlier secrets whose links still verify (rotation)
+  --capability-lifetime DUR ERRAND_CAPABILITY_LIFETIME P7D: how long a capability link lasts (PT1M to P1Y)
 `;
 
 /** The result bounds workers and recorders enforce. */

@@ -20,3 +20,5 @@ export * from './cache.ts';
 export * from './liveness.ts';
 export * from './result-limits.ts';
 export * from './principal.ts';
+export * from './capability.ts';
+export * from './capability-links.ts';

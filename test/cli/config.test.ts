@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readConfig, resultLimits } from '../../src/cli/config.ts';
+import { readConfig, resultLimits, USAGE } from '../../src/cli/config.ts';
 import { ErrandError } from '../../src/core/index.ts';
 
 test('defaults point at the local engines', () => {
@@ -141,4 +141,42 @@ test('the HTTP timeouts and size limits have defaults and flags, and refuse valu
   assert.throws(() => readConfig(['serve', '--public-url', 'http://errand.test', '--request-timeout', '5000', '--headers-timeout', '6000'], {}), (err: ErrandError) => err.field === 'headers-timeout');
   assert.throws(() => readConfig(['serve', '--public-url', 'http://errand.test', '--idle-timeout', '1000'], {}), (err: ErrandError) => err.field === 'idle-timeout');
   assert.throws(() => readConfig(['serve', '--public-url', 'http://errand.test', '--max-status-ids', '0'], {}), (err: ErrandError) => err.field === 'max-status-ids');
+});
+
+// Capability links (issue 12)
+test('capability links: no secret and P7D by default; the secret, previous ones and the lifetime from flags or ERRAND_*', () => {
+  const current = 'q3cKb1oG0X9vJ3nq5mRzT7wYp2dLhF8sAeUiOkBcNtM';
+  const old = ['Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1Jh0GfEdCbA9z8y7x6wQ', '0123456789abcdef'.repeat(4)];
+  const defaults = readConfig(['worker'], {}).config;
+  assert.equal(defaults.capabilitySecret, undefined);
+  assert.deepEqual(defaults.capabilitySecretsPrevious, []);
+  assert.equal(defaults.capabilityLifetime, 'P7D');
+  assert.equal(defaults.capabilityLifetimeMs, 7 * 86_400_000);
+  const fromEnv = readConfig(['worker'], { ERRAND_CAPABILITY_SECRET: `${current}\n`, ERRAND_CAPABILITY_SECRET_PREVIOUS: ` ${old[0]} ,${old[1]},`, ERRAND_CAPABILITY_LIFETIME: 'PT12H' }).config;
+  assert.equal(fromEnv.capabilitySecret, current);
+  assert.deepEqual(fromEnv.capabilitySecretsPrevious, old);
+  assert.equal(fromEnv.capabilityLifetimeMs, 12 * 3_600_000);
+  const fromFlags = readConfig(['worker', '--capability-secret', current, '--capability-secret-previous', `${old[0]},${current}`, '--capability-lifetime', 'P1Y'], { ERRAND_CAPABILITY_SECRET: old[1]! }).config;
+  assert.equal(fromFlags.capabilitySecret, current);
+  assert.deepEqual(fromFlags.capabilitySecretsPrevious, [old[0]], 'the current secret is not also a previous one');
+  assert.equal(fromFlags.capabilityLifetime, 'P1Y');
+});
+
+test('capability secrets too weak, previous without current, or lifetimes out of bounds are refused in one line', () => {
+  const refused = (argv: string[], env: Record<string, string>, field: string, pattern: RegExp) =>
+    assert.throws(() => readConfig(argv, env), (err: unknown) => err instanceof ErrandError && err.field === field && pattern.test(err.message) && !err.message.includes('\n'));
+  const strong = 'q3cKb1oG0X9vJ3nq5mRzT7wYp2dLhF8sAeUiOkBcNtM';
+  refused(['--capability-secret', 'hunter2'], {}, 'capability-secret', /^--capability-secret is too short: 7 characters carry at most \d+ bits, at least 256 are needed; use 32 random bytes, for example from `openssl rand -base64 32`$/);
+  refused([], { ERRAND_CAPABILITY_SECRET: 'a'.repeat(100) }, 'capability-secret', /repeats itself/);
+  refused(['--capability-secret', ''], {}, 'capability-secret', /too short: 0 characters/);
+  refused(['--capability-secret', strong, '--capability-secret-previous', 'short'], {}, 'capability-secret-previous', /^--capability-secret-previous is too short/);
+  refused(['--capability-secret-previous', strong], {}, 'capability-secret-previous', /needs --capability-secret/);
+  refused(['--capability-lifetime', 'PT30S'], {}, 'capability-lifetime', /from PT1M to P1Y/);
+  refused([], { ERRAND_CAPABILITY_LIFETIME: 'P2Y' }, 'capability-lifetime', /from PT1M to P1Y/);
+  refused(['--capability-lifetime', '7 days'], {}, 'capability-lifetime', /ISO 8601/);
+  // The secret itself never appears in a refusal.
+  assert.throws(() => readConfig(['--capability-secret', 'hunter2secret'], {}), (err: unknown) => err instanceof Error && !err.message.includes('hunter2secret'));
+  assert.match(USAGE, /--capability-secret S +ERRAND_CAPABILITY_SECRET/);
+  assert.match(USAGE, /--capability-secret-previous S\[,S\] ERRAND_CAPABILITY_SECRET_PREVIOUS/);
+  assert.match(USAGE, /--capability-lifetime DUR ERRAND_CAPABILITY_LIFETIME P7D/);
 });

@@ -6,8 +6,9 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
-import type { ResultLimits } from '../core/index.ts';
+import { checkDuration, DEFAULT_MAX_DEADLINE, parseScopes, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
+import type { Grant, ResultLimits } from '../core/index.ts';
+import { DEFAULT_CLIENT_CERT_SCOPES } from '../server/index.ts';
 
 /** How long a finished task is kept when neither its submission nor its service says. */
 export const DEFAULT_TTL = 'P30D';
@@ -93,6 +94,14 @@ export interface Config {
   maxParamLength: number;
   /** Most task ids one GET /status may ask for. */
   maxStatusIds: number;
+  // Client certificates (issue 12): HTTPS served by Errand itself, client certificates checked against a CA.
+  /** Server certificate chain (PEM file); with tlsKeyFile, Errand serves HTTPS. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** CA bundle (PEM file) client certificates are verified against; a verified one is `cert:<subject>`. */
+  clientCaFile?: string;
+  /** What every certificate principal may do. */
+  clientCertGrant: Grant;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -148,6 +157,11 @@ const OPTIONS = {
   'max-header-size': { env: 'ERRAND_MAX_HEADER_SIZE', type: 'string' },
   'max-param-length': { env: 'ERRAND_MAX_PARAM_LENGTH', type: 'string' },
   'max-status-ids': { env: 'ERRAND_MAX_STATUS_IDS', type: 'string' },
+  // Client certificates (issue 12)
+  'tls-cert': { env: 'ERRAND_TLS_CERT', type: 'string' },
+  'tls-key': { env: 'ERRAND_TLS_KEY', type: 'string' },
+  'client-ca': { env: 'ERRAND_CLIENT_CA', type: 'string' },
+  'client-cert-scope': { env: 'ERRAND_CLIENT_CERT_SCOPE', type: 'string', multiple: true },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -216,14 +230,16 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
       args: argv.map((arg, i) => (arg === '--trust-proxy' && (i + 1 >= argv.length || argv[i + 1]!.startsWith('-') || COMMANDS.has(argv[i + 1]!)) ? '--trust-proxy=true' : arg)),
       allowPositionals: true,
       strict: true,
-      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type }])) as Record<OptionName, { type: 'string' | 'boolean' }>,
+      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type, ...('multiple' in o ? { multiple: o.multiple } : {}) }])) as Record<OptionName, { type: 'string' | 'boolean'; multiple?: boolean }>,
     });
   } catch (err) {
     throw new ErrandError('invalid_field', `${(err as Error).message} (see errand --help)`);
   }
-  const flags = parsed.values as Partial<Record<OptionName, string | boolean>>;
+  const flags = parsed.values as Partial<Record<OptionName, string | boolean | string[]>>;
   const get = (name: OptionName): string | undefined => {
     const flag = flags[name];
+    // A repeatable flag given several times: its values, space-separated as its variable takes them.
+    if (Array.isArray(flag)) return flag.join(' ');
     if (flag !== undefined) return String(flag);
     const fromEnv = OPTIONS[name].env ? env[OPTIONS[name].env] : undefined;
     return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
@@ -264,6 +280,10 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     throw new ErrandError('invalid_field', `--public-url must be an http(s) URL such as https://errand.example.org, got ${JSON.stringify(publicUrl)}`, 'public-url');
   }
   const http = httpEdge(get);
+  const tls = tlsFlags(get, cwd);
+  if (tls.tlsCertFile !== undefined && publicUrl !== undefined && !/^https:/i.test(publicUrl)) {
+    throw new ErrandError('invalid_field', `--public-url must be https:// when Errand serves HTTPS itself (--tls-cert): links to ${JSON.stringify(publicUrl)} would send clients, and their credentials, to plain HTTP`, 'public-url');
+  }
   const nodeId = get('node-id');
   const apiKey = get('api-key');
   const config: Config = {
@@ -305,6 +325,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     maxStreams: integer(get('max-streams') ?? '2000', 'max-streams', 1, 1_000_000),
     maxStreamBufferBytes: bytes(get('max-stream-buffer') ?? '4mb', 'max-stream-buffer'),
     ...http,
+    ...tls,
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -341,6 +362,43 @@ function httpEdge(get: (name: OptionName) => string | undefined) {
     maxHeaderSize: bytes(get('max-header-size') ?? '16kb', 'max-header-size'),
     maxParamLength: integer(get('max-param-length') ?? '255', 'max-param-length', 16, 65_535),
     maxStatusIds: integer(get('max-status-ids') ?? '500', 'max-status-ids', 1, 100_000),
+  };
+}
+
+/**
+ * Client certificates (issue 12): the PEM files' paths (read by the commands that serve, at start)
+ * and the scopes of certificate principals. Certificate and key go together; a CA without them,
+ * or scopes without a CA, would be silently ignored, so they are refused.
+ */
+function tlsFlags(get: (name: OptionName) => string | undefined, cwd: string) {
+  const cert = get('tls-cert');
+  const key = get('tls-key');
+  const ca = get('client-ca');
+  const scopes = get('client-cert-scope');
+  if ((cert === undefined) !== (key === undefined)) {
+    const missing = cert === undefined ? 'tls-cert' : 'tls-key';
+    throw new ErrandError('missing_field', `--tls-cert and --tls-key go together (the server's certificate and its private key, PEM files): --${missing} is missing`, missing);
+  }
+  if (ca !== undefined && cert === undefined) {
+    throw new ErrandError('invalid_field', '--client-ca needs --tls-cert and --tls-key: client certificates are verified only when Errand serves HTTPS itself', 'client-ca');
+  }
+  if (scopes !== undefined && ca === undefined) {
+    throw new ErrandError('invalid_field', '--client-cert-scope needs --client-ca: it says what verified client certificates may do', 'client-cert-scope');
+  }
+  let clientCertGrant: Grant;
+  try {
+    clientCertGrant = parseScopes([scopes ?? DEFAULT_CLIENT_CERT_SCOPES], 'client-cert-scope');
+  } catch (err) {
+    throw new ErrandError('invalid_field', `--client-cert-scope: ${(err as Error).message}`, 'client-cert-scope');
+  }
+  if (clientCertGrant.scopes.length === 0) {
+    throw new ErrandError('invalid_field', '--client-cert-scope must name at least one scope (submit, read, read:all, cancel, admin, submit:<service>)', 'client-cert-scope');
+  }
+  return {
+    ...(cert !== undefined ? { tlsCertFile: resolve(cwd, cert) } : {}),
+    ...(key !== undefined ? { tlsKeyFile: resolve(cwd, key) } : {}),
+    ...(ca !== undefined ? { clientCaFile: resolve(cwd, ca) } : {}),
+    clientCertGrant,
   };
 }
 
@@ -415,6 +473,10 @@ Options (flag, then environment variable, then default):
   --max-header-size SIZE  ERRAND_MAX_HEADER_SIZE   16kb: larger request heads answer 431
   --max-param-length N    ERRAND_MAX_PARAM_LENGTH  255: longer path parts (ids, file names) answer 414
   --max-status-ids N      ERRAND_MAX_STATUS_IDS    500: task ids one GET /status may ask for
+  --tls-cert FILE         ERRAND_TLS_CERT          none: plain HTTP; with --tls-key, serve HTTPS with this certificate chain (PEM)
+  --tls-key FILE          ERRAND_TLS_KEY           none: the server certificate's private key (PEM, unencrypted)
+  --client-ca FILE        ERRAND_CLIENT_CA         none: ask clients for certificates and verify them against this CA bundle (PEM); a verified one is cert:<subject>
+  --client-cert-scope S   ERRAND_CLIENT_CERT_SCOPE "submit read cancel": what every client certificate may do (repeatable or space-separated)
 `;
 
 /** The result bounds workers and recorders enforce. */

@@ -23,6 +23,8 @@ export interface TestCertificates {
   aliceFromOtherCa: Pem;
   /** Alice's subject, signed by `ca`, expired a day ago. */
   aliceExpired: Pem;
+  /** Alice's subject, signed by `ca`, for servers only (extendedKeyUsage=serverAuth). */
+  aliceServerOnly: Pem;
   close(): void;
 }
 
@@ -67,6 +69,7 @@ export function makeTestCertificates(): TestCertificates {
     bob: makeSigned(dir, 'bob', 'ca', BOB_SUBJECT, CLIENT),
     aliceFromOtherCa: makeSigned(dir, 'alice-other', 'other-ca', ALICE_SUBJECT, CLIENT),
     aliceExpired: makeSigned(dir, 'alice-expired', 'ca', ALICE_SUBJECT, CLIENT, -1),
+    aliceServerOnly: makeSigned(dir, 'alice-server', 'ca', ALICE_SUBJECT, 'extendedKeyUsage=serverAuth\n'),
     close: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -13,6 +13,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
+import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { FlakeIdGenerator, parseScopes } from '../../../src/core/index.ts';
 import { startRecorder } from '../../../src/recorder/index.ts';
@@ -133,6 +134,8 @@ describe('an HTTPS server with --client-ca', () => {
   let recorder: Recorder;
   let port: number;
   let base: string;
+  /** The server's log, at debug level: unverified certificates are said there. */
+  const logLines: Record<string, unknown>[] = [];
   before(async () => {
     certs = makeTestCertificates();
     backend = await embeddedBackend.create();
@@ -144,7 +147,8 @@ describe('an HTTPS server with --client-ca', () => {
       maxHeaderSize: 4096,
       headersTimeoutMs: 1000,
     };
-    app = await createApp({ store: backend.store, broker: backend.broker, ids: new FlakeIdGenerator(1), logger: testLogger, settings });
+    const logger = pino({ level: 'debug' }, { write: (line: string) => { logLines.push(JSON.parse(line) as Record<string, unknown>); } });
+    app = await createApp({ store: backend.store, broker: backend.broker, ids: new FlakeIdGenerator(1), logger, settings });
     // A route of this test only: who the connection's certificate says the caller is.
     const whoami = (request: Parameters<typeof certificatePrincipal>[0]) => {
       const principal = certificatePrincipal(request, settings);
@@ -174,15 +178,20 @@ describe('an HTTPS server with --client-ca', () => {
     assert.equal(bob.principal.id, BOB);
   });
 
-  for (const [name, pick] of [
-    ['no certificate', () => undefined],
-    ["the same subject from another CA", (c: TestCertificates) => c.aliceFromOtherCa],
-    ['an expired certificate', (c: TestCertificates) => c.aliceExpired],
+  for (const [name, pick, reason] of [
+    ['no certificate', () => undefined, undefined],
+    ['the same subject from another CA', (c: TestCertificates) => c.aliceFromOtherCa, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    ['an expired certificate', (c: TestCertificates) => c.aliceExpired, 'CERT_HAS_EXPIRED'],
+    ['a certificate for servers only', (c: TestCertificates) => c.aliceServerOnly, 'INVALID_PURPOSE'],
   ] as const) {
     test(`${name}: the handshake succeeds and the caller has no certificate principal`, async () => {
+      logLines.length = 0;
       const answer = await fetchTls(port, '/test/whoami', certs.ca.cert, pick(certs));
       assert.equal(answer.status, 200);
       assert.deepEqual(JSON.parse(answer.body), { principal: null });
+      const said = logLines.filter((line) => /does not verify/.test(String(line.msg)));
+      if (reason === undefined) assert.deepEqual(said, []);
+      else assert.deepEqual(said.map((line) => [line.level, line.reason, line.subject]), [[20, reason, ALICE.slice('cert:'.length)]]);
     });
   }
 

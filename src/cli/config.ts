@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { checkDuration, DEFAULT_MAX_DEADLINE, parseScopes, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
+import { checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration, parseScopes } from '../core/index.ts';
 import type { Grant, ResultLimits } from '../core/index.ts';
 import { DEFAULT_CLIENT_CERT_SCOPES } from '../server/index.ts';
 

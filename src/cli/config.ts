@@ -6,8 +6,9 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { capabilityKeyring, checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration, secretStrengthProblem } from '../core/index.ts';
-import type { ResultLimits } from '../core/index.ts';
+import { capabilityKeyring, checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration, parseScopes, secretStrengthProblem } from '../core/index.ts';
+import type { Grant, ResultLimits } from '../core/index.ts';
+import { DEFAULT_CLIENT_CERT_SCOPES } from '../server/index.ts';
 
 /** How long a finished task is kept when neither its submission nor its service says. */
 export const DEFAULT_TTL = 'P30D';
@@ -101,6 +102,14 @@ export interface Config {
   /** How long a capability token lasts from its issue (ISO 8601), and the same in milliseconds. */
   capabilityLifetime: string;
   capabilityLifetimeMs: number;
+  // Client certificates (issue 12): HTTPS served by Errand itself, client certificates checked against a CA.
+  /** Server certificate chain (PEM file); with tlsKeyFile, Errand serves HTTPS. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** CA bundle (PEM file) client certificates are verified against; a verified one is `cert:<subject>`. */
+  clientCaFile?: string;
+  /** What every certificate principal may do. */
+  clientCertGrant: Grant;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -160,6 +169,11 @@ const OPTIONS = {
   'capability-secret': { env: 'ERRAND_CAPABILITY_SECRET', type: 'string' },
   'capability-secret-previous': { env: 'ERRAND_CAPABILITY_SECRET_PREVIOUS', type: 'string' },
   'capability-lifetime': { env: 'ERRAND_CAPABILITY_LIFETIME', type: 'string' },
+  // Client certificates (issue 12)
+  'tls-cert': { env: 'ERRAND_TLS_CERT', type: 'string' },
+  'tls-key': { env: 'ERRAND_TLS_KEY', type: 'string' },
+  'client-ca': { env: 'ERRAND_CLIENT_CA', type: 'string' },
+  'client-cert-scope': { env: 'ERRAND_CLIENT_CERT_SCOPE', type: 'string', multiple: true },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -228,14 +242,16 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
       args: argv.map((arg, i) => (arg === '--trust-proxy' && (i + 1 >= argv.length || argv[i + 1]!.startsWith('-') || COMMANDS.has(argv[i + 1]!)) ? '--trust-proxy=true' : arg)),
       allowPositionals: true,
       strict: true,
-      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type }])) as Record<OptionName, { type: 'string' | 'boolean' }>,
+      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type, ...('multiple' in o ? { multiple: o.multiple } : {}) }])) as Record<OptionName, { type: 'string' | 'boolean'; multiple?: boolean }>,
     });
   } catch (err) {
     throw new ErrandError('invalid_field', `${(err as Error).message} (see errand --help)`);
   }
-  const flags = parsed.values as Partial<Record<OptionName, string | boolean>>;
+  const flags = parsed.values as Partial<Record<OptionName, string | boolean | string[]>>;
   const get = (name: OptionName): string | undefined => {
     const flag = flags[name];
+    // A repeatable flag given several times: its values, space-separated as its variable takes them.
+    if (Array.isArray(flag)) return flag.join(' ');
     if (flag !== undefined) return String(flag);
     const fromEnv = OPTIONS[name].env ? env[OPTIONS[name].env] : undefined;
     return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
@@ -276,6 +292,10 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     throw new ErrandError('invalid_field', `--public-url must be an http(s) URL such as https://errand.example.org, got ${JSON.stringify(publicUrl)}`, 'public-url');
   }
   const http = httpEdge(get);
+  const tls = tlsFlags(get, cwd);
+  if (tls.tlsCertFile !== undefined && publicUrl !== undefined && !/^https:/i.test(publicUrl)) {
+    throw new ErrandError('invalid_field', `--public-url must be https:// when Errand serves HTTPS itself (--tls-cert): links to ${JSON.stringify(publicUrl)} would send clients, and their credentials, to plain HTTP`, 'public-url');
+  }
   const nodeId = get('node-id');
   const apiKey = get('api-key');
   const config: Config = {
@@ -319,6 +339,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     ...http,
     // Capability links (issue 12)
     ...capabilities(get),
+    ...tls,
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -389,6 +410,43 @@ function capabilities(get: (name: OptionName) => string | undefined) {
     capabilitySecretsPrevious: previous.filter((p) => p !== current),
     capabilityLifetime: lifetime,
     capabilityLifetimeMs: checked.ms,
+  };
+}
+
+/**
+ * Client certificates (issue 12): the PEM files' paths (read by the commands that serve, at start)
+ * and the scopes of certificate principals. Certificate and key go together; a CA without them,
+ * or scopes without a CA, would be silently ignored, so they are refused.
+ */
+function tlsFlags(get: (name: OptionName) => string | undefined, cwd: string) {
+  const cert = get('tls-cert');
+  const key = get('tls-key');
+  const ca = get('client-ca');
+  const scopes = get('client-cert-scope');
+  if ((cert === undefined) !== (key === undefined)) {
+    const missing = cert === undefined ? 'tls-cert' : 'tls-key';
+    throw new ErrandError('missing_field', `--tls-cert and --tls-key go together (the server's certificate and its private key, PEM files): --${missing} is missing`, missing);
+  }
+  if (ca !== undefined && cert === undefined) {
+    throw new ErrandError('invalid_field', '--client-ca needs --tls-cert and --tls-key: client certificates are verified only when Errand serves HTTPS itself', 'client-ca');
+  }
+  if (scopes !== undefined && ca === undefined) {
+    throw new ErrandError('invalid_field', '--client-cert-scope needs --client-ca: it says what verified client certificates may do', 'client-cert-scope');
+  }
+  let clientCertGrant: Grant;
+  try {
+    clientCertGrant = parseScopes([scopes ?? DEFAULT_CLIENT_CERT_SCOPES], 'client-cert-scope');
+  } catch (err) {
+    throw new ErrandError('invalid_field', `--client-cert-scope: ${(err as Error).message}`, 'client-cert-scope');
+  }
+  if (clientCertGrant.scopes.length === 0) {
+    throw new ErrandError('invalid_field', '--client-cert-scope must name at least one scope (submit, read, read:all, cancel, admin, submit:<service>)', 'client-cert-scope');
+  }
+  return {
+    ...(cert !== undefined ? { tlsCertFile: resolve(cwd, cert) } : {}),
+    ...(key !== undefined ? { tlsKeyFile: resolve(cwd, key) } : {}),
+    ...(ca !== undefined ? { clientCaFile: resolve(cwd, ca) } : {}),
+    clientCertGrant,
   };
 }
 
@@ -466,6 +524,10 @@ Options (flag, then environment variable, then default):
   --capability-secret S   ERRAND_CAPABILITY_SECRET none: serve issues no capability links; dev keeps a random one in --data-dir. At least 32 random bytes (openssl rand -base64 32); the same on every server
   --capability-secret-previous S[,S] ERRAND_CAPABILITY_SECRET_PREVIOUS none: earlier secrets whose links still verify (rotation)
   --capability-lifetime DUR ERRAND_CAPABILITY_LIFETIME P7D: how long a capability link lasts (PT1M to P1Y)
+  --tls-cert FILE         ERRAND_TLS_CERT          none: plain HTTP; with --tls-key, serve HTTPS with this certificate chain (PEM)
+  --tls-key FILE          ERRAND_TLS_KEY           none: the server certificate's private key (PEM, unencrypted)
+  --client-ca FILE        ERRAND_CLIENT_CA         none: ask clients for certificates and verify them against this CA bundle (PEM); a verified one is cert:<subject>
+  --client-cert-scope S   ERRAND_CLIENT_CERT_SCOPE "submit read cancel": what every client certificate may do (repeatable or space-separated)
 `;
 
 /** The result bounds workers and recorders enforce. */

@@ -16,6 +16,7 @@ import { resultLimits } from './config.ts';
 import { createLogger, onShutdown } from './lifecycle.ts';
 import { serverSettings } from './serve.ts';
 import { janitorSettings } from './recorder.ts';
+import { readTlsFiles } from './tls.ts';
 
 /**
  * Re-queues what the last run left unfinished: the in-process broker forgot its messages, and the
@@ -43,6 +44,7 @@ export async function requeueUnfinished(store: Store, broker: Broker, maxAttempt
 
 export async function dev(config: Config, print: (line: string) => void = console.log): Promise<void> {
   const logger = createLogger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel }, 'errand-dev');
+  const tls = await readTlsFiles(config);
   print(`Errand dev: data in ${config.dataDir} (PGlite), in-process broker`);
   const db = await openEmbedded(config.dataDir);
   await migrate(db);
@@ -52,10 +54,10 @@ export async function dev(config: Config, print: (line: string) => void = consol
   for (const problem of problems) print(`service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
   const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config) });
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
-  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: serverSettings(config) });
+  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: serverSettings(config, tls) });
   await app.listen({ host: config.host, port: config.port });
   // The server's links use the same base (see createApp): its own address unless --public-url.
-  const base = config.publicUrl ?? listeningUrl(app.server.address());
+  const base = config.publicUrl ?? listeningUrl(app.server.address(), tls ? 'https' : 'http');
   const recorder = await startRecorder({ store, broker, logger, publicUrl: base, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) });
   const janitor = startJanitor({ store, broker, logger, publicUrl: base, ...janitorSettings(config) });
   const requeued = await requeueUnfinished(store, broker, config.maxAttempts);

@@ -6,14 +6,17 @@ import type { Config } from './config.ts';
 import { resultLimits } from './config.ts';
 import { createLogger, onShutdown, openPostgresStore, openRabbitMq } from './lifecycle.ts';
 import { janitorSettings } from './recorder.ts';
+import { readTlsFiles } from './tls.ts';
+import type { TlsFiles } from '../server/index.ts';
 
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config, 'errand-serve');
+  const tls = await readTlsFiles(config); // before any connection: a bad file stops here, in one line
   const store = await openPostgresStore(config, logger);
   const broker = await openRabbitMq(config, logger, 'errand-serve');
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
   const nodeId = config.nodeId ?? lease!.nodeId;
-  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(nodeId), logger, settings: serverSettings(config) });
+  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(nodeId), logger, settings: serverSettings(config, tls) });
   const publicUrl = config.publicUrl!; // readConfig refuses serve without it
   const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) }) : undefined;
   const janitor = config.recorder ? startJanitor({ store, broker, logger, publicUrl, ...janitorSettings(config) }) : undefined;
@@ -29,7 +32,7 @@ export async function serve(config: Config): Promise<void> {
   });
 }
 
-export function serverSettings(config: Config) {
+export function serverSettings(config: Config, tls?: TlsFiles) {
   return {
     bodyLimit: config.bodyLimit,
     maxJsonDepth: config.maxJsonDepth,
@@ -56,5 +59,8 @@ export function serverSettings(config: Config) {
     maxSubscriptionsPerSocket: config.maxSubscriptionsPerSocket,
     maxStreams: config.maxStreams,
     maxStreamBufferBytes: config.maxStreamBufferBytes,
+    // Client certificates (issue 12)
+    ...(tls !== undefined ? { tls } : {}),
+    clientCertGrant: config.clientCertGrant,
   };
 }

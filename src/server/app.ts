@@ -64,7 +64,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: trustProxyOption(settings.trustProxy),
     // Slow or oversized clients are cut, and every refusal, down to Node's parser, is an Errand error.
-    ...serverOptions(limits),
+    ...serverOptions(limits, settings.tls),
     clientErrorHandler: clientErrorHandler(limits),
     frameworkErrors: frameworkErrorHandler(settings.bodyLimit, limits),
   });
@@ -73,7 +73,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const events = await startEventHub({ store: deps.store, broker: deps.broker, logger: deps.logger });
   app.addHook('onClose', () => events.close());
   // Read when a link is built: the listening address is known only once the server listens.
-  const publicBase = (): string => settings.publicUrl ?? listeningUrl(app.server.address());
+  const publicBase = (): string => settings.publicUrl ?? listeningUrl(app.server.address(), settings.tls ? 'https' : 'http');
   const publisher = createEventPublisher(deps.store, deps.broker, deps.logger, { publicUrl: publicBase });
   app.addHook('onClose', () => publisher.close());
   const control = await answerControlMessages({ store: deps.store, broker: deps.broker, logger: deps.logger });

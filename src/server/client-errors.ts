@@ -71,11 +71,22 @@ export function clientError(err: ParserError, limits: HttpLimits): ErrandError {
   }
 }
 
+/** OpenSSL's errors (ERR_SSL_HTTP_REQUEST: plain HTTP on the TLS port) and Node's TLS ones (ERR_TLS_HANDSHAKE_TIMEOUT). */
+function isTlsFailure(err: ParserError): boolean {
+  return err.code !== undefined && (err.code.startsWith('ERR_SSL_') || err.code.startsWith('ERR_TLS_'));
+}
+
 /** Fastify's `clientErrorHandler` option. */
 export function clientErrorHandler(limits: HttpLimits) {
   return (err: ParserError, socket: Duplex): void => {
     // A client that hung up, or a socket already gone: nobody to answer.
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    // An https server hands TLS failures here too (a plain-HTTP request, no handshake in time, a
+    // bad handshake): no TLS session, so no way to answer in HTTP. The connection is dropped.
+    if (isTlsFailure(err)) {
+      socket.destroy();
+      return;
+    }
     writeErrorAndClose(socket, clientError(err, limits));
   };
 }

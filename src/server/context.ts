@@ -9,6 +9,8 @@ import type { EventHub } from './event-hub.ts';
 import type { FastifyRequest } from 'fastify';
 import type { Links } from '../core/index.ts';
 import type { StreamCounter } from './stream-limits.ts';
+import type { Grant } from '../core/index.ts';
+import type { TlsFiles } from './tls-options.ts';
 
 export interface ServerSettings {
   /**
@@ -66,6 +68,11 @@ export interface ServerSettings {
   maxHeaderSize?: number;
   /** Longest path part (a task id, a file name) in characters. */
   maxParamLength?: number;
+  // Client certificates (issue 12): HTTPS served by Errand itself, and what a verified certificate may do.
+  /** Serve HTTPS with these PEM contents (read at start by the CLI); with `clientCa`, client certificates are asked for. */
+  tls?: TlsFiles;
+  /** Scopes of every `cert:` principal (default: submit read cancel). */
+  clientCertGrant?: Grant;
 }
 
 export interface RouteContext {

@@ -3,6 +3,8 @@
  * router options that cut slow or oversized clients, from the server settings. Pure.
  */
 import type { ServerSettings } from './context.ts';
+import { tlsServerOptions } from './tls-options.ts';
+import type { TlsFiles } from './tls-options.ts';
 
 export const HTTP_DEFAULTS = {
   /** A whole request (headers and a body of up to --body-limit) in a minute. */
@@ -41,20 +43,24 @@ export function checkingInterval(limits: HttpLimits): number {
   return Math.min(30_000, Math.max(10, Math.floor(Math.min(...timeouts) / 4)));
 }
 
-/** The Fastify server options that carry the limits. */
-export function serverOptions(limits: HttpLimits) {
+/** The Fastify server options that carry the limits, and with TLS files, make it an https server. */
+export function serverOptions(limits: HttpLimits, tls?: TlsFiles) {
+  const http = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: checkingInterval(limits),
+    maxHeaderSize: limits.maxHeaderSize,
+    // Node would answer a missing Host itself, with an empty body: Errand answers it (request-guards.ts).
+    requireHostHeader: false,
+  };
   return {
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     connectionTimeout: limits.idleTimeoutMs,
     routerOptions: { maxParamLength: limits.maxParamLength },
-    http: {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      connectionsCheckingInterval: checkingInterval(limits),
-      maxHeaderSize: limits.maxHeaderSize,
-      // Node would answer a missing Host itself, with an empty body: Errand answers it (request-guards.ts).
-      requireHostHeader: false,
-    },
+    http,
+    // Fastify hands `http` only to a plain server; Node's https server reads the same options from
+    // its own, so without them here an https Errand would lose its header limits and timeouts.
+    ...(tls ? { https: { ...http, ...tlsServerOptions(tls, limits) } } : {}),
   };
 }

@@ -14,9 +14,9 @@ export function linksAt(base: string): Links {
 }
 
 /** The base URL of a listening server's own address (an unspecified one is reached as localhost). */
-export function listeningUrl(address: AddressInfo | string | null): string {
-  if (address === null || typeof address === 'string') return 'http://localhost';
+export function listeningUrl(address: AddressInfo | string | null, scheme: 'http' | 'https' = 'http'): string {
+  if (address === null || typeof address === 'string') return `${scheme}://localhost`;
   const host = address.address === '0.0.0.0' || address.address === '::' ? 'localhost'
     : address.family === 'IPv6' || address.address.includes(':') ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}`;
+  return `${scheme}://${host}:${address.port}`;
 }

@@ -180,3 +180,25 @@ test('capability secrets too weak, previous without current, or lifetimes out of
   assert.match(USAGE, /--capability-secret-previous S\[,S\] ERRAND_CAPABILITY_SECRET_PREVIOUS/);
   assert.match(USAGE, /--capability-lifetime DUR ERRAND_CAPABILITY_LIFETIME P7D/);
 });
+
+test('client certificates (issue 12): TLS files go together, a CA needs them, certificate scopes parse', () => {
+  const serve = ['serve', '--public-url', 'https://errand.example.org'];
+  const none = readConfig(serve, {}, '/srv').config;
+  assert.equal(none.tlsCertFile, undefined);
+  assert.deepEqual(none.clientCertGrant, { scopes: ['submit', 'read', 'cancel'], services: [] });
+  const on = readConfig([...serve, '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--client-ca', 'ca.pem', '--client-cert-scope', 'submit:echo', '--client-cert-scope', 'read'], {}, '/srv').config;
+  assert.deepEqual([on.tlsCertFile, on.tlsKeyFile, on.clientCaFile], ['/srv/c.pem', '/srv/k.pem', '/srv/ca.pem']);
+  assert.deepEqual(on.clientCertGrant, { scopes: ['submit', 'read'], services: ['echo'] });
+  const env = readConfig(serve, { ERRAND_TLS_CERT: '/c', ERRAND_TLS_KEY: '/k', ERRAND_CLIENT_CA: '/ca', ERRAND_CLIENT_CERT_SCOPE: 'read:all cancel' }).config;
+  assert.deepEqual(env.clientCertGrant, { scopes: ['read:all', 'cancel'], services: [] });
+  const refused = (args: string[], field: string, message: RegExp, envVars: Record<string, string> = {}): void => {
+    assert.throws(() => readConfig(args, envVars), (err: unknown) => err instanceof ErrandError && err.field === field && message.test(err.message) && !err.message.includes('\n'));
+  };
+  refused([...serve, '--tls-cert', 'c.pem'], 'tls-key', /--tls-cert and --tls-key go together.*--tls-key is missing/);
+  refused([...serve, '--tls-key', 'k.pem'], 'tls-cert', /--tls-cert is missing/);
+  refused([...serve, '--client-ca', 'ca.pem'], 'client-ca', /--client-ca needs --tls-cert and --tls-key/);
+  refused([...serve, '--tls-cert', 'c', '--tls-key', 'k', '--client-cert-scope', 'read'], 'client-cert-scope', /needs --client-ca/);
+  refused([...serve, '--tls-cert', 'c', '--tls-key', 'k', '--client-ca', 'ca', '--client-cert-scope', 'write'], 'client-cert-scope', /--client-cert-scope: unknown scope "write"/);
+  refused(['serve', '--public-url', 'http://errand.example.org', '--tls-cert', 'c', '--tls-key', 'k'], 'public-url', /--public-url must be https:\/\/ when Errand serves HTTPS/);
+  refused(['dev', '--public-url', 'http://localhost:3000'], 'public-url', /must be https/, { ERRAND_TLS_CERT: 'c', ERRAND_TLS_KEY: 'k' });
+});

@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
-import type { ResultLimits } from '../core/index.ts';
+import { checkDuration, parseOriginList, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
+import type { OriginList, ResultLimits } from '../core/index.ts';
 
 /** How long a finished task is kept when neither its submission nor its service says. */
 export const DEFAULT_TTL = 'P30D';
@@ -93,6 +93,9 @@ export interface Config {
   maxParamLength: number;
   /** Most task ids one GET /status may ask for. */
   maxStatusIds: number;
+  // CORS and browsers (issue 12)
+  /** Origins (normalised) whose pages may use the API with credentials; `any`: `*` was listed (reads without credentials). */
+  corsOrigins: OriginList;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -148,6 +151,8 @@ const OPTIONS = {
   'max-header-size': { env: 'ERRAND_MAX_HEADER_SIZE', type: 'string' },
   'max-param-length': { env: 'ERRAND_MAX_PARAM_LENGTH', type: 'string' },
   'max-status-ids': { env: 'ERRAND_MAX_STATUS_IDS', type: 'string' },
+  // CORS and browsers (issue 12): repeatable; the variable holds origins separated by commas.
+  'cors-origin': { env: 'ERRAND_CORS_ORIGIN', type: 'string', multiple: true },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -216,14 +221,16 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
       args: argv.map((arg, i) => (arg === '--trust-proxy' && (i + 1 >= argv.length || argv[i + 1]!.startsWith('-') || COMMANDS.has(argv[i + 1]!)) ? '--trust-proxy=true' : arg)),
       allowPositionals: true,
       strict: true,
-      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type }])) as Record<OptionName, { type: 'string' | 'boolean' }>,
+      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type, multiple: 'multiple' in o }])) as Record<OptionName, { type: 'string' | 'boolean'; multiple: boolean }>,
     });
   } catch (err) {
     throw new ErrandError('invalid_field', `${(err as Error).message} (see errand --help)`);
   }
-  const flags = parsed.values as Partial<Record<OptionName, string | boolean>>;
+  const flags = parsed.values as Partial<Record<OptionName, string | boolean | string[]>>;
   const get = (name: OptionName): string | undefined => {
     const flag = flags[name];
+    // A repeatable flag given several times: its values as one comma-separated list, as its variable holds them.
+    if (Array.isArray(flag)) return flag.join(',');
     if (flag !== undefined) return String(flag);
     const fromEnv = OPTIONS[name].env ? env[OPTIONS[name].env] : undefined;
     return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
@@ -305,6 +312,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     maxStreams: integer(get('max-streams') ?? '2000', 'max-streams', 1, 1_000_000),
     maxStreamBufferBytes: bytes(get('max-stream-buffer') ?? '4mb', 'max-stream-buffer'),
     ...http,
+    // CORS and browsers (issue 12)
+    corsOrigins: parseOriginList([get('cors-origin') ?? '']),
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -415,6 +424,7 @@ Options (flag, then environment variable, then default):
   --max-header-size SIZE  ERRAND_MAX_HEADER_SIZE   16kb: larger request heads answer 431
   --max-param-length N    ERRAND_MAX_PARAM_LENGTH  255: longer path parts (ids, file names) answer 414
   --max-status-ids N      ERRAND_MAX_STATUS_IDS    500: task ids one GET /status may ask for
+  --cors-origin ORIGIN    ERRAND_CORS_ORIGIN       none: only the server's own origin (dev: also http://127.0.0.1:PORT and http://localhost:PORT); repeat (or a,b) to let other web apps' pages use the API with credentials; * lets any page read without credentials
 `;
 
 /** The result bounds workers and recorders enforce. */

@@ -56,5 +56,7 @@ export function serverSettings(config: Config) {
     maxSubscriptionsPerSocket: config.maxSubscriptionsPerSocket,
     maxStreams: config.maxStreams,
     maxStreamBufferBytes: config.maxStreamBufferBytes,
+    // CORS and browsers (issue 12)
+    corsOrigins: config.corsOrigins,
   };
 }

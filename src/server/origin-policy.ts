@@ -40,8 +40,8 @@ export function createOriginPolicy(settings: OriginPolicySettings): OriginPolicy
     access(origin) {
       if (origin === undefined) return 'none';
       if (allowed.has(origin)) return 'allowed';
-      // `null` is any sandboxed frame or file: page at all: never given even `*`.
-      return settings.list.any && origin !== 'null' ? 'any' : 'refused';
+      // `null` is any sandboxed frame or file: page at all, and an empty Origin names nothing: never given even `*`.
+      return settings.list.any && origin !== 'null' && origin !== '' ? 'any' : 'refused';
     },
     listening(baseUrl, port) {
       if (publicOrigin === undefined) {

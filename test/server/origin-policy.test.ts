@@ -15,6 +15,7 @@ test('listed and own origins are allowed; `*` lets others read; `null` and the r
   const any = createOriginPolicy({ list: { origins: [], any: true } });
   assert.equal(any.access('https://evil.example'), 'any');
   assert.equal(any.access('null'), 'refused');
+  assert.equal(any.access(''), 'refused');
 });
 
 test('without a public URL the listening address is the own origin; dev adds both its local names', () => {

@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { capabilityKeyring, checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration, parseScopes, secretStrengthProblem } from '../core/index.ts';
-import type { Grant, ResultLimits } from '../core/index.ts';
+import { capabilityKeyring, checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration, parseOriginList, parseScopes, secretStrengthProblem } from '../core/index.ts';
+import type { Grant, OriginList, ResultLimits } from '../core/index.ts';
 import { DEFAULT_CLIENT_CERT_SCOPES } from '../server/index.ts';
 
 /** How long a finished task is kept when neither its submission nor its service says. */
@@ -110,6 +110,9 @@ export interface Config {
   clientCaFile?: string;
   /** What every certificate principal may do. */
   clientCertGrant: Grant;
+  // CORS and browsers (issue 12)
+  /** Origins (normalised) whose pages may use the API with credentials; `any`: `*` was listed (reads without credentials). */
+  corsOrigins: OriginList;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -173,7 +176,9 @@ const OPTIONS = {
   'tls-cert': { env: 'ERRAND_TLS_CERT', type: 'string' },
   'tls-key': { env: 'ERRAND_TLS_KEY', type: 'string' },
   'client-ca': { env: 'ERRAND_CLIENT_CA', type: 'string' },
-  'client-cert-scope': { env: 'ERRAND_CLIENT_CERT_SCOPE', type: 'string', multiple: true },
+  'client-cert-scope': { env: 'ERRAND_CLIENT_CERT_SCOPE', type: 'string', multiple: true, separator: ' ' },
+  // CORS and browsers (issue 12): repeatable; the variable holds origins separated by commas.
+  'cors-origin': { env: 'ERRAND_CORS_ORIGIN', type: 'string', multiple: true, separator: ',' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -250,8 +255,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   const flags = parsed.values as Partial<Record<OptionName, string | boolean | string[]>>;
   const get = (name: OptionName): string | undefined => {
     const flag = flags[name];
-    // A repeatable flag given several times: its values, space-separated as its variable takes them.
-    if (Array.isArray(flag)) return flag.join(' ');
+    // A repeatable flag given several times: its values joined as its variable holds them.
+    if (Array.isArray(flag)) { const option = OPTIONS[name]; return flag.join('separator' in option ? option.separator : ','); }
     if (flag !== undefined) return String(flag);
     const fromEnv = OPTIONS[name].env ? env[OPTIONS[name].env] : undefined;
     return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
@@ -340,6 +345,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     // Capability links (issue 12)
     ...capabilities(get),
     ...tls,
+    // CORS and browsers (issue 12)
+    corsOrigins: parseOriginList([get('cors-origin') ?? '']),
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -528,6 +535,7 @@ Options (flag, then environment variable, then default):
   --tls-key FILE          ERRAND_TLS_KEY           none: the server certificate's private key (PEM, unencrypted)
   --client-ca FILE        ERRAND_CLIENT_CA         none: ask clients for certificates and verify them against this CA bundle (PEM); a verified one is cert:<subject>
   --client-cert-scope S   ERRAND_CLIENT_CERT_SCOPE "submit read cancel": what every client certificate may do (repeatable or space-separated)
+  --cors-origin ORIGIN    ERRAND_CORS_ORIGIN       none: only the server's own origin (dev: also http://127.0.0.1:PORT and http://localhost:PORT); repeat (or a,b) to let other web apps' pages use the API with credentials; * lets any page read without credentials
 `;
 
 /** The result bounds workers and recorders enforce. */

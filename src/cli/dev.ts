@@ -8,6 +8,7 @@ import type { Broker } from '../broker/index.ts';
 import { FlakeIdGenerator, secretValues } from '../core/index.ts';
 import { startJanitor, startRecorder } from '../recorder/index.ts';
 import { createApp, leaseNodeId, listeningUrl } from '../server/index.ts';
+import type { ServerSettings, TlsFiles } from '../server/index.ts';
 import { createSqlStore, migrate, openEmbedded } from '../store/index.ts';
 import type { Store, UnfinishedTask } from '../store/index.ts';
 import { loadServiceDir, startWorker } from '../worker/index.ts';
@@ -42,6 +43,11 @@ export async function requeueUnfinished(store: Store, broker: Broker, maxAttempt
   return count;
 }
 
+/** dev's dashboard may be opened as 127.0.0.1 or as localhost: both are its own origin. */
+export function devServerSettings(config: Config, tls?: TlsFiles): ServerSettings {
+  return { ...serverSettings(config, tls), corsOwnAddresses: true };
+}
+
 export async function dev(config: Config, print: (line: string) => void = console.log): Promise<void> {
   const logger = createLogger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel }, 'errand-dev');
   const tls = await readTlsFiles(config);
@@ -54,7 +60,7 @@ export async function dev(config: Config, print: (line: string) => void = consol
   for (const problem of problems) print(`service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
   const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config) });
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
-  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: serverSettings(config, tls) });
+  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: devServerSettings(config, tls) });
   await app.listen({ host: config.host, port: config.port });
   // The server's links use the same base (see createApp): its own address unless --public-url.
   const base = config.publicUrl ?? listeningUrl(app.server.address(), tls ? 'https' : 'http');

@@ -62,5 +62,7 @@ export function serverSettings(config: Config, tls?: TlsFiles) {
     // Client certificates (issue 12)
     ...(tls !== undefined ? { tls } : {}),
     clientCertGrant: config.clientCertGrant,
+    // CORS and browsers (issue 12)
+    corsOrigins: config.corsOrigins,
   };
 }

@@ -4,7 +4,6 @@
  */
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import cors from '@fastify/cors';
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import { createEventPublisher } from '../broker/index.ts';
@@ -22,6 +21,8 @@ import { answerRequestsNodeKeeps, clientErrorHandler } from './client-errors.ts'
 import { httpLimits, serverOptions } from './http-options.ts';
 import { refuseIncompleteRequests } from './request-guards.ts';
 import { guardUpgrades } from './upgrade.ts';
+import { installCors } from './cors.ts';
+import { createOriginPolicy } from './origin-policy.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerServiceRoutes } from './routes/services.ts';
@@ -41,9 +42,6 @@ export interface AppDeps {
   logger: Logger;
   settings: ServerSettings;
 }
-
-/** Patavi's allowed headers, plus the ones its browser clients could never send. */
-const ALLOWED_HEADERS = ['Origin', 'X-Requested-With', 'Content-Type', 'Accept', 'Access-Control-Allow-Credentials', 'X-API-Key', 'X-Client-Name', 'Last-Event-ID'];
 
 /**
  * Fastify's trustProxy, from --trust-proxy. A hop count becomes a function: Fastify reads a bare
@@ -88,7 +86,18 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  await app.register(cors, { origin: true, credentials: true, allowedHeaders: ALLOWED_HEADERS, optionsSuccessStatus: 200, methods: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'] });
+  // Browsers: CORS for listed origins only; writes and WebSockets from other pages refused (issue 12).
+  const origins = createOriginPolicy({
+    list: settings.corsOrigins ?? { origins: [], any: false },
+    ...(settings.publicUrl !== undefined ? { publicUrl: settings.publicUrl } : {}),
+    ownAddresses: settings.corsOwnAddresses === true,
+  });
+  app.addHook('onListen', (done) => {
+    const address = app.server.address();
+    origins.listening(publicBase(), typeof address === 'object' && address !== null ? address.port : 0);
+    done();
+  });
+  installCors(app, origins);
   // ws echoes the first subprotocol a client offers, which MCDA's client needs.
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   guardUpgrades(app, limits);

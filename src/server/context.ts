@@ -7,7 +7,7 @@ import type { ServiceGate } from './service-gate.ts';
 import type { ServiceRegistry } from './registry.ts';
 import type { EventHub } from './event-hub.ts';
 import type { FastifyRequest } from 'fastify';
-import type { Links } from '../core/index.ts';
+import type { Links, OriginList } from '../core/index.ts';
 import type { StreamCounter } from './stream-limits.ts';
 import type { Grant } from '../core/index.ts';
 import type { TlsFiles } from './tls-options.ts';
@@ -73,6 +73,17 @@ export interface ServerSettings {
   tls?: TlsFiles;
   /** Scopes of every `cert:` principal (default: submit read cancel). */
   clientCertGrant?: Grant;
+  // CORS and browsers (issue 12)
+  /**
+   * Origins whose pages may call the API with credentials, write and open WebSockets
+   * (--cors-origin, normalised); `any`: other pages may read, without credentials. The server's
+   * own origin (its public URL, else its listening address) is always allowed.
+   */
+  corsOrigins?: OriginList;
+  /** `errand dev`: its addresses as http://127.0.0.1:PORT and http://localhost:PORT are its own too. */
+  corsOwnAddresses?: boolean;
+  /** Responses with task data differ by caller (auth is on): `Cache-Control: private`, never `public`. */
+  privateResponses?: boolean;
 }
 
 export interface RouteContext {

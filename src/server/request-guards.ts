@@ -1,12 +1,12 @@
 /**
  * Requests refused before routing, in Errand's error shape: an HTTP/1.1 request without Host
  * (Node would answer it with an empty body; it is told not to, in http-options.ts), and an
- * OPTIONS request that is not a whole CORS preflight (@fastify/cors would answer in plain text).
+ * OPTIONS request that is not a whole CORS preflight (the CORS hook, cors.ts, answers only whole ones).
  */
 import type { FastifyInstance } from 'fastify';
 import { ErrandError } from '../core/index.ts';
 
-/** Register before @fastify/cors, so that it runs first. */
+/** Register before the CORS hook (cors.ts), so that it runs first. */
 export function refuseIncompleteRequests(app: FastifyInstance): void {
   app.addHook('onRequest', (request, _reply, done) => {
     const { headers } = request;

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readConfig, resultLimits, USAGE } from '../../src/cli/config.ts';
+import { devServerSettings } from '../../src/cli/dev.ts';
+import { serverSettings } from '../../src/cli/serve.ts';
 import { ErrandError } from '../../src/core/index.ts';
 
 test('defaults point at the local engines', () => {
@@ -201,4 +203,24 @@ test('client certificates (issue 12): TLS files go together, a CA needs them, ce
   refused([...serve, '--tls-cert', 'c', '--tls-key', 'k', '--client-ca', 'ca', '--client-cert-scope', 'write'], 'client-cert-scope', /--client-cert-scope: unknown scope "write"/);
   refused(['serve', '--public-url', 'http://errand.example.org', '--tls-cert', 'c', '--tls-key', 'k'], 'public-url', /--public-url must be https:\/\/ when Errand serves HTTPS/);
   refused(['dev', '--public-url', 'http://localhost:3000'], 'public-url', /must be https/, { ERRAND_TLS_CERT: 'c', ERRAND_TLS_KEY: 'k' });
+});
+
+test('--cors-origin: repeatable, or comma-separated in ERRAND_CORS_ORIGIN; normalised; none by default (issue 12)', () => {
+  const serve = ['serve', '--public-url', 'https://errand.example.org'];
+  assert.deepEqual(readConfig(serve, {}).config.corsOrigins, { origins: [], any: false });
+  assert.deepEqual(readConfig([...serve, '--cors-origin', 'https://App.example', '--cors-origin', 'http://localhost:5173/'], {}).config.corsOrigins, { origins: ['https://app.example', 'http://localhost:5173'], any: false });
+  assert.deepEqual(readConfig(serve, { ERRAND_CORS_ORIGIN: 'https://a.example, https://b.example:8443' }).config.corsOrigins, { origins: ['https://a.example', 'https://b.example:8443'], any: false });
+  // The flag wins over the variable.
+  assert.deepEqual(readConfig([...serve, '--cors-origin=*'], { ERRAND_CORS_ORIGIN: 'https://a.example' }).config.corsOrigins, { origins: [], any: true });
+  for (const bad of ['null', 'https://app.example/path', 'app.example']) {
+    assert.throws(() => readConfig([...serve, '--cors-origin', bad], {}), (err: unknown) => err instanceof ErrandError && err.field === 'cors-origin' && err.message.includes(JSON.stringify(bad)), bad);
+  }
+  assert.throws(() => readConfig(serve, { ERRAND_CORS_ORIGIN: 'https://a.example,null' }), (err: unknown) => err instanceof ErrandError && err.field === 'cors-origin');
+});
+
+test('serve passes the allowlist on; dev also allows its own addresses', () => {
+  const { config } = readConfig(['dev', '--cors-origin', 'https://app.example'], {});
+  assert.deepEqual(serverSettings(config).corsOrigins, { origins: ['https://app.example'], any: false });
+  assert.equal((serverSettings(config) as { corsOwnAddresses?: boolean }).corsOwnAddresses, undefined);
+  assert.equal(devServerSettings(config).corsOwnAddresses, true);
 });

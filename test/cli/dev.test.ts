@@ -4,6 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { mkdir } from 'node:fs/promises';
+import { WebSocket } from 'ws';
 import { postTask, watchUpdates } from '../support/http.ts';
 import { spawnErrand } from '../support/processes.ts';
 import type { RunningErrand } from '../support/processes.ts';
@@ -59,4 +61,37 @@ void describeWithR('errand dev with the bundled examples', () => {
       await dev.stop();
     }
   });
+});
+
+// CORS and browsers (issue 12): the dashboard works whether it is opened as 127.0.0.1 or localhost,
+// and no other page may use the API. No services needed: a folder of none.
+test('errand dev allows its own origins, as 127.0.0.1 and as localhost, and refuses others', async () => {
+  const services = join(dataDir, 'no-services');
+  await mkdir(services, { recursive: true });
+  const dev = spawnErrand(['dev', '--port', '0', '--data-dir', join(dataDir, 'cors'), '--services', services]);
+  try {
+    await eventually(() => dev.output().includes('Ctrl-C stops') || dev.child.exitCode !== null, 'errand dev to print its banner', 60_000);
+    const base = /Open (\S+)\//.exec(dev.output())?.[1];
+    assert.ok(base, dev.output());
+    const port = new URL(base).port;
+    const handshake = (origin: string): Promise<number> => new Promise((resolve, reject) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/events`, { origin });
+      socket.once('upgrade', () => { resolve(101); socket.terminate(); });
+      socket.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume(); socket.terminate(); });
+      socket.once('error', reject);
+    });
+    for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
+      const preflight: Response = await fetch(`${base}/task?service=echo`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
+      assert.equal(preflight.status, 200, origin);
+      assert.equal(preflight.headers.get('access-control-allow-origin'), origin);
+      assert.equal(preflight.headers.get('access-control-allow-credentials'), 'true');
+      assert.equal(await handshake(origin), 101, origin);
+    }
+    const foreign = await fetch(`${base}/task?service=echo`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    assert.equal(foreign.status, 403);
+    assert.equal(((await foreign.json()) as { error: { code: string } }).error.code, 'forbidden_origin');
+    assert.equal(await handshake('https://evil.example'), 403);
+  } finally {
+    await dev.stop();
+  }
 });

@@ -161,7 +161,11 @@ export function edgeCases(ctx: CaseContext): FuzzCase[] {
     c('Upgrade: h2c', { method: 'GET', target: '/healthz', headers: [['Connection', 'Upgrade, HTTP2-Settings'], ['Upgrade', 'h2c'], ['HTTP2-Settings', 'AAMAAABkAAQAAP__']] }, { kind: 'any' }),
     c('OPTIONS without Origin', { method: 'OPTIONS', target: '/task' }, { kind: 'any' }),
     c('OPTIONS without Access-Control-Request-Method', { method: 'OPTIONS', target: '/task', headers: [['Origin', 'https://example.org']] }, { kind: 'any' }),
-    c('a preflight', { method: 'OPTIONS', target: '/task', headers: [['Origin', 'https://example.org'], ['Access-Control-Request-Method', 'POST']] }, { kind: 'ok' }),
+    c('a preflight from the server\'s own origin', { method: 'OPTIONS', target: '/task', headers: [['Origin', `http://${addr}`], ['Access-Control-Request-Method', 'POST']] }, { kind: 'ok' }),
+    // CORS and browsers (issue 12): other pages are refused in Errand's shape.
+    c('a preflight from an unlisted origin', { method: 'OPTIONS', target: '/task', headers: [['Origin', 'https://example.org'], ['Access-Control-Request-Method', 'POST']] }, { kind: 'error', status: 403, code: 'forbidden_origin' }),
+    c('a POST from origin null', { method: 'POST', target: '/task?service=echo', headers: [['X-API-Key', ctx.apiKey], ['Origin', 'null']], body: '{}' }, { kind: 'error', status: 403, code: 'forbidden_origin' }),
+    c('ws handshake from an unlisted origin', { method: 'GET', target: '/events', headers: [...wsHeaders(), ['Origin', 'https://example.org']] }, { kind: 'error', status: 403, code: 'forbidden_origin' }),
     c('a plain GET on /updates', { method: 'GET', target: `/task/${ctx.doneTask}/updates` }),
     c('GET /status with 700 ids', { method: 'GET', target: `/status?${ids700}` }, { kind: 'error', status: 400, field: 'task' }),
     c('Content-Length larger than the body, then the client ends', { method: 'POST', target: '/task?service=echo', headers: [['X-API-Key', ctx.apiKey], ['Content-Length', '100']], body: '{}' }, ERROR, { halfClose: true }),

@@ -19,7 +19,7 @@ await describeEachBackend('HTTP API', (kind) => {
   let open: Stack;
   before(async () => {
     backend = await kind.create();
-    stack = await startStack(backend, { services: [echo(), steps(), service('text', () => 'just text')], settings: { bodyLimit: 64 * 1024 } });
+    stack = await startStack(backend, { services: [echo(), steps(), service('text', () => 'just text')], settings: { bodyLimit: 64 * 1024, corsOrigins: { origins: ['https://app.example'], any: false } } });
     base = stack.baseUrl;
     open = await startStack(backend, { settings: { allowUnknownServices: true }, recorder: false, nodeId: 2 });
   });
@@ -230,7 +230,7 @@ await describeEachBackend('HTTP API', (kind) => {
     assert.deepEqual(await (await fetch(`${base}/task/${id}/task`)).json(), {});
   });
 
-  test('CORS reflects the origin with credentials and allows the API key header', async () => {
+  test('CORS gives a listed origin itself with credentials and allows the API key header', async () => {
     const response = await fetch(`${base}/task/00000000000000ff`, { headers: { origin: 'https://app.example' } });
     assert.equal(response.headers.get('access-control-allow-origin'), 'https://app.example');
     assert.equal(response.headers.get('access-control-allow-credentials'), 'true');

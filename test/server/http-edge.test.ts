@@ -240,12 +240,14 @@ await describeEachBackend('HTTP edge', (kind) => {
       assert.ok(JSON.parse(response.body).error.message.length < 300);
     });
 
-    test('OPTIONS that is not a CORS preflight: 400 missing_field; a preflight still answers 200', async () => {
+    test('OPTIONS that is not a CORS preflight: 400 missing_field; a preflight still answers 200 (an unlisted origin\'s 403, issue 12)', async () => {
       assertError(await rawRequest(port, 'OPTIONS /task HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'), 400, 'missing_field', 'origin');
       assertError(await rawRequest(port, 'OPTIONS /task HTTP/1.1\r\nHost: localhost\r\nOrigin: http://app.example\r\nConnection: close\r\n\r\n'), 400, 'missing_field', 'access-control-request-method');
-      const preflight = await rawRequest(port, 'OPTIONS /task HTTP/1.1\r\nHost: localhost\r\nOrigin: http://app.example\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n');
+      const own = new URL(stack.baseUrl).origin;
+      const preflight = await rawRequest(port, `OPTIONS /task HTTP/1.1\r\nHost: localhost\r\nOrigin: ${own}\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n`);
       assert.equal(preflight.status, 200);
-      assert.equal(preflight.headers['access-control-allow-origin'], 'http://app.example');
+      assert.equal(preflight.headers['access-control-allow-origin'], own);
+      assertError(await rawRequest(port, 'OPTIONS /task HTTP/1.1\r\nHost: localhost\r\nOrigin: http://app.example\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n'), 403, 'forbidden_origin', 'origin');
     });
 
     test('an HTTP/1.1 request without Host: 400 missing_field host (HTTP/1.0 needs none)', async () => {

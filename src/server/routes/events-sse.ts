@@ -14,6 +14,7 @@ import type { StreamStart } from '../event-stream.ts';
 import { parseFilter, parseStart, QUERY_FILTER_FIELDS } from '../stream-request.ts';
 import { streamClient } from '../stream-limits.ts';
 import { requireExistingTaskId } from './ids.ts';
+import { taskCacheControl } from '../cache-control.ts';
 
 export interface EventSourceSettings {
   maxBufferedBytes: number;
@@ -44,6 +45,7 @@ function startOf(request: FastifyRequest, fallback: StreamStart): StreamStart {
 
 /** Registers `GET /task/:id/events`; returns the handler of `GET /events`, which shares its route with the WebSocket. */
 export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContext, settings: EventSourceSettings): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const caching = taskCacheControl(ctx.settings);
   const open = new Set<{ keepAlive(): void; end(): void }>();
   const timer = setInterval(() => open.forEach((stream) => stream.keepAlive()), settings.keepAliveMs);
   timer.unref();
@@ -87,7 +89,7 @@ export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContex
     raw.writeHead(200, {
       ...(reply.getHeaders() as Record<string, string>),
       'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
+      'cache-control': caching.stream,
       'x-accel-buffering': 'no',
     });
     raw.write(`retry: 2000\n: from ${events.from}${events.truncated ? ' (older events were trimmed)' : ''}\n\n`);

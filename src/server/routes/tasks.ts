@@ -6,10 +6,8 @@ import type { AnnouncedService, CacheClaim, TaskInfo } from '../../core/index.ts
 import type { RouteContext } from '../context.ts';
 import { NOSNIFF, resultFileHeaders, SCRIPT_TEXT_HEADERS } from '../result-file-headers.ts';
 import { requireExistingTaskId, requireTaskId } from './ids.ts';
+import { taskCacheControl } from '../cache-control.ts';
 import { durationLimits, requestedTtl, taskDeadline, taskTtl } from '../submission-durations.ts';
-
-/** Finished tasks and their results never change: Patavi lets caches keep them for a year. */
-const IMMUTABLE = 'public, max-age=31557600';
 
 type IdParams = { Params: { id: string } };
 
@@ -20,9 +18,9 @@ function notFound(id: string): ErrandError {
   return new ErrandError('not_found', `no task ${id}`, 'id');
 }
 
-/** Answers 304 when the client already holds this immutable representation. */
-function notModified(request: FastifyRequest, reply: FastifyReply, etag: string): boolean {
-  reply.header('ETag', etag).header('Cache-Control', IMMUTABLE);
+/** Answers 304 when the client already holds this immutable representation (finished tasks' parts never change). */
+function notModified(request: FastifyRequest, reply: FastifyReply, etag: string, cacheControl: string): boolean {
+  reply.header('ETag', etag).header('Cache-Control', cacheControl);
   const given = request.headers['if-none-match'];
   if (given && given.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*')) {
     reply.code(304).send();
@@ -54,6 +52,9 @@ function headerText(request: FastifyRequest, name: string): string | undefined {
 export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { store, broker, settings } = ctx;
   const limits = durationLimits(settings);
+  const caching = taskCacheControl(settings);
+  /** Task data that may still change: private when answers depend on the caller. */
+  const changing = (reply: FastifyReply): void => { if (caching.changing !== undefined) void reply.header('Cache-Control', caching.changing); };
 
   /** Tells every worker to stop (or never start) the task, and every watcher that it ended. */
   async function announceCancel(id: string, events: Parameters<RouteContext['publisher']['written']>[0], log: FastifyRequest['log']): Promise<void> {
@@ -107,6 +108,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
           const description = await describe(request, submitted.task, consumers === 0 && submitted.task.status === 'queued' ? 'no-workers' : undefined);
           description.cache = { status: submitted.kind };
           reply.code(201).header('Location', description._links.self.href);
+          changing(reply);
           return description;
         }
         queued = submitted.event;
@@ -133,6 +135,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const description = describeTask(links, { id, service, status: 'queued', deadline }, consumers === 0 ? 'no-workers' : undefined);
     if (cache) description.cache = { status: cache.fresh ? 'bypass' : 'miss' };
     reply.code(201).header('Location', description._links.self.href);
+    changing(reply);
     return description;
   });
 
@@ -140,11 +143,12 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const id = requireExistingTaskId(request.params.id);
     const task = await store.getTask(id);
     if (!task) throw notFound(id);
-    if (isTerminal(task.status)) reply.header('Cache-Control', IMMUTABLE);
+    if (isTerminal(task.status)) reply.header('Cache-Control', caching.immutable);
+    else changing(reply);
     return describe(request, task);
   });
 
-  app.post<IdParams>('/task/:id/cancel', async (request) => {
+  app.post<IdParams>('/task/:id/cancel', async (request, reply) => {
     ctx.authorize(request);
     const id = requireExistingTaskId(request.params.id);
     const outcome = await store.cancelTask(id);
@@ -152,10 +156,11 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     if (outcome.kind === 'ended') throw new ErrandError('task_ended', `task ${id} has already ended (${outcome.status}); only a queued or running task can be canceled`, 'id');
     await announceCancel(id, outcome.events, request.log);
     const task = await store.getTask(id);
+    changing(reply);
     return task ? describeTask(ctx.links(), task) : describeTask(ctx.links(), { id, service: outcome.events[0]!.service, status: 'canceled' });
   });
 
-  app.get('/status', async (request) => {
+  app.get('/status', async (request, reply) => {
     const raw = (request.query as Record<string, unknown>).task;
     if (raw === undefined || raw === '') throw new ErrandError('missing_field', 'give one or more task ids: /status?task=<id>&task=<id>', 'task');
     const given = Array.isArray(raw) ? raw : [raw];
@@ -164,6 +169,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     // Ids past bigint name no task, as unknown ids do: left out of the answer, not asked for.
     const ids = given.map((value) => requireTaskId(value, 'task')).filter(canBeIssued);
     const links = ctx.links();
+    changing(reply);
     return (await store.getTasks(ids)).map((task) => describeTask(links, { ...task, hasScript: false }));
   });
 
@@ -172,7 +178,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const input = await store.getInput(id);
     if (input === undefined) throw notFound(id);
     reply.headers(NOSNIFF);
-    if (notModified(request, reply, `"${id}-task"`)) return reply;
+    if (notModified(request, reply, `"${id}-task"`, caching.immutable)) return reply;
     return reply.type('application/json; charset=utf-8').send(input);
   });
 
@@ -181,7 +187,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const script = await store.getScript(id);
     if (script === undefined) throw new ErrandError('not_found', `task ${id} has no script (it does not exist, or its worker sent none)`, 'id');
     reply.headers(SCRIPT_TEXT_HEADERS);
-    if (notModified(request, reply, `"${id}-script"`)) return reply;
+    if (notModified(request, reply, `"${id}-script"`, caching.immutable)) return reply;
     return reply.type('text/plain; charset=utf-8').send(script);
   });
 
@@ -190,7 +196,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const text = await store.getConsole(id);
     if (text === undefined) throw new ErrandError('not_found', `task ${id} has no console output (it does not exist, has not finished, or printed nothing)`, 'id');
     reply.headers(SCRIPT_TEXT_HEADERS);
-    if (notModified(request, reply, `"${id}-console"`)) return reply;
+    if (notModified(request, reply, `"${id}-console"`, caching.immutable)) return reply;
     return reply.type('text/plain; charset=utf-8').send(text);
   });
 
@@ -199,7 +205,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const result = await store.getResult(id);
     if (result === undefined) throw new ErrandError('not_found', `task ${id} has no results (it does not exist or has not finished)`, 'id');
     reply.headers(NOSNIFF);
-    if (notModified(request, reply, `"${id}-results"`)) return reply;
+    if (notModified(request, reply, `"${id}-results"`, caching.immutable)) return reply;
     return reply.type('application/json; charset=utf-8').send(result);
   };
   app.get<IdParams>('/task/:id/results', results);
@@ -212,7 +218,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const file = resultFileNameProblem(name) === undefined ? await store.getFile(id, name) : undefined;
     if (!file) throw new ErrandError('not_found', `task ${id} has no result file ${JSON.stringify(name)}`, 'file');
     reply.headers(resultFileHeaders(name, file.contentType));
-    if (notModified(request, reply, `"${id}-file-${Buffer.from(name).toString('base64url')}"`)) return reply;
+    if (notModified(request, reply, `"${id}-file-${Buffer.from(name).toString('base64url')}"`, caching.immutable)) return reply;
     return reply.send(file.content);
   });
 

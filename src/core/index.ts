@@ -22,3 +22,4 @@ export * from './result-limits.ts';
 export * from './principal.ts';
 export * from './capability.ts';
 export * from './capability-links.ts';
+export * from './api-key.ts';

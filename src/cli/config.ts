@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { capabilityKeyring, checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration, secretStrengthProblem } from '../core/index.ts';
+import { apiKeyNameProblem, capabilityKeyring, checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration, parseScopes, secretStrengthProblem } from '../core/index.ts';
 import type { ResultLimits } from '../core/index.ts';
 
 /** How long a finished task is kept when neither its submission nor its service says. */
@@ -101,6 +101,19 @@ export interface Config {
   /** How long a capability token lasts from its issue (ISO 8601), and the same in milliseconds. */
   capabilityLifetime: string;
   capabilityLifetimeMs: number;
+  // API keys (issue 12): `errand keys create`'s scopes and expiry, and how servers check keys.
+  /** `--scope`, repeatable: the scopes `errand keys create` gives the new key, as written. */
+  scopes: string[];
+  /** `--expires`: when the key `errand keys create` makes expires (ISO 8601 duration or time). */
+  expires?: string;
+  /** The name of Patavi's single `--api-key` as a principal (`key:<name>`). */
+  apiKeyName: string;
+  /** The scopes of Patavi's single `--api-key`, as written. */
+  apiKeyScopes: string[];
+  /** How long a server trusts what it looked up about a key; a revoked key is refused within this. */
+  apiKeyCacheMs: number;
+  /** Keys a server keeps looked up at once (and, apart, as many refused ones). */
+  apiKeyCacheSize: number;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -160,13 +173,24 @@ const OPTIONS = {
   'capability-secret': { env: 'ERRAND_CAPABILITY_SECRET', type: 'string' },
   'capability-secret-previous': { env: 'ERRAND_CAPABILITY_SECRET_PREVIOUS', type: 'string' },
   'capability-lifetime': { env: 'ERRAND_CAPABILITY_LIFETIME', type: 'string' },
+  // API keys (issue 12). A repeatable flag's variable holds its values separated by spaces.
+  scope: { env: '', type: 'string', multiple: true },
+  expires: { env: '', type: 'string' },
+  'api-key-name': { env: 'ERRAND_API_KEY_NAME', type: 'string' },
+  'api-key-scope': { env: 'ERRAND_API_KEY_SCOPES', type: 'string', multiple: true },
+  'api-key-cache': { env: 'ERRAND_API_KEY_CACHE', type: 'string' },
+  'api-key-cache-size': { env: 'ERRAND_API_KEY_CACHE_SIZE', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
+/** Options that may be given more than once (`multiple: true`): read them with getList. */
+type ListOptionName = { [K in OptionName]: (typeof OPTIONS)[K] extends { multiple: true } ? K : never }[OptionName];
+type SingleOptionName = Exclude<OptionName, ListOptionName>;
+const isList = (name: string): boolean => 'multiple' in OPTIONS[name as OptionName];
 
 /** The commands, so that a bare `--trust-proxy` before one does not take it for its value. */
-const COMMANDS = new Set(['dev', 'serve', 'worker', 'recorder', 'migrate']);
+const COMMANDS = new Set(['dev', 'serve', 'worker', 'recorder', 'migrate', 'keys']);
 
 export interface Invocation { command: string | undefined; config: Config; help: boolean; rest: string[] }
 
@@ -228,17 +252,25 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
       args: argv.map((arg, i) => (arg === '--trust-proxy' && (i + 1 >= argv.length || argv[i + 1]!.startsWith('-') || COMMANDS.has(argv[i + 1]!)) ? '--trust-proxy=true' : arg)),
       allowPositionals: true,
       strict: true,
-      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type }])) as Record<OptionName, { type: 'string' | 'boolean' }>,
+      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type, multiple: isList(name) }])) as Record<OptionName, { type: 'string' | 'boolean'; multiple: boolean }>,
     });
   } catch (err) {
     throw new ErrandError('invalid_field', `${(err as Error).message} (see errand --help)`);
   }
-  const flags = parsed.values as Partial<Record<OptionName, string | boolean>>;
-  const get = (name: OptionName): string | undefined => {
+  const flags = parsed.values as Partial<Record<OptionName, string | boolean | string[]>>;
+  const fromEnv = (name: OptionName): string | undefined => {
+    const text = OPTIONS[name].env ? env[OPTIONS[name].env] : undefined;
+    return text === undefined || text === '' ? undefined : text;
+  };
+  const get = (name: SingleOptionName): string | undefined => {
     const flag = flags[name];
-    if (flag !== undefined) return String(flag);
-    const fromEnv = OPTIONS[name].env ? env[OPTIONS[name].env] : undefined;
-    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+    return flag !== undefined ? String(flag) : fromEnv(name);
+  };
+  /** Every value of a repeatable flag, in order; else its variable's values, separated by spaces. */
+  const getList = (name: ListOptionName): string[] | undefined => {
+    const flag = flags[name];
+    if (Array.isArray(flag)) return flag;
+    return fromEnv(name)?.split(/\s+/).filter(Boolean);
   };
   // Finished tasks are kept 30 days unless told otherwise; `none` keeps them until deleted (as Patavi).
   const defaultTtlText = get('default-ttl') ?? DEFAULT_TTL;
@@ -255,7 +287,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   const defaultQueueTimeout = get('default-queue-timeout');
   if (defaultQueueTimeout !== undefined) durationSeconds('default-queue-timeout', defaultQueueTimeout);
   // Durations (issue 11, poison ttl): each maximum within the ceiling, each default within its maximum.
-  const maxDuration = (name: OptionName, fallback: string): { text: string; ms: number } => {
+  const maxDuration = (name: SingleOptionName, fallback: string): { text: string; ms: number } => {
     const text = get(name) ?? fallback;
     const checked = checkDuration(text);
     if (!checked.ok || checked.ms <= 0) {
@@ -276,6 +308,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     throw new ErrandError('invalid_field', `--public-url must be an http(s) URL such as https://errand.example.org, got ${JSON.stringify(publicUrl)}`, 'public-url');
   }
   const http = httpEdge(get);
+  const keys = apiKeySettings(get, getList);
   const nodeId = get('node-id');
   const apiKey = get('api-key');
   const config: Config = {
@@ -319,6 +352,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     ...http,
     // Capability links (issue 12)
     ...capabilities(get),
+    // API keys (issue 12)
+    ...keys,
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -336,7 +371,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
 }
 
 /** HTTP edge (issue 11): the server's request timeouts and size limits. */
-function httpEdge(get: (name: OptionName) => string | undefined) {
+function httpEdge(get: (name: SingleOptionName) => string | undefined) {
   const requestTimeoutMs = integer(get('request-timeout') ?? '60000', 'request-timeout', 0, 86_400_000);
   const headersTimeoutMs = integer(get('headers-timeout') ?? '10000', 'headers-timeout', 1, 86_400_000);
   if (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs) {
@@ -367,7 +402,7 @@ const MAX_CAPABILITY_LIFETIME = 'P1Y';
  * Capability links (issue 12): the signing secret, previous ones (comma-separated: a secret cannot
  * hold a comma), and the lifetime. Secrets must be strong, old ones too: they still verify tokens.
  */
-function capabilities(get: (name: OptionName) => string | undefined) {
+function capabilities(get: (name: SingleOptionName) => string | undefined) {
   const current = get('capability-secret')?.trim();
   const previous = (get('capability-secret-previous') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (current === undefined && previous.length > 0) {
@@ -389,6 +424,29 @@ function capabilities(get: (name: OptionName) => string | undefined) {
     capabilitySecretsPrevious: previous.filter((p) => p !== current),
     capabilityLifetime: lifetime,
     capabilityLifetimeMs: checked.ms,
+  };
+}
+
+/**
+ * API keys (issue 12): what `errand keys create` is given, and how servers check keys. The single
+ * --api-key's name and scopes are checked here so that a server with bad ones stops at start.
+ */
+function apiKeySettings(get: (name: SingleOptionName) => string | undefined, getList: (name: ListOptionName) => string[] | undefined) {
+  const apiKeyName = get('api-key-name') ?? 'patavi';
+  const nameProblem = apiKeyNameProblem(apiKeyName);
+  if (nameProblem) throw new ErrandError('invalid_field', `--api-key-name: ${nameProblem}`, 'api-key-name');
+  const apiKeyScopes = getList('api-key-scope') ?? ['submit', 'read', 'cancel'];
+  if (parseScopes(apiKeyScopes, 'api-key-scope').scopes.length === 0) {
+    throw new ErrandError('invalid_field', '--api-key-scope must name at least one scope', 'api-key-scope');
+  }
+  const expires = get('expires');
+  return {
+    scopes: getList('scope') ?? [],
+    apiKeyName,
+    apiKeyScopes,
+    apiKeyCacheMs: integer(get('api-key-cache') ?? '10000', 'api-key-cache', 0, 3_600_000),
+    apiKeyCacheSize: integer(get('api-key-cache-size') ?? '10000', 'api-key-cache-size', 1, 10_000_000),
+    ...(expires !== undefined ? { expires } : {}),
   };
 }
 
@@ -414,6 +472,8 @@ Commands:
   worker     runs the services in --services DIR for tasks from RabbitMQ
   recorder   records results from RabbitMQ into PostgreSQL and runs the janitor
   migrate    creates the database if needed and applies schema migrations
+  keys       API keys in PostgreSQL: keys create NAME --scope S [--scope S ...] [--expires DUR|TIME]
+             (prints the key once, alone on the last line), keys list, keys revoke NAME
 
 Options (flag, then environment variable, then default):
   --amqp-url URL          ERRAND_AMQP_URL          amqp://guest:guest@127.0.0.1:5672
@@ -466,6 +526,12 @@ Options (flag, then environment variable, then default):
   --capability-secret S   ERRAND_CAPABILITY_SECRET none: serve issues no capability links; dev keeps a random one in --data-dir. At least 32 random bytes (openssl rand -base64 32); the same on every server
   --capability-secret-previous S[,S] ERRAND_CAPABILITY_SECRET_PREVIOUS none: earlier secrets whose links still verify (rotation)
   --capability-lifetime DUR ERRAND_CAPABILITY_LIFETIME P7D: how long a capability link lasts (PT1M to P1Y)
+  --scope SCOPE           (keys create, repeatable) submit, submit:SERVICE[,SERVICE], read, read:all, cancel, admin
+  --expires DUR|TIME      (keys create)            never: P90D after creation, or a time such as 2030-01-31T00:00:00Z
+  --api-key-name NAME     ERRAND_API_KEY_NAME      patavi: --api-key is the principal key:NAME
+  --api-key-scope SCOPE   ERRAND_API_KEY_SCOPES    submit read cancel: --api-key's scopes (repeatable; the variable separates them by spaces)
+  --api-key-cache MS      ERRAND_API_KEY_CACHE     10000: servers trust a key lookup this long; a revoked key is refused within it (0: look up every time)
+  --api-key-cache-size N  ERRAND_API_KEY_CACHE_SIZE 10000: keys a server keeps looked up (as many refused ones apart)
 `;
 
 /** The result bounds workers and recorders enforce. */

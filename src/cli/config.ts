@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { capabilityKeyring, checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration, parseOriginList, parseScopes, secretStrengthProblem } from '../core/index.ts';
+import { apiKeyNameProblem, capabilityKeyring, checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration, parseOriginList, parseScopes, secretStrengthProblem } from '../core/index.ts';
 import type { Grant, OriginList, ResultLimits } from '../core/index.ts';
 import { DEFAULT_CLIENT_CERT_SCOPES } from '../server/index.ts';
 
@@ -113,6 +113,19 @@ export interface Config {
   // CORS and browsers (issue 12)
   /** Origins (normalised) whose pages may use the API with credentials; `any`: `*` was listed (reads without credentials). */
   corsOrigins: OriginList;
+  // API keys (issue 12): `errand keys create`'s scopes and expiry, and how servers check keys.
+  /** `--scope`, repeatable: the scopes `errand keys create` gives the new key, as written. */
+  scopes: string[];
+  /** `--expires`: when the key `errand keys create` makes expires (ISO 8601 duration or time). */
+  expires?: string;
+  /** The name of Patavi's single `--api-key` as a principal (`key:<name>`). */
+  apiKeyName: string;
+  /** The scopes of Patavi's single `--api-key`, as written. */
+  apiKeyScopes: string[];
+  /** How long a server trusts what it looked up about a key; a revoked key is refused within this. */
+  apiKeyCacheMs: number;
+  /** Keys a server keeps looked up at once (and, apart, as many refused ones). */
+  apiKeyCacheSize: number;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -176,16 +189,27 @@ const OPTIONS = {
   'tls-cert': { env: 'ERRAND_TLS_CERT', type: 'string' },
   'tls-key': { env: 'ERRAND_TLS_KEY', type: 'string' },
   'client-ca': { env: 'ERRAND_CLIENT_CA', type: 'string' },
-  'client-cert-scope': { env: 'ERRAND_CLIENT_CERT_SCOPE', type: 'string', multiple: true, separator: ' ' },
-  // CORS and browsers (issue 12): repeatable; the variable holds origins separated by commas.
-  'cors-origin': { env: 'ERRAND_CORS_ORIGIN', type: 'string', multiple: true, separator: ',' },
+  'client-cert-scope': { env: 'ERRAND_CLIENT_CERT_SCOPE', type: 'string', multiple: true },
+  // CORS and browsers (issue 12): repeatable; the variable holds origins separated by commas (or spaces).
+  'cors-origin': { env: 'ERRAND_CORS_ORIGIN', type: 'string', multiple: true },
+  // API keys (issue 12). A repeatable flag's variable holds its values separated by spaces.
+  scope: { env: '', type: 'string', multiple: true },
+  expires: { env: '', type: 'string' },
+  'api-key-name': { env: 'ERRAND_API_KEY_NAME', type: 'string' },
+  'api-key-scope': { env: 'ERRAND_API_KEY_SCOPES', type: 'string', multiple: true },
+  'api-key-cache': { env: 'ERRAND_API_KEY_CACHE', type: 'string' },
+  'api-key-cache-size': { env: 'ERRAND_API_KEY_CACHE_SIZE', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
+/** Options that may be given more than once (`multiple: true`): read them with getList. */
+type ListOptionName = { [K in OptionName]: (typeof OPTIONS)[K] extends { multiple: true } ? K : never }[OptionName];
+type SingleOptionName = Exclude<OptionName, ListOptionName>;
+const isList = (name: string): boolean => 'multiple' in OPTIONS[name as OptionName];
 
 /** The commands, so that a bare `--trust-proxy` before one does not take it for its value. */
-const COMMANDS = new Set(['dev', 'serve', 'worker', 'recorder', 'migrate']);
+const COMMANDS = new Set(['dev', 'serve', 'worker', 'recorder', 'migrate', 'keys']);
 
 export interface Invocation { command: string | undefined; config: Config; help: boolean; rest: string[] }
 
@@ -247,19 +271,25 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
       args: argv.map((arg, i) => (arg === '--trust-proxy' && (i + 1 >= argv.length || argv[i + 1]!.startsWith('-') || COMMANDS.has(argv[i + 1]!)) ? '--trust-proxy=true' : arg)),
       allowPositionals: true,
       strict: true,
-      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type, ...('multiple' in o ? { multiple: o.multiple } : {}) }])) as Record<OptionName, { type: 'string' | 'boolean'; multiple?: boolean }>,
+      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) => [name, { type: o.type, multiple: isList(name) }])) as Record<OptionName, { type: 'string' | 'boolean'; multiple: boolean }>,
     });
   } catch (err) {
     throw new ErrandError('invalid_field', `${(err as Error).message} (see errand --help)`);
   }
   const flags = parsed.values as Partial<Record<OptionName, string | boolean | string[]>>;
-  const get = (name: OptionName): string | undefined => {
+  const fromEnv = (name: OptionName): string | undefined => {
+    const text = OPTIONS[name].env ? env[OPTIONS[name].env] : undefined;
+    return text === undefined || text === '' ? undefined : text;
+  };
+  const get = (name: SingleOptionName): string | undefined => {
     const flag = flags[name];
-    // A repeatable flag given several times: its values joined as its variable holds them.
-    if (Array.isArray(flag)) { const option = OPTIONS[name]; return flag.join('separator' in option ? option.separator : ','); }
-    if (flag !== undefined) return String(flag);
-    const fromEnv = OPTIONS[name].env ? env[OPTIONS[name].env] : undefined;
-    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+    return flag !== undefined ? String(flag) : fromEnv(name);
+  };
+  /** Every value of a repeatable flag, in order; else its variable's values, separated by spaces. */
+  const getList = (name: ListOptionName): string[] | undefined => {
+    const flag = flags[name];
+    if (Array.isArray(flag)) return flag;
+    return fromEnv(name)?.split(/\s+/).filter(Boolean);
   };
   // Finished tasks are kept 30 days unless told otherwise; `none` keeps them until deleted (as Patavi).
   const defaultTtlText = get('default-ttl') ?? DEFAULT_TTL;
@@ -276,7 +306,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   const defaultQueueTimeout = get('default-queue-timeout');
   if (defaultQueueTimeout !== undefined) durationSeconds('default-queue-timeout', defaultQueueTimeout);
   // Durations (issue 11, poison ttl): each maximum within the ceiling, each default within its maximum.
-  const maxDuration = (name: OptionName, fallback: string): { text: string; ms: number } => {
+  const maxDuration = (name: SingleOptionName, fallback: string): { text: string; ms: number } => {
     const text = get(name) ?? fallback;
     const checked = checkDuration(text);
     if (!checked.ok || checked.ms <= 0) {
@@ -297,10 +327,11 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     throw new ErrandError('invalid_field', `--public-url must be an http(s) URL such as https://errand.example.org, got ${JSON.stringify(publicUrl)}`, 'public-url');
   }
   const http = httpEdge(get);
-  const tls = tlsFlags(get, cwd);
+  const tls = tlsFlags(get, getList('client-cert-scope'), cwd);
   if (tls.tlsCertFile !== undefined && publicUrl !== undefined && !/^https:/i.test(publicUrl)) {
     throw new ErrandError('invalid_field', `--public-url must be https:// when Errand serves HTTPS itself (--tls-cert): links to ${JSON.stringify(publicUrl)} would send clients, and their credentials, to plain HTTP`, 'public-url');
   }
+  const keys = apiKeySettings(get, getList);
   const nodeId = get('node-id');
   const apiKey = get('api-key');
   const config: Config = {
@@ -346,7 +377,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     ...capabilities(get),
     ...tls,
     // CORS and browsers (issue 12)
-    corsOrigins: parseOriginList([get('cors-origin') ?? '']),
+    corsOrigins: parseOriginList(getList('cors-origin') ?? []),
+    // API keys (issue 12)
+    ...keys,
     ...(defaultQueueTimeout !== undefined ? { defaultQueueTimeout } : {}),
     ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
@@ -364,7 +397,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
 }
 
 /** HTTP edge (issue 11): the server's request timeouts and size limits. */
-function httpEdge(get: (name: OptionName) => string | undefined) {
+function httpEdge(get: (name: SingleOptionName) => string | undefined) {
   const requestTimeoutMs = integer(get('request-timeout') ?? '60000', 'request-timeout', 0, 86_400_000);
   const headersTimeoutMs = integer(get('headers-timeout') ?? '10000', 'headers-timeout', 1, 86_400_000);
   if (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs) {
@@ -395,7 +428,7 @@ const MAX_CAPABILITY_LIFETIME = 'P1Y';
  * Capability links (issue 12): the signing secret, previous ones (comma-separated: a secret cannot
  * hold a comma), and the lifetime. Secrets must be strong, old ones too: they still verify tokens.
  */
-function capabilities(get: (name: OptionName) => string | undefined) {
+function capabilities(get: (name: SingleOptionName) => string | undefined) {
   const current = get('capability-secret')?.trim();
   const previous = (get('capability-secret-previous') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (current === undefined && previous.length > 0) {
@@ -425,11 +458,10 @@ function capabilities(get: (name: OptionName) => string | undefined) {
  * and the scopes of certificate principals. Certificate and key go together; a CA without them,
  * or scopes without a CA, would be silently ignored, so they are refused.
  */
-function tlsFlags(get: (name: OptionName) => string | undefined, cwd: string) {
+function tlsFlags(get: (name: SingleOptionName) => string | undefined, scopes: string[] | undefined, cwd: string) {
   const cert = get('tls-cert');
   const key = get('tls-key');
   const ca = get('client-ca');
-  const scopes = get('client-cert-scope');
   if ((cert === undefined) !== (key === undefined)) {
     const missing = cert === undefined ? 'tls-cert' : 'tls-key';
     throw new ErrandError('missing_field', `--tls-cert and --tls-key go together (the server's certificate and its private key, PEM files): --${missing} is missing`, missing);
@@ -442,7 +474,7 @@ function tlsFlags(get: (name: OptionName) => string | undefined, cwd: string) {
   }
   let clientCertGrant: Grant;
   try {
-    clientCertGrant = parseScopes([scopes ?? DEFAULT_CLIENT_CERT_SCOPES], 'client-cert-scope');
+    clientCertGrant = parseScopes(scopes ?? [DEFAULT_CLIENT_CERT_SCOPES], 'client-cert-scope');
   } catch (err) {
     throw new ErrandError('invalid_field', `--client-cert-scope: ${(err as Error).message}`, 'client-cert-scope');
   }
@@ -454,6 +486,29 @@ function tlsFlags(get: (name: OptionName) => string | undefined, cwd: string) {
     ...(key !== undefined ? { tlsKeyFile: resolve(cwd, key) } : {}),
     ...(ca !== undefined ? { clientCaFile: resolve(cwd, ca) } : {}),
     clientCertGrant,
+  };
+}
+
+/**
+ * API keys (issue 12): what `errand keys create` is given, and how servers check keys. The single
+ * --api-key's name and scopes are checked here so that a server with bad ones stops at start.
+ */
+function apiKeySettings(get: (name: SingleOptionName) => string | undefined, getList: (name: ListOptionName) => string[] | undefined) {
+  const apiKeyName = get('api-key-name') ?? 'patavi';
+  const nameProblem = apiKeyNameProblem(apiKeyName);
+  if (nameProblem) throw new ErrandError('invalid_field', `--api-key-name: ${nameProblem}`, 'api-key-name');
+  const apiKeyScopes = getList('api-key-scope') ?? ['submit', 'read', 'cancel'];
+  if (parseScopes(apiKeyScopes, 'api-key-scope').scopes.length === 0) {
+    throw new ErrandError('invalid_field', '--api-key-scope must name at least one scope', 'api-key-scope');
+  }
+  const expires = get('expires');
+  return {
+    scopes: getList('scope') ?? [],
+    apiKeyName,
+    apiKeyScopes,
+    apiKeyCacheMs: integer(get('api-key-cache') ?? '10000', 'api-key-cache', 0, 3_600_000),
+    apiKeyCacheSize: integer(get('api-key-cache-size') ?? '10000', 'api-key-cache-size', 1, 10_000_000),
+    ...(expires !== undefined ? { expires } : {}),
   };
 }
 
@@ -479,6 +534,8 @@ Commands:
   worker     runs the services in --services DIR for tasks from RabbitMQ
   recorder   records results from RabbitMQ into PostgreSQL and runs the janitor
   migrate    creates the database if needed and applies schema migrations
+  keys       API keys in PostgreSQL: keys create NAME --scope S [--scope S ...] [--expires DUR|TIME]
+             (prints the key once, alone on the last line), keys list, keys revoke NAME
 
 Options (flag, then environment variable, then default):
   --amqp-url URL          ERRAND_AMQP_URL          amqp://guest:guest@127.0.0.1:5672
@@ -536,6 +593,12 @@ Options (flag, then environment variable, then default):
   --client-ca FILE        ERRAND_CLIENT_CA         none: ask clients for certificates and verify them against this CA bundle (PEM); a verified one is cert:<subject>
   --client-cert-scope S   ERRAND_CLIENT_CERT_SCOPE "submit read cancel": what every client certificate may do (repeatable or space-separated)
   --cors-origin ORIGIN    ERRAND_CORS_ORIGIN       none: only the server's own origin (dev: also http://127.0.0.1:PORT and http://localhost:PORT); repeat (or a,b) to let other web apps' pages use the API with credentials; * lets any page read without credentials
+  --scope SCOPE           (keys create, repeatable) submit, submit:SERVICE[,SERVICE], read, read:all, cancel, admin
+  --expires DUR|TIME      (keys create)            never: P90D after creation, or a time such as 2030-01-31T00:00:00Z
+  --api-key-name NAME     ERRAND_API_KEY_NAME      patavi: --api-key is the principal key:NAME
+  --api-key-scope SCOPE   ERRAND_API_KEY_SCOPES    submit read cancel: --api-key's scopes (repeatable; the variable separates them by spaces)
+  --api-key-cache MS      ERRAND_API_KEY_CACHE     10000: servers trust a key lookup this long; a revoked key is refused within it (0: look up every time)
+  --api-key-cache-size N  ERRAND_API_KEY_CACHE_SIZE 10000: keys a server keeps looked up (as many refused ones apart)
 `;
 
 /** The result bounds workers and recorders enforce. */

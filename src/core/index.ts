@@ -23,3 +23,4 @@ export * from './principal.ts';
 export * from './capability.ts';
 export * from './capability-links.ts';
 export * from './origins.ts';
+export * from './api-key.ts';

@@ -6,3 +6,6 @@ export type { NodeIdLease } from './node-lease.ts';
 export { listeningUrl } from './links.ts';
 export { certificatePrincipal, certificateSubject, DEFAULT_CLIENT_CERT_SCOPES } from './auth/client-cert.ts';
 export type { TlsFiles } from './tls-options.ts';
+// API keys (issue 12)
+export { createApiKeyVerifier, createSingleKeyCheck, principalOfStoredKey, DEFAULT_API_KEY_CACHE_MS, DEFAULT_API_KEY_CACHE_SIZE } from './auth/api-keys.ts';
+export type { ApiKeyVerifier, ApiKeyVerifierOptions, SingleApiKey } from './auth/api-keys.ts';

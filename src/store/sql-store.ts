@@ -7,6 +7,7 @@ import { afterStart, createBatcher, decideProgress, decideStart, failureIndex, i
 import type { CacheClaim, NewEvent, ProgressState, TaskError, TaskEvent, TaskInfo, TaskSnapshot, TaskStatus } from '../core/index.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 import { isRowError, isTransientError } from './sql-errors.ts';
+import { createApiKey, listApiKeys, revokeApiKey, useApiKey } from './sql-api-keys.ts';
 import { appendEvents, hasPendingEvents, lastEventId, lastEvents, oldestEventId, readEvents, sequenceEvents, trimEvents } from './sql-events.ts';
 import type { CachedSubmission, CancelOutcome, CompletedTask, CompletionOutcome, NewTask, ProgressUpdate, RequeueOutcome, RunningTask, StartedTask, StartOutcome, Store, StoredFile, UnfinishedTask } from './store.ts';
 
@@ -638,6 +639,12 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     async releaseNodeLease(nodeId, holder) {
       await db.query(`UPDATE node_lease SET holder = NULL, expires_at = '-infinity' WHERE node_id = $1 AND holder = $2`, [nodeId, holder]);
     },
+
+    // API keys (issue 12)
+    createApiKey: (key) => createApiKey(db, key),
+    listApiKeys: () => listApiKeys(db),
+    revokeApiKey: (name) => revokeApiKey(db, name),
+    useApiKey: (secretSha256) => useApiKey(db, secretSha256),
 
     async close() {
       await inserts.drain();

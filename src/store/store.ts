@@ -1,5 +1,5 @@
 /** What every part needs from persistence. One implementation (sql-store.ts) runs on both drivers. */
-import type { CacheClaim, EventFilter, NewEvent, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
+import type { CacheClaim, KeyExpiry, EventFilter, NewEvent, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
 
 export interface NewTask {
   id: string;
@@ -96,6 +96,27 @@ export type RequeueOutcome =
 
 export interface StoredFile { contentType: string; content: Buffer }
 
+/** A key to store (issue 12): its name, scopes as written (`submit:echo`), the SHA-256 of its text. */
+export interface NewApiKey {
+  name: string;
+  scopes: string[];
+  /** 64 lower-case hex digits (hashApiKey); the key itself is never stored. */
+  secretSha256: string;
+  /** Null: the key does not expire. A duration is added to the creation time by the database. */
+  expires: KeyExpiry | null;
+}
+
+/** A stored key as the CLI lists it and a server checks it: never its text or hash. */
+export interface ApiKeyInfo {
+  name: string;
+  scopes: string[];
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  /** When a server last looked the key up (at most once per its cache period), or null. */
+  lastUsedAt: Date | null;
+}
+
 export interface Store {
   /** Persists a queued task and its `queued` event. Concurrent calls are group-committed. */
   insertTask(task: NewTask): Promise<NewEvent>;
@@ -175,6 +196,18 @@ export interface Store {
   leaseNodeId(holder: string, ttlSeconds: number): Promise<number | undefined>;
   renewNodeLease(nodeId: number, holder: string, ttlSeconds: number): Promise<boolean>;
   releaseNodeLease(nodeId: number, holder: string): Promise<void>;
+  // API keys (issue 12)
+  /** Stores a key; a key of the same name not revoked is a `conflict` (field `name`). */
+  createApiKey(key: NewApiKey): Promise<ApiKeyInfo>;
+  /** Every key, revoked and expired ones included, oldest first. */
+  listApiKeys(): Promise<ApiKeyInfo[]>;
+  /** Revokes the key of this name not yet revoked; undefined when there is none. */
+  revokeApiKey(name: string): Promise<ApiKeyInfo | undefined>;
+  /**
+   * The key with this SHA-256, as a server checking a request sees it (revoked and expired ones
+   * too: the caller decides). A key neither revoked nor expired is marked used now.
+   */
+  useApiKey(secretSha256: string): Promise<ApiKeyInfo | undefined>;
   close(): Promise<void>;
   /** What the store is connected to, for logs (no password). */
   readonly target: string;

@@ -224,3 +224,28 @@ test('serve passes the allowlist on; dev also allows its own addresses', () => {
   assert.equal((serverSettings(config) as { corsOwnAddresses?: boolean }).corsOwnAddresses, undefined);
   assert.equal(devServerSettings(config).corsOwnAddresses, true);
 });
+
+test('API keys (issue 12): --scope repeats, --api-key-scope reads its variable split by spaces, and bad names or scopes stop at start', () => {
+  const create = readConfig(['keys', 'create', 'web', '--scope', 'submit:echo', '--scope', 'read', '--expires', 'P90D'], {});
+  assert.equal(create.command, 'keys');
+  assert.deepEqual(create.rest, ['create', 'web']);
+  assert.deepEqual(create.config.scopes, ['submit:echo', 'read']);
+  assert.equal(create.config.expires, 'P90D');
+  const defaults = readConfig(['serve', '--public-url', 'https://errand.example.org'], {}).config;
+  assert.deepEqual(defaults.scopes, []);
+  assert.equal(defaults.apiKeyName, 'patavi');
+  assert.deepEqual(defaults.apiKeyScopes, ['submit', 'read', 'cancel']);
+  assert.equal(defaults.apiKeyCacheMs, 10_000);
+  assert.equal(defaults.apiKeyCacheSize, 10_000);
+  const fromEnv = readConfig(['worker'], { ERRAND_API_KEY_SCOPES: ' submit:echo  read:all ', ERRAND_API_KEY_NAME: 'web-app', ERRAND_API_KEY_CACHE: '0' }).config;
+  assert.deepEqual(fromEnv.apiKeyScopes, ['submit:echo', 'read:all']);
+  assert.equal(fromEnv.apiKeyName, 'web-app');
+  assert.equal(fromEnv.apiKeyCacheMs, 0);
+  // Flags win over the variable, all of them together.
+  assert.deepEqual(readConfig(['worker', '--api-key-scope', 'admin', '--api-key-scope', 'read'], { ERRAND_API_KEY_SCOPES: 'submit' }).config.apiKeyScopes, ['admin', 'read']);
+  assert.throws(() => readConfig(['worker', '--api-key-scope', 'write'], {}), (err: unknown) => err instanceof ErrandError && err.field === 'api-key-scope' && /unknown scope "write"/.test(err.message));
+  assert.throws(() => readConfig(['worker', '--api-key-name', 'no spaces'], {}), (err: unknown) => err instanceof ErrandError && err.field === 'api-key-name');
+  assert.throws(() => readConfig(['worker', '--api-key-cache=-1'], {}), (err: unknown) => err instanceof ErrandError && err.field === 'api-key-cache');
+  // A single-value flag given twice keeps its last value, as before.
+  assert.equal(readConfig(['worker', '--port', '1', '--port', '2'], {}).config.port, 2);
+});

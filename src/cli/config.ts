@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
-import type { ResultLimits } from '../core/index.ts';
+import { checkDuration, DEFAULT_JWT_CLOCK_TOLERANCE_SECONDS, DEFAULT_JWT_JWKS_TIMEOUT_MS, DEFAULT_JWT_MAX_BYTES, DEFAULT_MAX_DEADLINE, jwtSettings, MAX_JWT_CLOCK_TOLERANCE_SECONDS, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration } from '../core/index.ts';
+import type { JwtFlags, JwtSettings, ResultLimits } from '../core/index.ts';
 
 /** How long a finished task is kept when neither its submission nor its service says. */
 export const DEFAULT_TTL = 'P30D';
@@ -93,6 +93,8 @@ export interface Config {
   maxParamLength: number;
   /** Most task ids one GET /status may ask for. */
   maxStatusIds: number;
+  // JWT bearer tokens (issue 12): set when --jwt-jwks-url or --jwt-key-file is given.
+  jwt?: JwtSettings;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -148,6 +150,16 @@ const OPTIONS = {
   'max-header-size': { env: 'ERRAND_MAX_HEADER_SIZE', type: 'string' },
   'max-param-length': { env: 'ERRAND_MAX_PARAM_LENGTH', type: 'string' },
   'max-status-ids': { env: 'ERRAND_MAX_STATUS_IDS', type: 'string' },
+  // JWT bearer tokens (issue 12)
+  'jwt-jwks-url': { env: 'ERRAND_JWT_JWKS_URL', type: 'string' },
+  'jwt-key-file': { env: 'ERRAND_JWT_KEY_FILE', type: 'string' },
+  'jwt-algorithms': { env: 'ERRAND_JWT_ALGORITHMS', type: 'string' },
+  'jwt-issuer': { env: 'ERRAND_JWT_ISSUER', type: 'string' },
+  'jwt-audience': { env: 'ERRAND_JWT_AUDIENCE', type: 'string' },
+  'jwt-scopes-claim': { env: 'ERRAND_JWT_SCOPES_CLAIM', type: 'string' },
+  'jwt-clock-tolerance': { env: 'ERRAND_JWT_CLOCK_TOLERANCE', type: 'string' },
+  'jwt-jwks-timeout': { env: 'ERRAND_JWT_JWKS_TIMEOUT', type: 'string' },
+  'jwt-max-size': { env: 'ERRAND_JWT_MAX_SIZE', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -264,6 +276,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     throw new ErrandError('invalid_field', `--public-url must be an http(s) URL such as https://errand.example.org, got ${JSON.stringify(publicUrl)}`, 'public-url');
   }
   const http = httpEdge(get);
+  const jwt = jwtOptions(get, cwd);
   const nodeId = get('node-id');
   const apiKey = get('api-key');
   const config: Config = {
@@ -310,6 +323,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...(nodeId !== undefined ? { nodeId: integer(nodeId, 'node-id', 0, MAX_NODE_ID) } : {}),
     ...(defaultTtl !== undefined ? { defaultTtl } : {}),
+    // JWT bearer tokens (issue 12)
+    ...(jwt !== undefined ? { jwt } : {}),
   };
   const command = parsed.positionals[0];
   const help = flags.help === true;
@@ -342,6 +357,25 @@ function httpEdge(get: (name: OptionName) => string | undefined) {
     maxParamLength: integer(get('max-param-length') ?? '255', 'max-param-length', 16, 65_535),
     maxStatusIds: integer(get('max-status-ids') ?? '500', 'max-status-ids', 1, 100_000),
   };
+}
+
+/** JWT bearer tokens (issue 12): the mode is on when a key source is given; the checks are in core. */
+function jwtOptions(get: (name: OptionName) => string | undefined, cwd: string): JwtSettings | undefined {
+  const keyFile = get('jwt-key-file');
+  const maxTokenBytes = bytes(get('jwt-max-size') ?? String(DEFAULT_JWT_MAX_BYTES), 'jwt-max-size');
+  if (maxTokenBytes < 256 || maxTokenBytes > 65_536) throw new ErrandError('invalid_field', `--jwt-max-size must be from 256 bytes to 64kb, got ${JSON.stringify(get('jwt-max-size'))}`, 'jwt-max-size');
+  const flags: JwtFlags = {
+    clockToleranceSeconds: integer(get('jwt-clock-tolerance') ?? String(DEFAULT_JWT_CLOCK_TOLERANCE_SECONDS), 'jwt-clock-tolerance', 0, MAX_JWT_CLOCK_TOLERANCE_SECONDS),
+    jwksTimeoutMs: integer(get('jwt-jwks-timeout') ?? String(DEFAULT_JWT_JWKS_TIMEOUT_MS), 'jwt-jwks-timeout', 100, 60_000),
+    maxTokenBytes,
+  };
+  if (keyFile !== undefined) flags.keyFile = resolve(cwd, keyFile);
+  const optional = { jwksUrl: 'jwt-jwks-url', algorithms: 'jwt-algorithms', issuer: 'jwt-issuer', audience: 'jwt-audience', scopesClaim: 'jwt-scopes-claim' } as const;
+  for (const [field, name] of Object.entries(optional) as [keyof typeof optional, OptionName][]) {
+    const value = get(name);
+    if (value !== undefined) flags[field] = value;
+  }
+  return jwtSettings(flags);
 }
 
 /** As libpq does: a database URL without a user name takes PGUSER when it is set. */
@@ -415,6 +449,15 @@ Options (flag, then environment variable, then default):
   --max-header-size SIZE  ERRAND_MAX_HEADER_SIZE   16kb: larger request heads answer 431
   --max-param-length N    ERRAND_MAX_PARAM_LENGTH  255: longer path parts (ids, file names) answer 414
   --max-status-ids N      ERRAND_MAX_STATUS_IDS    500: task ids one GET /status may ask for
+  --jwt-jwks-url URL      ERRAND_JWT_JWKS_URL      none: JWT bearer tokens checked with the keys at this https URL (needs --jwt-issuer, --jwt-audience)
+  --jwt-key-file FILE     ERRAND_JWT_KEY_FILE      none: JWT bearer tokens checked with this PEM public key/certificate, JWK or JWKS file
+  --jwt-algorithms LIST   ERRAND_JWT_ALGORITHMS    RS256,ES256: the only signature algorithms accepted (no HS*, no none)
+  --jwt-issuer ISS        ERRAND_JWT_ISSUER        none: the iss a token must have
+  --jwt-audience AUD      ERRAND_JWT_AUDIENCE      none: the aud a token must name (a,b: any of them)
+  --jwt-scopes-claim NAME ERRAND_JWT_SCOPES_CLAIM  scope: the claim holding Errand scopes (string or array; unknown ones ignored)
+  --jwt-clock-tolerance S ERRAND_JWT_CLOCK_TOLERANCE 30: seconds of clock skew allowed on exp and nbf (at most 300)
+  --jwt-jwks-timeout MS   ERRAND_JWT_JWKS_TIMEOUT  5000: longest wait for the JWKS URL (then 503 auth_unavailable)
+  --jwt-max-size SIZE     ERRAND_JWT_MAX_SIZE      8kb: longer bearer tokens are refused unread
 `;
 
 /** The result bounds workers and recorders enforce. */

@@ -20,3 +20,4 @@ export * from './cache.ts';
 export * from './liveness.ts';
 export * from './result-limits.ts';
 export * from './principal.ts';
+export * from './jwt-settings.ts';

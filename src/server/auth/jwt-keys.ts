@@ -5,8 +5,8 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createLocalJWKSet, createRemoteJWKSet, errors } from 'jose';
-import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors, importJWK } from 'jose';
+import type { CryptoKey, JSONWebKeySet, JWK, JWTVerifyGetKey } from 'jose';
 import { ErrandError } from '../../core/index.ts';
 import type { JwtAlgorithm, JwtSettings } from '../../core/index.ts';
 
@@ -28,7 +28,10 @@ export interface RemoteKeyTiming {
 export const DEFAULT_REMOTE_KEY_TIMING: RemoteKeyTiming = { cooldownMs: 30_000, cacheMaxAgeMs: 600_000 };
 
 export async function keyResolver(settings: JwtSettings, timing: RemoteKeyTiming): Promise<JWTVerifyGetKey> {
-  if ('keyFile' in settings.keys) return createLocalJWKSet(await readKeyFile(settings.keys.keyFile, settings.algorithms));
+  if ('keyFile' in settings.keys) {
+    const { keys, pem } = await readKeyFile(settings.keys.keyFile, settings.algorithms);
+    return pem ? singleKey(keys[0]!) : createLocalJWKSet({ keys });
+  }
   const remote = createRemoteJWKSet(new URL(settings.keys.jwksUrl), {
     timeoutDuration: settings.jwksTimeoutMs,
     cooldownDuration: timing.cooldownMs,
@@ -49,14 +52,15 @@ const badFile = (path: string, problem: string): ErrandError =>
   new ErrandError('invalid_field', `--jwt-key-file ${path}: ${problem}`, 'jwt-key-file');
 
 /** The file's keys as a JWKS, refusing private and secret keys and keys no configured algorithm can use. */
-export async function readKeyFile(path: string, algorithms: readonly JwtAlgorithm[]): Promise<JSONWebKeySet> {
+export async function readKeyFile(path: string, algorithms: readonly JwtAlgorithm[]): Promise<JSONWebKeySet & { pem: boolean }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw badFile(path, `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  const keys = text.trimStart().startsWith('{') ? jwksFromJson(path, text) : [jwkFromPem(path, text)];
+  const pem = !text.trimStart().startsWith('{');
+  const keys = pem ? [jwkFromPem(path, text)] : jwksFromJson(path, text);
   for (const key of keys) {
     if (key.kty === 'oct') throw badFile(path, 'holds a secret (oct) key; only public keys are accepted');
     if ('d' in key) throw badFile(path, 'holds a private key; give the public key only');
@@ -64,7 +68,22 @@ export async function readKeyFile(path: string, algorithms: readonly JwtAlgorith
   if (!keys.some((key) => algorithms.some((alg) => fits(key, alg)))) {
     throw badFile(path, `no key in it can check ${algorithms.join(', ')} (see --jwt-algorithms); it holds ${keys.map(describe).join(', ') || 'no keys'}`);
   }
-  return { keys };
+  return { keys, pem };
+}
+
+/**
+ * A PEM file holds one key and no `kid`: it checks every token whatever `kid` it names, for the
+ * configured algorithms its type fits (jose pins the algorithm before asking for the key).
+ */
+function singleKey(jwk: JWK): JWTVerifyGetKey {
+  const imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
+  return (header) => {
+    const alg = header.alg as JwtAlgorithm;
+    if (!fits(jwk, alg)) throw new errors.JWKSNoMatchingKey();
+    let key = imported.get(alg);
+    if (key === undefined) imported.set(alg, (key = importJWK(jwk, alg)));
+    return key;
+  };
 }
 
 function jwksFromJson(path: string, text: string): JWK[] {

@@ -116,10 +116,12 @@ function idPart(value: unknown): value is string {
 /** The known scopes among the claim's words; undefined when the claim has the wrong type. */
 function scopesOf(claim: unknown): string[] | undefined {
   if (claim === undefined) return [];
-  const words = typeof claim === 'string' ? claim.split(/\s+/) : Array.isArray(claim) && claim.every((w) => typeof w === 'string') ? (claim as string[]).flatMap((w) => w.split(/\s+/)) : undefined;
+  // A string is split at spaces (OAuth's `scope`); an array's entries are one scope each, so an
+  // entry with a space in it is no scope at all rather than two.
+  const words = typeof claim === 'string' ? claim.split(/\s+/) : Array.isArray(claim) && claim.every((w) => typeof w === 'string') ? (claim as string[]) : undefined;
   if (words === undefined) return undefined;
   return words.filter((word) => {
-    if (word === '') return false;
+    if (word === '' || /\s/.test(word)) return false;
     try {
       parseScopes([word]);
       return true;

@@ -6,11 +6,12 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CompactSign, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, generateSecret, SignJWT } from 'jose';
+import { CompactSign, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, generateSecret, importPKCS8, SignJWT } from 'jose';
 import type { CryptoKey, JWK, JWTPayload } from 'jose';
 import { DEFAULT_JWT_ALGORITHMS } from '../../../src/core/index.ts';
 import type { JwtSettings } from '../../../src/core/index.ts';
@@ -59,6 +60,7 @@ class JwksServer {
   }
 
   stop(): Promise<void> {
+    if (!this.server.listening) return Promise.resolve();
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
@@ -215,8 +217,15 @@ describe('JWT bearer tokens with a JWKS URL', () => {
 });
 
 describe('JWT keys from a JWKS URL that fails', () => {
+  const jwks = new JwksServer();
+  const silent = createServer(() => {});
+  after(async () => {
+    await jwks.stop();
+    silent.closeAllConnections();
+    if (silent.listening) await new Promise((resolve) => silent.close(resolve));
+  });
+
   test('the JWKS server down, answering 500, or silent: 503 auth_unavailable, not 401', async () => {
-    const jwks = new JwksServer();
     const url = await jwks.start();
     const key = await pair('k1');
     jwks.keys = [key.jwk];
@@ -234,15 +243,9 @@ describe('JWT keys from a JWKS URL that fails', () => {
     assert.match(String((down as { error: Error }).error.cause), /JWKS URL gave no usable key set/);
 
     // A server that accepts and never answers: the bounded timeout ends the wait.
-    const silent = createServer(() => {});
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    try {
-      const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/jwks`;
-      refused(await (await make(silentUrl, { jwksTimeoutMs: 200 })).verify(token), 'keys_unavailable');
-    } finally {
-      silent.closeAllConnections();
-      await new Promise((resolve) => silent.close(resolve));
-    }
+    const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/jwks`;
+    refused(await (await make(silentUrl, { jwksTimeoutMs: 200 })).verify(token), 'keys_unavailable');
   });
 });
 
@@ -273,6 +276,16 @@ describe('JWT keys from a key file', () => {
     refused(await verify(confused), 'algorithm');
     refused(await verify(await sign(await pair('other', 'ES256'))), 'signature');
     refused(await verify(await sign(await pair('rsa'))), 'no_key', /no key is known/);
+  });
+
+  test('an X.509 certificate (PEM) made by openssl', async () => {
+    const keyPath = join(dir, 'cert-key.pem');
+    const certPath = join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyPath, '-out', certPath, '-subj', '/CN=issuer', '-days', '1'], { stdio: 'ignore' });
+    const privateKey = await importPKCS8(await readFile(keyPath, 'utf8'), 'ES256');
+    const { verify } = await fromFile(certPath);
+    const key = { kid: 'cert', alg: 'ES256', privateKey } as Pair;
+    assert.equal(principal(await verify(await sign(key))).id, `jwt:${ISSUER}|alice`);
   });
 
   test('a JWKS file, with issuer and audience checked when configured', async () => {

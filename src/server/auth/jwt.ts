@@ -63,6 +63,8 @@ export async function createJwtVerifier(options: JwtVerifierOptions): Promise<Jw
       if (parts.length === 5) {
         return typeof header.enc === 'string' ? refuse('encrypted', 'encrypted tokens (JWE) are not accepted; send a signed JWT') : { kind: 'not-jwt' };
       }
+      // Pinned before jose is asked: `none`, HS256 (alg confusion) and anything unlisted stop here.
+      if (!(settings.algorithms as readonly unknown[]).includes(header.alg)) return refuse('algorithm', algorithmMessage(header, settings));
       return check(token, header, getKey, settings, now());
     },
   };
@@ -150,13 +152,15 @@ function refusal(err: unknown, header: Record<string, unknown>, settings: JwtSet
       default: return refuse('claims', `the bearer token's ${err.claim} claim is not valid: ${err.message}`, err);
     }
   }
-  if (err instanceof errors.JOSEAlgNotAllowed || (err instanceof errors.JOSENotSupported && !(err.message.includes('JSON Web Key Set')))) {
-    return refuse('algorithm', `the bearer token's algorithm ${alg} is not accepted (accepted: ${settings.algorithms.join(', ')})`, err);
-  }
-  if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys || err instanceof errors.JOSENotSupported) {
+  if (err instanceof errors.JOSEAlgNotAllowed) return refuse('algorithm', algorithmMessage(header, settings), err);
+  if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) {
     return refuse('no_key', `no key is known for this bearer token (alg ${alg}${typeof header.kid === 'string' ? `, kid ${JSON.stringify(header.kid)}` : ''})`, err);
   }
   if (err instanceof errors.JWSSignatureVerificationFailed) return refuse('signature', 'the bearer token\'s signature is not valid', err);
-  // JWSInvalid, JWTInvalid (payload not a JSON object, bad base64url), a key of the wrong type...
+  // JWSInvalid, JWTInvalid (payload not a JSON object, bad base64url), an unknown `crit` header...
   return refuse('malformed', `the bearer token is not a valid signed JWT${err instanceof errors.JOSEError ? `: ${err.message}` : ''}`, err);
+}
+
+function algorithmMessage(header: Record<string, unknown>, settings: JwtSettings): string {
+  return `the bearer token's algorithm ${JSON.stringify(header.alg)} is not accepted (accepted: ${settings.algorithms.join(', ')})`;
 }

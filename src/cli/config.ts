@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { apiKeyNameProblem, capabilityKeyring, checkDuration, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, MAX_NODE_ID, parseIsoDuration, parseOriginList, parseScopes, secretStrengthProblem } from '../core/index.ts';
-import type { Grant, OriginList, ResultLimits } from '../core/index.ts';
+import { apiKeyNameProblem, capabilityKeyring, checkDuration, DEFAULT_JWT_CLOCK_TOLERANCE_SECONDS, DEFAULT_JWT_JWKS_TIMEOUT_MS, DEFAULT_JWT_MAX_BYTES, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, jwtSettings, MAX_JWT_CLOCK_TOLERANCE_SECONDS, MAX_NODE_ID, parseIsoDuration, parseOriginList, parseScopes, secretStrengthProblem } from '../core/index.ts';
+import type { Grant, JwtFlags, JwtSettings, OriginList, ResultLimits } from '../core/index.ts';
 import { DEFAULT_CLIENT_CERT_SCOPES } from '../server/index.ts';
 
 /** How long a finished task is kept when neither its submission nor its service says. */
@@ -126,6 +126,8 @@ export interface Config {
   apiKeyCacheMs: number;
   /** Keys a server keeps looked up at once (and, apart, as many refused ones). */
   apiKeyCacheSize: number;
+  // JWT bearer tokens (issue 12): set when --jwt-jwks-url or --jwt-key-file is given.
+  jwt?: JwtSettings;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -199,6 +201,16 @@ const OPTIONS = {
   'api-key-scope': { env: 'ERRAND_API_KEY_SCOPES', type: 'string', multiple: true },
   'api-key-cache': { env: 'ERRAND_API_KEY_CACHE', type: 'string' },
   'api-key-cache-size': { env: 'ERRAND_API_KEY_CACHE_SIZE', type: 'string' },
+  // JWT bearer tokens (issue 12)
+  'jwt-jwks-url': { env: 'ERRAND_JWT_JWKS_URL', type: 'string' },
+  'jwt-key-file': { env: 'ERRAND_JWT_KEY_FILE', type: 'string' },
+  'jwt-algorithms': { env: 'ERRAND_JWT_ALGORITHMS', type: 'string' },
+  'jwt-issuer': { env: 'ERRAND_JWT_ISSUER', type: 'string' },
+  'jwt-audience': { env: 'ERRAND_JWT_AUDIENCE', type: 'string' },
+  'jwt-scopes-claim': { env: 'ERRAND_JWT_SCOPES_CLAIM', type: 'string' },
+  'jwt-clock-tolerance': { env: 'ERRAND_JWT_CLOCK_TOLERANCE', type: 'string' },
+  'jwt-jwks-timeout': { env: 'ERRAND_JWT_JWKS_TIMEOUT', type: 'string' },
+  'jwt-max-size': { env: 'ERRAND_JWT_MAX_SIZE', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -332,6 +344,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     throw new ErrandError('invalid_field', `--public-url must be https:// when Errand serves HTTPS itself (--tls-cert): links to ${JSON.stringify(publicUrl)} would send clients, and their credentials, to plain HTTP`, 'public-url');
   }
   const keys = apiKeySettings(get, getList);
+  const jwt = jwtOptions(get, cwd);
   const nodeId = get('node-id');
   const apiKey = get('api-key');
   const config: Config = {
@@ -385,6 +398,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...(nodeId !== undefined ? { nodeId: integer(nodeId, 'node-id', 0, MAX_NODE_ID) } : {}),
     ...(defaultTtl !== undefined ? { defaultTtl } : {}),
+    // JWT bearer tokens (issue 12)
+    ...(jwt !== undefined ? { jwt } : {}),
   };
   const command = parsed.positionals[0];
   const help = flags.help === true;
@@ -512,6 +527,25 @@ function apiKeySettings(get: (name: SingleOptionName) => string | undefined, get
   };
 }
 
+/** JWT bearer tokens (issue 12): the mode is on when a key source is given; the checks are in core. */
+function jwtOptions(get: (name: SingleOptionName) => string | undefined, cwd: string): JwtSettings | undefined {
+  const keyFile = get('jwt-key-file');
+  const maxTokenBytes = bytes(get('jwt-max-size') ?? String(DEFAULT_JWT_MAX_BYTES), 'jwt-max-size');
+  if (maxTokenBytes < 256 || maxTokenBytes > 65_536) throw new ErrandError('invalid_field', `--jwt-max-size must be from 256 bytes to 64kb, got ${JSON.stringify(get('jwt-max-size'))}`, 'jwt-max-size');
+  const flags: JwtFlags = {
+    clockToleranceSeconds: integer(get('jwt-clock-tolerance') ?? String(DEFAULT_JWT_CLOCK_TOLERANCE_SECONDS), 'jwt-clock-tolerance', 0, MAX_JWT_CLOCK_TOLERANCE_SECONDS),
+    jwksTimeoutMs: integer(get('jwt-jwks-timeout') ?? String(DEFAULT_JWT_JWKS_TIMEOUT_MS), 'jwt-jwks-timeout', 100, 60_000),
+    maxTokenBytes,
+  };
+  if (keyFile !== undefined) flags.keyFile = resolve(cwd, keyFile);
+  const optional = { jwksUrl: 'jwt-jwks-url', algorithms: 'jwt-algorithms', issuer: 'jwt-issuer', audience: 'jwt-audience', scopesClaim: 'jwt-scopes-claim' } as const;
+  for (const [field, name] of Object.entries(optional) as [keyof typeof optional, SingleOptionName][]) {
+    const value = get(name);
+    if (value !== undefined) flags[field] = value;
+  }
+  return jwtSettings(flags);
+}
+
 /** As libpq does: a database URL without a user name takes PGUSER when it is set. */
 function withPgUser(url: string, pgUser: string | undefined): string {
   if (!pgUser) return url;
@@ -599,6 +633,15 @@ Options (flag, then environment variable, then default):
   --api-key-scope SCOPE   ERRAND_API_KEY_SCOPES    submit read cancel: --api-key's scopes (repeatable; the variable separates them by spaces)
   --api-key-cache MS      ERRAND_API_KEY_CACHE     10000: servers trust a key lookup this long; a revoked key is refused within it (0: look up every time)
   --api-key-cache-size N  ERRAND_API_KEY_CACHE_SIZE 10000: keys a server keeps looked up (as many refused ones apart)
+  --jwt-jwks-url URL      ERRAND_JWT_JWKS_URL      none: JWT bearer tokens checked with the keys at this https URL (needs --jwt-issuer, --jwt-audience)
+  --jwt-key-file FILE     ERRAND_JWT_KEY_FILE      none: JWT bearer tokens checked with this PEM public key/certificate, JWK or JWKS file
+  --jwt-algorithms LIST   ERRAND_JWT_ALGORITHMS    RS256,ES256: the only signature algorithms accepted (no HS*, no none)
+  --jwt-issuer ISS        ERRAND_JWT_ISSUER        none: the iss a token must have
+  --jwt-audience AUD      ERRAND_JWT_AUDIENCE      none: the aud a token must name (a,b: any of them)
+  --jwt-scopes-claim NAME ERRAND_JWT_SCOPES_CLAIM  scope: the claim holding Errand scopes (string or array; unknown ones ignored)
+  --jwt-clock-tolerance S ERRAND_JWT_CLOCK_TOLERANCE 30: seconds of clock skew allowed on exp and nbf (at most 300)
+  --jwt-jwks-timeout MS   ERRAND_JWT_JWKS_TIMEOUT  5000: longest wait for the JWKS URL (then 503 auth_unavailable)
+  --jwt-max-size SIZE     ERRAND_JWT_MAX_SIZE      8kb: longer bearer tokens are refused unread
 `;
 
 /** The result bounds workers and recorders enforce. */

@@ -33,6 +33,8 @@ export const ErrorCodes = {
   headers_too_large: 431,
   method_not_allowed: 405,
   expectation_failed: 417,
+  // JWT bearer tokens (issue 12): the keys to check a token could not be fetched (the token may be fine).
+  auth_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -24,3 +24,4 @@ export * from './capability.ts';
 export * from './capability-links.ts';
 export * from './origins.ts';
 export * from './api-key.ts';
+export * from './jwt-settings.ts';

@@ -9,3 +9,6 @@ export type { TlsFiles } from './tls-options.ts';
 // API keys (issue 12)
 export { createApiKeyVerifier, createSingleKeyCheck, principalOfStoredKey, DEFAULT_API_KEY_CACHE_MS, DEFAULT_API_KEY_CACHE_SIZE } from './auth/api-keys.ts';
 export type { ApiKeyVerifier, ApiKeyVerifierOptions, SingleApiKey } from './auth/api-keys.ts';
+// JWT bearer tokens (issue 12): the auth hook's JWT mode.
+export { createJwtVerifier } from './auth/jwt.ts';
+export type { JwtOutcome, JwtRefusal, JwtVerifier, JwtVerifierOptions } from './auth/jwt.ts';

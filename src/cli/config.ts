@@ -37,6 +37,10 @@ export interface Config {
   trustProxy: boolean | number | string[];
   migrate: boolean;
   recorder: boolean;
+  /** serve: no credentials asked for, every caller may do everything (issue 12: never by default). */
+  noAuth: boolean;
+  /** Callers without a credential read any task, as Patavi's clients did (issue 12). */
+  pataviOpenReads: boolean;
   recorderPrefetch: number;
   janitorIntervalMs: number;
   logLevel: string;
@@ -149,6 +153,9 @@ const OPTIONS = {
   'trust-proxy': { env: 'ERRAND_TRUST_PROXY', type: 'string' },
   migrate: { env: 'ERRAND_MIGRATE', type: 'boolean' },
   'no-recorder': { env: 'ERRAND_NO_RECORDER', type: 'boolean' },
+  // Who may do what (issue 12)
+  'no-auth': { env: 'ERRAND_NO_AUTH', type: 'boolean' },
+  'patavi-open-reads': { env: 'ERRAND_PATAVI_OPEN_READS', type: 'boolean' },
   'recorder-prefetch': { env: 'ERRAND_RECORDER_PREFETCH', type: 'string' },
   'janitor-interval': { env: 'ERRAND_JANITOR_INTERVAL', type: 'string' },
   'log-level': { env: 'ERRAND_LOG_LEVEL', type: 'string' },
@@ -361,6 +368,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     trustProxy: parseTrustProxy(get('trust-proxy') ?? 'false'),
     migrate: bool(get('migrate') ?? 'false', 'migrate'),
     recorder: !bool(get('no-recorder') ?? 'false', 'no-recorder'),
+    noAuth: bool(get('no-auth') ?? 'false', 'no-auth'),
+    pataviOpenReads: bool(get('patavi-open-reads') ?? 'false', 'patavi-open-reads'),
     recorderPrefetch: integer(get('recorder-prefetch') ?? '256', 'recorder-prefetch', 1, 65_535),
     janitorIntervalMs: integer(get('janitor-interval') ?? '60000', 'janitor-interval', 10),
     logLevel: get('log-level') ?? 'info',
@@ -577,7 +586,9 @@ Options (flag, then environment variable, then default):
   --host HOST             ERRAND_HOST              127.0.0.1
   --port N                ERRAND_PORT              3000
   --public-url URL        ERRAND_PUBLIC_URL        required by serve and recorder: the URL clients reach the servers at, links are built from it (dev: its own address)
-  --api-key KEY           ERRAND_API_KEY           none: write routes are open
+  --api-key KEY           ERRAND_API_KEY           none: Patavi's single key, one more API key (principal key:patavi, see --api-key-name)
+  --no-auth               ERRAND_NO_AUTH           false: serve refuses to start without a way to authenticate callers; true serves everyone as "local", allowed everything
+  --patavi-open-reads     ERRAND_PATAVI_OPEN_READS false: callers without a credential read any task by its id, its results and every event stream, as under Patavi
   --node-id N             ERRAND_NODE_ID           leased from the database
   --concurrency N         ERRAND_CONCURRENCY       1 task at a time per service
   --services DIR          ERRAND_SERVICES          the bundled services/ folder

@@ -15,7 +15,9 @@ import { loadServiceDir, startWorker } from '../worker/index.ts';
 import type { Config } from './config.ts';
 import { resultLimits } from './config.ts';
 import { createLogger, onShutdown } from './lifecycle.ts';
-import { serverSettings } from './serve.ts';
+import { capabilitySettings, serverSettings } from './serve.ts';
+import { authSettings, credentialFlags } from './auth.ts';
+import { capabilityKeyringFor } from './capability-secret.ts';
 import { janitorSettings } from './recorder.ts';
 import { readTlsFiles } from './tls.ts';
 
@@ -44,8 +46,10 @@ export async function requeueUnfinished(store: Store, broker: Broker, maxAttempt
 }
 
 /** dev's dashboard may be opened as 127.0.0.1 or as localhost: both are its own origin. */
-export function devServerSettings(config: Config, tls?: TlsFiles): ServerSettings {
-  return { ...serverSettings(config, tls), corsOwnAddresses: true };
+export async function devServerSettings(config: Config, tls?: TlsFiles): Promise<ServerSettings> {
+  // Open on localhost, unless a credential mode is asked for (then as serve: credentials required).
+  const auth = authSettings(config, credentialFlags(config).length > 0 && !config.noAuth);
+  return { ...serverSettings(config, tls), corsOwnAddresses: true, auth, ...capabilitySettings(config, await capabilityKeyringFor(config, 'dev')) };
 }
 
 export async function dev(config: Config, print: (line: string) => void = console.log): Promise<void> {
@@ -60,7 +64,7 @@ export async function dev(config: Config, print: (line: string) => void = consol
   for (const problem of problems) print(`service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
   const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config) });
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
-  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: devServerSettings(config, tls) });
+  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: await devServerSettings(config, tls) });
   await app.listen({ host: config.host, port: config.port });
   // The server's links use the same base (see createApp): its own address unless --public-url.
   const base = config.publicUrl ?? listeningUrl(app.server.address(), tls ? 'https' : 'http');

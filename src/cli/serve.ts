@@ -7,16 +7,22 @@ import { resultLimits } from './config.ts';
 import { createLogger, onShutdown, openPostgresStore, openRabbitMq } from './lifecycle.ts';
 import { janitorSettings } from './recorder.ts';
 import { readTlsFiles } from './tls.ts';
-import type { TlsFiles } from '../server/index.ts';
+import type { AuthSettings, ServerSettings, TlsFiles } from '../server/index.ts';
+import { serveAuthSettings } from './auth.ts';
+import { capabilityKeyringFor } from './capability-secret.ts';
 
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config, 'errand-serve');
   const tls = await readTlsFiles(config); // before any connection: a bad file stops here, in one line
   const store = await openPostgresStore(config, logger);
+  // Before the broker and the node lease: a server that will not authenticate stops here, in one line.
+  const auth = await serveAuthSettings(config, store).catch(async (err: unknown) => { await store.close(); throw err; });
+  const capabilities = await capabilityKeyringFor(config, 'serve');
+  if (auth.required && !capabilities) logger.warn('no --capability-secret: task links carry no access token, so a browser can follow them only with a credential of its own');
   const broker = await openRabbitMq(config, logger, 'errand-serve');
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
   const nodeId = config.nodeId ?? lease!.nodeId;
-  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(nodeId), logger, settings: serverSettings(config, tls) });
+  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(nodeId), logger, settings: { ...serverSettings(config, tls), auth, ...capabilitySettings(config, capabilities) } });
   const publicUrl = config.publicUrl!; // readConfig refuses serve without it
   const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) }) : undefined;
   const janitor = config.recorder ? startJanitor({ store, broker, logger, publicUrl, ...janitorSettings(config) }) : undefined;
@@ -31,6 +37,12 @@ export async function serve(config: Config): Promise<void> {
     await store.close();
   });
 }
+
+export function capabilitySettings(config: Config, keyring: Awaited<ReturnType<typeof capabilityKeyringFor>>): Pick<ServerSettings, 'capabilities'> {
+  return keyring ? { capabilities: { keyring, lifetimeMs: config.capabilityLifetimeMs } } : {};
+}
+
+export type { AuthSettings };
 
 export function serverSettings(config: Config, tls?: TlsFiles) {
   return {
@@ -47,7 +59,6 @@ export function serverSettings(config: Config, tls?: TlsFiles) {
     maxParamLength: config.maxParamLength,
     maxStatusIds: config.maxStatusIds,
     ...(config.publicUrl !== undefined ? { publicUrl: config.publicUrl } : {}),
-    ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
     ...(config.defaultTtl !== undefined ? { defaultTtl: config.defaultTtl } : {}),
     ...(config.defaultQueueTimeout !== undefined ? { defaultQueueTimeout: config.defaultQueueTimeout } : {}),
     // Durations (issue 11, poison ttl)

@@ -19,6 +19,8 @@ export interface CacheClaim {
   lifetime: string;
   /** Run anew even if a result or a task under way matches; the new result then replaces the entry. */
   fresh: boolean;
+  /** The entry answers every principal (the service's `cache.shared`), not only the owner who made it. */
+  shared?: boolean;
 }
 
 function canonical(value: unknown): string {
@@ -47,9 +49,13 @@ export function canonicalJson(text: string): string | undefined {
   return canonical(value);
 }
 
-/** sha256 of service, version and canonical input, as 64 hex digits. */
-export function cacheKey(service: string, version: string, canonicalInput: string): string {
-  return createHash('sha256').update(JSON.stringify([service, version])).update('\n').update(canonicalInput).digest('hex');
+/**
+ * sha256 of service, version, the owner whose entry it is (issue 12: none for a service that shares
+ * its results across principals) and canonical input, as 64 hex digits.
+ */
+export function cacheKey(service: string, version: string, canonicalInput: string, owner?: string | null): string {
+  const scope = owner === undefined ? [service, version] : [service, version, owner];
+  return createHash('sha256').update(JSON.stringify(scope)).update('\n').update(canonicalInput).digest('hex');
 }
 
 /**

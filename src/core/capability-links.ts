@@ -1,59 +1,34 @@
 /**
- * Capability links (issue 12): a task's URLs with its capability token in the query, as handed to
- * the submitter, who passes them on to a browser. Every link a capability may follow carries the
- * token; `cancel` is left out, since a capability only reads.
+ * Capability links (issue 12): a task's URLs with its capability token in them, as handed to the
+ * submitter, who passes them on to a browser. The token travels as the first segment pair of the
+ * path, `<base>/access/<token>/task/<id>/...`, not in the query: a result index links its files by
+ * hrefs relative to `<task url>/results/` (`{"href": "plot.png"}`), and a URL resolved against a
+ * base that carries the token keeps it, where a query would be dropped.
  */
-import type { Href, Links, TaskDescription } from './task.ts';
-import { resultsUrl, taskUrl } from './task.ts';
+import type { Links } from './task.ts';
 
-/** The query parameter a capability token travels in: `?access=<token>`. */
-export const CAPABILITY_PARAM = 'access';
+/** The path segment that precedes a token: `/access/<token>/...`. */
+export const CAPABILITY_SEGMENT = 'access';
 
-/** `href` with `access=<token>` added to its query (before any fragment). */
-export function withAccess(href: string, token: string): string {
-  const hash = href.indexOf('#');
-  const [path, fragment] = hash === -1 ? [href, ''] : [href.slice(0, hash), href.slice(hash)];
-  const separator = !path.includes('?') ? '?' : path.endsWith('?') || path.endsWith('&') ? '' : '&';
-  return `${path}${separator}${CAPABILITY_PARAM}=${encodeURIComponent(token)}${fragment}`;
+/** Link bases under which every URL carries `token`. */
+export function accessBase(base: Links, token: string): Links {
+  const segment = `/${CAPABILITY_SEGMENT}/${encodeURIComponent(token)}`;
+  return { http: `${base.http}${segment}`, ws: `${base.ws}${segment}` };
 }
 
-export interface CapabilityLinks {
-  self: Href;
-  /** Patavi's WebSocket of progress and the end message. */
-  updates: Href;
-  /** Server-sent events of the task, resumable with Last-Event-ID. */
-  events: Href;
-  results: Href;
-  /** The task's input. */
-  task: Href;
-}
+const PREFIX = new RegExp(`^/${CAPABILITY_SEGMENT}/([^/?#]*)(/[^]*)?$`);
 
 /**
- * The read links of task `id` carrying `token`, whatever the task's state (results answer 404
- * until it ends, as without a token).
+ * Splits a request target into its token and the target without it (`/access/T/task/1?x` gives
+ * `T` and `/task/1?x`); undefined when it carries none. `/access/T` alone is the root, `/`.
  */
-export function capabilityLinks(base: Links, id: string, token: string): CapabilityLinks {
-  const self = taskUrl(base, id);
-  return {
-    self: { href: withAccess(self, token) },
-    updates: { href: withAccess(`${base.ws}/task/${id}/updates`, token) },
-    events: { href: withAccess(`${self}/events`, token) },
-    results: { href: withAccess(resultsUrl(base, id), token) },
-    task: { href: withAccess(`${self}/task`, token) },
-  };
-}
-
-/** A task description's `_links` with the token on every link it may follow, and no `cancel`. */
-export function linksWithAccess(links: TaskDescription['_links'], token: string): TaskDescription['_links'] {
-  const out: Record<string, Href> = {};
-  for (const [name, link] of Object.entries(links)) {
-    if (name === 'cancel' || link === undefined) continue;
-    out[name] = { ...link, href: withAccess(link.href, token) };
-  }
-  return out as TaskDescription['_links'];
+export function splitAccess(target: string): { token: string; rest: string } | undefined {
+  const match = PREFIX.exec(target);
+  if (!match) return undefined;
+  return { token: match[1]!, rest: match[2] ?? '/' };
 }
 
 /** `url` with any capability token replaced, safe to log: a token in a log is a read grant to its readers. */
 export function redactAccess(url: string): string {
-  return url.replace(new RegExp(`([?&]${CAPABILITY_PARAM}=)[^&#]*`, 'g'), '$1[redacted]');
+  return url.replace(new RegExp(`/${CAPABILITY_SEGMENT}/[^/?#]*`, 'g'), `/${CAPABILITY_SEGMENT}/[redacted]`);
 }

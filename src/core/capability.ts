@@ -20,7 +20,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { ErrandError } from './errors.ts';
 import { isTaskId } from './ids.ts';
-import type { Principal } from './principal.ts';
 
 export const CAPABILITY_VERSION = 1;
 const KEY_ID_BYTES = 4;
@@ -113,11 +112,10 @@ export interface VerifyOptions {
   now: number;
 }
 
-/**
- * Checks that `token` lets its bearer read `taskId` at `now`. The signature is checked before
- * anything the token says is believed, and compared in constant time. Never throws.
- */
-export function verifyCapability(token: unknown, taskId: unknown, options: VerifyOptions): CapabilityCheck {
+type SignedFacts = { taskId: string; keyId: string; expiresAt: number };
+
+/** The facts of a token signed by an accepted secret, or why it is not one. The MAC is checked before anything is believed. */
+function signedFacts(token: unknown, secrets: ReadonlyMap<string, string>): SignedFacts | { kind: 'bad-signature' } | { kind: 'malformed' } {
   // The length first: nothing else looks at a 100 KB string.
   if (typeof token !== 'string' || token.length !== CAPABILITY_TOKEN_LENGTH || !TOKEN_TEXT.test(token)) return { kind: 'malformed' };
   const bytes = Buffer.from(token, 'base64url');
@@ -125,22 +123,36 @@ export function verifyCapability(token: unknown, taskId: unknown, options: Verif
   if (bytes.length !== TOKEN_BYTES || bytes.toString('base64url') !== token) return { kind: 'malformed' };
   if (bytes[0] !== CAPABILITY_VERSION) return { kind: 'malformed' };
   const keyId = bytes.toString('hex', 1, 1 + KEY_ID_BYTES);
-  const secret = options.secrets.get(keyId);
+  const secret = secrets.get(keyId);
   if (secret === undefined) return { kind: 'bad-signature' };
   const expected = mac(secret, bytes.subarray(0, PAYLOAD_BYTES));
   if (!timingSafeEqual(expected, bytes.subarray(PAYLOAD_BYTES))) return { kind: 'bad-signature' };
   const expiresAt = bytes.readUIntBE(1 + KEY_ID_BYTES, EXPIRY_BYTES);
-  const signedTask = bytes.toString('hex', 1 + KEY_ID_BYTES + EXPIRY_BYTES, PAYLOAD_BYTES);
-  const facts = { taskId: signedTask, keyId, expiresAt };
-  if (signedTask !== taskId) return { kind: 'wrong-task', ...facts };
+  return { taskId: bytes.toString('hex', 1 + KEY_ID_BYTES + EXPIRY_BYTES, PAYLOAD_BYTES), keyId, expiresAt };
+}
+
+/**
+ * Checks that `token` lets its bearer read `taskId` at `now`. The signature is checked before
+ * anything the token says is believed, and compared in constant time. Never throws.
+ */
+export function verifyCapability(token: unknown, taskId: unknown, options: VerifyOptions): CapabilityCheck {
+  const facts = signedFacts(token, options.secrets);
+  if ('kind' in facts) return facts;
+  if (facts.taskId !== taskId) return { kind: 'wrong-task', ...facts };
   // Expired from its expiry millisecond on; a clock that is not a number expires everything.
-  if (!(options.now < expiresAt)) return { kind: 'expired', ...facts };
+  if (!(options.now < facts.expiresAt)) return { kind: 'expired', ...facts };
   return { kind: 'ok', ...facts };
 }
 
-/** The principal of a verified token: reads its one task, nothing else (see mayRead, mayCancel). */
-export function capabilityPrincipal(taskId: string): Principal {
-  return { id: `capability:${taskId}`, via: 'capability', scopes: new Set(['read']), task: taskId };
+/**
+ * Checks a token whatever task it names (a request whose path names no task, such as `GET
+ * /events`): the answer says which task it may read. Never throws.
+ */
+export function verifyCapabilityToken(token: unknown, options: VerifyOptions): Exclude<CapabilityCheck, { kind: 'wrong-task' }> {
+  const facts = signedFacts(token, options.secrets);
+  if ('kind' in facts) return facts;
+  if (!(options.now < facts.expiresAt)) return { kind: 'expired', ...facts };
+  return { kind: 'ok', ...facts };
 }
 
 function mac(secret: string, payload: Buffer): Buffer {

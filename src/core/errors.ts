@@ -9,6 +9,8 @@ export const ErrorCodes = {
   invalid_deadline: 400,
   unknown_service: 400,
   unauthorized: 401,
+  // Who may do what (issue 12): signed in, but without the scope, or not the task's owner.
+  forbidden: 403,
   // CORS and browsers (issue 12): a browser page of an origin that is not allowed.
   forbidden_origin: 403,
   not_found: 404,

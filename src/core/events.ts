@@ -21,6 +21,8 @@ export interface TaskEvent {
   type: EventType;
   data: unknown;
   at: Date;
+  /** The task's owner (issue 12): streams carry a caller only its own tasks' events unless it reads all. Never sent to clients. */
+  owner: string | null;
 }
 
 /** An event about to be written: the store gives it its id and time. */
@@ -29,6 +31,8 @@ export interface NewEvent {
   service: string;
   type: EventType;
   data: unknown;
+  /** The task's owner, when the task row can no longer say (a `deleted` event); otherwise read from the row. */
+  owner?: string | null;
 }
 
 /** What a stream keeps: every field given narrows it; an empty filter lets everything through. */
@@ -36,25 +40,28 @@ export interface EventFilter {
   tasks?: ReadonlySet<string>;
   services?: ReadonlySet<string>;
   types?: ReadonlySet<EventType>;
+  /** Only events of tasks this principal owns (set by the server from the caller, never by a client). */
+  owner?: string;
 }
 
-export function matchesFilter(filter: EventFilter, event: Pick<TaskEvent, 'taskId' | 'service' | 'type'>): boolean {
+export function matchesFilter(filter: EventFilter, event: Pick<TaskEvent, 'taskId' | 'service' | 'type' | 'owner'>): boolean {
   return (!filter.tasks || filter.tasks.has(event.taskId))
     && (!filter.services || filter.services.has(event.service))
-    && (!filter.types || filter.types.has(event.type));
+    && (!filter.types || filter.types.has(event.type))
+    && (filter.owner === undefined || filter.owner === event.owner);
 }
 
 export function isEventType(value: unknown): value is EventType {
   return typeof value === 'string' && (EventTypes as readonly string[]).includes(value);
 }
 
-/** An event as clients receive it (JSON). */
-export interface EventJson { id: number; taskId: string; service: string; type: EventType; data: unknown; at: string }
+/** An event as Errand's processes pass it on `errand.events` (JSON); clients get it without the owner. */
+export interface EventJson { id: number; taskId: string; service: string; type: EventType; data: unknown; at: string; owner?: string | null }
 
 export function eventToJson(event: TaskEvent): EventJson {
-  return { id: event.id, taskId: event.taskId, service: event.service, type: event.type, data: event.data, at: event.at.toISOString() };
+  return { id: event.id, taskId: event.taskId, service: event.service, type: event.type, data: event.data, at: event.at.toISOString(), owner: event.owner };
 }
 
 export function eventFromJson(json: EventJson): TaskEvent {
-  return { id: json.id, taskId: json.taskId, service: json.service, type: json.type, data: json.data, at: new Date(json.at) };
+  return { id: json.id, taskId: json.taskId, service: json.service, type: json.type, data: json.data, at: new Date(json.at), owner: typeof json.owner === 'string' ? json.owner : null };
 }

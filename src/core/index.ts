@@ -25,3 +25,4 @@ export * from './capability-links.ts';
 export * from './origins.ts';
 export * from './api-key.ts';
 export * from './jwt-settings.ts';
+export * from './access.ts';

@@ -41,7 +41,11 @@ export interface Manifest {
   ttl: string | null;
   /** Longest a task may wait in the queue (ISO 8601) when a submission gives no deadline. */
   queueTimeout: string | null;
-  cache: { enabled: boolean; lifetime: string };
+  /**
+   * The result cache: `shared` lets one principal's finished result answer another's submission
+   * (issue 12); off, each owner's entries are its own.
+   */
+  cache: { enabled: boolean; lifetime: string; shared: boolean };
   /** A Markdown file in the folder describing the service, served by the registry. */
   docs: string | null;
   /**
@@ -80,7 +84,7 @@ const MANIFEST_SCHEMA = {
         {
           type: 'object',
           additionalProperties: false,
-          properties: { enabled: { type: 'boolean' }, lifetime: { type: 'string', pattern: DURATION_PATTERN } },
+          properties: { enabled: { type: 'boolean' }, lifetime: { type: 'string', pattern: DURATION_PATTERN }, shared: { type: 'boolean' } },
         },
       ],
     },
@@ -123,7 +127,7 @@ export function readManifest(raw: unknown, folderName: string, file: string): Ma
     const what = error.keyword === 'additionalProperties' ? 'is not a manifest field' : error.message ?? 'is invalid';
     return { file, ...(field ? { field } : {}), message: `${field || 'manifest'} ${what}` };
   }
-  const m = raw as Record<string, unknown> & { cache?: boolean | { enabled?: boolean; lifetime?: string } };
+  const m = raw as Record<string, unknown> & { cache?: boolean | { enabled?: boolean; lifetime?: string; shared?: boolean } };
   const problem = (field: string, message: string): ManifestProblem => ({ file, field, message: `${field}: ${message}` });
 
   const name = (m.name as string | undefined) ?? folderName;
@@ -173,7 +177,7 @@ export function readManifest(raw: unknown, folderName: string, file: string): Ma
     }
   }
 
-  const cache = typeof m.cache === 'object' ? m.cache : { enabled: m.cache === true };
+  const cache: { enabled?: boolean; lifetime?: string; shared?: boolean } = typeof m.cache === 'object' ? m.cache : { enabled: m.cache === true };
   return {
     name,
     version: (m.version as string | undefined) ?? '0.0.0',
@@ -189,7 +193,7 @@ export function readManifest(raw: unknown, folderName: string, file: string): Ma
     concurrency: (m.concurrency as number | undefined) ?? null,
     ttl: (m.ttl as string | undefined) ?? null,
     queueTimeout: durations.queueTimeout ?? null,
-    cache: { enabled: cache.enabled ?? true, lifetime: cache.lifetime ?? DEFAULT_CACHE_LIFETIME },
+    cache: { enabled: cache.enabled ?? true, lifetime: cache.lifetime ?? DEFAULT_CACHE_LIFETIME, shared: cache.shared === true },
     docs,
     env,
   };
@@ -200,7 +204,7 @@ export function inlineManifest(name: string, fields: Partial<Manifest> = {}): Ma
   return {
     name, version: '0.0.0', description: '', runtime: 'node', entry: '', function: name, command: [],
     inputSchema: null, example: null, timeoutMs: null, timeout: null, concurrency: null, ttl: null, queueTimeout: null,
-    cache: { enabled: false, lifetime: DEFAULT_CACHE_LIFETIME }, docs: null, env: {},
+    cache: { enabled: false, lifetime: DEFAULT_CACHE_LIFETIME, shared: false }, docs: null, env: {},
     ...fields,
   };
 }

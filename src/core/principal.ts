@@ -1,13 +1,13 @@
 /**
  * Who is asking, and what they may do (issue 12). Every credential mode (client certificate, API
- * key, JWT, capability token, the open local mode) ends in a `Principal`; routes decide with the
- * pure checks below, never by looking at how the caller signed in.
+ * key, JWT, the open local mode) ends in a `Principal`; routes decide with the pure checks in
+ * access.ts, never by looking at how the caller signed in.
  *
  * Glossary:
  *   principal   a stable identity: `key:<name>`, `jwt:<issuer>|<sub>`, `cert:<subject>`, `local`
  *   scope       a right: submit (optionally to named services), read (own tasks), read:all,
  *               cancel (own tasks), admin (everything, keys included)
- *   capability  a signed, expiring, read-only token for one task, carried in its links
+ * Capability tokens are not principals: a caller may hold one beside a credential (access.ts).
  */
 import { ErrandError } from './errors.ts';
 import { serviceNameProblem } from './service-name.ts';
@@ -15,7 +15,7 @@ import { serviceNameProblem } from './service-name.ts';
 export const SCOPES = ['submit', 'read', 'read:all', 'cancel', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
-export type CredentialKind = 'client-cert' | 'api-key' | 'jwt' | 'capability' | 'local';
+export type CredentialKind = 'client-cert' | 'api-key' | 'jwt' | 'local';
 
 export interface Principal {
   /** Stable identity, recorded as a task's owner. */
@@ -24,8 +24,6 @@ export interface Principal {
   readonly scopes: ReadonlySet<Scope>;
   /** `submit` only to these services; undefined: any service. */
   readonly services?: ReadonlySet<string>;
-  /** For a capability: the one task it may read. */
-  readonly task?: string;
 }
 
 export interface Grant {
@@ -71,30 +69,10 @@ export function principalOf(id: string, via: CredentialKind, grant: Grant): Prin
   };
 }
 
-function has(principal: Principal, scope: Scope): boolean {
-  return principal.scopes.has('admin') || principal.scopes.has(scope);
-}
-
 export function maySubmit(principal: Principal, service: string): boolean {
   if (principal.scopes.has('admin')) return true;
   return principal.scopes.has('submit') && (principal.services === undefined || principal.services.has(service));
 }
 
-/** A task's owner, a reader of all tasks, or a capability for this very task. */
-export function mayRead(principal: Principal, task: { id: string; owner: string | null }): boolean {
-  if (principal.via === 'capability') return principal.task === task.id;
-  if (has(principal, 'read:all')) return true;
-  return principal.scopes.has('read') && task.owner === principal.id;
-}
-
-export function mayCancel(principal: Principal, task: { owner: string | null }): boolean {
-  if (principal.scopes.has('admin')) return true;
-  return principal.via !== 'capability' && principal.scopes.has('cancel') && task.owner === principal.id;
-}
-
-/** Deleting is cancel's right too: a task's owner may remove it. */
-export const mayDelete = mayCancel;
-
-export function isAdmin(principal: Principal): boolean {
-  return principal.scopes.has('admin');
-}
+/** Whoever uses a server started without authentication (`errand dev`, `errand serve --no-auth`): everything. */
+export const LOCAL_PRINCIPAL: Principal = principalOf('local', 'local', { scopes: [...SCOPES], services: [] });

@@ -81,7 +81,7 @@ function readService(value: unknown): AnnouncedService | undefined {
     timeout: durationOr(value.timeout, null),
     ttl: durationOr(value.ttl, null),
     queueTimeout: durationOr(value.queueTimeout, null),
-    cache: { enabled: cache.enabled === true, lifetime: durationOr(cache.lifetime, DEFAULT_CACHE_LIFETIME) },
+    cache: { enabled: cache.enabled === true, lifetime: durationOr(cache.lifetime, DEFAULT_CACHE_LIFETIME), shared: cache.shared === true },
     docs: typeof value.docs === 'string' ? value.docs.slice(0, MAX_ANNOUNCED_DOCS) : null,
     concurrency: count(value.concurrency, 1, 1, 1_000_000),
     busy: count(value.busy, 0, 0, 1_000_000),

@@ -2,16 +2,19 @@
  * Builds the HTTP server (routes, WebSocket, CORS, errors) without listening: the CLI binds it,
  * tests inject into it or listen on a free port.
  */
+import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import { createEventPublisher } from '../broker/index.ts';
 import type { Broker } from '../broker/index.ts';
-import { RESULT_QUEUE } from '../core/index.ts';
+import { RESULT_QUEUE, splitAccess } from '../core/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
 import type { Store } from '../store/index.ts';
-import { createApiKeyCheck } from './auth.ts';
+import { createAuthenticator, rememberAccessToken } from './auth/authenticate.ts';
+import type { AuthSettings } from './auth/authenticate.ts';
+import { createTaskLinker, narrowForCaller } from './access.ts';
 import type { RouteContext, ServerSettings } from './context.ts';
 import { linksAt, listeningUrl } from './links.ts';
 import { createStreamCounter, DEFAULT_STREAM_LIMITS, webSocketSlot } from './stream-limits.ts';
@@ -53,14 +56,40 @@ function trustProxyOption(setting: ServerSettings['trustProxy']): boolean | stri
   return setting ?? false;
 }
 
+/** Patavi's single key as the default of --api-key-name and --api-key-scope. */
+export const PATAVI_KEY_NAME = 'patavi';
+export const PATAVI_KEY_SCOPES = ['submit', 'read', 'cancel'];
+
+/** What the settings ask of authentication: `auth` as given, else Patavi's key alone, else open. */
+export function authSettingsOf(settings: ServerSettings): AuthSettings {
+  if (settings.auth) return settings.auth;
+  if (settings.apiKey !== undefined) return { required: true, single: { key: settings.apiKey, name: PATAVI_KEY_NAME, scopes: PATAVI_KEY_SCOPES } };
+  return { required: false };
+}
+
+/**
+ * Fastify's rewriteUrl: a capability link's `/access/<token>` prefix is taken off before routing
+ * (every route answers under it) and kept for the authenticator. Runs for WebSocket upgrades too.
+ */
+function takeAccessToken(raw: IncomingMessage): string {
+  const url = raw.url ?? '/';
+  const split = splitAccess(url);
+  if (!split) return url;
+  rememberAccessToken(raw, split.token);
+  return split.rest;
+}
+
 export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
-  const { settings } = deps;
+  const auth = authSettingsOf(deps.settings);
+  // Answers that depend on who asks must not be shared by caches (issue 12).
+  const settings: ServerSettings = auth.required ? { privateResponses: true, ...deps.settings } : deps.settings;
   const limits = httpLimits(settings);
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: settings.bodyLimit,
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: trustProxyOption(settings.trustProxy),
+    rewriteUrl: takeAccessToken,
     // Slow or oversized clients are cut, and every refusal, down to Node's parser, is an Errand error.
     ...serverOptions(limits, settings.tls),
     clientErrorHandler: clientErrorHandler(limits),
@@ -120,8 +149,17 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
       ...(settings.retainOfflineServicesMs !== undefined ? { retainMs: settings.retainOfflineServicesMs } : {}),
     }),
     settings,
-    authorize: createApiKeyCheck(settings.apiKey),
+    auth: await createAuthenticator(auth, {
+      store: deps.store,
+      certificates: { ...(settings.tls ? { tls: settings.tls } : {}), ...(settings.clientCertGrant ? { clientCertGrant: settings.clientCertGrant } : {}) },
+      ...(settings.capabilities ? { capabilities: settings.capabilities.keyring } : {}),
+    }),
     links: () => linksAt(publicBase()),
+    linker: createTaskLinker(() => linksAt(publicBase()), {
+      issue: auth.required,
+      lifetimeMs: settings.capabilities?.lifetimeMs ?? 7 * 24 * 3600 * 1000,
+      ...(settings.capabilities ? { keyring: settings.capabilities.keyring } : {}),
+    }),
     streams: createStreamCounter(streamLimits),
   };
   await app.register(async (scoped) => {
@@ -129,7 +167,11 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     registerUpdatesRoute(scoped, ctx);
     const maxBufferedBytes = settings.maxStreamBufferBytes ?? 4 * 1024 * 1024;
     const eventSource = registerEventSourceRoutes(scoped, ctx, { maxBufferedBytes, keepAliveMs: 15_000 });
-    scoped.route({ method: 'GET', url: '/events', exposeHeadRoute: false, config: { websocket: true }, preHandler: webSocketSlot(ctx.streams), handler: eventSource, wsHandler: eventSocketHandler(ctx, { maxBufferedBytes, maxSubscriptions: streamLimits.subscriptionsPerSocket }) });
+    scoped.route({
+      method: 'GET', url: '/events', exposeHeadRoute: false, config: { websocket: true },
+      // Who may watch is settled before the upgrade, so that a refusal is an HTTP status.
+      preValidation: async (request) => { narrowForCaller(await ctx.auth.caller(request), {}); },
+      preHandler: webSocketSlot(ctx.streams), handler: eventSource, wsHandler: eventSocketHandler(ctx, { maxBufferedBytes, maxSubscriptions: streamLimits.subscriptionsPerSocket }) });
     registerDashboardRoutes(scoped, ctx);
     registerHealthRoutes(scoped, ctx);
     registerServiceRoutes(scoped, ctx);

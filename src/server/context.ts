@@ -2,14 +2,14 @@
 import type { Broker, EventPublisher } from '../broker/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
 import type { Store } from '../store/index.ts';
-import type { Principal } from './auth.ts';
+import type { Authenticator, AuthSettings } from './auth/authenticate.ts';
+import type { TaskLinker } from './access.ts';
 import type { ServiceGate } from './service-gate.ts';
 import type { ServiceRegistry } from './registry.ts';
 import type { EventHub } from './event-hub.ts';
-import type { FastifyRequest } from 'fastify';
 import type { Links, OriginList } from '../core/index.ts';
 import type { StreamCounter } from './stream-limits.ts';
-import type { Grant } from '../core/index.ts';
+import type { CapabilityKeyring, Grant } from '../core/index.ts';
 import type { TlsFiles } from './tls-options.ts';
 
 export interface ServerSettings {
@@ -24,7 +24,15 @@ export interface ServerSettings {
   maxJsonDepth: number;
   /** ttl used when a submission gives none; undefined keeps tasks until deleted. */
   defaultTtl?: string;
+  /**
+   * Patavi's single key, shorthand for `auth: { required: true, single: { key, name: 'patavi',
+   * scopes: submit read cancel } }` when `auth` is not given.
+   */
   apiKey?: string;
+  /** Who may do what (issue 12); unset: open (every caller is `local`), unless `apiKey` is set. */
+  auth?: AuthSettings;
+  /** Capability links: the secrets that sign and verify tokens, and how long a new token lasts. */
+  capabilities?: { keyring: CapabilityKeyring; lifetimeMs: number };
   allowUnknownServices: boolean;
   /** How long a service stays known after its last worker left (default one hour). */
   retainOfflineServicesMs?: number;
@@ -95,9 +103,12 @@ export interface RouteContext {
   gate: ServiceGate;
   registry: ServiceRegistry;
   settings: ServerSettings;
-  authorize(request: FastifyRequest): Principal;
+  /** Who is asking: every route asks it before it reads or changes anything. */
+  auth: Authenticator;
   /** The links responses carry: from the public URL, else the listening address (never the request). */
   links(): Links;
+  /** Those links as a given caller is to see them, with a capability token when one applies. */
+  linker: TaskLinker;
   /** Open streams, counted against the per-client and server-wide caps. */
   streams: StreamCounter;
 }

@@ -40,6 +40,8 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: E
   // A dependency that is down: clients may try again shortly.
   if (error.status === 503) void reply.header('Retry-After', '5');
   if (error.code === 'websocket_required') void reply.header('Upgrade', 'websocket');
+  // RFC 9110: a 401 says how to authenticate.
+  if (error.code === 'unauthorized') void reply.header('WWW-Authenticate', 'Bearer realm="errand"');
   releaseAfterAnswer(request, reply);
   return reply.code(error.status).type('application/json; charset=utf-8').send(error.toJSON());
 }

@@ -12,3 +12,7 @@ export type { ApiKeyVerifier, ApiKeyVerifierOptions, SingleApiKey } from './auth
 // JWT bearer tokens (issue 12): the auth hook's JWT mode.
 export { createJwtVerifier } from './auth/jwt.ts';
 export type { JwtOutcome, JwtRefusal, JwtVerifier, JwtVerifierOptions } from './auth/jwt.ts';
+// Who may do what (issue 12)
+export { createAuthenticator } from './auth/authenticate.ts';
+export type { Authenticator, AuthSettings } from './auth/authenticate.ts';
+export { authSettingsOf, PATAVI_KEY_NAME, PATAVI_KEY_SCOPES } from './app.ts';

@@ -7,25 +7,29 @@ import { canBeIssued, taskIdToDecimal } from '../core/index.ts';
 import type { EventFilter, EventType, NewEvent, TaskEvent } from '../core/index.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 
-interface EventRow { id: string; task_id: string; service: string; type: EventType; data: unknown; at: Date }
+interface EventRow { id: string; task_id: string; service: string; type: EventType; data: unknown; at: Date; owner: string | null }
 
-const EVENT_COLUMNS = `id::text AS id, lpad(to_hex(task_id), 16, '0') AS task_id, service, type, data, at`;
+const EVENT_COLUMNS = `id::text AS id, lpad(to_hex(task_id), 16, '0') AS task_id, service, type, data, at, owner`;
 
 function toEvent(row: EventRow): TaskEvent {
-  return { id: Number(row.id), taskId: row.task_id, service: row.service, type: row.type, data: row.data, at: new Date(row.at) };
+  return { id: Number(row.id), taskId: row.task_id, service: row.service, type: row.type, data: row.data, at: new Date(row.at), owner: row.owner };
 }
 
-/** Adds events to the pending log, in the caller's transaction; they get ids when sequenced. */
+/**
+ * Adds events to the pending log, in the caller's transaction; they get ids when sequenced. Each
+ * takes its task's owner from the task row, unless it gives one (a `deleted` event, whose row is gone).
+ */
 export async function appendEvents(q: SqlQueryable, events: NewEvent[]): Promise<NewEvent[]> {
   if (events.length === 0) return [];
   await q.query(
-    `INSERT INTO task_event_pending (task_id, service, type, data)
-     SELECT u.task_id, u.service, u.type, u.data::jsonb
-     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(task_id, service, type, data, n)
+    `INSERT INTO task_event_pending (task_id, service, type, data, owner)
+     SELECT u.task_id, u.service, u.type, u.data::jsonb, coalesce(u.owner, t.owner)
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(task_id, service, type, data, owner, n)
+       LEFT JOIN task t ON t.id = u.task_id
      ORDER BY u.n`,
     [
       events.map((e) => taskIdToDecimal(e.taskId)), events.map((e) => e.service), events.map((e) => e.type),
-      events.map((e) => JSON.stringify(e.data ?? null)),
+      events.map((e) => JSON.stringify(e.data ?? null)), events.map((e) => e.owner ?? null),
     ],
   );
   return events;
@@ -49,9 +53,9 @@ export async function sequenceEvents(db: SqlClient, limit: number): Promise<Task
     const moved = await tx.query<EventRow>(
       `WITH taken AS (
          DELETE FROM task_event_pending WHERE pk IN (SELECT pk FROM task_event_pending ORDER BY pk LIMIT $2)
-         RETURNING pk, task_id, service, type, data, at)
-       INSERT INTO task_event (id, task_id, service, type, data, at)
-       SELECT $1::bigint + row_number() OVER (ORDER BY pk), task_id, service, type, data, at FROM taken
+         RETURNING pk, task_id, service, type, data, at, owner)
+       INSERT INTO task_event (id, task_id, service, type, data, at, owner)
+       SELECT $1::bigint + row_number() OVER (ORDER BY pk), task_id, service, type, data, at, owner FROM taken
        RETURNING ${EVENT_COLUMNS}`,
       [last, limit],
     );
@@ -72,19 +76,21 @@ function filterParams(filter: EventFilter): unknown[] {
     filter.tasks ? [...filter.tasks].filter(canBeIssued).map(taskIdToDecimal) : null,
     filter.services ? [...filter.services] : null,
     filter.types ? [...filter.types] : null,
+    filter.owner ?? null,
   ];
 }
 
 const FILTER_SQL = `($1::bigint[] IS NULL OR task_id = ANY($1::bigint[]))
   AND ($2::text[] IS NULL OR service = ANY($2::text[]))
-  AND ($3::text[] IS NULL OR type = ANY($3::text[]))`;
+  AND ($3::text[] IS NULL OR type = ANY($3::text[]))
+  AND ($4::text IS NULL OR owner = $4::text)`;
 
 /** Events after `after` and up to `upTo` (when given) that pass the filter, oldest first. */
 export async function readEvents(q: SqlQueryable, filter: EventFilter, after: number, upTo: number | null, limit: number): Promise<TaskEvent[]> {
   const rows = await q.query<EventRow>(
     `SELECT ${EVENT_COLUMNS} FROM task_event
-     WHERE ${FILTER_SQL} AND id > $4 AND ($5::bigint IS NULL OR id <= $5::bigint)
-     ORDER BY task_event.id LIMIT $6`,
+     WHERE ${FILTER_SQL} AND id > $5 AND ($6::bigint IS NULL OR id <= $6::bigint)
+     ORDER BY task_event.id LIMIT $7`,
     [...filterParams(filter), after, upTo, limit],
   );
   return rows.rows.map(toEvent);
@@ -93,7 +99,7 @@ export async function readEvents(q: SqlQueryable, filter: EventFilter, after: nu
 /** The last `count` events up to `upTo` that pass the filter, oldest first. */
 export async function lastEvents(q: SqlQueryable, filter: EventFilter, upTo: number, count: number): Promise<TaskEvent[]> {
   const rows = await q.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM task_event WHERE ${FILTER_SQL} AND id <= $4 ORDER BY task_event.id DESC LIMIT $5`,
+    `SELECT ${EVENT_COLUMNS} FROM task_event WHERE ${FILTER_SQL} AND id <= $5 ORDER BY task_event.id DESC LIMIT $6`,
     [...filterParams(filter), upTo, count],
   );
   return rows.rows.map(toEvent).reverse();

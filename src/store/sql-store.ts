@@ -18,6 +18,8 @@ const HEX_ID = `lpad(to_hex(id), 16, '0')`;
 const TASK_COLUMNS = `${HEX_ID} AS id, service, status, owner, created_at, started_at, completed_at, expires_at,
   attempts, worker, script IS NOT NULL AS has_script, console IS NOT NULL AS has_console, error, deadline, progress`;
 const SNAPSHOT_COLUMNS = `${HEX_ID} AS id, service, status, run_id, attempts, worker, progress_seq, started_at`;
+/** A read limited to one owner's tasks: `$2` is the owner, or null for any task. */
+const OWNED_BY_2 = '($2::text IS NULL OR owner = $2::text)';
 /** Advisory lock key ('errand.janitor'): one janitor sweeps at a time. */
 const JANITOR_LOCK = 7_415_021_002;
 
@@ -115,13 +117,13 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
 
   async function insertRows(q: SqlQueryable, tasks: NewTask[], cacheKey: string | null = null): Promise<NewEvent[]> {
     await q.query(
-      `INSERT INTO task (id, service, input, owner, owner_key, ttl, deadline, cache_key)
-       SELECT u.id, u.service, u.input::jsonb, u.owner, u.owner_key, u.ttl::interval, u.deadline, $8
+      `INSERT INTO task (id, service, input, owner, client_name, ttl, deadline, cache_key)
+       SELECT u.id, u.service, u.input::jsonb, u.owner, u.client_name, u.ttl::interval, u.deadline, $8
        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
-         AS u(id, service, input, owner, owner_key, ttl, deadline)`,
+         AS u(id, service, input, owner, client_name, ttl, deadline)`,
       [
         tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.service), tasks.map((t) => t.input),
-        tasks.map((t) => t.owner), tasks.map((t) => t.ownerKey), tasks.map((t) => t.ttl), tasks.map((t) => t.deadline?.toISOString() ?? null),
+        tasks.map((t) => t.owner), tasks.map((t) => t.clientName), tasks.map((t) => t.ttl), tasks.map((t) => t.deadline?.toISOString() ?? null),
         cacheKey,
       ],
     );
@@ -467,32 +469,35 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
       return row && toTaskInfo(row);
     },
 
-    async getTasks(ids) {
+    async getTasks(ids, owner) {
       if (ids.length === 0) return [];
-      const rows = await db.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM task WHERE id = ANY($1::bigint[])`, [ids.map(taskIdToDecimal)]);
+      const rows = await db.query<TaskRow>(
+        `SELECT ${TASK_COLUMNS} FROM task WHERE id = ANY($1::bigint[]) AND ($2::text IS NULL OR owner = $2::text)`, [ids.map(taskIdToDecimal), owner ?? null],
+      );
       const byId = new Map(rows.rows.map((r) => [r.id, toTaskInfo(r)]));
       return [...new Set(ids)].flatMap((id) => byId.get(id) ?? []);
     },
 
-    async getInput(id) {
-      return (await one<{ input: string }>('SELECT input::text AS input FROM task WHERE id = $1', [taskIdToDecimal(id)]))?.input;
+    async getInput(id, owner) {
+      return (await one<{ input: string }>(`SELECT input::text AS input FROM task WHERE id = $1 AND ${OWNED_BY_2}`, [taskIdToDecimal(id), owner ?? null]))?.input;
     },
 
-    async getScript(id) {
-      return (await one<{ script: string | null }>('SELECT script FROM task WHERE id = $1', [taskIdToDecimal(id)]))?.script ?? undefined;
+    async getScript(id, owner) {
+      return (await one<{ script: string | null }>(`SELECT script FROM task WHERE id = $1 AND ${OWNED_BY_2}`, [taskIdToDecimal(id), owner ?? null]))?.script ?? undefined;
     },
 
-    async getConsole(id) {
-      return (await one<{ console: string | null }>('SELECT console FROM task WHERE id = $1', [taskIdToDecimal(id)]))?.console ?? undefined;
+    async getConsole(id, owner) {
+      return (await one<{ console: string | null }>(`SELECT console FROM task WHERE id = $1 AND ${OWNED_BY_2}`, [taskIdToDecimal(id), owner ?? null]))?.console ?? undefined;
     },
 
-    async getResult(id) {
-      return (await one<{ result: string | null }>('SELECT result::text AS result FROM task WHERE id = $1', [taskIdToDecimal(id)]))?.result ?? undefined;
+    async getResult(id, owner) {
+      return (await one<{ result: string | null }>(`SELECT result::text AS result FROM task WHERE id = $1 AND ${OWNED_BY_2}`, [taskIdToDecimal(id), owner ?? null]))?.result ?? undefined;
     },
 
-    async getFile(id, name): Promise<StoredFile | undefined> {
+    async getFile(id, name, owner): Promise<StoredFile | undefined> {
       const row = await one<{ content_type: string; content: Uint8Array }>(
-        'SELECT content_type, content FROM task_file WHERE task_id = $1 AND name = $2', [taskIdToDecimal(id), name],
+        `SELECT content_type, content FROM task_file WHERE task_id = $1 AND name = $2
+           AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM task WHERE id = $1 AND owner = $3::text))`, [taskIdToDecimal(id), name, owner ?? null],
       );
       return row && { contentType: row.content_type, content: Buffer.from(row.content.buffer, row.content.byteOffset, row.content.byteLength) };
     },
@@ -507,13 +512,13 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
 
     completeTasks,
 
-    cancelTask: (id) => db.transaction(async (tx): Promise<CancelOutcome> => {
+    cancelTask: (id, by) => db.transaction(async (tx): Promise<CancelOutcome> => {
       const task = (await lockSnapshots(tx, [id])).get(id);
       if (!task) return { kind: 'unknown-task' };
       if (isTerminal(task.status)) return { kind: 'ended', status: task.status };
       const error = { code: 'canceled', message: 'the task was canceled' };
       await endTasks(tx, [{ id, status: 'canceled', error }]);
-      const events = await appendEvents(tx, [{ taskId: id, service: task.service, type: 'canceled', data: { error } }]);
+      const events = await appendEvents(tx, [{ taskId: id, service: task.service, type: 'canceled', data: { error, ...(by ? { by } : {}) } }]);
       return { kind: 'canceled', wasRunning: task.status === 'running', events };
     }),
 
@@ -531,11 +536,11 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
       return appendEvents(tx, ends.map((e, i) => ({ taskId: e.id, service: due.rows[i]!.service, type: 'expired', data: { error: e.error } })));
     }),
 
-    deleteTask: (id) => db.transaction(async (tx) => {
-      const gone = await tx.query<{ service: string }>('DELETE FROM task WHERE id = $1 RETURNING service', [taskIdToDecimal(id)]);
+    deleteTask: (id, by) => db.transaction(async (tx) => {
+      const gone = await tx.query<{ service: string; owner: string | null }>('DELETE FROM task WHERE id = $1 RETURNING service, owner', [taskIdToDecimal(id)]);
       const row = gone.rows[0];
       if (!row) return { deleted: false, events: [] };
-      return { deleted: true, events: await appendEvents(tx, [{ taskId: id, service: row.service, type: 'deleted', data: {} }]) };
+      return { deleted: true, events: await appendEvents(tx, [{ taskId: id, service: row.service, type: 'deleted', data: by ? { by } : {}, owner: row.owner }]) };
     }),
 
     async stoppedBeforeStart(withinSeconds, limit) {

@@ -6,8 +6,10 @@ export interface NewTask {
   service: string;
   /** The input as JSON text, stored as submitted (jsonb). */
   input: string;
+  /** The principal that submits it (issue 12); null on a server that records none. */
   owner: string | null;
-  ownerKey: string | null;
+  /** What `x-client-name` said: a label, never an identity. */
+  clientName: string | null;
   /** ISO 8601 duration, already validated. */
   ttl: string | null;
   /** Still queued at this time, the task expires instead of running. */
@@ -130,16 +132,18 @@ export interface Store {
   /** Removes up to `limit` cache entries past their lifetime; the tasks stay. */
   trimCache(limit: number): Promise<number>;
   getTask(id: string): Promise<TaskInfo | undefined>;
-  /** The tasks among `ids` that exist, in the order of `ids`. */
-  getTasks(ids: string[]): Promise<TaskInfo[]>;
+  // Reads of a task's parts. With `owner`, a task of another owner is as absent as one that does
+  // not exist (issue 12): one query decides both.
+  /** The tasks among `ids` that exist (and belong to `owner`, when given), in the order of `ids`. */
+  getTasks(ids: string[], owner?: string): Promise<TaskInfo[]>;
   /** The task's input as JSON text. */
-  getInput(id: string): Promise<string | undefined>;
-  getScript(id: string): Promise<string | undefined>;
+  getInput(id: string, owner?: string): Promise<string | undefined>;
+  getScript(id: string, owner?: string): Promise<string | undefined>;
   /** What the task's script printed, when its worker reported it. */
-  getConsole(id: string): Promise<string | undefined>;
+  getConsole(id: string, owner?: string): Promise<string | undefined>;
   /** The result (or index) as JSON text, once the task has one. */
-  getResult(id: string): Promise<string | undefined>;
-  getFile(id: string, name: string): Promise<StoredFile | undefined>;
+  getResult(id: string, owner?: string): Promise<string | undefined>;
+  getFile(id: string, name: string, owner?: string): Promise<StoredFile | undefined>;
   saveScript(id: string, script: string): Promise<void>;
   /**
    * Marks tasks running and counts the attempt (a redelivered task's attempt is `retried`); past
@@ -150,12 +154,12 @@ export interface Store {
   recordProgress(updates: ProgressUpdate[], maxAttempts?: number): Promise<NewEvent[]>;
   /** Records results; the first result of a task wins, later ones change nothing. */
   completeTasks(tasks: CompletedTask[]): Promise<CompletionOutcome[]>;
-  /** Ends a queued or running task as canceled. */
-  cancelTask(id: string): Promise<CancelOutcome>;
+  /** Ends a queued or running task as canceled; `by`, the principal that did it, goes into the event. */
+  cancelTask(id: string, by?: string): Promise<CancelOutcome>;
   /** Ends up to `limit` queued tasks whose deadline has passed as expired. */
   expireQueued(limit: number): Promise<NewEvent[]>;
-  /** Removes a task and its files, leaving a `deleted` event. */
-  deleteTask(id: string): Promise<DeleteOutcome>;
+  /** Removes a task and its files, leaving a `deleted` event (saying `by` whom, when given). */
+  deleteTask(id: string, by?: string): Promise<DeleteOutcome>;
   /** Ids of tasks canceled or expired before they started, ended within the last `withinSeconds`. */
   stoppedBeforeStart(withinSeconds: number, limit: number): Promise<string[]>;
   /** Tasks queued ahead of this one and the service's recent mean run time. */

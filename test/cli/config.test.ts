@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readConfig, resultLimits, USAGE } from '../../src/cli/config.ts';
 import { devServerSettings } from '../../src/cli/dev.ts';
 import { serverSettings } from '../../src/cli/serve.ts';
@@ -218,11 +221,22 @@ test('--cors-origin: repeatable, or comma-separated in ERRAND_CORS_ORIGIN; norma
   assert.throws(() => readConfig(serve, { ERRAND_CORS_ORIGIN: 'https://a.example,null' }), (err: unknown) => err instanceof ErrandError && err.field === 'cors-origin');
 });
 
-test('serve passes the allowlist on; dev also allows its own addresses', () => {
-  const { config } = readConfig(['dev', '--cors-origin', 'https://app.example'], {});
-  assert.deepEqual(serverSettings(config).corsOrigins, { origins: ['https://app.example'], any: false });
-  assert.equal((serverSettings(config) as { corsOwnAddresses?: boolean }).corsOwnAddresses, undefined);
-  assert.equal(devServerSettings(config).corsOwnAddresses, true);
+test('serve passes the allowlist on; dev also allows its own addresses, and is open unless a credential mode is given', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'errand-dev-settings-'));
+  try {
+    const { config } = readConfig(['dev', '--cors-origin', 'https://app.example', '--data-dir', dataDir], {});
+    assert.deepEqual(serverSettings(config).corsOrigins, { origins: ['https://app.example'], any: false });
+    assert.equal((serverSettings(config) as { corsOwnAddresses?: boolean }).corsOwnAddresses, undefined);
+    const open = await devServerSettings(config);
+    assert.equal(open.corsOwnAddresses, true);
+    assert.equal(open.auth?.required, false);
+    assert.ok(open.capabilities, 'dev keeps a capability secret in its data dir');
+    const keyed = await devServerSettings(readConfig(['dev', '--api-key', 'k', '--data-dir', dataDir], {}).config);
+    assert.equal(keyed.auth?.required, true);
+    assert.equal(keyed.auth?.single?.name, 'patavi');
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
 });
 
 test('API keys (issue 12): --scope repeats, --api-key-scope reads its variable split by spaces, and bad names or scopes stop at start', () => {

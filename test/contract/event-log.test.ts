@@ -8,7 +8,7 @@ import type { Backend } from '../support/backends.ts';
 import { describeEachBackend } from '../support/backends.ts';
 
 const ids = new FlakeIdGenerator(4);
-const newTask = (extra: Partial<NewTask> = {}): NewTask => ({ id: ids.next(), service: 'svc', input: '{}', owner: null, ownerKey: null, ttl: null, ...extra });
+const newTask = (extra: Partial<NewTask> = {}): NewTask => ({ id: ids.next(), service: 'svc', input: '{}', owner: null, clientName: null, ttl: null, ...extra });
 const typesOf = (events: NewEvent[]) => events.map((e) => e.type);
 
 await describeEachBackend('event log', (kind) => {

@@ -9,7 +9,7 @@ import { describeEachBackend } from '../support/backends.ts';
 
 const ids = new FlakeIdGenerator(5);
 let keys = 0;
-const newTask = (extra: Partial<NewTask> = {}): NewTask => ({ id: ids.next(), service: 'svc', input: '{"x":1}', owner: null, ownerKey: null, ttl: null, ...extra });
+const newTask = (extra: Partial<NewTask> = {}): NewTask => ({ id: ids.next(), service: 'svc', input: '{"x":1}', owner: null, clientName: null, ttl: null, ...extra });
 const claimFor = (key: string, extra: Partial<CacheClaim> = {}): CacheClaim => ({ key, version: '1.0.0', lifetime: 'PT24H', fresh: false, ...extra });
 const freshKey = () => `key-${process.pid}-${++keys}`;
 

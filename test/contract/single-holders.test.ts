@@ -43,7 +43,7 @@ await describeEachBackend('janitor lock', () => {
   after(async () => { await backend.close(); });
 
   test('while another janitor sweeps (holds the lock), a sweep removes nothing; after, it removes what is due', async () => {
-    const task = { id: ids.next(), service: 'svc', input: '{}', owner: null, ownerKey: null, ttl: 'PT0S' };
+    const task = { id: ids.next(), service: 'svc', input: '{}', owner: null, clientName: null, ttl: 'PT0S' };
     await backend.store.insertTask(task);
     await backend.store.completeTasks([{ id: task.id, status: 'done', index: {}, files: [], error: null }]);
     const other = await connectPostgres({ url: backend.urls!.database, poolSize: 1 });

@@ -11,7 +11,7 @@ const withoutEvents = <T extends object>(outcome: T): Omit<T, 'events'> => {
   const { events: _events, ...rest } = outcome as T & { events?: unknown };
   return rest;
 };
-const newTask = (extra: Partial<NewTask> = {}): NewTask => ({ id: ids.next(), service: 'svc', input: '{"a":1}', owner: 'me', ownerKey: 'abc', ttl: null, ...extra });
+const newTask = (extra: Partial<NewTask> = {}): NewTask => ({ id: ids.next(), service: 'svc', input: '{"a":1}', owner: 'me', clientName: 'abc', ttl: null, ...extra });
 
 await describeEachBackend('store', (kind) => {
   let backend: Backend;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  CAPABILITY_TOKEN_LENGTH, capabilityKeyId, capabilityKeyring, capabilityPrincipal, issueCapability, isErrandError,
-  mayCancel, mayRead, secretStrengthProblem, verifyCapability,
+  CAPABILITY_TOKEN_LENGTH, capabilityKeyId, capabilityKeyring, issueCapability, isErrandError,
+  secretStrengthProblem, verifyCapability, verifyCapabilityToken,
 } from '../../src/core/index.ts';
 import type { CapabilityCheck } from '../../src/core/index.ts';
 
@@ -160,13 +160,14 @@ test('issue refuses a caller\'s mistakes: a bad task id, key id, lifetime or sec
   refused(() => issueCapability(TASK, { secret: '', lifetimeMs: HOUR, now: NOW }));
 });
 
-test('a verified token is a principal that reads its one task and cancels nothing', () => {
-  const principal = capabilityPrincipal(TASK);
-  assert.equal(principal.via, 'capability');
-  assert.equal(mayRead(principal, { id: TASK, owner: 'key:web' }), true);
-  assert.equal(mayRead(principal, { id: OTHER_TASK, owner: 'key:web' }), false);
-  assert.equal(mayCancel(principal, { owner: 'key:web' }), false);
-  assert.equal(mayCancel(principal, { owner: principal.id }), false);
+test('a token checked without a task says which task it reads, and refuses what verifyCapability refuses', () => {
+  const secrets = capabilityKeyring(SECRET).secrets;
+  const token = issueCapability(TASK, { secret: SECRET, lifetimeMs: HOUR, now: NOW });
+  assert.deepEqual(verifyCapabilityToken(token, { secrets, now: NOW }), { kind: 'ok', taskId: TASK, keyId: capabilityKeyId(SECRET), expiresAt: NOW + HOUR });
+  assert.equal(verifyCapabilityToken(token, { secrets, now: NOW + HOUR }).kind, 'expired');
+  assert.equal(verifyCapabilityToken(`${token.slice(0, -2)}AA`, { secrets, now: NOW }).kind, 'bad-signature');
+  assert.equal(verifyCapabilityToken('x'.repeat(100_000), { secrets, now: NOW }).kind, 'malformed');
+  assert.equal(verifyCapabilityToken(['a'], { secrets, now: NOW }).kind, 'malformed');
 });
 
 test('secret strength: 32 random bytes pass in base64, base64url or hex; short or repetitive secrets do not', () => {

@@ -20,7 +20,7 @@ test('defaults: name from the folder, runtime from the entry, function from the 
   assert.equal(r.runtime, 'r');
   assert.equal(r.function, 'fit');
   assert.equal(r.version, '0.0.0');
-  assert.deepEqual(r.cache, { enabled: false, lifetime: 'PT24H' });
+  assert.deepEqual(r.cache, { enabled: false, lifetime: 'PT24H', shared: false });
   assert.equal(r.timeoutMs, null);
   assert.equal((read({ entry: 'main.ts' }) as Manifest).runtime, 'node');
   const command = read({ entry: 'run.sh' }) as Manifest;
@@ -34,10 +34,11 @@ test('timeout, ttl and cache are read', () => {
   assert.equal(r.timeoutMs, 90_000);
   assert.equal(r.timeout, 'PT1M30S');
   assert.equal(r.ttl, 'P7D');
-  assert.deepEqual(r.cache, { enabled: true, lifetime: 'PT1H' });
+  assert.deepEqual(r.cache, { enabled: true, lifetime: 'PT1H', shared: false });
   assert.equal(r.function, 'fit_model');
   assert.equal(r.concurrency, 4);
-  assert.deepEqual((read({ cache: true }) as Manifest).cache, { enabled: true, lifetime: 'PT24H' });
+  assert.deepEqual((read({ cache: true }) as Manifest).cache, { enabled: true, lifetime: 'PT24H', shared: false });
+  assert.deepEqual((read({ cache: { shared: true } }) as Manifest).cache, { enabled: true, lifetime: 'PT24H', shared: true });
 });
 
 test('every problem names its field', () => {
@@ -95,8 +96,8 @@ test('more defaults: runtime from any Node or R extension, schemas given as true
   assert.equal(problem({ inputSchema: false, example: 1 }).field, 'example');
   assert.deepEqual((read({ example: { any: 'thing' } }) as Manifest).example, { value: { any: 'thing' } });
   assert.deepEqual((read({ example: null }) as Manifest).example, { value: null });
-  assert.deepEqual((read({ cache: false }) as Manifest).cache, { enabled: false, lifetime: 'PT24H' });
-  assert.deepEqual((read({ cache: { enabled: false, lifetime: 'PT5M' } }) as Manifest).cache, { enabled: false, lifetime: 'PT5M' });
+  assert.deepEqual((read({ cache: false }) as Manifest).cache, { enabled: false, lifetime: 'PT24H', shared: false });
+  assert.deepEqual((read({ cache: { enabled: false, lifetime: 'PT5M' } }) as Manifest).cache, { enabled: false, lifetime: 'PT5M', shared: false });
 });
 
 test('more problems that name their field', () => {

@@ -66,8 +66,8 @@ async function submit(baseUrl: string, service: string, input: unknown, headers:
   return json;
 }
 
-async function statusOf(baseUrl: string, id: string): Promise<string> {
-  return (await call('GET', `${baseUrl}/task/${id}`)).json.status as string;
+async function statusOf(baseUrl: string, id: string, headers: Record<string, string> = {}): Promise<string> {
+  return (await call('GET', `${baseUrl}/task/${id}`, headers)).json.status as string;
 }
 
 /** The types of a task's events in the log, once the one expected last is there. */
@@ -354,14 +354,14 @@ await describeEachBackend('canceling tasks', (kind) => {
       const task = await submit(keyed.baseUrl, 'cancel-keyed', {}, key);
       const url = `${keyed.baseUrl}/task/${task.id}/cancel`;
 
-      for (const headers of [{}, { 'x-api-key': 'wrong' }] as Array<Record<string, string>>) {
+      for (const [headers, field] of [[{}, 'authorization'], [{ 'x-api-key': 'wrong' }, 'x-api-key']] as Array<[Record<string, string>, string]>) {
         const refused = await call('POST', url, headers);
         assert.equal(refused.status, 401);
         assert.equal(refused.json.error.code, 'unauthorized');
-        assert.equal(refused.json.error.field, 'x-api-key');
+        assert.equal(refused.json.error.field, field);
       }
       assert.equal((await call('DELETE', `${keyed.baseUrl}/task/${task.id}`)).status, 401);
-      assert.equal(await statusOf(keyed.baseUrl, task.id), 'queued', 'a refused cancel changed the task');
+      assert.equal(await statusOf(keyed.baseUrl, task.id, key), 'queued', 'a refused cancel changed the task');
       assert.deepEqual(await eventTypes(backend, task.id, 'queued'), ['queued']);
 
       const accepted = await call('POST', url, key);

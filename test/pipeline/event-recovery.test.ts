@@ -55,7 +55,7 @@ await describeEachBackend('event recovery', (kind) => {
     const reader = readEventSocket(`${stack.baseUrl.replace('http', 'ws')}/events`, { filter: { services: ['orphan'] }, since: await backend.store.lastEventId() });
     // Written straight to the store, as by a writer that died before numbering or announcing it.
     const id = new FlakeIdGenerator(9).next();
-    await backend.store.insertTask({ id, service: 'orphan', input: '{}', owner: null, ownerKey: null, ttl: null });
+    await backend.store.insertTask({ id, service: 'orphan', input: '{}', owner: null, clientName: null, ttl: null });
     await reader.until((events) => events.some((e) => e.taskId === id && e.type === 'queued'), 'the orphan queued event', 10_000);
     reader.close();
     assert.equal(await backend.store.hasPendingEvents(), false);

@@ -78,7 +78,7 @@ await describeEachBackend('failure paths', (kind) => {
 
   test('an input that is not JSON fails its task with invalid_input', async () => {
     const id = new FlakeIdGenerator(9).next();
-    await backend.store.insertTask({ id, service: 'echo', input: '{}', owner: null, ownerKey: null, ttl: null });
+    await backend.store.insertTask({ id, service: 'echo', input: '{}', owner: null, clientName: null, ttl: null });
     // As Patavi's server published: no content type, and here a body that is not JSON.
     await backend.broker.send('echo', Buffer.from('not json'), { correlationId: id, replyTo: RESULT_QUEUE });
     const task = await eventually(async () => {

@@ -120,7 +120,7 @@ await describeEachBackend('malformed AMQP messages', () => {
   test('task messages: one without a task id is set aside, one that is not JSON fails its task, odd headers do no harm', async () => {
     const task = async (): Promise<string> => {
       const id = ids.next();
-      await backend.store.insertTask({ id, service: 'echo', input: '{}', owner: null, ownerKey: null, ttl: null });
+      await backend.store.insertTask({ id, service: 'echo', input: '{}', owner: null, clientName: null, ttl: null });
       return id;
     };
     const [notJson, hugeHeader, oddDeadline] = [await task(), await task(), await task()];

@@ -25,7 +25,7 @@ const CACHE_SERVICES = fileURLToPath(new URL('../fixtures/cache-services/', impo
 const noR = await rUnavailable();
 if (noR !== undefined && process.env.CI === 'true') throw new Error(`R is required in CI: ${noR}`);
 
-const caching = (lifetime = 'PT24H'): Partial<Manifest> => ({ cache: { enabled: true, lifetime } });
+const caching = (lifetime = 'PT24H'): Partial<Manifest> => ({ cache: { enabled: true, lifetime, shared: false } });
 
 interface Submitted { status: number; location: string | null; json: Record<string, any> }
 
@@ -47,7 +47,7 @@ await describeEachBackend('result cache', (kind) => {
       return run(input, ctx);
     }, 4, manifest);
   const held = gate('held');
-  held.definition.manifest.cache = { enabled: true, lifetime: 'PT24H' };
+  held.definition.manifest.cache = { enabled: true, lifetime: 'PT24H', shared: false };
 
   before(async () => {
     backend = await kind.create();

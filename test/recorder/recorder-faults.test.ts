@@ -27,7 +27,7 @@ await describeEachBackend('recorder faults', (kind) => {
 
   async function insert(ttl: string | null = null): Promise<string> {
     const id = ids.next();
-    await backend.store.insertTask({ id, service: 'manual', input: '{}', owner: null, ownerKey: null, ttl });
+    await backend.store.insertTask({ id, service: 'manual', input: '{}', owner: null, clientName: null, ttl });
     return id;
   }
   const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));

@@ -1,6 +1,6 @@
 /** A whole Errand (server, recorder, worker) on one backend, listening on a free port. */
 import type { FastifyInstance } from 'fastify';
-import { FlakeIdGenerator } from '../../src/core/index.ts';
+import { capabilityKeyring, FlakeIdGenerator } from '../../src/core/index.ts';
 import type { ResultLimits } from '../../src/core/index.ts';
 import { startRecorder } from '../../src/recorder/index.ts';
 import type { Recorder } from '../../src/recorder/index.ts';
@@ -33,11 +33,15 @@ export interface StackOptions {
   recorderLimits?: ResultLimits;
 }
 
+/** The capability secret of test stacks: links carry tokens whenever a stack asks for credentials. */
+export const TEST_CAPABILITY_SECRET = 'dGVzdC1jYXBhYmlsaXR5LXNlY3JldC0zMi1ieXRlcy1vaw-Errand-test-only';
+export const TEST_CAPABILITIES = { keyring: capabilityKeyring(TEST_CAPABILITY_SECRET), lifetimeMs: 3_600_000 };
+
 export async function startStack(backend: Backend, options: StackOptions = {}): Promise<Stack> {
   const services = options.services ?? [];
   const broker = options.broker ?? backend.broker;
   const worker = services.length > 0 ? await startWorker({ broker, services, logger: testLogger, ...(options.workerLimits ? { resultLimits: options.workerLimits } : {}) }) : undefined;
-  const settings: ServerSettings = { bodyLimit: 5 * 1024 * 1024, maxJsonDepth: 256, allowUnknownServices: false, ...options.settings };
+  const settings: ServerSettings = { bodyLimit: 5 * 1024 * 1024, maxJsonDepth: 256, allowUnknownServices: false, capabilities: TEST_CAPABILITIES, ...options.settings };
   const app = await createApp({ store: backend.store, broker, ids: new FlakeIdGenerator(options.nodeId ?? 1), logger: testLogger, settings });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const stack: Stack = {

@@ -15,6 +15,9 @@ import { parseFilter, parseStart, QUERY_FILTER_FIELDS } from '../stream-request.
 import { streamClient } from '../stream-limits.ts';
 import { requireExistingTaskId } from './ids.ts';
 import { taskCacheControl } from '../cache-control.ts';
+import { narrowForCaller, notFound, readerOf } from '../access.ts';
+import { closeAtExpiry } from '../stream-expiry.ts';
+import type { Caller } from '../../core/index.ts';
 
 export interface EventSourceSettings {
   maxBufferedBytes: number;
@@ -55,7 +58,7 @@ export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContex
     [...open].forEach((stream) => stream.end());
   });
 
-  async function stream(request: FastifyRequest, reply: FastifyReply, filter: EventFilter, start: StreamStart, endAfterTerminal: boolean): Promise<void> {
+  async function stream(request: FastifyRequest, reply: FastifyReply, caller: Caller, filter: EventFilter, start: StreamStart, endAfterTerminal: boolean): Promise<void> {
     const raw = reply.raw;
     // The client's SSE cap (429 before anything is sent); the slot is given back when the
     // response closes, however far the stream got.
@@ -63,9 +66,11 @@ export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContex
     raw.once('close', release);
     let events: Awaited<ReturnType<typeof openEventStream>> | undefined;
     let ended = false;
+    let expiry = { cancel() {} };
     const finish = (): void => {
       if (ended) return;
       ended = true;
+      expiry.cancel();
       open.delete(handle);
       events?.close();
       raw.end();
@@ -94,6 +99,11 @@ export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContex
     });
     raw.write(`retry: 2000\n: from ${events.from}${events.truncated ? ' (older events were trimmed)' : ''}\n\n`);
     open.add(handle);
+    // The credential's end ends the stream: EventSource reconnects, and is asked for a fresh one.
+    expiry = closeAtExpiry(caller, () => {
+      if (!ended) raw.write(`event: error\ndata: ${JSON.stringify({ code: 'unauthorized', message: 'the credential this stream was opened with has expired' })}\n\n`);
+      finish();
+    });
     raw.on('close', finish); // the client went away (or the response ended)
     if (raw.destroyed) return finish(); // it went away while the stream was being opened
     try {
@@ -112,18 +122,21 @@ export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContex
     const query = request.query as Query;
     const filter = { ...parseFilter({ types: query.type }, '', QUERY_FILTER_FIELDS), tasks: new Set([id]) };
     const start = startOf(request, { since: 0 });
+    const { caller, owner } = await readerOf(ctx.auth, request, id);
     const task = await ctx.store.getTask(id);
-    if (!task) throw new ErrandError('not_found', `no task ${id}`, 'id');
+    if (!task || (owner !== undefined && task.owner !== owner)) throw notFound(id);
     if (isTerminal(task.status)) {
       const [last] = await ctx.store.lastEvents({ tasks: new Set([id]) }, Number.MAX_SAFE_INTEGER, 1);
       if (start.since !== undefined && (!last || start.since >= last.id)) return reply.code(204).send();
     }
-    await stream(request, reply, filter, start, true);
+    await stream(request, reply, caller, filter, start, true);
   });
 
   return async (request, reply) => {
     const query = request.query as Query;
-    const filter = parseFilter({ tasks: query.task, services: query.service, types: query.type }, '', QUERY_FILTER_FIELDS);
-    await stream(request, reply, filter, startOf(request, {}), false);
+    const caller = await ctx.auth.caller(request);
+    // Only events of tasks the caller may read, whatever the query asks for.
+    const filter = narrowForCaller(caller, parseFilter({ tasks: query.task, services: query.service, types: query.type }, '', QUERY_FILTER_FIELDS));
+    await stream(request, reply, caller, filter, startOf(request, {}), false);
   };
 }

@@ -14,6 +14,8 @@ import { eventText, openEventStream, SlowConsumerError } from '../event-stream.t
 import type { EventStream, StreamSink } from '../event-stream.ts';
 import { parseFilter, parseStart } from '../stream-request.ts';
 import { TOO_MANY_SUBSCRIPTIONS_CLOSE } from '../stream-limits.ts';
+import { narrowForCaller } from '../access.ts';
+import { closeAtExpiry, CREDENTIAL_EXPIRED_CLOSE } from '../stream-expiry.ts';
 
 /** Close code for a client too slow to keep up (4000-4999: for applications). */
 export const SLOW_CONSUMER_CLOSE = 4008;
@@ -40,6 +42,8 @@ export interface EventSocketSettings {
 /** The WebSocket side of `GET /events` (the same route answers SSE to plain requests). */
 export function eventSocketHandler(ctx: RouteContext, settings: EventSocketSettings): (socket: WebSocket, request: FastifyRequest) => void {
   return (socket, request) => {
+    // Decided before the upgrade (see the route's preValidation); here it is already settled.
+    const caller = ctx.auth.caller(request);
     const subscriptions = new Map<string, Subscription>();
     let lastSent = 0;
     let acked = 0;
@@ -111,7 +115,11 @@ export function eventSocketHandler(ctx: RouteContext, settings: EventSocketSetti
       if (subscriptions.size >= settings.maxSubscriptions) return tooManySubscriptions(id);
       const filterInput = message.filter ?? {};
       if (typeof filterInput !== 'object' || Array.isArray(filterInput)) throw new ErrandError('invalid_field', 'filter must be an object', 'filter');
-      const filter = parseFilter(filterInput as Record<string, unknown>, 'filter.');
+      // Only events of tasks the caller may read, whatever the filter asks for.
+      const filter = narrowForCaller(await caller, parseFilter(filterInput as Record<string, unknown>, 'filter.'));
+      if (ending || socket.readyState !== socket.OPEN) return;
+      if (subscriptions.has(id)) throw new ErrandError('conflict', `subscription ${JSON.stringify(id)} already exists on this socket`, 'subscription');
+      if (subscriptions.size >= settings.maxSubscriptions) return tooManySubscriptions(id);
       const start = parseStart(message.since, message.last);
       const window = message.window;
       if (window !== undefined && (typeof window !== 'number' || !Number.isSafeInteger(window) || window < 1 || window > MAX_HELD_FOR_ACK)) {
@@ -177,7 +185,17 @@ export function eventSocketHandler(ctx: RouteContext, settings: EventSocketSetti
         sendJson({ type: 'error', ...(subscription ? { subscription } : {}), error: { code: 'database_unavailable', message: 'the events could not be read now; subscribe again' } });
       });
     });
+    let expiry = { cancel() {} };
+    caller.then((settled) => {
+      expiry = closeAtExpiry(settled, () => {
+        if (ending) return;
+        ending = true;
+        for (const sub of subscriptions.values()) end(sub);
+        socket.close(CREDENTIAL_EXPIRED_CLOSE, 'credential expired: connect again with a fresh one');
+      });
+    }, () => socket.close(1011, 'cannot authenticate now; retry'));
     socket.on('close', () => {
+      expiry.cancel();
       for (const sub of subscriptions.values()) end(sub);
     });
   };

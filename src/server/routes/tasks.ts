@@ -1,8 +1,9 @@
 /** Patavi's task routes: submit, describe, input, script, results, files, delete, and /status. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendTask } from '../../broker/index.ts';
-import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, canBeIssued, describeTask, encodeControl, ErrandError, estimateStartSeconds, isTerminal, resultFileNameProblem, serviceNameProblem } from '../../core/index.ts';
-import type { AnnouncedService, CacheClaim, TaskInfo } from '../../core/index.ts';
+import { cacheBypassed, cacheKey, canonicalJson, changeAccess, checkJsonInput, canBeIssued, encodeControl, ErrandError, estimateStartSeconds, isTerminal, ownerOf, passesRead, readAccess, resultFileNameProblem, serviceNameProblem, submitAccess } from '../../core/index.ts';
+import type { AnnouncedService, CacheClaim, Caller, TaskInfo } from '../../core/index.ts';
+import { notFound, readerOf, refusal, requireAllowed } from '../access.ts';
 import type { RouteContext } from '../context.ts';
 import { NOSNIFF, resultFileHeaders, SCRIPT_TEXT_HEADERS } from '../result-file-headers.ts';
 import { requireExistingTaskId, requireTaskId } from './ids.ts';
@@ -13,10 +14,6 @@ type IdParams = { Params: { id: string } };
 
 /** Task ids one GET /status may ask for, unless --max-status-ids says otherwise. */
 export const DEFAULT_MAX_STATUS_IDS = 500;
-
-function notFound(id: string): ErrandError {
-  return new ErrandError('not_found', `no task ${id}`, 'id');
-}
 
 /** Answers 304 when the client already holds this immutable representation (finished tasks' parts never change). */
 function notModified(request: FastifyRequest, reply: FastifyReply, etag: string, cacheControl: string): boolean {
@@ -35,13 +32,17 @@ function queryString(request: FastifyRequest, name: string): string | undefined 
   return typeof value === 'string' ? value : undefined;
 }
 
-/** The cache's part in a submission: none when the service does not cache or the input has no canonical form. */
-function cacheClaim(request: FastifyRequest, definition: AnnouncedService | undefined, input: string): CacheClaim | undefined {
+/**
+ * The cache's part in a submission: none when the service does not cache or the input has no
+ * canonical form. Entries are each owner's own (issue 12) unless the service shares them.
+ */
+function cacheClaim(request: FastifyRequest, definition: AnnouncedService | undefined, input: string, owner: string | null): CacheClaim | undefined {
   const fresh = cacheBypassed(queryString(request, 'cache'), headerText(request, 'cache-control'));
   if (!definition?.cache.enabled) return undefined;
   const canonical = canonicalJson(input);
   if (canonical === undefined) return undefined;
-  return { key: cacheKey(definition.name, definition.version, canonical), version: definition.version, lifetime: definition.cache.lifetime, fresh };
+  const shared = definition.cache.shared === true;
+  return { key: cacheKey(definition.name, definition.version, canonical, shared ? undefined : owner), version: definition.version, lifetime: definition.cache.lifetime, fresh, shared };
 }
 
 function headerText(request: FastifyRequest, name: string): string | undefined {
@@ -64,9 +65,9 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     });
   }
 
-  /** The task description, with a start estimate while it waits in the queue. */
-  async function describe(request: FastifyRequest, task: TaskInfo, statusOverride?: 'no-workers') {
-    const description = describeTask(ctx.links(), task, statusOverride);
+  /** The task description as `caller` sees it, with a start estimate while it waits in the queue. */
+  async function describe(caller: Caller, task: TaskInfo, statusOverride?: 'no-workers') {
+    const description = ctx.linker.describe(caller, task, statusOverride);
     if (task.status === 'queued') {
       const view = ctx.registry.service(task.service);
       const position = await store.queuePosition(task);
@@ -83,11 +84,14 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   }
 
   app.post('/task', async (request, reply) => {
-    const principal = ctx.authorize(request);
+    const caller = await ctx.auth.caller(request);
+    // No credential: refused before the request is looked at.
+    if (!caller.principal) requireAllowed(submitAccess(caller, ''));
     const service = queryString(request, 'service');
     if (service === undefined || service === '') throw new ErrandError('missing_field', 'service is required: POST /task?service=<name>', 'service');
     const nameProblem = serviceNameProblem(service);
     if (nameProblem) throw new ErrandError('invalid_field', nameProblem, 'service');
+    requireAllowed(submitAccess(caller, service));
     const askedTtl = requestedTtl(queryString(request, 'ttl'), limits);
     const input = checkJsonInput(request.body as Buffer | undefined, settings.maxJsonDepth);
     const admission = await ctx.gate.admit(service);
@@ -97,15 +101,16 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const deadline = taskDeadline(queryString(request, 'deadline'), admission.service?.definition.queueTimeout, settings.defaultQueueTimeout, Date.now(), limits);
 
     const id = ctx.ids.next();
-    const newTask = { id, service, input, owner: principal.name, ownerKey: principal.keyFingerprint, ttl, deadline };
-    const cache = cacheClaim(request, admission.service?.definition, input);
+    const owner = ownerOf(caller);
+    const newTask = { id, service, input, owner, clientName: caller.label, ttl, deadline };
+    const cache = cacheClaim(request, admission.service?.definition, input, owner);
     let queued;
     try {
       if (cache) {
         const submitted = await store.submitCached(newTask, cache);
         if (submitted.kind !== 'queued') {
           // The task that has (or will have) this result answers: 201 as for any submission, which Patavi's clients require.
-          const description = await describe(request, submitted.task, consumers === 0 && submitted.task.status === 'queued' ? 'no-workers' : undefined);
+          const description = await describe(caller, submitted.task, consumers === 0 && submitted.task.status === 'queued' ? 'no-workers' : undefined);
           description.cache = { status: submitted.kind };
           reply.code(201).header('Location', description._links.self.href);
           changing(reply);
@@ -131,36 +136,58 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
       throw new ErrandError('broker_unavailable', `the task could not be queued: ${(err as Error).message}`, undefined, { cause: err });
     }
     ctx.publisher.written([queued]);
-    const links = ctx.links();
-    const description = describeTask(links, { id, service, status: 'queued', deadline }, consumers === 0 ? 'no-workers' : undefined);
+    const description = ctx.linker.describe(caller, { id, service, status: 'queued', deadline }, consumers === 0 ? 'no-workers' : undefined);
     if (cache) description.cache = { status: cache.fresh ? 'bypass' : 'miss' };
     reply.code(201).header('Location', description._links.self.href);
     changing(reply);
     return description;
   });
 
-  app.get<IdParams>('/task/:id', async (request, reply) => {
-    const id = requireExistingTaskId(request.params.id);
+  /** The task, if it exists and `caller` may read it; otherwise the same 404 either way. */
+  async function readableTask(request: FastifyRequest, id: string): Promise<{ caller: Caller; task: TaskInfo }> {
+    const { caller, owner } = await readerOf(ctx.auth, request, id);
+    const task = await store.getTask(id);
+    if (!task || (owner !== undefined && task.owner !== owner)) throw notFound(id);
+    return { caller, task };
+  }
+
+  /**
+   * A task `caller` may cancel or delete: refused before anything changes, with the 404 of a
+   * missing task when the caller may not even read it.
+   */
+  async function changeableTask(request: FastifyRequest, id: string, verb: 'cancel' | 'delete'): Promise<{ caller: Caller; task: TaskInfo }> {
+    const caller = await ctx.auth.caller(request);
+    // Without a credential the answer does not depend on the task (only a credential changes
+    // anything): nothing is looked up.
+    if (!caller.principal) requireAllowed(changeAccess(caller, { id, owner: null }, verb), id);
     const task = await store.getTask(id);
     if (!task) throw notFound(id);
+    requireAllowed(changeAccess(caller, task, verb), id);
+    return { caller, task };
+  }
+
+  app.get<IdParams>('/task/:id', async (request, reply) => {
+    const id = requireExistingTaskId(request.params.id);
+    const { caller, task } = await readableTask(request, id);
     if (isTerminal(task.status)) reply.header('Cache-Control', caching.immutable);
     else changing(reply);
-    return describe(request, task);
+    return describe(caller, task);
   });
 
   app.post<IdParams>('/task/:id/cancel', async (request, reply) => {
-    ctx.authorize(request);
     const id = requireExistingTaskId(request.params.id);
-    const outcome = await store.cancelTask(id);
+    const { caller } = await changeableTask(request, id, 'cancel');
+    const outcome = await store.cancelTask(id, caller.principal?.id);
     if (outcome.kind === 'unknown-task') throw notFound(id);
     if (outcome.kind === 'ended') throw new ErrandError('task_ended', `task ${id} has already ended (${outcome.status}); only a queued or running task can be canceled`, 'id');
     await announceCancel(id, outcome.events, request.log);
     const task = await store.getTask(id);
     changing(reply);
-    return task ? describeTask(ctx.links(), task) : describeTask(ctx.links(), { id, service: outcome.events[0]!.service, status: 'canceled' });
+    return ctx.linker.describe(caller, task ?? { id, service: outcome.events[0]!.service, status: 'canceled' });
   });
 
   app.get('/status', async (request, reply) => {
+    const caller = await ctx.auth.caller(request);
     const raw = (request.query as Record<string, unknown>).task;
     if (raw === undefined || raw === '') throw new ErrandError('missing_field', 'give one or more task ids: /status?task=<id>&task=<id>', 'task');
     const given = Array.isArray(raw) ? raw : [raw];
@@ -168,14 +195,20 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
     if (given.length > max) throw new ErrandError('invalid_field', `give at most ${max} task ids per /status request, got ${given.length}`, 'task');
     // Ids past bigint name no task, as unknown ids do: left out of the answer, not asked for.
     const ids = given.map((value) => requireTaskId(value, 'task')).filter(canBeIssued);
-    const links = ctx.links();
+    // No credential and no token for any of them: refused as a whole, before any lookup.
+    const general = readAccess({ ...caller, capability: undefined } as Caller, '');
+    if ((general.kind === 'unauthenticated' || general.kind === 'forbidden') && !caller.capability) throw refusal(general);
     changing(reply);
-    return (await store.getTasks(ids)).map((task) => describeTask(links, { ...task, hasScript: false }));
+    const owner = general.kind === 'owner' && !caller.capability ? general.owner : undefined;
+    // Tasks the caller may not read are left out, as unknown ids are.
+    const visible = (await store.getTasks(ids, owner)).filter((task) => passesRead(readAccess(caller, task.id), task.owner));
+    return visible.map((task) => ctx.linker.describe(caller, { ...task, hasScript: false }));
   });
 
   app.get<IdParams>('/task/:id/task', async (request, reply) => {
     const id = requireExistingTaskId(request.params.id);
-    const input = await store.getInput(id);
+    const { owner } = await readerOf(ctx.auth, request, id);
+    const input = await store.getInput(id, owner);
     if (input === undefined) throw notFound(id);
     reply.headers(NOSNIFF);
     if (notModified(request, reply, `"${id}-task"`, caching.immutable)) return reply;
@@ -184,7 +217,8 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
 
   app.get<IdParams>('/task/:id/script', async (request, reply) => {
     const id = requireExistingTaskId(request.params.id);
-    const script = await store.getScript(id);
+    const { owner } = await readerOf(ctx.auth, request, id);
+    const script = await store.getScript(id, owner);
     if (script === undefined) throw new ErrandError('not_found', `task ${id} has no script (it does not exist, or its worker sent none)`, 'id');
     reply.headers(SCRIPT_TEXT_HEADERS);
     if (notModified(request, reply, `"${id}-script"`, caching.immutable)) return reply;
@@ -193,7 +227,8 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
 
   app.get<IdParams>('/task/:id/console', async (request, reply) => {
     const id = requireExistingTaskId(request.params.id);
-    const text = await store.getConsole(id);
+    const { owner } = await readerOf(ctx.auth, request, id);
+    const text = await store.getConsole(id, owner);
     if (text === undefined) throw new ErrandError('not_found', `task ${id} has no console output (it does not exist, has not finished, or printed nothing)`, 'id');
     reply.headers(SCRIPT_TEXT_HEADERS);
     if (notModified(request, reply, `"${id}-console"`, caching.immutable)) return reply;
@@ -202,7 +237,8 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
 
   const results = async (request: FastifyRequest<IdParams>, reply: FastifyReply) => {
     const id = requireExistingTaskId(request.params.id);
-    const result = await store.getResult(id);
+    const { owner } = await readerOf(ctx.auth, request, id);
+    const result = await store.getResult(id, owner);
     if (result === undefined) throw new ErrandError('not_found', `task ${id} has no results (it does not exist or has not finished)`, 'id');
     reply.headers(NOSNIFF);
     if (notModified(request, reply, `"${id}-results"`, caching.immutable)) return reply;
@@ -213,9 +249,10 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
 
   app.get<{ Params: { id: string; file: string } }>('/task/:id/results/:file', async (request, reply) => {
     const id = requireExistingTaskId(request.params.id);
+    const { owner } = await readerOf(ctx.auth, request, id);
     const name = request.params.file;
     // A name no result file can have (NUL, "..", a control character) is not looked up: it is not there.
-    const file = resultFileNameProblem(name) === undefined ? await store.getFile(id, name) : undefined;
+    const file = resultFileNameProblem(name) === undefined ? await store.getFile(id, name, owner) : undefined;
     if (!file) throw new ErrandError('not_found', `task ${id} has no result file ${JSON.stringify(name)}`, 'file');
     reply.headers(resultFileHeaders(name, file.contentType));
     if (notModified(request, reply, `"${id}-file-${Buffer.from(name).toString('base64url')}"`, caching.immutable)) return reply;
@@ -223,12 +260,13 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   });
 
   app.delete<IdParams>('/task/:id', async (request, reply) => {
-    ctx.authorize(request);
     const id = requireExistingTaskId(request.params.id);
+    const { caller } = await changeableTask(request, id, 'delete');
+    const by = caller.principal?.id;
     // A task still queued or running is canceled first, so that it stops and its watchers hear it.
-    const canceled = await store.cancelTask(id);
+    const canceled = await store.cancelTask(id, by);
     if (canceled.kind === 'canceled') await announceCancel(id, canceled.events, request.log);
-    const removed = await store.deleteTask(id);
+    const removed = await store.deleteTask(id, by);
     if (!removed.deleted) throw notFound(id);
     ctx.publisher.written(removed.events);
     return reply.code(200).send();

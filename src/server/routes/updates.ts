@@ -10,6 +10,8 @@ import type { WebSocket } from 'ws';
 import { ErrandError, isTerminal, pataviTerminalEvent, resultsUrl, TERMINAL_EVENT_TYPES } from '../../core/index.ts';
 import type { TaskStatus } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
+import { notFound, readerOf } from '../access.ts';
+import { closeAtExpiry, CREDENTIAL_EXPIRED_CLOSE } from '../stream-expiry.ts';
 import { webSocketSlot } from '../stream-limits.ts';
 import { requireExistingTaskId } from './ids.ts';
 
@@ -20,10 +22,13 @@ export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): v
     method: 'GET',
     url: '/task/:id/updates',
     config: { websocket: true },
-    // Refused before the upgrade, with an HTTP status a client can read.
+    // Refused before the upgrade, with an HTTP status a client can read: a task the caller may
+    // not read is as absent as one that does not exist.
     preValidation: async (request) => {
       const id = requireExistingTaskId(request.params.id);
-      if (!(await ctx.store.getTask(id))) throw new ErrandError('not_found', `no task ${id}`, 'id');
+      const { owner } = await readerOf(ctx.auth, request, id);
+      const task = await ctx.store.getTask(id);
+      if (!task || (owner !== undefined && task.owner !== owner)) throw notFound(id);
     },
     // The client's WebSocket cap (429), also before the upgrade.
     preHandler: webSocketSlot(ctx.streams),
@@ -38,11 +43,15 @@ export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): v
 function watchTask(ctx: RouteContext) {
   return async (socket: WebSocket, request: FastifyRequest<IdParams>): Promise<void> => {
     const id = request.params.id;
-    const href = resultsUrl(ctx.links(), id);
+    const caller = await ctx.auth.caller(request);
+    // A browser that came with a task link fetches the results with the same token.
+    const href = resultsUrl(ctx.linker.baseFor(caller, id), id);
     let ended = false;
+    let expiry = { cancel() {} };
     const finish = (eventType: 'done' | 'failed'): void => {
       if (ended) return;
       ended = true;
+      expiry.cancel();
       listener.close();
       socket.send(JSON.stringify({ taskId: id, eventType, eventData: { href } }));
       socket.close(1000, eventType);
@@ -56,11 +65,17 @@ function watchTask(ctx: RouteContext) {
         finish(pataviTerminalEvent(event.type as TaskStatus));
       } else if (event.type === 'deleted') {
         ended = true;
+        expiry.cancel();
         listener.close();
         socket.close(1008, 'task deleted');
       }
     });
-    socket.on('close', () => listener.close());
+    expiry = closeAtExpiry(caller, () => {
+      ended = true;
+      listener.close();
+      socket.close(CREDENTIAL_EXPIRED_CLOSE, 'credential expired: connect again with a fresh one');
+    });
+    socket.on('close', () => { expiry.cancel(); listener.close(); });
     try {
       const task = await ctx.store.getTask(id);
       if (!task) {

@@ -1,0 +1,135 @@
+/**
+ * Who is asking (issue 12): every request's `Caller`, from what it presents, once per request.
+ *
+ *   Authorization: Bearer <v>   an API key (`errand_…`), else a JWT (when configured), else
+ *                               Patavi's single --api-key; anything presented and not accepted
+ *                               is a 401, never a fall back to an anonymous caller
+ *   x-api-key: <v>              Patavi's header: the single key, or a stored one
+ *   a client certificate        verified against --client-ca: `cert:<subject>`
+ *   /access/<token>/…           a capability for one task (beside any of the above)
+ *
+ * With authentication off (`errand dev`, `errand serve --no-auth`) every caller is `local`, which
+ * may do everything. `x-client-name` is read as a label only.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import { ErrandError, isApiKeyFormat, LOCAL_PRINCIPAL, verifyCapabilityToken } from '../../core/index.ts';
+import type { Caller, CapabilityKeyring, JwtSettings, Principal } from '../../core/index.ts';
+import type { Store } from '../../store/index.ts';
+import { createApiKeyVerifier } from './api-keys.ts';
+import type { SingleApiKey } from './api-keys.ts';
+import { certificatePrincipal } from './client-cert.ts';
+import type { ClientCertSettings } from './client-cert.ts';
+import { createJwtVerifier } from './jwt.ts';
+import type { JwtVerifierOptions } from './jwt.ts';
+
+export interface AuthSettings {
+  /** False: no credentials are asked for and every caller is `local` (errand dev, --no-auth). */
+  required: boolean;
+  /** Patavi's single --api-key, one more key. */
+  single?: SingleApiKey;
+  jwt?: JwtSettings;
+  /** JWKS caching and the clock (tests). */
+  jwtOptions?: Omit<JwtVerifierOptions, 'settings'>;
+  apiKeyCacheMs?: number;
+  apiKeyCacheSize?: number;
+  /** --patavi-open-reads: callers without a credential read any task, as Patavi's clients did. */
+  pataviOpenReads?: boolean;
+}
+
+export interface Authenticator {
+  /** The request's caller; throws 401 for a credential that is not accepted, 503 when one cannot be checked now. */
+  caller(request: FastifyRequest): Promise<Caller>;
+  readonly required: boolean;
+}
+
+/** Where the capability token taken from the path (see tokenFromPath) waits for the authenticator. */
+const ACCESS_TOKEN = Symbol('errand.access-token');
+type WithToken = IncomingMessage & { [ACCESS_TOKEN]?: string };
+
+export function rememberAccessToken(raw: IncomingMessage, token: string): void {
+  (raw as WithToken)[ACCESS_TOKEN] = token;
+}
+
+/** A label is for people: bounded, one line. */
+const MAX_LABEL = 200;
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined || first === '' ? undefined : first;
+}
+
+function labelOf(request: FastifyRequest): string | null {
+  const value = header(request, 'x-client-name');
+  return value === undefined ? null : value.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, MAX_LABEL);
+}
+
+const BEARER = /^Bearer +([^\s]+) *$/i;
+
+export async function createAuthenticator(
+  settings: AuthSettings,
+  deps: { store: Pick<Store, 'useApiKey'>; certificates: ClientCertSettings; capabilities?: CapabilityKeyring; now?: () => number },
+): Promise<Authenticator> {
+  const now = deps.now ?? Date.now;
+  const keys = createApiKeyVerifier(deps.store, {
+    ...(settings.single ? { single: settings.single } : {}),
+    ...(settings.apiKeyCacheMs !== undefined ? { cacheMs: settings.apiKeyCacheMs } : {}),
+    ...(settings.apiKeyCacheSize !== undefined ? { cacheSize: settings.apiKeyCacheSize } : {}),
+  });
+  const jwt = settings.jwt ? await createJwtVerifier({ settings: settings.jwt, ...settings.jwtOptions }) : undefined;
+  const callers = new WeakMap<FastifyRequest, Promise<Caller>>();
+
+  const invalidKey = (field: string): ErrandError => new ErrandError('unauthorized', `the API key in ${field} is not valid (unknown, revoked or expired)`, field);
+
+  /** The principal and its expiry from Authorization or x-api-key, or undefined when neither is sent. */
+  async function presented(request: FastifyRequest): Promise<{ principal: Principal; expiresAt?: number } | undefined> {
+    const authorization = header(request, 'authorization');
+    if (authorization !== undefined) {
+      const value = BEARER.exec(authorization)?.[1];
+      if (value === undefined) throw new ErrandError('unauthorized', 'Authorization must be "Bearer <API key or token>"', 'authorization');
+      if (!isApiKeyFormat(value) && jwt) {
+        const outcome = await jwt.verify(value);
+        if (outcome.kind === 'principal') return { principal: outcome.principal, expiresAt: outcome.expiresAt };
+        if (outcome.kind === 'refused') throw outcome.error;
+      }
+      const principal = await keys.verify(value);
+      if (principal) return { principal };
+      throw isApiKeyFormat(value) || !jwt ? invalidKey('authorization') : new ErrandError('unauthorized', 'the bearer value is neither an API key nor a signed JWT', 'authorization');
+    }
+    const apiKey = header(request, 'x-api-key');
+    if (apiKey !== undefined) {
+      const principal = await keys.verify(apiKey);
+      if (!principal) throw invalidKey('x-api-key');
+      return { principal };
+    }
+    const certificate = certificatePrincipal(request, deps.certificates);
+    return certificate ? { principal: certificate } : undefined;
+  }
+
+  async function authenticate(request: FastifyRequest): Promise<Caller> {
+    const label = labelOf(request);
+    const token = (request.raw as WithToken)[ACCESS_TOKEN];
+    let capability: Caller['capability'];
+    let badCapability = false;
+    if (token !== undefined) {
+      const check = deps.capabilities ? verifyCapabilityToken(token, { secrets: deps.capabilities.secrets, now: now() }) : { kind: 'malformed' as const };
+      if (check.kind === 'ok') capability = { task: check.taskId, token, expiresAt: check.expiresAt };
+      else badCapability = true;
+    }
+    const withToken = { ...(capability ? { capability } : {}), ...(badCapability ? { badCapability } : {}) };
+    if (!settings.required) return { principal: LOCAL_PRINCIPAL, label, ...withToken };
+    const credential = await presented(request);
+    if (credential) return { principal: credential.principal, label, ...withToken, ...(credential.expiresAt !== undefined ? { expiresAt: credential.expiresAt } : {}) };
+    return { label, ...withToken, ...(settings.pataviOpenReads ? { openReads: true } : {}) };
+  }
+
+  return {
+    required: settings.required,
+    caller(request) {
+      let caller = callers.get(request);
+      if (!caller) callers.set(request, (caller = authenticate(request)));
+      return caller;
+    },
+  };
+}

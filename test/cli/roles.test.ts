@@ -53,6 +53,31 @@ await describeEachBackend('errand roles', () => {
     assert.doesNotMatch(noBroker.output(), /guest:guest/);
   });
 
+  test('serve will not start without a way to authenticate callers (issue 12), unless --no-auth says so; a stored key is a way', async () => {
+    const database = await createTestDatabase();
+    try {
+      const common = ['--database-url', database.url, '--amqp-url', backend.urls!.amqp, '--migrate'];
+      const refused = spawnErrand(['serve', ...common, ...(await serveAddressArgs())]);
+      assert.equal((await refused.exited).code, 1);
+      assert.match(refused.output(), /^errand: serve will not start with no way to authenticate callers: [^\n]*--no-auth[^\n]*\n$/);
+      const contradiction = spawnErrand(['serve', ...common, ...(await serveAddressArgs()), '--no-auth', '--api-key', 'k']);
+      assert.equal((await contradiction.exited).code, 1);
+      assert.match(contradiction.output(), /^errand: --no-auth serves everyone without credentials, yet --api-key is given[^\n]*\n$/);
+      const key = spawnErrand(['keys', 'create', 'web', '--scope', 'submit', '--database-url', database.url]);
+      assert.equal((await key.exited).code, 0, key.output());
+      const keyed = spawnErrand(['serve', ...common, ...(await serveAddressArgs())]);
+      try {
+        const base = (await keyed.waitForLog((l) => l.msg === 'errand serving')).address as string;
+        assert.equal((await fetch(`${base}/task/0123456789abcdef`)).status, 401);
+      } finally {
+        keyed.child.kill('SIGTERM');
+        await keyed.exited;
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+
   test('serve without --public-url stops at once with one line saying what to set', async () => {
     const serve = spawnErrand(['serve', '--port', '0'], { ERRAND_PUBLIC_URL: '' });
     assert.equal((await serve.exited).code, 1);
@@ -63,7 +88,7 @@ await describeEachBackend('errand roles', () => {
     const database = await createTestDatabase();
     const serve = spawnErrand(['serve', '--database-url', database.url, '--amqp-url', backend.urls!.amqp, '--port', '0', '--public-url', 'http://127.0.0.1:1']);
     assert.equal((await serve.exited).code, 1);
-    assert.match(serve.output(), /^errand: the database at .* needs migrations \(001_initial, 002_console, 003_events, 004_cache, 005_running, 006_ttl_ceiling, 007_api_keys\): run `errand migrate` or pass --migrate\n$/);
+    assert.match(serve.output(), /^errand: the database at .* needs migrations \(001_initial, 002_console, 003_events, 004_cache, 005_running, 006_ttl_ceiling, 007_api_keys, 008_owners\): run `errand migrate` or pass --migrate\n$/);
     await database.drop();
   });
 
@@ -116,7 +141,7 @@ await describeEachBackend('errand roles', () => {
   });
 
   test('two servers started at once lease different node ids, so their task ids never collide', async () => {
-    const args = ['serve', '--database-url', backend.urls!.database, '--amqp-url', backend.urls!.amqp, '--no-recorder', '--allow-unknown-services'];
+    const args = ['serve', '--database-url', backend.urls!.database, '--amqp-url', backend.urls!.amqp, '--no-recorder', '--allow-unknown-services', '--no-auth'];
     const servers = [spawnErrand([...args, ...(await serveAddressArgs())]), spawnErrand([...args, ...(await serveAddressArgs())])];
     try {
       const ready = await Promise.all(servers.map((s) => s.waitForLog((l) => l.msg === 'errand serving')));

@@ -212,6 +212,24 @@ await describeEachBackend('event log', (kind) => {
     assert.equal((await backend.store.completeTasks([{ id: running.id, status: 'failed', index: {}, files: [], error: { code: 'canceled', message: 'x' } }]))[0]?.kind, 'already-ended');
   });
 
+  test('every event carries its task\'s owner, the deleted one too; cancel and delete say by whom; owner filters narrow reads', async () => {
+    const [a, b] = [newTask({ owner: 'key:a' }), newTask({ owner: 'key:b' })];
+    await Promise.all([a, b].map((t) => backend.store.insertTask(t)));
+    await backend.store.markStarted([{ id: a.id, worker: 'w', runId: 'r' }]);
+    const canceled = await backend.store.cancelTask(a.id, 'key:a');
+    assert.deepEqual((canceled as { events: NewEvent[] }).events.map((e) => (e.data as { by?: string }).by), ['key:a']);
+    const deleted = await backend.store.deleteTask(a.id, 'key:root');
+    assert.deepEqual(deleted.events.map((e) => [e.type, e.data]), [['deleted', { by: 'key:root' }]]);
+    const events = await eventsOf(a.id);
+    assert.deepEqual(events.map((e) => [e.type, e.owner]), [['queued', 'key:a'], ['started', 'key:a'], ['canceled', 'key:a'], ['deleted', 'key:a']]);
+    assert.equal((events[2]!.data as { by: string }).by, 'key:a');
+    const both = new Set([a.id, b.id]);
+    const onlyB = await backend.store.readEvents({ tasks: both, owner: 'key:b' }, 0, null, 100);
+    assert.deepEqual(onlyB.map((e) => [e.taskId, e.type]), [[b.id, 'queued']]);
+    assert.deepEqual((await backend.store.lastEvents({ tasks: both, owner: 'key:a' }, Number.MAX_SAFE_INTEGER, 10)).map((e) => e.type), ['queued', 'started', 'canceled', 'deleted']);
+    assert.deepEqual(await backend.store.readEvents({ tasks: both, owner: 'key:nobody' }, 0, null, 100), []);
+  });
+
   test('queued tasks past their deadline expire; others do not', async () => {
     const due = newTask({ deadline: new Date(Date.now() - 1000) });
     const later = newTask({ deadline: new Date(Date.now() + 3_600_000) });

@@ -40,6 +40,31 @@ await describeEachBackend('store', (kind) => {
     assert.equal(await backend.store.getTask(bad.id), undefined);
   });
 
+  test('reads limited to an owner (issue 12): another owner\'s task is as absent as an unknown one', async () => {
+    const mine = newTask({ owner: 'key:a', input: '{"mine":1}' });
+    const theirs = newTask({ owner: 'key:b', input: '{"theirs":1}' });
+    const ownerless = newTask({ owner: null });
+    await Promise.all([mine, theirs, ownerless].map((t) => backend.store.insertTask(t)));
+    await backend.store.completeTasks([mine, theirs, ownerless].map((t) => ({
+      id: t.id, status: 'done' as const, index: { of: t.owner }, files: [{ name: 'f.txt', contentType: 'text/plain', content: Buffer.from('x') }], error: null, console: 'printed',
+    })));
+    await backend.store.saveScript(theirs.id, 'script');
+    assert.equal(await backend.store.getInput(theirs.id, 'key:a'), undefined);
+    assert.equal(await backend.store.getResult(theirs.id, 'key:a'), undefined);
+    assert.equal(await backend.store.getConsole(theirs.id, 'key:a'), undefined);
+    assert.equal(await backend.store.getScript(theirs.id, 'key:a'), undefined);
+    assert.equal(await backend.store.getFile(theirs.id, 'f.txt', 'key:a'), undefined);
+    assert.equal(await backend.store.getResult(ownerless.id, 'key:a'), undefined, 'a task from before owners is no one\'s');
+    assert.deepEqual(JSON.parse((await backend.store.getInput(mine.id, 'key:a'))!), { mine: 1 });
+    assert.deepEqual(JSON.parse((await backend.store.getResult(mine.id, 'key:a'))!), { of: 'key:a' });
+    assert.equal(await backend.store.getConsole(mine.id, 'key:a'), 'printed');
+    assert.equal((await backend.store.getFile(mine.id, 'f.txt', 'key:a'))?.content.toString(), 'x');
+    // Without an owner, any task.
+    assert.equal(await backend.store.getScript(theirs.id), 'script');
+    assert.deepEqual((await backend.store.getTasks([theirs.id, mine.id, ownerless.id], 'key:a')).map((t) => t.id), [mine.id]);
+    assert.deepEqual((await backend.store.getTasks([theirs.id, mine.id])).map((t) => t.owner), ['key:b', 'key:a']);
+  });
+
   test('getTasks keeps the order asked for and leaves unknown ids out', async () => {
     const [a, b] = [newTask(), newTask()];
     await Promise.all([backend.store.insertTask(a), backend.store.insertTask(b)]);

@@ -201,7 +201,7 @@ export function hostSpoofCases(ctx: CaseContext): FuzzCase[] {
     const links = linksIn(body);
     if (response.headers.location) links.push(response.headers.location);
     if (links.length === 0) return 'no links in the answer';
-    const bad = links.find((href) => !ctx.linkBases.some((base) => href.startsWith(base)) || !/^[a-z]+:\/\/[^/]+\/(task|services|events)\b/.test(href));
+    const bad = links.find((href) => !ctx.linkBases.some((base) => href.startsWith(base)) || !/^[a-z]+:\/\/[^/]+\/(access\/[A-Za-z0-9_-]+\/)?(task|services|events)\b/.test(href));
     return bad ? `link ${JSON.stringify(bad)} is not one of the server's own (${ctx.linkBases.join(', ')} + /task, /services or /events)` : undefined;
   };
   const ok: Expectation = { kind: 'ok', check };

@@ -174,10 +174,9 @@ export function generateCase(rng: Rng, ctx: CaseContext, index: number, known: r
   let host: string | null | undefined;
   if (rng.chance(0.08)) host = rng.pick(HOSTS);
   if (host === '127.0.0.1:1') headers.push(['Host', `${ctx.host}:${ctx.port}`]); // a second Host
-  if (route.write) {
-    const key = rng.weighted<string | undefined>([[85, ctx.apiKey], [7, 'wrong-key'], [8, undefined]]);
-    if (key !== undefined) headers.push(['X-API-Key', key]);
-  } else if (rng.chance(0.05)) headers.push(['X-API-Key', rng.pick([ctx.apiKey, 'wrong', ''])]);
+  // Every route asks for a credential (issue 12): mostly the right key, sometimes a wrong one or none.
+  const key = rng.weighted<string | undefined>([[85, ctx.apiKey], [7, rng.pick(['wrong-key', ''])], [8, undefined]]);
+  if (key !== undefined) headers.push(['X-API-Key', key]);
   let upgrade = false;
   if (rng.chance(route.path.endsWith('/updates') || route.path === '/events' ? 0.5 : 0.05)) {
     upgrade = true;
@@ -233,6 +232,7 @@ export function generateCase(rng: Rng, ctx: CaseContext, index: number, known: r
     ...(framed !== undefined ? { body: framed } : {}),
     contentLength: framing === 'auto',
     eol: rng.chance(0.03) ? '\n' : '\r\n',
+    credential: false, // chosen above
   };
   const oversize = (payload?.length ?? 0) > BODY_LIMIT || huge;
   return {

@@ -25,14 +25,21 @@ export interface RequestSpec {
   contentLength?: boolean;
   /** The line ending (CRLF unless a case is about bare LF). */
   eol?: string;
+  /**
+   * Since issue 12 every route asks for a credential: the target's API key is sent unless the
+   * headers carry one (a wrong one, on purpose) or this is false (a case about having none).
+   */
+  credential?: boolean;
 }
 
-export function buildRequest(spec: RequestSpec, ctx: Pick<CaseContext, 'host' | 'port'>): Buffer {
+export function buildRequest(spec: RequestSpec, ctx: Pick<CaseContext, 'host' | 'port'> & Partial<Pick<CaseContext, 'apiKey'>>): Buffer {
   const eol = spec.eol ?? '\r\n';
   const headers: (readonly [string, string])[] = [];
   const host = spec.host === undefined ? `${ctx.host}:${ctx.port}` : spec.host;
   if (host !== null) headers.push(['Host', host]);
   headers.push(...(spec.headers ?? []));
+  const credentialGiven = headers.some(([name]) => /^(x-api-key|authorization)$/i.test(name));
+  if (spec.credential !== false && !credentialGiven && ctx.apiKey !== undefined) headers.push(['X-API-Key', ctx.apiKey]);
   const body = spec.body === undefined ? undefined : Buffer.isBuffer(spec.body) ? spec.body : Buffer.from(spec.body, 'utf8');
   const framed = headers.some(([name]) => /^(content-length|transfer-encoding)$/i.test(name));
   if (body !== undefined && !framed && spec.contentLength !== false) headers.push(['Content-Length', String(body.length)]);
@@ -45,7 +52,7 @@ export function wsHeaders(key = 'dGhlIHNhbXBsZSBub25jZQ==', version = '13'): [st
   return [['Connection', 'Upgrade'], ['Upgrade', 'websocket'], ['Sec-WebSocket-Key', key], ['Sec-WebSocket-Version', version]];
 }
 
-export function makeCase(ctx: Pick<CaseContext, 'host' | 'port'>, item: string, name: string, spec: RequestSpec, expect: Expectation, extra: Partial<FuzzCase> = {}): FuzzCase {
+export function makeCase(ctx: Pick<CaseContext, 'host' | 'port'> & Partial<Pick<CaseContext, 'apiKey'>>, item: string, name: string, spec: RequestSpec, expect: Expectation, extra: Partial<FuzzCase> = {}): FuzzCase {
   return { item, name, request: buildRequest(spec, ctx), method: spec.method, expect, ...extra };
 }
 

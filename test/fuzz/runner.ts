@@ -129,7 +129,7 @@ export async function waitTerminal(target: FuzzTarget, id: string, patienceMs = 
   const giveUp = Date.now() + patienceMs;
   let last: TaskView | undefined;
   for (;;) {
-    const response = await fetch(`${target.baseUrl}/task/${id}`, { signal: AbortSignal.timeout(10_000) });
+    const response = await fetch(`${target.baseUrl}/task/${id}`, { headers: { 'x-api-key': target.apiKey }, signal: AbortSignal.timeout(10_000) });
     if (response.status === 200) {
       last = (await response.json()) as TaskView;
       if (TERMINAL.has(last.status)) return last;

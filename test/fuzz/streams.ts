@@ -8,7 +8,7 @@ import { parseResponses } from './raw-client.ts';
 export interface HeldStream { response?: RawResponse; socket: Socket; problem?: string }
 
 /** Opens GET `path` and keeps the connection once the answer's head (an event stream) or whole answer is in. */
-export function holdStream(host: string, port: number, path: string, patienceMs = 10_000): Promise<HeldStream> {
+export function holdStream(host: string, port: number, path: string, apiKey: string, patienceMs = 10_000): Promise<HeldStream> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const chunks: Buffer[] = [];
@@ -28,7 +28,7 @@ export function holdStream(host: string, port: number, path: string, patienceMs 
     socket.on('data', (chunk: Buffer) => { chunks.push(chunk); check(false); });
     socket.on('close', () => check(true));
     socket.on('error', () => undefined);
-    socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nAccept: text/event-stream\r\n\r\n`));
+    socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nX-API-Key: ${apiKey}\r\nAccept: text/event-stream\r\n\r\n`));
   });
 }
 
@@ -39,9 +39,9 @@ export type SocketOutcome =
   | { kind: 'error'; message: string };
 
 /** Opens a WebSocket; a refused handshake gives its status and body. */
-export function openSocket(url: string, patienceMs = 10_000): Promise<SocketOutcome> {
+export function openSocket(url: string, apiKey: string, patienceMs = 10_000): Promise<SocketOutcome> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { headers: { 'x-api-key': apiKey } });
     let done = false;
     const finish = (outcome: SocketOutcome): void => {
       if (done) return;

@@ -38,7 +38,7 @@ function assertNone(runner: Runner, ...items: string[]): void {
 
 /** Every href in the value points at the target, whatever Host the request gave. */
 async function taskJson(target: FuzzTarget, path: string): Promise<{ status: number; body: any; contentType: string }> {
-  const response = await fetch(`${target.baseUrl}${path}`, { signal: AbortSignal.timeout(10_000) });
+  const response = await fetch(`${target.baseUrl}${path}`, { headers: { 'x-api-key': target.apiKey }, signal: AbortSignal.timeout(10_000) });
   const text = await response.text();
   let body: unknown = text;
   try { body = JSON.parse(text); } catch { /* not JSON */ }
@@ -147,7 +147,7 @@ function suite(kind: BackendKind): void {
       // SSE streams.
       for (let i = 0; i <= STREAM_CAP; i++) {
         runner.cases++;
-        const stream = await holdStream(target.host, target.port, '/events');
+        const stream = await holdStream(target.host, target.port, '/events', target.apiKey);
         held.push(stream);
         const over = i === STREAM_CAP;
         if (stream.problem) runner.fail('9', `event stream ${i + 1}`, stream.problem);
@@ -161,7 +161,7 @@ function suite(kind: BackendKind): void {
       // Closed streams free their places (the server hears of the close a moment later).
       const giveUp = Date.now() + 10_000;
       for (;;) {
-        const probe = await holdStream(target.host, target.port, '/events');
+        const probe = await holdStream(target.host, target.port, '/events', target.apiKey);
         probe.socket.destroy();
         if (probe.response?.status === 200) break;
         if (Date.now() > giveUp) {
@@ -175,7 +175,7 @@ function suite(kind: BackendKind): void {
       for (let i = 0; i <= STREAM_CAP; i++) {
         runner.cases++;
         const over = i === STREAM_CAP;
-        const outcome = await openSocket(`${base}/events`);
+        const outcome = await openSocket(`${base}/events`, target.apiKey);
         if (outcome.kind === 'open') sockets.push(outcome.ws);
         if (!over) {
           if (outcome.kind !== 'open') runner.fail('9', `socket ${i + 1} of ${STREAM_CAP}`, JSON.stringify(outcome));
@@ -249,7 +249,7 @@ function suite(kind: BackendKind): void {
     const last = new Map<string, string>();
     const giveUp = Date.now() + 30_000;
     const look = async (id: string): Promise<void> => {
-      const response = await fetch(`${target.baseUrl}/task/${id}`, { signal: AbortSignal.timeout(10_000) }).catch((err: Error) => err);
+      const response = await fetch(`${target.baseUrl}/task/${id}`, { headers: { 'x-api-key': target.apiKey }, signal: AbortSignal.timeout(10_000) }).catch((err: Error) => err);
       if (response instanceof Error) return void last.set(id, response.message);
       const text = await response.text();
       if (response.status === 200) {

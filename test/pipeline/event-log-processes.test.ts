@@ -37,7 +37,7 @@ await describeEachBackend('event log across processes', () => {
 
   test('two servers and two recorders at once: every reader gets every event exactly once, in id order', async () => {
     const common = ['--database-url', backend.urls!.database, '--amqp-url', backend.urls!.amqp];
-    const servers = await Promise.all([0, 1].map(async () => spawnErrand(['serve', ...common, ...(await serveAddressArgs()), '--no-recorder', '--allow-unknown-services'])));
+    const servers = await Promise.all([0, 1].map(async () => spawnErrand(['serve', ...common, ...(await serveAddressArgs()), '--no-recorder', '--allow-unknown-services', '--no-auth'])));
     const recorders = [0, 1].map(() => spawnErrand(['recorder', ...common, '--public-url', 'http://errand.test', '--recorder-prefetch', '64']));
     const worker = spawnErrand(['worker', '--amqp-url', backend.urls!.amqp, '--services', EVENT_SERVICES, '--progress-interval', '0']);
     processes.push(...servers, ...recorders, worker);

@@ -48,6 +48,10 @@ const PG_BASE = 'postgres://127.0.0.1:5432';
 const databaseUrl = `${PG_BASE}/${DB_NAME}`;
 const amqpUrl = `amqp://guest:guest@127.0.0.1:5672/${VHOST}`;
 const SERVICES = new URL('./services/', import.meta.url).pathname;
+/** Signs the capability links the latency clients follow (as a browser would); any strong secret. */
+const CAPABILITY_SECRET = 'YmVuY2gtY2FwYWJpbGl0eS1zZWNyZXQtMzItYnl0ZXMhIQ';
+/** The API key every submission carries (made in resetEngines, as an operator would with `errand keys create`). */
+let apiKey = '';
 
 async function resetEngines(): Promise<void> {
   const admin = new pg.Client({ connectionString: `postgres://${process.env.PGUSER ?? userInfo().username}@127.0.0.1:5432/postgres` });
@@ -59,13 +63,17 @@ async function resetEngines(): Promise<void> {
   await run('rabbitmqctl', ['-q', 'set_permissions', '-p', VHOST, 'guest', '.*', '.*', '.*']);
   const migrate = spawnErrand(['migrate', '--database-url', databaseUrl]);
   if ((await migrate.exited).code !== 0) throw new Error(migrate.output());
+  // Production's shape (issue 12): a web app's key that submits and reads its own tasks.
+  const key = spawnErrand(['keys', 'create', 'bench', '--scope', 'submit', '--scope', 'read', '--database-url', databaseUrl]);
+  if ((await key.exited).code !== 0) throw new Error(key.output());
+  apiKey = key.output().trim().split('\n').at(-1)!;
 }
 
 async function startRoles(): Promise<{ base: string; roles: RunningErrand[] }> {
   const common = ['--database-url', databaseUrl, '--amqp-url', amqpUrl, '--log-level', 'warn'];
   const worker = spawnErrand(['worker', '--amqp-url', amqpUrl, '--services', SERVICES, '--concurrency', K, '--log-level', 'info']);
   await worker.waitForLog((l) => l.msg === 'errand worker running');
-  const serve = spawnErrand(['serve', ...common, ...(await serveAddressArgs()), '--no-recorder', '--log-level', 'info']);
+  const serve = spawnErrand(['serve', ...common, ...(await serveAddressArgs()), '--no-recorder', '--capability-secret', CAPABILITY_SECRET, '--log-level', 'info']);
   const base = (await serve.waitForLog((l) => l.msg === 'errand serving')).address as string;
   const recorder = spawnErrand(['recorder', ...common, '--public-url', base, '--log-level', 'info']);
   await recorder.waitForLog((l) => l.msg === 'errand recorder running');
@@ -75,12 +83,14 @@ async function startRoles(): Promise<{ base: string; roles: RunningErrand[] }> {
 // undici's Pool, not fetch: fetch costs the client more CPU than the server spends per request.
 let pool: Pool | undefined;
 
-async function submit(base: string, service = 'noop'): Promise<string> {
+/** Submits a task with the key; answers its id and its capability link to the updates socket. */
+async function submit(base: string, service = 'noop'): Promise<{ id: string; updates: string }> {
   pool ??= new Pool(base, { connections: C });
-  const response = await pool.request({ path: `/task?service=${service}`, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"n":1}' });
+  const response = await pool.request({ path: `/task?service=${service}`, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body: '{"n":1}' });
   const text = await response.body.text();
   if (response.statusCode !== 201) throw new Error(`POST answered ${response.statusCode}: ${text}`);
-  return (JSON.parse(text) as { id: string }).id;
+  const task = JSON.parse(text) as { id: string; _links: { updates: { href: string } } };
+  return { id: task.id, updates: task._links.updates.href };
 }
 
 async function throughput(base: string): Promise<{ tasksPerSecond: number; submitPerSecond: number }> {
@@ -103,7 +113,7 @@ async function throughput(base: string): Promise<{ tasksPerSecond: number; submi
   await Promise.all(Array.from({ length: C }, async () => {
     while (next < N) {
       next++;
-      mine.add(await submit(base));
+      mine.add((await submit(base)).id);
     }
   }));
   const submitted = performance.now();
@@ -127,11 +137,11 @@ function terminal(url: string): Promise<void> {
 
 async function latency(base: string, service = 'noop', tasks = M): Promise<{ p50: number; p95: number; p99: number }> {
   const samples: number[] = [];
-  const wsBase = base.replace('http', 'ws');
   for (let i = 0; i < tasks; i++) {
     const start = performance.now();
-    const id = await submit(base, service);
-    await terminal(`${wsBase}/task/${id}/updates`);
+    // The watcher follows the task's link with its token, as a browser handed the link would.
+    const { updates } = await submit(base, service);
+    await terminal(updates);
     samples.push(performance.now() - start);
   }
   samples.sort((a, b) => a - b);

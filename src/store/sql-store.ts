@@ -386,6 +386,29 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
   }
 
   /**
+   * A hit on another principal's task: the caller gets a task of its own, done at once with a copy
+   * of that task's result, script, console and files. It made no attempt (attempts 0, no worker),
+   * holds no entry (the original does), and leaves the original's ttl alone. Its events are the
+   * `queued` and `done` of any task, so its watchers hear its end.
+   */
+  async function copyCachedResult(q: SqlQueryable, task: NewTask, fromId: string): Promise<CachedSubmission> {
+    const id = taskIdToDecimal(task.id);
+    const copied = await q.query<TaskRow>(
+      `INSERT INTO task (id, service, status, input, owner, client_name, ttl, deadline, started_at, completed_at, expires_at, attempts, script, result, console)
+       SELECT $1, $2, 'done', $3::jsonb, $4, $5, $6::interval, $7, now(), now(), now() + $6::interval, 0, c.script, c.result, c.console
+       FROM task c WHERE c.id = $8
+       RETURNING ${TASK_COLUMNS}`,
+      [id, task.service, task.input, task.owner, task.clientName, task.ttl, task.deadline?.toISOString() ?? null, fromId],
+    );
+    await q.query('INSERT INTO task_file (task_id, name, content_type, content) SELECT $1, name, content_type, content FROM task_file WHERE task_id = $2', [id, fromId]);
+    const events = await appendEvents(q, [
+      { taskId: task.id, service: task.service, type: 'queued', data: task.deadline ? { deadline: task.deadline.toISOString() } : {} },
+      { taskId: task.id, service: task.service, type: 'done', data: {} },
+    ]);
+    return { kind: 'hit', task: toTaskInfo(copied.rows[0]!), events };
+  }
+
+  /**
    * The entry of `cache.key` answers this submission, or the new task takes the entry over.
    * Locks go task row first, then entry, as everything that ends a task takes them: never a deadlock.
    */
@@ -410,7 +433,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
         if (again.rowCount === 1) return queue();
         continue;
       }
-      const holder = await q.query<{ status: TaskStatus; deadline: Date | null }>('SELECT status, deadline FROM task WHERE id = $1 FOR UPDATE', [taskId]);
+      const holder = await q.query<{ status: TaskStatus; deadline: Date | null; owner: string | null }>('SELECT status, deadline, owner FROM task WHERE id = $1 FOR UPDATE', [taskId]);
       const entry = await q.query<{ ready: boolean; live: boolean }>(
         'SELECT ready, coalesce(expires_at > now(), false) AS live FROM task_cache WHERE key = $1 AND task_id = $2 FOR UPDATE', [cache.key, taskId],
       );
@@ -427,6 +450,12 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
       if (!answer) {
         await takeOver();
         return queue();
+      }
+      // Another principal's task (a service that shares its entries) is never handed out (issue 12).
+      if (row.owner !== task.owner) {
+        if (answer === 'hit') return copyCachedResult(q, task, taskId);
+        // Under way for someone else: the caller gets a run of its own, which leaves the entry be.
+        return { kind: 'queued', event: (await insertRows(q, [task]))[0]! };
       }
       // The task now answers this request too: it lives at least as long as this request asked.
       const updated = await q.query<TaskRow>(

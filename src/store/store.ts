@@ -19,8 +19,11 @@ export interface NewTask {
 /** A submission to a service that caches: queued anew, or answered by a task that has or will have the result. */
 export type CachedSubmission =
   | { kind: 'queued'; event: NewEvent }
-  /** A finished result within its lifetime. */
-  | { kind: 'hit'; task: TaskInfo }
+  /**
+   * A finished result within its lifetime: the caller's own task that holds it. When that task is
+   * a new copy (the result was another principal's), `events` are its own, to publish.
+   */
+  | { kind: 'hit'; task: TaskInfo; events?: NewEvent[] }
   /** A task still queued or running with the same key. */
   | { kind: 'joined'; task: TaskInfo };
 
@@ -126,7 +129,9 @@ export interface Store {
    * Queues a task of a caching service unless its key's entry can answer: a task with that key
    * still queued or running (and a deadline no earlier than this one's) is joined, a finished
    * result within its lifetime is a hit. Either way that task's ttl grows to cover this request's.
-   * With `fresh`, a new task is queued and takes the entry over.
+   * With `fresh`, a new task is queued and takes the entry over. The entry's task is handed out
+   * only to its own owner: another principal (a shared entry) gets, on a hit, a new task done with
+   * a copy of the result; for a task under way, a new task queued that does not take the entry over.
    */
   submitCached(task: NewTask, cache: CacheClaim): Promise<CachedSubmission>;
   /** Removes up to `limit` cache entries past their lifetime; the tasks stay. */

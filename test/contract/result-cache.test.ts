@@ -1,7 +1,7 @@
 /** The result cache in the store: who answers a submission, and when an entry stops answering, on PostgreSQL and PGlite. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { FlakeIdGenerator, taskIdToDecimal } from '../../src/core/index.ts';
+import { cacheKey, FlakeIdGenerator, taskIdToDecimal } from '../../src/core/index.ts';
 import type { CacheClaim } from '../../src/core/index.ts';
 import type { CachedSubmission, NewTask } from '../../src/store/index.ts';
 import type { Backend } from '../support/backends.ts';
@@ -188,6 +188,93 @@ await describeEachBackend('result cache (store)', (kind) => {
       const [, ...answers] = await Promise.all([finish(first.id), ...Array.from({ length: 5 }, () => submit(key))]);
       for (const answer of answers) assert.equal(answer.id, first.id, `round ${round}`);
     }
+  });
+
+  // Issue 12: an entry answers with a task of the caller's own, never another principal's id.
+  const inputs = () => `{"owners":${++keys}}`;
+  const cacheKeyOf = (taskId: string) => backend.db.query<{ cache_key: string | null }>('SELECT cache_key FROM task WHERE id = $1', [taskIdToDecimal(taskId)]).then((r) => r.rows[0]?.cache_key);
+  async function eventsOf(taskId: string) {
+    await backend.store.sequenceEvents();
+    return (await backend.store.readEvents({ tasks: new Set([taskId]) }, 0, null, 100)).map((e) => ({ type: e.type, data: e.data, owner: e.owner }));
+  }
+
+  test('entries are each owner\'s own when the service does not share: the same input runs once per owner', async () => {
+    const input = inputs();
+    const keyOf = (owner: string) => cacheKey('svc', '1.0.0', input, owner);
+    const alice = await submit(keyOf('alice'), { owner: 'alice' });
+    const bob = await submit(keyOf('bob'), { owner: 'bob' });
+    assert.deepEqual([alice.kind, bob.kind], ['queued', 'queued']);
+    assert.notEqual(bob.id, alice.id);
+    await finish(alice.id);
+    // Bob's entry is his task, under way; alice's is her finished one.
+    const bobAgain = await submit(keyOf('bob'), { owner: 'bob' });
+    assert.deepEqual([bobAgain.kind, bobAgain.id], ['joined', bob.id]);
+    const aliceAgain = await submit(keyOf('alice'), { owner: 'alice' });
+    assert.deepEqual([aliceAgain.kind, aliceAgain.id], ['hit', alice.id]);
+  });
+
+  test('a shared entry answers another owner\'s hit with a new task of the caller\'s: same result, script, console and files, its own events', async () => {
+    const key = cacheKey('svc', '1.0.0', inputs());
+    const alice = await submit(key, { owner: 'alice', clientName: 'alice-app', ttl: 'PT1M' }, { shared: true });
+    await backend.store.markStarted([{ id: alice.id, worker: 'w1', runId: 'r1', script: 'double(n)' }]);
+    await backend.store.completeTasks([{
+      id: alice.id, status: 'done', index: { answer: 42, plot: 'plot.png' }, console: 'it worked\n', error: null,
+      files: [{ name: 'plot.png', contentType: 'image/png', content: Buffer.from([137, 80, 78, 71]) }],
+    }]);
+    const aliceBefore = (await backend.store.getTask(alice.id))!;
+
+    const submitted = await backend.store.submitCached(newTask({ owner: 'bob', clientName: 'bob-app', ttl: 'PT1H' }), claimFor(key, { shared: true }));
+    assert.equal(submitted.kind, 'hit');
+    const copy = submitted.kind === 'hit' ? submitted.task : assert.fail();
+    assert.notEqual(copy.id, alice.id);
+    assert.deepEqual({ owner: copy.owner, status: copy.status, attempts: copy.attempts, worker: copy.worker, hasScript: copy.hasScript, hasConsole: copy.hasConsole },
+      { owner: 'bob', status: 'done', attempts: 0, worker: null, hasScript: true, hasConsole: true });
+    assert.ok(copy.expiresAt!.getTime() - copy.completedAt!.getTime() >= 3600_000 - 1000, 'the copy lives for the caller\'s ttl');
+    assert.deepEqual(await backend.store.getTasks([copy.id], 'bob'), [copy]);
+    assert.deepEqual(JSON.parse((await backend.store.getResult(copy.id, 'bob'))!), { answer: 42, plot: 'plot.png' });
+    assert.equal(await backend.store.getScript(copy.id, 'bob'), 'double(n)');
+    assert.equal(await backend.store.getConsole(copy.id, 'bob'), 'it worked\n');
+    const file = await backend.store.getFile(copy.id, 'plot.png', 'bob');
+    assert.deepEqual(file && { contentType: file.contentType, content: [...file.content] }, { contentType: 'image/png', content: [137, 80, 78, 71] });
+    assert.equal(await cacheKeyOf(copy.id), null, 'the copy holds no entry');
+    // Its events are its own, as the submission says to publish them; the original's are untouched.
+    assert.deepEqual(submitted.kind === 'hit' && submitted.events?.map((e) => [e.taskId, e.type]), [[copy.id, 'queued'], [copy.id, 'done']]);
+    assert.deepEqual(await eventsOf(copy.id), [{ type: 'queued', data: {}, owner: 'bob' }, { type: 'done', data: {}, owner: 'bob' }]);
+    assert.deepEqual((await eventsOf(alice.id)).map((e) => e.type), ['queued', 'started', 'done']);
+    // Bob's ttl does not keep alice's task: hers is as it was, and the entry still hers.
+    assert.deepEqual(await backend.store.getTask(alice.id), aliceBefore);
+    const aliceAgain = await submit(key, { owner: 'alice' }, { shared: true });
+    assert.deepEqual([aliceAgain.kind, aliceAgain.id], ['hit', alice.id]);
+    // Each hit of another owner is a task of its own, a task without an owner included.
+    const bobAgain = await submit(key, { owner: 'bob' }, { shared: true });
+    const anonymous = await submit(key, { owner: null }, { shared: true });
+    assert.equal(bobAgain.kind, 'hit');
+    assert.equal(anonymous.kind, 'hit');
+    assert.equal(new Set([alice.id, copy.id, bobAgain.id, anonymous.id]).size, 4);
+    assert.equal((await backend.store.getTask(anonymous.id))?.owner, null);
+  });
+
+  test('a shared entry still under way for another owner is not joined: the caller gets a run of its own, which leaves the entry be', async () => {
+    const key = cacheKey('svc', '1.0.0', inputs());
+    const alice = await submit(key, { owner: 'alice' }, { shared: true });
+    const bob = await submit(key, { owner: 'bob' }, { shared: true });
+    assert.equal(bob.kind, 'queued');
+    assert.notEqual(bob.id, alice.id);
+    assert.equal((await backend.store.getTask(bob.id))?.owner, 'bob');
+    assert.equal(await cacheKeyOf(bob.id), null);
+    assert.deepEqual((await eventsOf(bob.id)).map((e) => [e.type, e.owner]), [['queued', 'bob']]);
+    // Alice's own resubmission joins hers; bob's run ending does not touch her entry.
+    const aliceAgain = await submit(key, { owner: 'alice' }, { shared: true });
+    assert.deepEqual([aliceAgain.kind, aliceAgain.id], ['joined', alice.id]);
+    await finish(bob.id);
+    const carol = await submit(key, { owner: 'carol' }, { shared: true });
+    assert.equal(carol.kind, 'queued');
+    assert.notEqual(carol.id, bob.id);
+    // Once alice's is done, the next of another owner is a hit: a copy of hers.
+    await finish(alice.id);
+    const bobLater = await submit(key, { owner: 'bob' }, { shared: true });
+    assert.equal(bobLater.kind, 'hit');
+    assert.ok(![alice.id, bob.id].includes(bobLater.id));
   });
 
   test('each submission is recorded as one queued task with the key, and nothing is half-written on a bad row', async () => {

@@ -2,18 +2,21 @@
  * The result cache as a client meets it: a repeated submission gets the finished task at once, or
  * joins the one under way; `?cache=false` and `Cache-Control: no-cache` run anew; failures and
  * results a script marks not cacheable (Node, R, command) are never served; deleting a task or the
- * end of the lifetime (enforced by the janitor) lets the next submission run again.
+ * end of the lifetime (enforced by the janitor) lets the next submission run again. Across
+ * principals (issue 12): entries are each owner's own unless the service shares them, and a shared
+ * hit is a new task of the caller's, never another principal's id.
  */
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { taskIdToDecimal } from '../../src/core/index.ts';
+import { hashApiKey, newApiKey, taskIdToDecimal } from '../../src/core/index.ts';
 import type { Manifest } from '../../src/core/index.ts';
 import { startJanitor } from '../../src/recorder/index.ts';
 import { loadServiceDir } from '../../src/worker/index.ts';
 import type { ServiceDefinition } from '../../src/worker/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { describeEachBackend, testLogger } from '../support/backends.ts';
+import { readEventSource } from '../support/event-clients.ts';
 import { watchUpdates } from '../support/http.ts';
 import { rUnavailable } from '../support/r.ts';
 import { gate, service } from '../support/services.ts';
@@ -228,5 +231,119 @@ await describeEachBackend('result cache', (kind) => {
     } finally {
       await janitor.stop();
     }
+  });
+});
+
+await describeEachBackend('result cache across owners', (kind) => {
+  let backend: Backend;
+  let stack: Stack;
+  const runs = new Map<string, number>();
+  const count = (name: string) => runs.get(name) ?? 0;
+  const keys: Record<'alice' | 'bob', Record<string, string>> = { alice: {}, bob: {} };
+  /** Draws a plot (a result file) of its input; shares its results across principals or not. */
+  const plotter = (name: string, shared: boolean): ServiceDefinition => service(name, async (raw, ctx) => {
+    const input = raw as { n: number };
+    runs.set(name, count(name) + 1);
+    ctx.saveFile('plot.svg', `<svg xmlns="http://www.w3.org/2000/svg"><text>${input.n}</text></svg>`, 'image/svg+xml');
+    return { n: input.n, plot: { href: 'plot.svg', 'content-type': 'image/svg+xml' } };
+  }, 4, { cache: { enabled: true, lifetime: 'PT24H', shared } });
+  const held = gate('sharedheld');
+  held.definition.manifest.cache = { enabled: true, lifetime: 'PT24H', shared: true };
+
+  before(async () => {
+    backend = await kind.create();
+    for (const who of ['alice', 'bob'] as const) {
+      const key = newApiKey();
+      await backend.store.createApiKey({ name: `${who}-${process.pid}`, scopes: ['submit', 'read'], secretSha256: hashApiKey(key), expires: null });
+      keys[who] = { authorization: `Bearer ${key}` };
+    }
+    const services = [plotter('sharedplot', true), plotter('ownplot', false), held.definition];
+    stack = await startStack(backend, { services, settings: { auth: { required: true } } });
+    for (const s of services) {
+      await eventually(async () => (await (await fetch(`${stack.baseUrl}/services/${s.name}`, { headers: keys.alice })).json() as { cache?: unknown }).cache !== undefined, `the registry to know ${s.name}`);
+    }
+  });
+  after(async () => {
+    held.release();
+    await stack.close();
+    await backend.close();
+  });
+
+  const get = (who: 'alice' | 'bob', path: string) => fetch(`${stack.baseUrl}${path}`, { headers: keys[who] });
+  async function untilDone(who: 'alice' | 'bob', id: string): Promise<Record<string, any>> {
+    return eventually(async () => {
+      const task = (await (await get(who, `/task/${id}`)).json()) as Record<string, any>;
+      return task.status === 'done' ? task : undefined;
+    }, `task ${id} to be done`);
+  }
+
+  test('without sharing, the same input runs once per owner: neither is given the other\'s task', async () => {
+    const alice = await submit(stack.baseUrl, 'ownplot', '{"n": 3}', { headers: keys.alice });
+    await untilDone('alice', alice.json.id);
+    const bob = await submit(stack.baseUrl, 'ownplot', '{"n": 3}', { headers: keys.bob });
+    assert.equal(bob.status, 201);
+    assert.notEqual(bob.json.id, alice.json.id);
+    assert.deepEqual(bob.json.cache, { status: 'miss' });
+    await untilDone('bob', bob.json.id);
+    assert.equal(count('ownplot'), 2);
+    // Each owner's next submission is a hit on its own task.
+    assert.deepEqual([(await submit(stack.baseUrl, 'ownplot', '{"n": 3}', { headers: keys.alice })).json.id], [alice.json.id]);
+    assert.deepEqual([(await submit(stack.baseUrl, 'ownplot', '{"n": 3}', { headers: keys.bob })).json.id], [bob.json.id]);
+  });
+
+  test('a shared result answers another owner with a new task of its own: its results, files and events, while the first stays unreadable to it', async () => {
+    const alice = await submit(stack.baseUrl, 'sharedplot', '{"n": 8}', { headers: keys.alice });
+    const done = await untilDone('alice', alice.json.id);
+    const bobEvents = readEventSource(`${stack.baseUrl}/events`, keys.bob);
+    try {
+      assert.equal(await bobEvents.status, 200);
+      const bob = await submit(stack.baseUrl, 'sharedplot', '{ "n" : 8 }', { headers: keys.bob });
+      assert.equal(bob.status, 201);
+      assert.deepEqual(bob.json.cache, { status: 'hit' });
+      assert.notEqual(bob.json.id, alice.json.id);
+      assert.ok(bob.location?.endsWith(`/task/${bob.json.id}`), bob.location ?? 'no Location');
+      assert.equal(bob.json.status, 'done');
+      assert.notEqual(bob.json.completedAt, done.completedAt, 'its own task, done now');
+      assert.equal(count('sharedplot'), 1, 'nothing ran again');
+      // Bob reads his task's result and file with his key, and through the links he was given.
+      const expected = { n: 8, plot: { href: 'plot.svg', 'content-type': 'image/svg+xml' } };
+      assert.deepEqual(await (await get('bob', `/task/${bob.json.id}/results`)).json(), expected);
+      assert.deepEqual(await (await fetch(bob.json._links.results.href)).json(), expected);
+      const file = await get('bob', `/task/${bob.json.id}/results/plot.svg`);
+      assert.equal(file.status, 200);
+      assert.equal(await file.text(), '<svg xmlns="http://www.w3.org/2000/svg"><text>8</text></svg>');
+      // Alice's task is as absent to bob as ever; bob's is to alice.
+      for (const path of [`/task/${alice.json.id}`, `/task/${alice.json.id}/results`, `/task/${alice.json.id}/results/plot.svg`]) {
+        assert.equal((await get('bob', path)).status, 404, path);
+      }
+      assert.equal((await get('alice', `/task/${bob.json.id}`)).status, 404);
+      // Bob's stream carries his new task's events, none of alice's task.
+      await bobEvents.until((events) => events.some((e) => e.taskId === bob.json.id && e.type === 'done'), 'bob\'s task to be done on his stream');
+      assert.deepEqual(bobEvents.events.filter((e) => e.taskId === bob.json.id).map((e) => e.type), ['queued', 'done']);
+      assert.equal(bobEvents.events.filter((e) => e.taskId === alice.json.id).length, 0);
+      // A Patavi client opening the updates socket of the task it got hears the end at once.
+      const updates = await watchUpdates(bob.json._links.updates.href);
+      assert.equal(updates.messages.at(-1)?.eventType, 'done');
+      assert.equal(updates.messages.at(-1)?.taskId, bob.json.id);
+    } finally {
+      bobEvents.close();
+    }
+    // Alice's own next submission still gets her task.
+    const aliceAgain = await submit(stack.baseUrl, 'sharedplot', '{"n": 8}', { headers: keys.alice });
+    assert.deepEqual([aliceAgain.json.id, aliceAgain.json.cache], [alice.json.id, { status: 'hit' }]);
+  });
+
+  test('a shared task still running for another owner is not joined: the caller\'s submission runs on its own', async () => {
+    const alice = await submit(stack.baseUrl, 'sharedheld', '{"job": 1}', { headers: keys.alice });
+    await held.whenStarted(1);
+    const bob = await submit(stack.baseUrl, 'sharedheld', '{"job": 1}', { headers: keys.bob });
+    assert.equal(bob.status, 201);
+    assert.notEqual(bob.json.id, alice.json.id);
+    assert.deepEqual(bob.json.cache, { status: 'miss' });
+    await held.whenStarted(2);
+    held.release();
+    await untilDone('alice', alice.json.id);
+    await untilDone('bob', bob.json.id);
+    assert.deepEqual([...held.started].sort(), [alice.json.id, bob.json.id].sort());
   });
 });

@@ -109,6 +109,8 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
       if (cache) {
         const submitted = await store.submitCached(newTask, cache);
         if (submitted.kind !== 'queued') {
+          // A hit on another principal's result is a new task of the caller's, with events of its own.
+          if (submitted.kind === 'hit' && submitted.events) ctx.publisher.written(submitted.events);
           // The task that has (or will have) this result answers: 201 as for any submission, which Patavi's clients require.
           const description = await describe(caller, submitted.task, consumers === 0 && submitted.task.status === 'queued' ? 'no-workers' : undefined);
           description.cache = { status: submitted.kind };

@@ -63,9 +63,9 @@ export function readEventSource(url: string, headers: Record<string, string> = {
   return Object.assign(c, { status });
 }
 
-/** One `WS /events` subscription. */
-export function readEventSocket(url: string, subscribe: Record<string, unknown>): EventCollector & { socket: WebSocket } {
-  const socket = new WebSocket(url);
+/** One `WS /events` subscription; `headers` go with the upgrade (credentials). */
+export function readEventSocket(url: string, subscribe: Record<string, unknown>, headers: Record<string, string> = {}): EventCollector & { socket: WebSocket } {
+  const socket = new WebSocket(url, { headers });
   let closing = false;
   const c = collector(() => { closing = true; socket.close(); });
   socket.on('open', () => socket.send(JSON.stringify({ type: 'subscribe', subscription: 's', ...subscribe })));

@@ -25,7 +25,7 @@ export interface Caller {
   readonly capability?: Capability;
   /** The request carried an access token that did not verify (tampered, expired, another secret). */
   readonly badCapability?: boolean;
-  /** `--patavi-open-reads`: a caller with no credential reads any task, as Patavi let it. */
+  /** `--patavi-open-reads`: every caller reads any task, as under Patavi (signing in never shows less). */
   readonly openReads?: boolean;
   /** What `x-client-name` says: a label kept with the task, never an identity. */
   readonly label: string | null;
@@ -48,20 +48,22 @@ export type StreamAccess =
   | Exclude<Decision, { kind: 'allowed' }>;
 
 const NO_CREDENTIAL = 'this route needs a credential: Authorization: Bearer <API key or token>, x-api-key, a client certificate, or a task link with its access token';
+/** For what only a signed-in caller may do: a task link does not help there. */
+const NO_SIGN_IN = 'this route needs a credential: Authorization: Bearer <API key or token>, x-api-key, or a client certificate';
 const HIDDEN: Decision = { kind: 'hidden' };
 
 function holds(principal: Principal, scope: Scope): boolean {
   return principal.scopes.has('admin') || principal.scopes.has(scope);
 }
 
-function noCredential(caller: Caller): Exclude<Decision, { kind: 'allowed' } | { kind: 'forbidden' }> {
+function noCredential(caller: Caller, message = NO_CREDENTIAL): Exclude<Decision, { kind: 'allowed' } | { kind: 'forbidden' }> {
   // A token was given and did not verify: the task is not there as far as this caller can tell.
-  return caller.capability !== undefined || caller.badCapability === true ? HIDDEN as { kind: 'hidden' } : { kind: 'unauthenticated', message: NO_CREDENTIAL };
+  return caller.capability !== undefined || caller.badCapability === true ? HIDDEN as { kind: 'hidden' } : { kind: 'unauthenticated', message };
 }
 
 /** Reading task `taskId` or any part of it (input, script, console, results, files, events). */
 export function readAccess(caller: Caller, taskId: string): ReadAccess {
-  if (caller.capability?.task === taskId) return { kind: 'any' };
+  if (caller.capability?.task === taskId || caller.openReads) return { kind: 'any' };
   const { principal } = caller;
   if (principal) {
     if (holds(principal, 'read:all')) return { kind: 'any' };
@@ -69,7 +71,6 @@ export function readAccess(caller: Caller, taskId: string): ReadAccess {
     if (caller.capability || caller.badCapability) return HIDDEN as { kind: 'hidden' };
     return { kind: 'forbidden', message: `${principal.id} may not read tasks: it has no read scope` };
   }
-  if (caller.openReads) return { kind: 'any' };
   return noCredential(caller);
 }
 
@@ -80,6 +81,7 @@ export function passesRead(access: ReadAccess, owner: string | null): boolean {
 
 /** The global event streams (`GET /events`, `WS /events`): which tasks' events they may carry. */
 export function streamAccess(caller: Caller): StreamAccess {
+  if (caller.openReads) return { kind: 'all' };
   const { principal } = caller;
   if (principal) {
     if (holds(principal, 'read:all')) return { kind: 'all' };
@@ -87,7 +89,6 @@ export function streamAccess(caller: Caller): StreamAccess {
     if (caller.capability) return { kind: 'task', task: caller.capability.task };
     return { kind: 'forbidden', message: `${principal.id} may not read events: it has no read scope` };
   }
-  if (caller.openReads) return { kind: 'all' };
   if (caller.capability) return { kind: 'task', task: caller.capability.task };
   return { kind: 'unauthenticated', message: caller.badCapability ? 'the access token is not valid (tampered, expired or signed with a secret no longer accepted)' : NO_CREDENTIAL };
 }
@@ -95,7 +96,7 @@ export function streamAccess(caller: Caller): StreamAccess {
 /** Submitting to `service`. */
 export function submitAccess(caller: Caller, service: string): Decision {
   const { principal } = caller;
-  if (!principal) return { kind: 'unauthenticated', message: NO_CREDENTIAL };
+  if (!principal) return { kind: 'unauthenticated', message: NO_SIGN_IN };
   if (maySubmit(principal, service)) return { kind: 'allowed' };
   return { kind: 'forbidden', message: principal.scopes.has('submit') ? `${principal.id} may not submit to service ${service}` : `${principal.id} may not submit tasks: it has no submit scope` };
 }
@@ -109,7 +110,8 @@ export function changeAccess(caller: Caller, task: { id: string; owner: string |
   const { principal } = caller;
   if (!principal) {
     if (caller.capability?.task === task.id) return { kind: 'forbidden', message: `a task link only reads: to ${verb} a task, sign in` };
-    return noCredential(caller);
+    if (caller.openReads) return { kind: 'unauthenticated', message: NO_SIGN_IN };
+    return noCredential(caller, NO_SIGN_IN);
   }
   if (principal.scopes.has('admin')) return { kind: 'allowed' };
   if (task.owner === principal.id) {

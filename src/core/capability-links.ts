@@ -27,8 +27,3 @@ export function splitAccess(target: string): { token: string; rest: string } | u
   if (!match) return undefined;
   return { token: match[1]!, rest: match[2] ?? '/' };
 }
-
-/** `url` with any capability token replaced, safe to log: a token in a log is a read grant to its readers. */
-export function redactAccess(url: string): string {
-  return url.replace(new RegExp(`/${CAPABILITY_SEGMENT}/[^/?#]*`, 'g'), `/${CAPABILITY_SEGMENT}/[redacted]`);
-}

@@ -24,6 +24,8 @@ export interface Principal {
   readonly scopes: ReadonlySet<Scope>;
   /** `submit` only to these services; undefined: any service. */
   readonly services?: ReadonlySet<string>;
+  /** When the credential it came from stops being accepted (a key's or certificate's expiry, a JWT's exp), ms since the epoch. */
+  readonly expiresAt?: number;
 }
 
 export interface Grant {
@@ -60,12 +62,13 @@ export function parseScopes(texts: readonly string[], field = 'scope'): Grant {
   return { scopes: [...scopes], services: anyService ? [] : [...services] };
 }
 
-export function principalOf(id: string, via: CredentialKind, grant: Grant): Principal {
+export function principalOf(id: string, via: CredentialKind, grant: Grant, expiresAt?: number): Principal {
   return {
     id,
     via,
     scopes: new Set(grant.scopes),
     ...(grant.services.length > 0 ? { services: new Set(grant.services) } : {}),
+    ...(expiresAt !== undefined ? { expiresAt } : {}),
   };
 }
 

@@ -70,7 +70,8 @@ export function createTaskLinker(plain: () => Links, settings: TaskLinkSettings)
     const base = plain();
     // A token the caller came with is passed on as it is: never a later expiry than it had.
     if (caller.capability?.task === id) return accessBase(base, caller.capability.token);
-    if (!settings.issue || !settings.keyring) return base;
+    // Only a signed-in caller is handed new tokens: it is answerable for whom it passes them to.
+    if (!settings.issue || !settings.keyring || !caller.principal) return base;
     const { signing } = settings.keyring;
     return accessBase(base, issueCapability(id, { secret: signing.secret, keyId: signing.keyId, lifetimeMs: settings.lifetimeMs, now: now() }));
   }

@@ -40,6 +40,9 @@ test('who may read a task: its owner (read), read:all, admin, a capability for i
   assert.equal(readAccess(as(submitOnly), TASK.id).kind, 'forbidden');
   assert.equal(readAccess(as(), TASK.id).kind, 'unauthenticated');
   assert.equal(readAccess(as(undefined, { openReads: true }), TASK.id).kind, 'any');
+  // Open reads hold for everyone: signing in never shows less than staying anonymous.
+  assert.equal(readAccess(as(other, { openReads: true }), TASK.id).kind, 'any');
+  assert.equal(readAccess(as(submitOnly, { openReads: true }), TASK.id).kind, 'any');
   // A capability: its own task only; another task, or a token that did not verify, looks absent.
   assert.equal(readAccess(as(undefined, { capability }), TASK.id).kind, 'any');
   assert.equal(readAccess(as(undefined, { capability }), OTHER_TASK).kind, 'hidden');
@@ -59,6 +62,8 @@ test('who may cancel or delete: the owner with cancel, or admin; a reader is tol
   assert.equal(changeAccess(as(undefined, { capability }), { ...TASK, id: OTHER_TASK }, 'cancel').kind, 'hidden');
   assert.equal(changeAccess(as(), TASK, 'cancel').kind, 'unauthenticated');
   assert.equal(changeAccess(as(undefined, { openReads: true }), TASK, 'cancel').kind, 'unauthenticated');
+  assert.equal(changeAccess(as(other, { openReads: true }), TASK, 'cancel').kind, 'forbidden');
+  assert.doesNotMatch((submitAccess(as(), 'echo') as { message: string }).message, /task link/, 'a link never submits: the 401 does not offer one');
 });
 
 test('what a global event stream may carry', () => {
@@ -70,4 +75,5 @@ test('what a global event stream may carry', () => {
   assert.equal(streamAccess(as()).kind, 'unauthenticated');
   assert.equal(streamAccess(as(undefined, { badCapability: true })).kind, 'unauthenticated');
   assert.deepEqual(streamAccess(as(undefined, { openReads: true })), { kind: 'all' });
+  assert.deepEqual(streamAccess(as(owner, { openReads: true })), { kind: 'all' });
 });

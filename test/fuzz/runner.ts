@@ -74,7 +74,7 @@ export class Runner {
   async goodRequests(when: string): Promise<boolean> {
     const { baseUrl, apiKey } = this.target;
     try {
-      const services = await fetch(`${baseUrl}/services`, { signal: AbortSignal.timeout(10_000) });
+      const services = await fetch(`${baseUrl}/services`, { headers: { 'x-api-key': apiKey }, signal: AbortSignal.timeout(10_000) });
       if (services.status !== 200) throw new Error(`GET /services answered ${services.status}`);
       await services.json();
       const id = await submit(this.target, 'echo', { probe: this.cases });

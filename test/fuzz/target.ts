@@ -108,9 +108,9 @@ async function prepareServices(dir: string): Promise<void> {
   await writeFile(join(dir, 'regression', 'index.ts'), 'export async function run(input: unknown): Promise<unknown> { return { stub: true, input }; }\n');
 }
 
-async function servicesOnline(baseUrl: string): Promise<void> {
+async function servicesOnline(baseUrl: string, apiKey: string): Promise<void> {
   await eventually(async () => {
-    const response = await fetch(`${baseUrl}/services`).catch(() => undefined);
+    const response = await fetch(`${baseUrl}/services`, { headers: { 'x-api-key': apiKey } }).catch(() => undefined);
     if (!response?.ok) return false;
     const { services } = (await response.json()) as { services: { name: string; online: boolean }[] };
     return SERVICES.every((name) => services.some((s) => s.name === name && s.online));
@@ -134,7 +134,7 @@ export async function startDevTarget(): Promise<FuzzTarget> {
   await eventually(() => dev.output().includes('Ctrl-C stops') || dev.child.exitCode !== null, 'errand dev to print its banner', 60_000);
   if (dev.child.exitCode !== null) throw new Error(`errand dev exited: ${dev.output()}`);
   const baseUrl = `http://127.0.0.1:${port}`;
-  await servicesOnline(baseUrl);
+  await servicesOnline(baseUrl, apiKey);
   return {
     kind: 'dev', host: '127.0.0.1', port, baseUrl, apiKey, secret, server: dev, processes: [dev],
     linkBases: [`http://localhost:${port}/`, `http://127.0.0.1:${port}/`, `ws://localhost:${port}/`, `ws://127.0.0.1:${port}/`],
@@ -162,7 +162,7 @@ export async function startServeTarget(): Promise<FuzzTarget> {
   try {
     await serve.waitForLog((l) => l.msg === 'errand serving', 60_000);
     await worker.waitForLog((l) => l.msg === 'errand worker running', 60_000);
-    await servicesOnline(publicUrl);
+    await servicesOnline(publicUrl, apiKey);
   } catch (err) {
     await stopAll(processes);
     await database.drop();

@@ -318,9 +318,13 @@ await describeEachBackend('access: streams, enumeration, labels, open reads, JWT
       assert.equal(await countTasks(backend), before);
       assert.equal((await backend.store.getTask(running))?.status === 'canceled', false, 'the running task was not canceled');
       assert.equal((await backend.store.getTask(done))?.status, 'done', 'the finished task was not deleted');
-      // A credential still counts as itself there: B is not given A's task.
+      // Signing in never shows less than staying anonymous: B reads A's task too, and still may not change it.
       const asOther = await httpAnswer(`${open.baseUrl}/task/${done}`, { headers: bearer(keys.other!) });
-      assert.equal(asOther.status, 404, asOther.body);
+      assert.equal(asOther.status, 200, asOther.body);
+      const deleteAsOther = await httpAnswer(`${open.baseUrl}/task/${done}`, { method: 'DELETE', headers: bearer(keys.other!) });
+      assert.equal(deleteAsOther.status, 403, deleteAsOther.body);
+      // Anonymous readers are handed no tokens: the links are plain.
+      assert.doesNotMatch(described.body, /\/access\//);
     } finally {
       await open.close();
       await httpAnswer(`${stack.baseUrl}/task/${running}/cancel`, { method: 'POST', headers: bearer(keys.owner!) });

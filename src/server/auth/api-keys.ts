@@ -63,7 +63,7 @@ export function createSingleKeyCheck(single: SingleApiKey): (presented: string) 
 export function principalOfStoredKey(info: ApiKeyInfo, now: number): Principal | undefined {
   if (info.revokedAt !== null || (info.expiresAt !== null && info.expiresAt.getTime() <= now)) return undefined;
   try {
-    return principalOf(apiKeyPrincipalId(info.name), 'api-key', parseScopes(info.scopes));
+    return principalOf(apiKeyPrincipalId(info.name), 'api-key', parseScopes(info.scopes), info.expiresAt?.getTime());
   } catch {
     // A scope this version no longer knows: the key grants nothing rather than something else.
     return undefined;

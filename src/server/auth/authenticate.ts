@@ -90,7 +90,8 @@ export async function createAuthenticator(
       if (value === undefined) throw new ErrandError('unauthorized', 'Authorization must be "Bearer <API key or token>"', 'authorization');
       if (!isApiKeyFormat(value) && jwt) {
         const outcome = await jwt.verify(value);
-        if (outcome.kind === 'principal') return { principal: outcome.principal, expiresAt: outcome.expiresAt };
+        // Requests are accepted up to exp plus the clock tolerance: streams run as long.
+        if (outcome.kind === 'principal') return { principal: outcome.principal, expiresAt: outcome.expiresAt + settings.jwt!.clockToleranceSeconds * 1000 };
         if (outcome.kind === 'refused') throw outcome.error;
       }
       const principal = await keys.verify(value);
@@ -107,6 +108,9 @@ export async function createAuthenticator(
     return certificate ? { principal: certificate } : undefined;
   }
 
+  /** A key's or certificate's end, which the principal carries; a JWT's comes with the outcome. */
+  const ending = (found: { principal: Principal; expiresAt?: number }): number | undefined => found.expiresAt ?? found.principal.expiresAt;
+
   async function authenticate(request: FastifyRequest): Promise<Caller> {
     const label = labelOf(request);
     const token = (request.raw as WithToken)[ACCESS_TOKEN];
@@ -119,9 +123,11 @@ export async function createAuthenticator(
     }
     const withToken = { ...(capability ? { capability } : {}), ...(badCapability ? { badCapability } : {}) };
     if (!settings.required) return { principal: LOCAL_PRINCIPAL, label, ...withToken };
+    const open = settings.pataviOpenReads ? { openReads: true } : {};
     const credential = await presented(request);
-    if (credential) return { principal: credential.principal, label, ...withToken, ...(credential.expiresAt !== undefined ? { expiresAt: credential.expiresAt } : {}) };
-    return { label, ...withToken, ...(settings.pataviOpenReads ? { openReads: true } : {}) };
+    if (!credential) return { label, ...withToken, ...open };
+    const expiresAt = ending(credential);
+    return { principal: credential.principal, label, ...withToken, ...open, ...(expiresAt !== undefined ? { expiresAt } : {}) };
   }
 
   return {

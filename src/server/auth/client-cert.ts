@@ -93,5 +93,6 @@ export function certificatePrincipal(request: FastifyRequest, settings: ClientCe
     request.log.debug({ fingerprint: certificate.fingerprint256 }, 'client certificate has an empty subject: treated as none');
     return undefined;
   }
-  return principalOf(`cert:${subject}`, 'client-cert', settings.clientCertGrant ?? DEFAULT_GRANT);
+  const validTo = Date.parse(certificate.validTo);
+  return principalOf(`cert:${subject}`, 'client-cert', settings.clientCertGrant ?? DEFAULT_GRANT, Number.isFinite(validTo) ? validTo : undefined);
 }

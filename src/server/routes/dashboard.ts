@@ -12,7 +12,8 @@ label{display:block;margin:.6rem 0 .2rem}input,textarea{width:100%;font:14px ui-
 progress{width:100%}pre{background:#f4f4f4;padding:.6rem;overflow:auto}</style></head>
 <body><h1>Errand is running</h1>
 <p>Submit a task to a service and watch it run. API: <code>POST /task?service=NAME</code>; see docs/api.md.</p>
-<form id="f"><label>Service <select id="service"></select></label>
+<form id="f"><label>API key or token (when the server asks for one; kept for this tab only) <input id="key" type="password" autocomplete="off"></label>
+<label>Service <select id="service"></select></label>
 <p id="about"></p>
 <label>TTL (ISO 8601, empty keeps the task) <input id="ttl" value="PT1H"></label>
 <label>Input JSON <textarea id="input" rows="6">{}</textarea></label>
@@ -20,26 +21,34 @@ progress{width:100%}pre{background:#f4f4f4;padding:.6rem;overflow:auto}</style><
 <progress id="bar" max="100" value="0"></progress><pre id="log"></pre>
 <script>
 const log = (x) => { document.getElementById('log').textContent += x + '\\n'; };
-// The registry fills the list; choosing a service shows its description and example input.
-const pick = async () => {
-  const name = document.getElementById('service').value;
-  const s = await (await fetch('/services/' + encodeURIComponent(name))).json();
-  document.getElementById('about').textContent = (s.description || '') + (s.online === false ? ' (no worker online)' : '');
-  if (s.example !== undefined) document.getElementById('input').value = JSON.stringify(s.example, null, 2);
-};
-fetch('/services').then((r) => r.json()).then(({ services }) => {
+// The credential goes in Authorization; the task's own links carry their access token for the socket.
+const keyInput = document.getElementById('key');
+keyInput.value = sessionStorage.getItem('errand-key') || '';
+const auth = () => (keyInput.value ? { authorization: 'Bearer ' + keyInput.value } : {});
+const load = () => fetch('/services', { headers: auth() }).then((r) => r.json()).then(({ services, error }) => {
+  if (error) return log('error: ' + JSON.stringify(error));
   const select = document.getElementById('service');
+  select.length = 0;
   for (const s of services) select.add(new Option(s.name + ' ' + s.version, s.name));
   if (services.some((s) => s.name === 'slow')) select.value = 'slow';
   select.onchange = pick;
   if (services.length) pick();
 });
+keyInput.onchange = () => { sessionStorage.setItem('errand-key', keyInput.value); load(); };
+// The registry fills the list; choosing a service shows its description and example input.
+const pick = async () => {
+  const name = document.getElementById('service').value;
+  const s = await (await fetch('/services/' + encodeURIComponent(name), { headers: auth() })).json();
+  document.getElementById('about').textContent = (s.description || '') + (s.online === false ? ' (no worker online)' : '');
+  if (s.example !== undefined) document.getElementById('input').value = JSON.stringify(s.example, null, 2);
+};
+load();
 document.getElementById('f').onsubmit = async (e) => {
   e.preventDefault();
   document.getElementById('log').textContent = '';
   const q = new URLSearchParams({ service: document.getElementById('service').value });
   const ttl = document.getElementById('ttl').value; if (ttl) q.set('ttl', ttl);
-  const res = await fetch('/task?' + q, { method: 'POST', headers: { 'content-type': 'application/json' }, body: document.getElementById('input').value });
+  const res = await fetch('/task?' + q, { method: 'POST', headers: { 'content-type': 'application/json', ...auth() }, body: document.getElementById('input').value });
   const task = await res.json();
   if (!res.ok) return log('error: ' + JSON.stringify(task.error));
   log('task ' + task.id + ': ' + task.status);
@@ -52,7 +61,7 @@ document.getElementById('f').onsubmit = async (e) => {
       log('progress ' + JSON.stringify(msg.eventData));
     } else {
       document.getElementById('bar').value = 100;
-      log(msg.eventType + ': ' + JSON.stringify(await (await fetch(msg.eventData.href)).json()));
+      log(msg.eventType + ': ' + JSON.stringify(await (await fetch(msg.eventData.href, { headers: auth() })).json()));
     }
   };
 };

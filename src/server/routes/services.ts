@@ -1,5 +1,6 @@
 /** The service registry over HTTP: which services run, their input schema, docs, workers and queue. */
 import type { FastifyInstance } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { ErrandError, serviceNameProblem } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
 import type { RegisteredService } from '../registry.ts';
@@ -20,12 +21,27 @@ function summary(service: RegisteredService, base: string) {
 }
 
 export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  /**
+   * With authentication on, the registry is for signed-in callers (a task link does not show it),
+   * and which workers run where (ids, hosts) only for operators: read:all or admin.
+   */
+  async function viewer(request: FastifyRequest): Promise<{ operator: boolean }> {
+    const { principal } = await ctx.auth.caller(request);
+    if (!principal) {
+      if (ctx.auth.required) throw new ErrandError('unauthorized', 'the service registry needs a credential: Authorization: Bearer <API key or token>, x-api-key, or a client certificate', 'authorization');
+      return { operator: false };
+    }
+    return { operator: principal.scopes.has('admin') || principal.scopes.has('read:all') };
+  }
+
   app.get('/services', async (request) => {
+    await viewer(request);
     const base = ctx.links().http;
     return { services: ctx.registry.services().map((service) => summary(service, base)) };
   });
 
   app.get<{ Params: { name: string } }>('/services/:name', async (request) => {
+    const { operator } = await viewer(request);
     const { name } = request.params;
     const problem = serviceNameProblem(name);
     if (problem) throw new ErrandError('invalid_field', problem, 'name');
@@ -54,7 +70,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
       ttl: definition.ttl,
       cache: definition.cache,
       lastSeen: new Date(service.lastSeen).toISOString(),
-      workers: service.workers.map((w) => ({ id: w.id, host: w.host, version: w.version, concurrency: w.concurrency, busy: w.busy, lastSeen: new Date(w.lastSeen).toISOString() })),
+      workers: service.workers.map((w) => ({ ...(operator ? { id: w.id, host: w.host } : {}), version: w.version, concurrency: w.concurrency, busy: w.busy, lastSeen: new Date(w.lastSeen).toISOString() })),
       queue,
     };
   });

@@ -9,9 +9,10 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ErrandError } from '../core/index.ts';
 import type { HttpLimits } from './http-options.ts';
+import { lingerBudget } from './http-options.ts';
 
-/** Writes a whole answer to a socket no HTTP response owns, then closes it. */
-export function writeErrorAndClose(socket: Duplex, error: ErrandError, headers: Record<string, string> = {}): void {
+/** Writes a whole answer to a socket no HTTP response owns, then closes it, reading up to `lingerBytes` more. */
+export function writeErrorAndClose(socket: Duplex, error: ErrandError, headers: Record<string, string> = {}, lingerBytes = DEFAULT_LINGER_BYTES): void {
   // Answer only on a socket that has not started another answer: bytes in the middle of one
   // would corrupt what the client reads (as Node's own handler does).
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
@@ -28,16 +29,28 @@ export function writeErrorAndClose(socket: Duplex, error: ErrandError, headers: 
     // reset instead of the answer if the socket were destroyed now, so the answer goes out with a
     // FIN and what the client still sends is read and dropped, for a bounded time and size.
     socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
-    lingerThenDestroy(socket);
+    lingerThenDestroy(socket, lingerBytes);
+    return;
+  }
+  // An answer is under way (the bad bytes came after a request, unframed): it is let out, then the
+  // connection ends the same lingering way; a reset could cost the client that answer too.
+  if (socket.writable) {
+    socket.end();
+    lingerThenDestroy(socket, lingerBytes);
     return;
   }
   socket.destroy();
 }
 
 const LINGER_MS = 2000;
-const LINGER_BYTES = 1024 * 1024;
+/** For what comes without a body limit to go by (CONNECT). */
+const DEFAULT_LINGER_BYTES = 1024 * 1024;
 
-function lingerThenDestroy(socket: Duplex): void {
+/**
+ * After an answer with a FIN: reads and drops what the client still sends, for up to 2 s and
+ * `maxBytes`, then closes. A client past either is reset.
+ */
+export function lingerThenDestroy(socket: Duplex, maxBytes: number): void {
   let drained = 0;
   const destroy = (): void => { clearTimeout(timer); socket.destroy(); };
   const timer = setTimeout(destroy, LINGER_MS);
@@ -49,7 +62,7 @@ function lingerThenDestroy(socket: Duplex): void {
   socket.removeAllListeners('data');
   socket.on('data', (chunk: Buffer) => {
     drained += chunk.length;
-    if (drained > LINGER_BYTES) destroy();
+    if (drained > maxBytes) destroy();
   });
   socket.resume();
 }
@@ -87,7 +100,7 @@ export function clientErrorHandler(limits: HttpLimits) {
       socket.destroy();
       return;
     }
-    writeErrorAndClose(socket, clientError(err, limits));
+    writeErrorAndClose(socket, clientError(err, limits), {}, lingerBudget(limits));
   };
 }
 

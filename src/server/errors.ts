@@ -7,6 +7,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrandError, isErrandError } from '../core/index.ts';
 import type { HttpLimits } from './http-options.ts';
+import { lingerBudget } from './http-options.ts';
 import { releaseAfterAnswer } from './upgrade.ts';
 
 /** Longest part of a request's path an error message repeats back. */
@@ -36,13 +37,13 @@ function translate(err: FastifyError, bodyLimit: number, limits: HttpLimits): Er
 }
 
 /** The one way an error answer is sent. */
-export function sendError(request: FastifyRequest, reply: FastifyReply, error: ErrandError): FastifyReply {
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: ErrandError, limits: HttpLimits): FastifyReply {
   // A dependency that is down: clients may try again shortly.
   if (error.status === 503) void reply.header('Retry-After', '5');
   if (error.code === 'websocket_required') void reply.header('Upgrade', 'websocket');
   // RFC 9110: a 401 says how to authenticate.
   if (error.code === 'unauthorized') void reply.header('WWW-Authenticate', 'Bearer realm="errand"');
-  releaseAfterAnswer(request, reply);
+  releaseAfterAnswer(request, reply, lingerBudget(limits));
   return reply.code(error.status).type('application/json; charset=utf-8').send(error.toJSON());
 }
 
@@ -50,14 +51,14 @@ export function installErrorHandling(app: FastifyInstance, bodyLimit: number, li
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const error = isErrandError(err) ? err : translate(err, bodyLimit, limits);
     if (error.status >= 500) request.log.error({ err }, error.message);
-    return sendError(request, reply, error);
+    return sendError(request, reply, error, limits);
   });
-  app.setNotFoundHandler((request, reply) => sendError(request, reply, new ErrandError('not_found', `no route ${request.method} ${echoPath(request.url)}`)));
+  app.setNotFoundHandler((request, reply) => sendError(request, reply, new ErrandError('not_found', `no route ${request.method} ${echoPath(request.url)}`), limits));
 }
 
 /** Fastify's `frameworkErrors` option: the router's refusals, which reach no error handler. */
 export function frameworkErrorHandler(bodyLimit: number, limits: HttpLimits) {
   return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
-    void sendError(request, reply, isErrandError(err) ? err : translate(err, bodyLimit, limits));
+    void sendError(request, reply, isErrandError(err) ? err : translate(err, bodyLimit, limits), limits);
   };
 }

@@ -18,6 +18,8 @@ export const HTTP_DEFAULTS = {
   maxHeaderSize: 16 * 1024,
   /** Room for result file names (Fastify's default is 100). */
   maxParamLength: 255,
+  /** --body-limit (Patavi's 5 MB): a refused request's body up to this much is read and dropped so that its client gets the answer. */
+  bodyLimit: 5 * 1024 * 1024,
 } as const;
 
 export type HttpLimits = { -readonly [K in keyof typeof HTTP_DEFAULTS]: number };
@@ -31,6 +33,15 @@ export function httpLimits(settings: Partial<ServerSettings>): HttpLimits {
   // Node refuses a headers timeout longer than the request timeout (the whole includes the head).
   if (limits.requestTimeoutMs > 0) limits.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   return limits;
+}
+
+/**
+ * What a refused request may still send after its answer and be read (and dropped) rather than
+ * reset: a body of up to the body limit, after a head of up to the head limit. A reset would
+ * discard the answer on the client's side before it read it.
+ */
+export function lingerBudget(limits: HttpLimits): number {
+  return limits.bodyLimit + limits.maxHeaderSize;
 }
 
 /**

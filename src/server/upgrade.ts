@@ -11,8 +11,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Duplex } from 'node:stream';
 import { ErrandError } from '../core/index.ts';
-import { writeErrorAndClose } from './client-errors.ts';
+import { lingerThenDestroy, writeErrorAndClose } from './client-errors.ts';
 import type { HttpLimits } from './http-options.ts';
+import { lingerBudget } from './http-options.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -26,13 +27,25 @@ export function isUpgrade(request: FastifyRequest): boolean {
   return (request.raw as { upgrade?: boolean }).upgrade === true;
 }
 
-/** For an upgrade: says the connection ends, and ends it once the answer is written. */
-export function releaseAfterAnswer(request: FastifyRequest, reply: FastifyReply): void {
+/**
+ * For an upgrade: says the connection ends, and ends it once the answer is written. What the
+ * client still sends (a body with its refused upgrade) is read and dropped for a while, so that it
+ * reads the answer instead of a reset.
+ */
+export function releaseAfterAnswer(request: FastifyRequest, reply: FastifyReply, lingerBytes: number): void {
   if (!isUpgrade(request)) return;
   void reply.header('Connection', 'close');
   const socket = request.raw.socket;
-  reply.raw.once('finish', () => socket.destroy());
-  reply.raw.once('close', () => socket.destroy());
+  // The plugin's own onResponse hook would destroy the socket at once, unread bytes and all (a
+  // reset that can cost the client its answer): closing it is left to the linger below.
+  (request as FastifyRequest & { ws?: boolean }).ws = false;
+  let finished = false;
+  reply.raw.once('finish', () => {
+    finished = true;
+    socket.end();
+    lingerThenDestroy(socket, lingerBytes);
+  });
+  reply.raw.once('close', () => { if (!finished) socket.destroy(); });
 }
 
 /** ws's refusal messages name the header at fault ("Missing or invalid Sec-WebSocket-Key header"). */
@@ -66,6 +79,6 @@ export function guardUpgrades(app: FastifyInstance, limits: HttpLimits): void {
   // With a listener, ws hands its refusals here instead of writing its own text/html answer.
   app.websocketServer.on('wsClientError', (err, socket) => {
     const error = handshakeError(err.message);
-    writeErrorAndClose(socket, error, error.field === 'sec-websocket-version' ? { 'Sec-WebSocket-Version': '13' } : {});
+    writeErrorAndClose(socket, error, error.field === 'sec-websocket-version' ? { 'Sec-WebSocket-Version': '13' } : {}, lingerBudget(limits));
   });
 }

@@ -5,6 +5,7 @@
  * upgrades do not leak their sockets, and slow clients are cut. On both backends.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Backend } from '../support/backends.ts';
 import { countTasks, describeEachBackend } from '../support/backends.ts';
@@ -221,6 +222,28 @@ await describeEachBackend('HTTP edge', (kind) => {
       });
       assertClosingError(response, 400, 'malformed_request');
     }
+  });
+
+  test('a refused upgrade or a bodiless request followed by over 1 MB more is answered and closed, never reset', async () => {
+    // Both were reset once more than 1 MiB followed (the fuzz suite's generated cases 199 and 494),
+    // and a reset can throw the answer away before the client reads it: the server now reads and
+    // drops up to the body limit after such an answer, then closes without a reset.
+    const more = 'l'.repeat(1_100_000);
+    const exchange = (bytes: string): Promise<{ answer: string; reset: boolean }> => new Promise((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      let answer = '';
+      let reset = false;
+      socket.on('data', (chunk: Buffer) => { answer += chunk.toString('latin1'); });
+      socket.on('error', (err: NodeJS.ErrnoException) => { reset ||= err.code === 'ECONNRESET' || err.code === 'EPIPE'; });
+      socket.on('close', () => resolve({ answer, reset }));
+      socket.write(bytes);
+    });
+    const upgrade = await exchange(`POST /task?service=echo HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: ${more.length}\r\n\r\n${more}`);
+    assert.match(upgrade.answer, /^HTTP\/1\.1 400 [^]*"invalid_handshake"/);
+    assert.equal(upgrade.reset, false, 'the refused upgrade was reset');
+    const unframed = await exchange(`GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n{"s":"${more}"}`);
+    assert.match(unframed.answer, /^HTTP\/1\.1 404 /, 'the answer to the request before the bytes the parser refuses');
+    assert.equal(unframed.reset, false, 'the connection with unparseable bytes was reset');
   });
 
   describe('what the router and the request guards refuse', () => {

@@ -144,6 +144,8 @@ describe('an HTTPS server with --client-ca', () => {
       bodyLimit: 1024 * 1024, maxJsonDepth: 64, allowUnknownServices: false,
       tls: { cert: certs.server.cert, key: certs.server.key, clientCa: certs.ca.cert },
       clientCertGrant: parseScopes(['submit:echo', 'read']),
+      // Certificates are the only credential: routes know callers by them alone.
+      auth: { required: true },
       maxHeaderSize: 4096,
       headersTimeoutMs: 1000,
     };
@@ -221,6 +223,26 @@ describe('an HTTPS server with --client-ca', () => {
     assert.equal(types.at(-1), 'done');
     const results = await fetchTls(port, `/task/${task.id}/results`, certs.ca.cert, certs.alice);
     assert.deepEqual(JSON.parse(results.body), { x: 1 });
+  });
+
+  test('a certificate\'s principal owns what it submits: the other certificate sees nothing (404), no certificate is a 401', async () => {
+    const posted = await fetchTls(port, '/task?service=echo', certs.ca.cert, certs.alice, { method: 'POST', body: '{"secret":"alice-only"}' });
+    assert.equal(posted.status, 201, posted.body);
+    const { id } = JSON.parse(posted.body) as { id: string };
+    assert.equal((await backend.store.getTask(id))?.owner, ALICE);
+    for (const path of [`/task/${id}`, `/task/${id}/task`, `/task/${id}/results`]) {
+      const asBob = await fetchTls(port, path, certs.ca.cert, certs.bob);
+      assert.equal(asBob.status, 404, `${path} as bob: ${asBob.body}`);
+      assert.doesNotMatch(asBob.body, /alice-only/);
+      const fromOtherCa = await fetchTls(port, path, certs.ca.cert, certs.aliceFromOtherCa);
+      assert.equal(fromOtherCa.status, 401, `${path} with alice's subject from another CA`);
+      assert.equal((await fetchTls(port, path, certs.ca.cert, undefined)).status, 401, `${path} with no certificate`);
+    }
+    const asAlice = await fetchTls(port, `/task/${id}/task`, certs.ca.cert, certs.alice);
+    assert.deepEqual(JSON.parse(asAlice.body), { secret: 'alice-only' });
+    // The certificate scopes: submit to echo only, and no cancel.
+    assert.equal((await fetchTls(port, '/task?service=other', certs.ca.cert, certs.alice, { method: 'POST', body: '{}' })).status, 403);
+    assert.equal((await fetchTls(port, `/task/${id}`, certs.ca.cert, certs.alice, { method: 'DELETE' })).status, 403);
   });
 
   test("issue 11's header limit and Host check hold on the HTTPS server", async () => {

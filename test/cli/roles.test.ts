@@ -56,7 +56,9 @@ await describeEachBackend('errand roles', () => {
   test('serve will not start without a way to authenticate callers (issue 12), unless --no-auth says so; a stored key is a way', async () => {
     const database = await createTestDatabase();
     try {
-      const common = ['--database-url', database.url, '--amqp-url', backend.urls!.amqp, '--migrate'];
+      const migrated = spawnErrand(['migrate', '--database-url', database.url]);
+      assert.equal((await migrated.exited).code, 0, migrated.output());
+      const common = ['--database-url', database.url, '--amqp-url', backend.urls!.amqp];
       const refused = spawnErrand(['serve', ...common, ...(await serveAddressArgs())]);
       assert.equal((await refused.exited).code, 1);
       assert.match(refused.output(), /^errand: serve will not start with no way to authenticate callers: [^\n]*--no-auth[^\n]*\n$/);

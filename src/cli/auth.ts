@@ -17,6 +17,14 @@ export function credentialFlags(config: Config): string[] {
   ];
 }
 
+/** --no-auth with a credential flag is a contradiction, not a choice between them (serve and dev alike). */
+export function refuseContradiction(config: Config): void {
+  const flags = credentialFlags(config);
+  if (config.noAuth && flags.length > 0) {
+    throw new ErrandError('invalid_field', `--no-auth serves everyone without credentials, yet ${flags.join(' and ')} ${flags.length > 1 ? 'are' : 'is'} given: drop one or the other`, 'no-auth');
+  }
+}
+
 export function authSettings(config: Config, required: boolean): AuthSettings {
   return {
     required,
@@ -35,10 +43,8 @@ export function authSettings(config: Config, required: boolean): AuthSettings {
  */
 export async function serveAuthSettings(config: Config, store: Pick<Store, 'listApiKeys'>, now = new Date()): Promise<AuthSettings> {
   const flags = credentialFlags(config);
-  if (config.noAuth) {
-    if (flags.length > 0) throw new ErrandError('invalid_field', `--no-auth serves everyone without credentials, yet ${flags.join(' and ')} ${flags.length > 1 ? 'are' : 'is'} given: drop one or the other`, 'no-auth');
-    return authSettings(config, false);
-  }
+  refuseContradiction(config);
+  if (config.noAuth) return authSettings(config, false);
   if (flags.length === 0) {
     const live = (await store.listApiKeys()).filter((key) => key.revokedAt === null && (key.expiresAt === null || key.expiresAt > now));
     if (live.length === 0) {

@@ -16,7 +16,7 @@ import type { Config } from './config.ts';
 import { resultLimits } from './config.ts';
 import { createLogger, onShutdown } from './lifecycle.ts';
 import { capabilitySettings, serverSettings } from './serve.ts';
-import { authSettings, credentialFlags } from './auth.ts';
+import { authSettings, credentialFlags, refuseContradiction } from './auth.ts';
 import { capabilityKeyringFor } from './capability-secret.ts';
 import { janitorSettings } from './recorder.ts';
 import { readTlsFiles } from './tls.ts';
@@ -48,7 +48,8 @@ export async function requeueUnfinished(store: Store, broker: Broker, maxAttempt
 /** dev's dashboard may be opened as 127.0.0.1 or as localhost: both are its own origin. */
 export async function devServerSettings(config: Config, tls?: TlsFiles): Promise<ServerSettings> {
   // Open on localhost, unless a credential mode is asked for (then as serve: credentials required).
-  const auth = authSettings(config, credentialFlags(config).length > 0 && !config.noAuth);
+  refuseContradiction(config);
+  const auth = authSettings(config, credentialFlags(config).length > 0);
   return { ...serverSettings(config, tls), corsOwnAddresses: true, auth, ...capabilitySettings(config, await capabilityKeyringFor(config, 'dev')) };
 }
 

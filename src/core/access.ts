@@ -85,8 +85,9 @@ export function streamAccess(caller: Caller): StreamAccess {
   const { principal } = caller;
   if (principal) {
     if (holds(principal, 'read:all')) return { kind: 'all' };
-    if (principal.scopes.has('read')) return { kind: 'owner', owner: principal.id };
+    // A stream asked for under a task link (`/access/<token>/events`) is that task's.
     if (caller.capability) return { kind: 'task', task: caller.capability.task };
+    if (principal.scopes.has('read')) return { kind: 'owner', owner: principal.id };
     return { kind: 'forbidden', message: `${principal.id} may not read events: it has no read scope` };
   }
   if (caller.capability) return { kind: 'task', task: caller.capability.task };
@@ -118,6 +119,15 @@ export function changeAccess(caller: Caller, task: { id: string; owner: string |
     return principal.scopes.has('cancel') ? { kind: 'allowed' } : { kind: 'forbidden', message: `${principal.id} may not ${verb} tasks: it has no cancel scope` };
   }
   return passesRead(readAccess(caller, task.id), task.owner) ? { kind: 'forbidden', message: `${principal.id} may ${verb} only its own tasks` } : HIDDEN;
+}
+
+/**
+ * Whether `caller` may hand out a task link for `task`: only what its own credential reads (a
+ * link never grants more than its issuer holds), never through open reads or another link.
+ */
+export function mayIssueLink(caller: Caller, task: { id: string; owner: string | null }): boolean {
+  if (!caller.principal) return false;
+  return passesRead(readAccess({ principal: caller.principal, label: null }, task.id), task.owner);
 }
 
 /** The principal recorded as the owner of what `caller` submits. */

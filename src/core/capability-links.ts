@@ -16,7 +16,7 @@ export function accessBase(base: Links, token: string): Links {
   return { http: `${base.http}${segment}`, ws: `${base.ws}${segment}` };
 }
 
-const PREFIX = new RegExp(`^/${CAPABILITY_SEGMENT}/([^/?#]*)(/[^]*)?$`);
+const PREFIX = new RegExp(`^/${CAPABILITY_SEGMENT}/([^/?#]*)([/?][^]*)?$`);
 
 /**
  * Splits a request target into its token and the target without it (`/access/T/task/1?x` gives
@@ -25,5 +25,6 @@ const PREFIX = new RegExp(`^/${CAPABILITY_SEGMENT}/([^/?#]*)(/[^]*)?$`);
 export function splitAccess(target: string): { token: string; rest: string } | undefined {
   const match = PREFIX.exec(target);
   if (!match) return undefined;
-  return { token: match[1]!, rest: match[2] ?? '/' };
+  const rest = match[2] ?? '/';
+  return { token: match[1]!, rest: rest.startsWith('?') ? `/${rest}` : rest };
 }

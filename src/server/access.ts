@@ -3,7 +3,7 @@
  * lacks the right, and for a task the caller may not see, the very 404 of a task that does not exist.
  */
 import type { FastifyRequest } from 'fastify';
-import { accessBase, describeTask, ErrandError, issueCapability, readAccess, streamAccess } from '../core/index.ts';
+import { accessBase, describeTask, ErrandError, issueCapability, mayIssueLink, readAccess, streamAccess } from '../core/index.ts';
 import type { Caller, CapabilityKeyring, Decision, EventFilter, Links, ReadAccess, TaskDescription, TaskInfo } from '../core/index.ts';
 import type { Authenticator } from './auth/authenticate.ts';
 
@@ -58,27 +58,33 @@ export interface TaskLinkSettings {
 
 /** The links a caller is given for a task: with a capability token when one applies. */
 export interface TaskLinker {
-  /** Base links for `id` as `caller` is to see them. */
-  baseFor(caller: Caller, id: string): Links;
+  /** Base links for a task as `caller` is to see them (`owner`: the task's). */
+  baseFor(caller: Caller, task: { id: string; owner: string | null }): Links;
+  /** True when the links given for this caller and task carry a token (they differ per answer). */
+  carriesToken(caller: Caller, task: { id: string; owner: string | null }): boolean;
   /** A task's description for `caller`: read links with its token, `cancel` without (a token only reads). */
   describe(caller: Caller, task: Pick<TaskInfo, 'id' | 'service' | 'status'> & Partial<TaskInfo>, statusOverride?: 'no-workers'): TaskDescription;
 }
 
 export function createTaskLinker(plain: () => Links, settings: TaskLinkSettings): TaskLinker {
   const now = settings.now ?? Date.now;
-  function baseFor(caller: Caller, id: string): Links {
+  /** Whether a new token is signed: by a signed-in caller, for what its own credential reads. */
+  const issues = (caller: Caller, task: { id: string; owner: string | null }): boolean =>
+    settings.issue && settings.keyring !== undefined && mayIssueLink(caller, task);
+  function baseFor(caller: Caller, task: { id: string; owner: string | null }): Links {
     const base = plain();
     // A token the caller came with is passed on as it is: never a later expiry than it had.
-    if (caller.capability?.task === id) return accessBase(base, caller.capability.token);
-    // Only a signed-in caller is handed new tokens: it is answerable for whom it passes them to.
-    if (!settings.issue || !settings.keyring || !caller.principal) return base;
-    const { signing } = settings.keyring;
-    return accessBase(base, issueCapability(id, { secret: signing.secret, keyId: signing.keyId, lifetimeMs: settings.lifetimeMs, now: now() }));
+    if (caller.capability?.task === task.id) return accessBase(base, caller.capability.token);
+    if (!issues(caller, task)) return base;
+    const { signing } = settings.keyring!;
+    return accessBase(base, issueCapability(task.id, { secret: signing.secret, keyId: signing.keyId, lifetimeMs: settings.lifetimeMs, now: now() }));
   }
   return {
     baseFor,
+    carriesToken: (caller, task) => caller.capability?.task === task.id || issues(caller, task),
     describe(caller, task, statusOverride) {
-      const base = baseFor(caller, task.id);
+      // A task without a recorded owner here is one the caller is submitting: its own.
+      const base = baseFor(caller, { id: task.id, owner: task.owner !== undefined ? task.owner : caller.principal?.id ?? null });
       const description = describeTask(base, task, statusOverride);
       if (description._links.cancel) description._links.cancel = { href: `${plain().http}/task/${task.id}/cancel` };
       return description;

@@ -11,11 +11,16 @@ export const CREDENTIAL_EXPIRED_CLOSE = 4001;
 /** Longest delay a Node timer takes (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** When the caller's access ends: its credential's expiry, or its capability's when that is all it has. */
+/**
+ * When the caller's access ends: the first of its credential's expiry and, when it came with a
+ * task link, the link's (a stream opened through a link ends with it, whatever else the caller
+ * holds: an expiring link is how a single link is withdrawn). Open reads need no link.
+ */
 export function accessEndsAt(caller: Caller): number | undefined {
-  if (caller.principal) return caller.expiresAt;
-  if (caller.openReads) return undefined;
-  return caller.capability?.expiresAt;
+  const ends: number[] = [];
+  if (caller.principal && caller.expiresAt !== undefined) ends.push(caller.expiresAt);
+  if (caller.capability && !caller.openReads) ends.push(caller.capability.expiresAt);
+  return ends.length > 0 ? Math.min(...ends) : undefined;
 }
 
 /** Calls `onExpiry` when the caller's access ends (never, when it does not); cancel() stops the timer. */

@@ -9,7 +9,7 @@ import type { SqlClient, SqlQueryable } from './sql-client.ts';
 
 interface EventRow { id: string; task_id: string; service: string; type: EventType; data: unknown; at: Date; owner: string | null }
 
-const EVENT_COLUMNS = `id::text AS id, lpad(to_hex(task_id), 16, '0') AS task_id, service, type, data, at, owner`;
+const EVENT_COLUMNS = `id::text AS id, lpad(to_hex(task_id), 16, '0') AS task_id, service, type, data, at, principal AS owner`;
 
 function toEvent(row: EventRow): TaskEvent {
   return { id: Number(row.id), taskId: row.task_id, service: row.service, type: row.type, data: row.data, at: new Date(row.at), owner: row.owner };
@@ -22,8 +22,8 @@ function toEvent(row: EventRow): TaskEvent {
 export async function appendEvents(q: SqlQueryable, events: NewEvent[]): Promise<NewEvent[]> {
   if (events.length === 0) return [];
   await q.query(
-    `INSERT INTO task_event_pending (task_id, service, type, data, owner)
-     SELECT u.task_id, u.service, u.type, u.data::jsonb, coalesce(u.owner, t.owner)
+    `INSERT INTO task_event_pending (task_id, service, type, data, principal)
+     SELECT u.task_id, u.service, u.type, u.data::jsonb, coalesce(u.owner, t.principal)
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(task_id, service, type, data, owner, n)
        LEFT JOIN task t ON t.id = u.task_id
      ORDER BY u.n`,
@@ -53,9 +53,9 @@ export async function sequenceEvents(db: SqlClient, limit: number): Promise<Task
     const moved = await tx.query<EventRow>(
       `WITH taken AS (
          DELETE FROM task_event_pending WHERE pk IN (SELECT pk FROM task_event_pending ORDER BY pk LIMIT $2)
-         RETURNING pk, task_id, service, type, data, at, owner)
-       INSERT INTO task_event (id, task_id, service, type, data, at, owner)
-       SELECT $1::bigint + row_number() OVER (ORDER BY pk), task_id, service, type, data, at, owner FROM taken
+         RETURNING pk, task_id, service, type, data, at, principal)
+       INSERT INTO task_event (id, task_id, service, type, data, at, principal)
+       SELECT $1::bigint + row_number() OVER (ORDER BY pk), task_id, service, type, data, at, principal FROM taken
        RETURNING ${EVENT_COLUMNS}`,
       [last, limit],
     );
@@ -83,7 +83,7 @@ function filterParams(filter: EventFilter): unknown[] {
 const FILTER_SQL = `($1::bigint[] IS NULL OR task_id = ANY($1::bigint[]))
   AND ($2::text[] IS NULL OR service = ANY($2::text[]))
   AND ($3::text[] IS NULL OR type = ANY($3::text[]))
-  AND ($4::text IS NULL OR owner = $4::text)`;
+  AND ($4::text IS NULL OR principal = $4::text)`;
 
 /** Events after `after` and up to `upTo` (when given) that pass the filter, oldest first. */
 export async function readEvents(q: SqlQueryable, filter: EventFilter, after: number, upTo: number | null, limit: number): Promise<TaskEvent[]> {

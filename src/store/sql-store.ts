@@ -15,11 +15,11 @@ import type { CachedSubmission, CancelOutcome, CompletedTask, CompletionOutcome,
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
 const HEX_ID = `lpad(to_hex(id), 16, '0')`;
-const TASK_COLUMNS = `${HEX_ID} AS id, service, status, owner, created_at, started_at, completed_at, expires_at,
+const TASK_COLUMNS = `${HEX_ID} AS id, service, status, principal AS owner, created_at, started_at, completed_at, expires_at,
   attempts, worker, script IS NOT NULL AS has_script, console IS NOT NULL AS has_console, error, deadline, progress`;
 const SNAPSHOT_COLUMNS = `${HEX_ID} AS id, service, status, run_id, attempts, worker, progress_seq, started_at`;
 /** A read limited to one owner's tasks: `$2` is the owner, or null for any task. */
-const OWNED_BY_2 = '($2::text IS NULL OR owner = $2::text)';
+const OWNED_BY_2 = '($2::text IS NULL OR principal = $2::text)';
 /** Advisory lock key ('errand.janitor'): one janitor sweeps at a time. */
 const JANITOR_LOCK = 7_415_021_002;
 
@@ -117,7 +117,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
 
   async function insertRows(q: SqlQueryable, tasks: NewTask[], cacheKey: string | null = null): Promise<NewEvent[]> {
     await q.query(
-      `INSERT INTO task (id, service, input, owner, client_name, ttl, deadline, cache_key)
+      `INSERT INTO task (id, service, input, principal, client_name, ttl, deadline, cache_key)
        SELECT u.id, u.service, u.input::jsonb, u.owner, u.client_name, u.ttl::interval, u.deadline, $8
        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
          AS u(id, service, input, owner, client_name, ttl, deadline)`,
@@ -394,7 +394,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
   async function copyCachedResult(q: SqlQueryable, task: NewTask, fromId: string): Promise<CachedSubmission> {
     const id = taskIdToDecimal(task.id);
     const copied = await q.query<TaskRow>(
-      `INSERT INTO task (id, service, status, input, owner, client_name, ttl, deadline, started_at, completed_at, expires_at, attempts, script, result, console)
+      `INSERT INTO task (id, service, status, input, principal, client_name, ttl, deadline, started_at, completed_at, expires_at, attempts, script, result, console)
        SELECT $1, $2, 'done', $3::jsonb, $4, $5, $6::interval, $7, now(), now(), now() + $6::interval, 0, c.script, c.result, c.console
        FROM task c WHERE c.id = $8
        RETURNING ${TASK_COLUMNS}`,
@@ -433,7 +433,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
         if (again.rowCount === 1) return queue();
         continue;
       }
-      const holder = await q.query<{ status: TaskStatus; deadline: Date | null; owner: string | null }>('SELECT status, deadline, owner FROM task WHERE id = $1 FOR UPDATE', [taskId]);
+      const holder = await q.query<{ status: TaskStatus; deadline: Date | null; owner: string | null }>('SELECT status, deadline, principal AS owner FROM task WHERE id = $1 FOR UPDATE', [taskId]);
       const entry = await q.query<{ ready: boolean; live: boolean }>(
         'SELECT ready, coalesce(expires_at > now(), false) AS live FROM task_cache WHERE key = $1 AND task_id = $2 FOR UPDATE', [cache.key, taskId],
       );
@@ -501,7 +501,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     async getTasks(ids, owner) {
       if (ids.length === 0) return [];
       const rows = await db.query<TaskRow>(
-        `SELECT ${TASK_COLUMNS} FROM task WHERE id = ANY($1::bigint[]) AND ($2::text IS NULL OR owner = $2::text)`, [ids.map(taskIdToDecimal), owner ?? null],
+        `SELECT ${TASK_COLUMNS} FROM task WHERE id = ANY($1::bigint[]) AND ${OWNED_BY_2}`, [ids.map(taskIdToDecimal), owner ?? null],
       );
       const byId = new Map(rows.rows.map((r) => [r.id, toTaskInfo(r)]));
       return [...new Set(ids)].flatMap((id) => byId.get(id) ?? []);
@@ -526,7 +526,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     async getFile(id, name, owner): Promise<StoredFile | undefined> {
       const row = await one<{ content_type: string; content: Uint8Array }>(
         `SELECT content_type, content FROM task_file WHERE task_id = $1 AND name = $2
-           AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM task WHERE id = $1 AND owner = $3::text))`, [taskIdToDecimal(id), name, owner ?? null],
+           AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM task WHERE id = $1 AND principal = $3::text))`, [taskIdToDecimal(id), name, owner ?? null],
       );
       return row && { contentType: row.content_type, content: Buffer.from(row.content.buffer, row.content.byteOffset, row.content.byteLength) };
     },
@@ -566,7 +566,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     }),
 
     deleteTask: (id, by) => db.transaction(async (tx) => {
-      const gone = await tx.query<{ service: string; owner: string | null }>('DELETE FROM task WHERE id = $1 RETURNING service, owner', [taskIdToDecimal(id)]);
+      const gone = await tx.query<{ service: string; owner: string | null }>('DELETE FROM task WHERE id = $1 RETURNING service, principal AS owner', [taskIdToDecimal(id)]);
       const row = gone.rows[0];
       if (!row) return { deleted: false, events: [] };
       return { deleted: true, events: await appendEvents(tx, [{ taskId: id, service: row.service, type: 'deleted', data: by ? { by } : {}, owner: row.owner }]) };

@@ -234,6 +234,7 @@ test('serve passes the allowlist on; dev also allows its own addresses, and is o
     const keyed = await devServerSettings(readConfig(['dev', '--api-key', 'k', '--data-dir', dataDir], {}).config);
     assert.equal(keyed.auth?.required, true);
     assert.equal(keyed.auth?.single?.name, 'patavi');
+    await assert.rejects(devServerSettings(readConfig(['dev', '--no-auth', '--api-key', 'k', '--data-dir', dataDir], {}).config), (err: unknown) => err instanceof ErrandError && err.field === 'no-auth');
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -31,6 +31,7 @@ test('a request target is split into its token and the rest', () => {
   assert.deepEqual(splitAccess(`/access/${TOKEN}/task/1/results/a.png`), { token: TOKEN, rest: '/task/1/results/a.png' });
   assert.deepEqual(splitAccess(`/access/${TOKEN}/events?task=1`), { token: TOKEN, rest: '/events?task=1' });
   assert.deepEqual(splitAccess(`/access/${TOKEN}`), { token: TOKEN, rest: '/' });
+  assert.deepEqual(splitAccess(`/access/${TOKEN}?x=1`), { token: TOKEN, rest: '/?x=1' });
   assert.deepEqual(splitAccess('/access//task/1'), { token: '', rest: '/task/1' });
   assert.equal(splitAccess('/task/1'), undefined);
   assert.equal(splitAccess('/accessory/x/task/1'), undefined);

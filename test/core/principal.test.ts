@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { changeAccess, isErrandError, LOCAL_PRINCIPAL, maySubmit, parseScopes, passesRead, principalOf, readAccess, streamAccess, submitAccess } from '../../src/core/index.ts';
+import { changeAccess, isErrandError, LOCAL_PRINCIPAL, mayIssueLink, maySubmit, parseScopes, passesRead, principalOf, readAccess, streamAccess, submitAccess } from '../../src/core/index.ts';
 import type { Caller, Principal } from '../../src/core/index.ts';
 
 test('scopes are read as written; submit:<service> limits submit, a plain submit lifts the limit', () => {
@@ -71,9 +71,20 @@ test('what a global event stream may carry', () => {
   assert.deepEqual(streamAccess(as(auditor)), { kind: 'all' });
   assert.deepEqual(streamAccess(as(undefined, { capability })), { kind: 'task', task: TASK.id });
   assert.deepEqual(streamAccess(as(submitOnly, { capability })), { kind: 'task', task: TASK.id });
+  assert.deepEqual(streamAccess(as(owner, { capability })), { kind: 'task', task: TASK.id }, 'a stream asked for under a link is the link\'s task');
   assert.equal(streamAccess(as(submitOnly)).kind, 'forbidden');
   assert.equal(streamAccess(as()).kind, 'unauthenticated');
   assert.equal(streamAccess(as(undefined, { badCapability: true })).kind, 'unauthenticated');
   assert.deepEqual(streamAccess(as(undefined, { openReads: true })), { kind: 'all' });
   assert.deepEqual(streamAccess(as(owner, { openReads: true })), { kind: 'all' });
+});
+
+test('who may hand out a task link: a signed-in caller, for what its own credential reads', () => {
+  assert.equal(mayIssueLink(as(owner), TASK), true);
+  assert.equal(mayIssueLink(as(auditor), TASK), true);
+  assert.equal(mayIssueLink(as(other), TASK), false);
+  assert.equal(mayIssueLink(as(submitOnly), { ...TASK, owner: 'key:feeder' }), false, 'a submitter that may not read its tasks cannot grant reading them');
+  assert.equal(mayIssueLink(as(other, { openReads: true }), TASK), false, 'open reads are not the caller\'s to pass on');
+  assert.equal(mayIssueLink(as(undefined, { capability }), TASK), false, 'a link holder passes on its link, it mints none');
+  assert.equal(mayIssueLink(as(undefined, { openReads: true }), TASK), false);
 });

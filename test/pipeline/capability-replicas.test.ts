@@ -51,7 +51,10 @@ await describeEachBackend('capability links across servers', (kind) => {
       else assert.equal(((await answer.json()) as { error: { code: string } }).error.code, 'not_found');
     }
     // The rotated server signs new links with the new secret, which the one that dropped the old reads.
-    const fresh = (await (await fetch(`${rotated.baseUrl}/task/${json.id}`, { headers: { 'x-api-key': 'k' } })).json()) as { _links: { self: { href: string } } };
+    const asked = await fetch(`${rotated.baseUrl}/task/${json.id}`, { headers: { 'x-api-key': 'k' } });
+    // A finished task's description is immutable, but its links' token expires: never kept long.
+    assert.equal(asked.headers.get('cache-control'), 'private, no-cache');
+    const fresh = (await asked.json()) as { _links: { self: { href: string } } };
     assert.equal((await fetch(`${dropped.baseUrl}${new URL(fresh._links.self.href).pathname}`)).status, 200);
     assert.equal((await fetch(`${replica.baseUrl}${new URL(fresh._links.self.href).pathname}`)).status, 404, 'a server with only the old secret does not know the new one');
   });

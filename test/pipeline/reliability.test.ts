@@ -63,7 +63,7 @@ await describeEachBackend('reliability', (kind) => {
     assert.deepEqual(wrong.json.error, { code: 'unauthorized', message: 'the API key in x-api-key is not valid (unknown, revoked or expired)', field: 'x-api-key' });
     const right = await postTask(stack.baseUrl, 'echo', {}, { headers: key });
     assert.equal(right.response.status, 201);
-    const stored = await backend.db.query<{ owner: string; client_name: string }>('SELECT owner, client_name FROM task WHERE id = $1', [BigInt(`0x${right.json.id}`).toString()]);
+    const stored = await backend.db.query<{ owner: string; client_name: string }>('SELECT principal AS owner, client_name FROM task WHERE id = $1', [BigInt(`0x${right.json.id}`).toString()]);
     assert.deepEqual(stored.rows[0], { owner: 'key:patavi', client_name: 'GeMTC-open' });
     const plain = `${stack.baseUrl}/task/${right.json.id}`;
     assert.equal((await fetch(plain)).status, 401, 'reads need the key too');

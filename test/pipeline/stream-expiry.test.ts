@@ -73,6 +73,12 @@ await describeEachBackend('streams end with their credential', (kind) => {
     assert.equal((await fetch(`${base.http}/task/${taskId}`)).status, 404);
   });
 
+  test('a task link used beside a credential that never expires still ends the stream when the link does', async () => {
+    const base = shortLink();
+    const closed = await closeOf(`${base.ws}/task/${taskId}/updates`, { authorization: `Bearer ${adminKey}` });
+    assert.equal(closed.code, 4001);
+  });
+
   test('an API key that expires: WS /events closes with 4001, and the key is refused after', async () => {
     const key = newApiKey();
     await backend.store.createApiKey({ name: 'short', scopes: ['read:all'], secretSha256: hashApiKey(key), expires: { at: new Date(Date.now() + SHORT_MS) } });

@@ -171,7 +171,8 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.get<IdParams>('/task/:id', async (request, reply) => {
     const id = requireExistingTaskId(request.params.id);
     const { caller, task } = await readableTask(request, id);
-    if (isTerminal(task.status)) reply.header('Cache-Control', caching.immutable);
+    // Links with a token differ per answer and expire: such a description is never kept long.
+    if (isTerminal(task.status) && !ctx.linker.carriesToken(caller, task)) reply.header('Cache-Control', caching.immutable);
     else changing(reply);
     return describe(caller, task);
   });

@@ -17,6 +17,9 @@ import { requireExistingTaskId } from './ids.ts';
 
 type IdParams = { Params: { id: string } };
 
+/** The owner of the task an upgrade asked for, from the check before it (the links need it). */
+const owners = new WeakMap<FastifyRequest, string | null>();
+
 export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): void {
   app.route<IdParams>({
     method: 'GET',
@@ -29,6 +32,7 @@ export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): v
       const { owner } = await readerOf(ctx.auth, request, id);
       const task = await ctx.store.getTask(id);
       if (!task || (owner !== undefined && task.owner !== owner)) throw notFound(id);
+      owners.set(request, task.owner);
     },
     // The client's WebSocket cap (429), also before the upgrade.
     preHandler: webSocketSlot(ctx.streams),
@@ -45,7 +49,7 @@ function watchTask(ctx: RouteContext) {
     const id = request.params.id;
     const caller = await ctx.auth.caller(request);
     // A browser that came with a task link fetches the results with the same token.
-    const href = resultsUrl(ctx.linker.baseFor(caller, id), id);
+    const href = resultsUrl(ctx.linker.baseFor(caller, { id, owner: owners.get(request) ?? null }), id);
     let ended = false;
     let expiry = { cancel() {} };
     const finish = (eventType: 'done' | 'failed'): void => {

@@ -354,4 +354,49 @@ await describeEachBackend('access: streams, enumeration, labels, open reads, JWT
     const forged = await httpAnswer(`${stack.baseUrl}/task/${id}`, { headers: { authorization: `${alice.authorization.slice(0, -4)}AAAA` } });
     assert.equal(forged.status, 401, forged.body);
   });
+
+  test('with auth on, the registry needs a credential, and only read:all and admin see which workers run where', async () => {
+    assert.equal((await httpAnswer(`${stack.baseUrl}/services`)).status, 401);
+    const viaLink = await httpAnswer(`${stack.baseUrl}/access/${'A'.repeat(47)}/services/marked`);
+    assert.equal(viaLink.status, 401, 'a task link is not a credential for the registry');
+    const workersAs = async (key: string): Promise<Array<Record<string, unknown>>> => {
+      const answer = await httpAnswer(`${stack.baseUrl}/services/marked`, { headers: bearer(key) });
+      assert.equal(answer.status, 200, answer.body);
+      return (JSON.parse(answer.body) as { workers: Array<Record<string, unknown>> }).workers;
+    };
+    for (const worker of await workersAs(keys.owner!)) assert.deepEqual(['id' in worker, 'host' in worker], [false, false]);
+    for (const key of [keys.reader!, keys.admin!]) {
+      const workers = await workersAs(key);
+      assert.ok(workers.length > 0 && workers.every((w) => typeof w.id === 'string' && typeof w.host === 'string'));
+    }
+  });
+
+  test('a JWKS URL that cannot be reached is 503 auth_unavailable with Retry-After, not a 401', async () => {
+    const gone = createServer();
+    await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', resolve));
+    const port = (gone.address() as AddressInfo).port;
+    await new Promise((resolve) => gone.close(resolve));
+    const unreachable = await startStack(backend, {
+      recorder: false,
+      settings: {
+        auth: {
+          required: true,
+          jwt: {
+            keys: { jwksUrl: `http://127.0.0.1:${port}/jwks.json` }, algorithms: [...DEFAULT_JWT_ALGORITHMS], issuer: ISSUER, audience: [AUDIENCE],
+            scopesClaim: 'scope', clockToleranceSeconds: 30, jwksTimeoutMs: 2000, maxTokenBytes: 8192,
+          },
+        },
+      },
+    });
+    try {
+      const before = await countTasks(backend);
+      const answer = await fetch(`${unreachable.baseUrl}/task?service=marked`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${await jwt('alice')}`, 'content-type': 'application/json' } });
+      assert.equal(answer.status, 503);
+      assert.equal(answer.headers.get('retry-after'), '5');
+      assert.equal(((await answer.json()) as { error: { code: string } }).error.code, 'auth_unavailable');
+      assert.equal(await countTasks(backend), before, 'nothing was submitted');
+    } finally {
+      await unreachable.close();
+    }
+  });
 });

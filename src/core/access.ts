@@ -94,10 +94,15 @@ export function streamAccess(caller: Caller): StreamAccess {
   return { kind: 'unauthenticated', message: caller.badCapability ? 'the access token is not valid (tampered, expired or signed with a secret no longer accepted)' : NO_CREDENTIAL };
 }
 
+/** What only a signed-in caller may do at all (submit, the service registry): a task link is no credential there. */
+export function signedInAccess(caller: Caller): Decision {
+  return caller.principal ? { kind: 'allowed' } : { kind: 'unauthenticated', message: NO_SIGN_IN };
+}
+
 /** Submitting to `service`. */
 export function submitAccess(caller: Caller, service: string): Decision {
   const { principal } = caller;
-  if (!principal) return { kind: 'unauthenticated', message: NO_SIGN_IN };
+  if (!principal) return signedInAccess(caller);
   if (maySubmit(principal, service)) return { kind: 'allowed' };
   return { kind: 'forbidden', message: principal.scopes.has('submit') ? `${principal.id} may not submit to service ${service}` : `${principal.id} may not submit tasks: it has no submit scope` };
 }

@@ -1,7 +1,8 @@
 /** The service registry over HTTP: which services run, their input schema, docs, workers and queue. */
 import type { FastifyInstance } from 'fastify';
 import type { FastifyRequest } from 'fastify';
-import { ErrandError, serviceNameProblem } from '../../core/index.ts';
+import { ErrandError, serviceNameProblem, signedInAccess } from '../../core/index.ts';
+import { requireAllowed } from '../access.ts';
 import type { RouteContext } from '../context.ts';
 import type { RegisteredService } from '../registry.ts';
 
@@ -26,12 +27,11 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
    * and which workers run where (ids, hosts) only for operators: read:all or admin.
    */
   async function viewer(request: FastifyRequest): Promise<{ operator: boolean }> {
-    const { principal } = await ctx.auth.caller(request);
-    if (!principal) {
-      if (ctx.auth.required) throw new ErrandError('unauthorized', 'the service registry needs a credential: Authorization: Bearer <API key or token>, x-api-key, or a client certificate', 'authorization');
-      return { operator: false };
-    }
-    return { operator: principal.scopes.has('admin') || principal.scopes.has('read:all') };
+    const caller = await ctx.auth.caller(request);
+    // With auth off every caller is `local`: always signed in.
+    requireAllowed(signedInAccess(caller));
+    const scopes = caller.principal!.scopes;
+    return { operator: scopes.has('admin') || scopes.has('read:all') };
   }
 
   app.get('/services', async (request) => {

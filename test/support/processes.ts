@@ -16,7 +16,9 @@ export interface RunningErrand {
 }
 
 export function spawnErrand(args: string[], env: Record<string, string> = {}): RunningErrand {
-  const child = spawn(process.execPath, [ERRAND_BIN, ...args], { env: { ...process.env, ERRAND_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // ERRAND_NODE_ARGS: flags for node itself (such as --cpu-prof, which NODE_OPTIONS refuses), for profiling.
+  const nodeArgs = (env.ERRAND_NODE_ARGS ?? process.env.ERRAND_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, ERRAND_BIN, ...args], { env: { ...process.env, ERRAND_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer) => {

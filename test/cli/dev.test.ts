@@ -16,8 +16,8 @@ let dataDir: string;
 before(async () => { dataDir = await mkdtemp(join(tmpdir(), 'errand-dev-')); });
 after(async () => { await rm(dataDir, { recursive: true, force: true }); });
 
-async function startDev(): Promise<{ dev: RunningErrand; base: string }> {
-  const dev = spawnErrand(['dev', '--port', '0', '--data-dir', dataDir]);
+async function startDev(...more: string[]): Promise<{ dev: RunningErrand; base: string }> {
+  const dev = spawnErrand(['dev', '--port', '0', '--data-dir', dataDir, ...more]);
   // The banner's last line: the lines before it may arrive in separate pipe reads.
   await eventually(() => dev.output().includes('Ctrl-C stops') || dev.child.exitCode !== null, 'errand dev to print its banner', 60_000);
   const match = /Open (\S+)\//.exec(dev.output());
@@ -49,9 +49,11 @@ void describeWithR('errand dev with the bundled examples', () => {
 
   test('tasks left unfinished by a stopped dev process run when it starts again', async () => {
     let { dev, base } = await startDev();
-    const { json } = await postTask(base, 'slow', { duration: 5, silent: true });
+    // Far longer than the test: still unfinished however slowly the second start goes. That one
+    // stops it when the test stops it, instead of waiting for it.
+    const { json } = await postTask(base, 'slow', { duration: 600, silent: true });
     await dev.stop('SIGKILL');
-    ({ dev, base } = await startDev());
+    ({ dev, base } = await startDev('--stop-grace', '0'));
     try {
       assert.match(dev.output(), /re-queued 1 unfinished task/);
       // Still there after the restart, and running again (the slow task is stopped before it ends).

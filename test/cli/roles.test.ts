@@ -114,13 +114,15 @@ await describeEachBackend('errand roles', () => {
 
   test('a worker killed while running a task: the janitor queues it again for another worker, where it completes', async (t) => {
     // The task was acknowledged when it started, so only the janitor can hand it on: it does once
-    // the dead worker has missed three announcements.
+    // the dead worker has missed three announcements (3 s; a live worker stalled that long on a
+    // busy machine would be taken for lost).
     const janitor = startJanitor({ store: backend.store, broker: backend.broker, logger: testLogger, lostCheckIntervalMs: 100, liveness: { unknownGraceMs: 2000 } });
     t.after(() => janitor.stop());
-    const args = ['worker', '--amqp-url', backend.urls!.amqp, '--services', FIXTURE_SERVICES, '--announce-interval', '200'];
+    const args = ['worker', '--amqp-url', backend.urls!.amqp, '--services', FIXTURE_SERVICES, '--announce-interval', '1000'];
     const first = spawnErrand(args);
     const firstId = (await first.waitForLog((l) => l.msg === 'errand worker running')).worker as string;
-    const { json } = await postTask(stack.baseUrl, 'hold', { ms: 1500 });
+    // Held for as long as the first worker runs it, so it is still running when that one is killed.
+    const { json } = await postTask(stack.baseUrl, 'hold', { holdUnder: first.child.pid });
     // Wait until the first worker has it.
     await eventually(async () => (await backend.store.getTask(json.id))?.worker === firstId, 'the first worker to start the task');
     assert.equal((await backend.store.getTask(json.id))?.status, 'running');

@@ -66,8 +66,15 @@ await describeEachBackend('broker', (kind) => {
     let most = 0;
     let finished = 0;
     const done = deferred();
+    // Each message is held until three are (or all that are left): the consumer shows it holds
+    // three at once however the deliveries are spread in time, and a fourth would show too.
+    const held: Array<() => void> = [];
     const sub = await broker.consume('q-prefetch', async () => {
       most = Math.max(most, ++running);
+      await new Promise<void>((resolve) => {
+        held.push(resolve);
+        if (running >= 3 || finished + running === 20) held.splice(0).forEach((release) => release());
+      });
       await new Promise((resolve) => setTimeout(resolve, 5));
       running--;
       if (++finished === 20) done.resolve();

@@ -53,9 +53,14 @@ await describeEachBackend('event log', (kind) => {
     const data = progress[0]!.data as { value: number; percent: number; etaSeconds: number };
     assert.equal(data.value, 25);
     assert.equal(data.percent, 25);
-    assert.ok(data.etaSeconds > 25 && data.etaSeconds < 35, `about 30 s left, got ${data.etaSeconds}`);
     const info = await backend.store.getTask(task.id);
     assert.equal(info?.progress?.percent, 25);
+    // A quarter done after `elapsed`: three times that left, by the times the store recorded
+    // (at least 10 s, however long the machine took between the two statements).
+    const elapsed = (Date.parse(info!.progress!.at) - info!.startedAt!.getTime()) / 1000;
+    assert.ok(elapsed >= 10, `${elapsed} s since the start`);
+    assert.ok(Math.abs(data.etaSeconds - 3 * elapsed) <= 0.1, `${data.etaSeconds} s left after ${elapsed} s at 25 %`);
+    assert.equal(info?.progress?.etaSeconds, data.etaSeconds);
     await backend.store.completeTasks([{ id: task.id, status: 'done', index: {}, files: [], error: null }]);
     assert.deepEqual(typesOf(await eventsOf(task.id)), ['queued', 'started', 'progress', 'done']);
   });

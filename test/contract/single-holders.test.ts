@@ -24,7 +24,9 @@ await describeEachBackend('node id lease', (kind) => {
     // Renewed every 100 ms.
     const lease = await leaseNodeId(backend.store, testLogger, () => { lost++; }, 0.3);
     try {
-      await new Promise((resolve) => setTimeout(resolve, 350));
+      const expiry = async () => (await backend.db.query<{ at: string }>('SELECT expires_at::text AS at FROM node_lease WHERE node_id = $1', [lease.nodeId])).rows[0]!.at;
+      const leased = await expiry();
+      await eventually(async () => (await expiry()) !== leased, 'the lease to be renewed');
       assert.equal(lost, 0, 'renewals of a lease still held');
       await backend.db.query(`UPDATE node_lease SET holder = 'another process' WHERE node_id = $1`, [lease.nodeId]);
       await eventually(() => lost > 0, 'the lost lease to be reported');

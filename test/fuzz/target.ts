@@ -5,12 +5,11 @@
  * whose results are hostile) and the same short limits, set through ERRAND_* variables.
  */
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, createTestVhost } from '../support/backends.ts';
-import { spawnErrand, stopAll } from '../support/processes.ts';
+import { freePort, spawnErrand, stopAll } from '../support/processes.ts';
 import type { RunningErrand } from '../support/processes.ts';
 import { eventually } from '../support/wait.ts';
 
@@ -87,14 +86,6 @@ export interface FuzzTarget {
 }
 
 export const SERVICES = ['echo', 'regression', 'files', 'env'] as const;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** echo and the fixtures as they are; regression's manifest (its input schema) over a Node stub, so no R is needed. */
 async function prepareServices(dir: string): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * Canceling a task as a client does it: `POST /task/:id/cancel` and Patavi's `DELETE /task/:id`.
  * A queued task never runs (not even on a worker that starts after the cancel); a running one is
- * stopped within a second whatever its runtime (Node, command, R), and every watcher hears it.
+ * stopped whatever its runtime (Node, command, R), and every watcher hears it. The programs run
+ * until they are stopped, so that they end at all shows the cancel; no test times the machine.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -294,7 +295,7 @@ await describeEachBackend('canceling tasks', (kind) => {
     }
   });
 
-  test('a running Node task is stopped within a second of its cancel, and every watcher is told', async () => {
+  test('a running Node task is stopped on its cancel, and every watcher is told', async () => {
     const task = await submit(stack.baseUrl, 'cancel-node', {});
     const watchers = await watchRunning(stack.baseUrl, task);
     assert.equal(await statusOf(stack.baseUrl, task.id), 'running');
@@ -303,7 +304,7 @@ await describeEachBackend('canceling tasks', (kind) => {
     assert.equal(response.status, 200);
     assert.equal(response.json.status, 'canceled');
     assert.equal(response.json.error.code, 'canceled');
-    await eventually(() => node.stopped.has(task.id), 'the service to be told to stop', 1000);
+    await eventually(() => node.stopped.has(task.id), 'the service to be told to stop');
 
     await assertToldCanceled(watchers);
     assert.equal(await statusOf(stack.baseUrl, task.id), 'canceled');
@@ -313,7 +314,7 @@ await describeEachBackend('canceling tasks', (kind) => {
     assert.equal(types.filter((t) => t === 'failed' || t === 'done').length, 0, types.join());
   });
 
-  test('a running command is stopped, with the process it started, within a second of its cancel', async () => {
+  test('a running command is stopped on its cancel, with the process it started', async () => {
     const task = await submit(stack.baseUrl, 'cancel-command', {});
     const watchers = await watchRunning(stack.baseUrl, task);
     const [program, child] = (await pidsIn(cancelPids)) as [number, number];
@@ -322,7 +323,7 @@ await describeEachBackend('canceling tasks', (kind) => {
     const response = await call('POST', task._links.cancel.href);
     assert.equal(response.status, 200);
     assert.equal(response.json.status, 'canceled');
-    await eventually(() => !alive(program) && !alive(child), 'the program and its child to be gone', 1000);
+    await eventually(() => !alive(program) && !alive(child), 'the program and its child to be gone');
 
     await assertToldCanceled(watchers);
     assert.equal(await statusOf(stack.baseUrl, task.id), 'canceled');
@@ -337,7 +338,7 @@ await describeEachBackend('canceling tasks', (kind) => {
 
     const response = await call('DELETE', task._links.self.href);
     assert.equal(response.status, 200);
-    await eventually(() => !alive(program) && !alive(child), 'the program and its child to be gone', 1000);
+    await eventually(() => !alive(program) && !alive(child), 'the program and its child to be gone');
 
     await assertToldCanceled(watchers);
     assert.equal((await call('GET', task._links.self.href)).status, 404);
@@ -402,7 +403,7 @@ await describeEachBackend('canceling a running R task', (kind) => {
     await backend.close();
   });
 
-  test('a running R task is stopped within a second of its cancel: its R process is gone, and every watcher is told', { skip: skipR }, async () => {
+  test('a running R task is stopped on its cancel: its R process is gone, and every watcher is told', { skip: skipR }, async () => {
     const task = await submit(stack.baseUrl, 'spinner', {});
     const watchers = await watchRunning(stack.baseUrl, task);
     const pids = executor.pids();
@@ -412,7 +413,7 @@ await describeEachBackend('canceling a running R task', (kind) => {
     const response = await call('POST', task._links.cancel.href);
     assert.equal(response.status, 200);
     assert.equal(response.json.status, 'canceled');
-    await eventually(() => pids.every((pid) => !alive(pid)), 'the R process to be gone', 1000);
+    await eventually(() => pids.every((pid) => !alive(pid)), 'the R process to be gone');
 
     await assertToldCanceled(watchers);
     assert.equal(await statusOf(stack.baseUrl, task.id), 'canceled');

@@ -211,18 +211,19 @@ await describeEachBackend('event streams', (kind) => {
   const storeEnded = (ids: string[]): Promise<true> =>
     eventually(async () => allEnded(await backend.store.readEvents(filterOf({ tasks: ids }), 0, null, 100_000), ids) || undefined, `${ids.length} tasks to end`, 60_000);
 
-  // Progress with percent and time remaining: each step waits for the test, so the test sees it running.
+  // Progress with percent and time remaining: each step waits for the test, so the test sees it
+  // running, and no report is coalesced with the next (the test has seen it before the next).
   const startGate = deferred();
   const finishGate = deferred();
+  const quarterSeen = deferred();
   const percent = service('percent', async (_input, ctx) => {
     await startGate.promise;
-    await sleep(300); // time passes before the first report: a rate, so a time remaining
+    await sleep(300); // time passes after the recorded start: a rate, so a time remaining
     ctx.progress(50);
     await finishGate.promise;
     ctx.progress({ progress: 25 });
-    await sleep(250); // further apart than the worker's progress interval (100 ms): nothing coalesced
+    await quarterSeen.promise;
     ctx.progress('half');
-    await sleep(250);
     return 'ok';
   });
   // Volume for the slow consumer: large progress values, spaced past the progress interval.
@@ -561,6 +562,8 @@ await describeEachBackend('event streams', (kind) => {
       assert.equal(running.progress!.etaSeconds, data.etaSeconds);
       assert.ok(!Number.isNaN(Date.parse(running.progress!.at)));
       finishGate.resolve();
+      await client.until(() => client.events('p').some((e) => e.type === 'progress' && JSON.stringify((e.data as { value: unknown }).value) === '{"progress":25}'), 'the second progress event');
+      quarterSeen.resolve();
       await client.until(() => allEnded(client.events('p'), [id]), 'done');
       const progress = client.events('p').filter((e) => e.type === 'progress').map((e) => e.data as { value: unknown; percent?: number; etaSeconds?: number });
       assert.deepEqual(progress.map((p) => p.value), [50, { progress: 25 }, 'half']);

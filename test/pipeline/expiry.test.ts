@@ -215,7 +215,9 @@ await describeEachBackend('queue deadlines', (kind) => {
   });
 
   test('a task that starts before its deadline is not expired, however long it runs', async () => {
-    const task = await submit(stack.baseUrl, 'expiry-prompt', { n: 1 }, 'PT1S');
+    // Its worker is idle, but it must take the task before the deadline: far longer than that
+    // takes on a busy machine, or the worker would rightly skip it.
+    const task = await submit(stack.baseUrl, 'expiry-prompt', { n: 1 }, 'PT3S');
     await prompt.whenStarted(1);
     await eventually(async () => (await statusOf(stack.baseUrl, task.id)) === 'running', 'the task to be recorded as running');
     await pastDeadline(task.deadline);

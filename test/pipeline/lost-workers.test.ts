@@ -5,8 +5,6 @@
  * the attempt limit, then failed `worker_lost`, every step an event watchers see.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { RESULT_QUEUE, RUN_HEADER, STARTED_TYPE, WORKER_HEADER } from '../../src/core/index.ts';
 import type { Broker, Subscription } from '../../src/broker/index.ts';
@@ -14,15 +12,19 @@ import { startJanitor } from '../../src/recorder/index.ts';
 import type { Janitor } from '../../src/recorder/index.ts';
 import { startWorker } from '../../src/worker/index.ts';
 import type { Backend } from '../support/backends.ts';
-import { describeEachBackend, realBackend, testLogger } from '../support/backends.ts';
+import { describeEachBackend, testLogger } from '../support/backends.ts';
 import { postTask, watchUpdates } from '../support/http.ts';
 import { echo, service } from '../support/services.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
 import { eventually } from '../support/wait.ts';
 
-const run = promisify(execFile);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * How often the live workers here announce. The janitor takes a worker silent for three of these
+ * for lost, so this is how long a stall of the busy test machine may last without a live worker
+ * being judged lost (its task would then run twice): long against a stall, short against a test.
+ */
+const LIVE_ANNOUNCE_MS = 1000;
 
 /**
  * A worker that takes every task of `queue`, reports its start as Errand's workers do
@@ -90,7 +92,7 @@ await describeEachBackend('lost workers', (kind) => {
     const { json } = await postTask(stack.baseUrl, 'rescued', { y: 2 });
     await eventually(() => ghost.taken.length === 1, 'the vanishing worker to take the task');
     await ghost.subscription.close();
-    const live = await startWorker({ broker: backend.broker, services: [echo('rescued', 1)], logger: testLogger, announceIntervalMs: 100 });
+    const live = await startWorker({ broker: backend.broker, services: [echo('rescued', 1)], logger: testLogger, announceIntervalMs: LIVE_ANNOUNCE_MS });
     try {
       const updates = await watchUpdates(json._links.updates.href);
       assert.equal(updates.messages.at(-1)?.eventType, 'done');
@@ -106,7 +108,7 @@ await describeEachBackend('lost workers', (kind) => {
   test('a stopping worker lets a task run for its stop grace, then stops it without reporting; the task runs again elsewhere', async () => {
     const stopped: string[] = [];
     const leaving = await startWorker({
-      broker: backend.broker, logger: testLogger, announceIntervalMs: 100, stopGraceMs: 300,
+      broker: backend.broker, logger: testLogger, announceIntervalMs: LIVE_ANNOUNCE_MS, stopGraceMs: 300,
       services: [service('graceful', (_input, ctx) => new Promise((resolve) => {
         ctx.signal.addEventListener('abort', () => { stopped.push((ctx.signal.reason as { code: string }).code); resolve({ stopped: true }); });
       }))],
@@ -117,7 +119,7 @@ await describeEachBackend('lost workers', (kind) => {
     assert.deepEqual(stopped, ['shutdown']);
     // Its run was stopped, not failed: no result went out, the task is still the janitor's to hand on.
     assert.equal((await backend.store.getTask(json.id))?.status, 'running');
-    const next = await startWorker({ broker: backend.broker, services: [echo('graceful', 1)], logger: testLogger, announceIntervalMs: 100 });
+    const next = await startWorker({ broker: backend.broker, services: [echo('graceful', 1)], logger: testLogger, announceIntervalMs: LIVE_ANNOUNCE_MS });
     try {
       const updates = await watchUpdates(json._links.updates.href);
       assert.equal(updates.messages.at(-1)?.eventType, 'done');
@@ -134,7 +136,7 @@ await describeEachBackend('lost workers', (kind) => {
     let release!: () => void;
     const released = new Promise<void>((resolve) => { release = resolve; });
     const live = await startWorker({
-      broker: backend.broker, logger: testLogger, announceIntervalMs: 100,
+      broker: backend.broker, logger: testLogger, announceIntervalMs: LIVE_ANNOUNCE_MS,
       services: [service('adopted', async (input) => { runs++; await released; return input; })],
     });
     try {
@@ -166,7 +168,7 @@ await describeEachBackend('lost workers', (kind) => {
     let release!: () => void;
     const released = new Promise<void>((resolve) => { release = resolve; });
     const busy = await startWorker({
-      broker: backend.broker, logger: testLogger, announceIntervalMs: 100, slotWaitMs: 200,
+      broker: backend.broker, logger: testLogger, announceIntervalMs: LIVE_ANNOUNCE_MS, slotWaitMs: 200,
       services: [service('crowded', async (input) => { await released; return input; }, 1)],
     });
     let free: Awaited<ReturnType<typeof startWorker>> | undefined;
@@ -176,7 +178,7 @@ await describeEachBackend('lost workers', (kind) => {
       // The second is acknowledged by nobody yet: the busy worker holds it, waiting for its slot.
       const second = await postTask(stack.baseUrl, 'crowded', { n: 2 });
       await eventually(async () => (await backend.broker.queueStats('crowded'))?.messages === 0, 'the busy worker to take the second delivery');
-      free = await startWorker({ broker: backend.broker, services: [echo('crowded', 1)], logger: testLogger, announceIntervalMs: 100 });
+      free = await startWorker({ broker: backend.broker, services: [echo('crowded', 1)], logger: testLogger, announceIntervalMs: LIVE_ANNOUNCE_MS });
       const updates = await watchUpdates(second.json._links.updates.href);
       assert.equal(updates.messages.at(-1)?.eventType, 'done');
       const task = await backend.store.getTask(second.json.id);
@@ -197,7 +199,7 @@ await describeEachBackend('lost workers', (kind) => {
       send: (queue: string, body: Buffer, options?: Parameters<Broker['send']>[2]) =>
         options?.type === STARTED_TYPE && refused++ === 0 ? Promise.reject(new Error('not confirmed')) : backend.broker.send(queue, body, options),
     });
-    const worker = await startWorker({ broker: flaky, logger: testLogger, announceIntervalMs: 100, services: [service('refused-start', (input) => { runs++; return input; })] });
+    const worker = await startWorker({ broker: flaky, logger: testLogger, announceIntervalMs: LIVE_ANNOUNCE_MS, services: [service('refused-start', (input) => { runs++; return input; })] });
     try {
       const { json } = await postTask(stack.baseUrl, 'refused-start', { r: 1 });
       const updates = await watchUpdates(json._links.updates.href);
@@ -210,146 +212,38 @@ await describeEachBackend('lost workers', (kind) => {
     }
   });
 
-  test('a live worker running a long task is not judged lost: it keeps announcing', async () => {
+  test('a live worker running a task longer than three of its intervals is not judged lost: it keeps announcing', async () => {
     let runs = 0;
+    let running!: () => void;
+    const started = new Promise<void>((resolve) => { running = resolve; });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
     const live = await startWorker({
-      broker: backend.broker, logger: testLogger, announceIntervalMs: 100,
-      services: [service('steady', async (input) => { runs++; await sleep(2000); return input; })],
+      broker: backend.broker, logger: testLogger, announceIntervalMs: LIVE_ANNOUNCE_MS,
+      services: [service('steady', async (input) => { runs++; running(); await released; return input; })],
+    });
+    let heard = 0;
+    const listening = await backend.broker.listen('services', (body) => {
+      const message = JSON.parse(body.toString()) as { kind?: string; worker?: { id?: string } };
+      if (message.kind === 'announce' && message.worker?.id === live.id) heard++;
     });
     try {
       const { json } = await postTask(stack.baseUrl, 'steady', { z: 3 });
+      await started;
+      // Four more announcements: the task has outlived three intervals since the last one before
+      // it started, which is when a worker that stopped announcing would have been taken for lost.
+      const before = heard;
+      await eventually(() => heard >= before + 4, 'four announcements while the task runs', 60_000);
+      release();
       const updates = await watchUpdates(json._links.updates.href);
       assert.equal(updates.messages.at(-1)?.eventType, 'done');
       assert.equal(runs, 1);
       assert.equal((await backend.store.getTask(json.id))?.attempts, 1);
       assert.deepEqual(await eventTypes(backend, json.id), ['queued', 'started', 'done']);
     } finally {
+      release();
+      await listening.close();
       await live.close();
     }
   });
 });
-
-await describeEachBackend("RabbitMQ's limits: consumer_timeout, dropped connections, max_message_size", () => {
-  let backend: Backend;
-  let stack: Stack;
-  before(async () => {
-    backend = await realBackend.create();
-    stack = await startStack(backend, { settings: { allowUnknownServices: true } });
-  });
-  after(async () => {
-    await stack.close();
-    await backend.close();
-  });
-
-  /** RabbitMQ's defaults, put back when a test's value cannot be read. */
-  const DEFAULTS: Record<string, string> = { consumer_timeout: '1800000', channel_tick_interval: '60000', max_message_size: '134217728' };
-
-  /** Sets broker-wide settings for channels opened from now; returns the undo. */
-  async function brokerSettings(values: Record<string, number>): Promise<() => Promise<void>> {
-    const get = async (key: string) => (await run('rabbitmqctl', ['-q', 'eval', `application:get_env(rabbit, ${key}).`])).stdout.trim();
-    const set = (key: string, value: string) => run('rabbitmqctl', ['-q', 'eval', `application:set_env(rabbit, ${key}, ${value}).`]);
-    const before: Record<string, string> = {};
-    for (const key of Object.keys(values)) before[key] = await get(key);
-    for (const [key, value] of Object.entries(values)) await set(key, String(value));
-    return async () => {
-      // Put back what was there ({ok,V}); never unset: a channel without its tick interval fails to open.
-      for (const [key, value] of Object.entries(before)) {
-        const match = /^\{ok,(\d+)\}$/.exec(value);
-        await set(key, match ? match[1]! : DEFAULTS[key]!);
-      }
-    };
-  }
-
-  test('a result larger than the broker accepts fails its task with invalid_result instead of leaving it running', async () => {
-    const restore = await brokerSettings({ max_message_size: 65_536 });
-    const workerBroker = await backend.connectBroker!();
-    try {
-      const worker = await startWorker({ broker: workerBroker, logger: testLogger, services: [service('huge', () => 'x'.repeat(200_000))] });
-      try {
-        const { json } = await postTask(stack.baseUrl, 'huge', {});
-        const updates = await watchUpdates(json._links.updates.href);
-        assert.equal(updates.messages.at(-1)?.eventType, 'failed');
-        const task = await backend.store.getTask(json.id);
-        assert.equal(task?.error?.code, 'invalid_result');
-        assert.match(task?.error?.message ?? '', /broker refused the result/);
-      } finally {
-        await worker.close();
-      }
-    } finally {
-      await restore();
-      await workerBroker.close();
-    }
-  });
-
-  test("a task longer than RabbitMQ's consumer_timeout runs once and finishes; a delivery held that long would be taken back", async () => {
-    const restore = await brokerSettings({ consumer_timeout: 2000, channel_tick_interval: 500 });
-    const brokers: Broker[] = [];
-    try {
-      // The control: a consumer that holds its delivery past the timeout loses its channel, and
-      // the message is delivered again. This shows the setting is in force for this test.
-      const raw = await backend.connectBroker!();
-      brokers.push(raw);
-      await raw.declareQueue('held-delivery');
-      const held: boolean[] = [];
-      await raw.consume('held-delivery', async (delivery) => {
-        held.push(delivery.redelivered);
-        await sleep(6000);
-        return 'ack';
-      }, { prefetch: 1 });
-      await raw.send('held-delivery', Buffer.from('{}'), { contentType: 'application/json' });
-
-      // The real thing: a worker on a channel opened under the same setting runs a 6 s task.
-      const workerBroker = await backend.connectBroker!();
-      brokers.push(workerBroker);
-      let runs = 0;
-      const worker = await startWorker({
-        broker: workerBroker, logger: testLogger,
-        services: [service('long', async (input) => { runs++; await sleep(6000); return input; })],
-      });
-      try {
-        const { json } = await postTask(stack.baseUrl, 'long', { long: true });
-        const updates = await watchUpdates(json._links.updates.href);
-        assert.equal(updates.messages.at(-1)?.eventType, 'done');
-        assert.equal(runs, 1);
-        const task = await backend.store.getTask(json.id);
-        assert.equal(task?.attempts, 1);
-        assert.deepEqual(await (await fetch(`${json._links.self.href}/results`)).json(), { long: true });
-        await eventually(() => held.length >= 2, 'the held delivery to be taken back and delivered again', 10_000);
-        assert.deepEqual(held.slice(0, 2), [false, true]);
-      } finally {
-        await worker.close();
-      }
-    } finally {
-      await restore();
-      await Promise.allSettled(brokers.map((b) => b.close()));
-    }
-  });
-
-  test('after RabbitMQ drops every connection mid-task, the task runs once and finishes', async () => {
-    let runs = 0;
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => { release = resolve; });
-    const worker = await startWorker({
-      broker: backend.broker, logger: testLogger,
-      services: [service('dropped', async (input) => { runs++; await released; return input; })],
-    });
-    try {
-      const { json } = await postTask(stack.baseUrl, 'dropped', { d: 1 });
-      await eventually(() => runs === 1, 'the task to start');
-      const vhost = new URL(backend.urls!.amqp).pathname.slice(1);
-      await run('rabbitmqctl', ['-q', 'close_all_connections', '--vhost', vhost, 'test: dropping connections']);
-      // Time for consumers to come back: were the task still unacknowledged, it would be delivered again now.
-      await sleep(1500);
-      release();
-      const ended = await eventually(async () => {
-        const updates = await watchUpdates(json._links.updates.href).catch(() => undefined);
-        return updates?.messages.at(-1)?.eventType === 'done' && updates;
-      }, 'a done message after the reconnection');
-      assert.equal(ended.messages.at(-1)?.eventType, 'done');
-      assert.equal(runs, 1);
-      assert.equal((await backend.store.getTask(json.id))?.attempts, 1);
-    } finally {
-      await worker.close();
-    }
-  });
-}, [realBackend]);

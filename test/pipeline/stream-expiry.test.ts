@@ -15,8 +15,12 @@ import { hold } from '../support/access.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack, TEST_CAPABILITIES } from '../support/stack.ts';
 
-/** Long enough to connect, short enough to wait for. */
-const SHORT_MS = 1500;
+/**
+ * A credential's whole life: each stream must open (and the SSE one send its first event) within
+ * it, so it is far longer than that takes even on a busy machine (1.5 s left it little room),
+ * and short enough to wait for.
+ */
+const SHORT_MS = 5000;
 
 function closeOf(url: string, headers: Record<string, string> = {}, send?: string): Promise<{ code: number; reason: string }> {
   return new Promise((resolve, reject) => {

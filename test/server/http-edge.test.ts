@@ -291,7 +291,9 @@ await describeEachBackend('HTTP timeouts', (kind) => {
   let port: number;
   before(async () => {
     backend = await kind.create();
-    stack = await startStack(backend, { services: [echo()], settings: { requestTimeoutMs: 1000, headersTimeoutMs: 500, keepAliveTimeoutMs: 500 } });
+    // Short enough to wait for, long against a stall of the busy machine: a whole request that
+    // reached the server a moment before a stall must not be cut when the server wakes up.
+    stack = await startStack(backend, { services: [echo()], settings: { requestTimeoutMs: 3000, headersTimeoutMs: 2000, keepAliveTimeoutMs: 2000 } });
     port = portOf(stack);
   });
   after(async () => {

@@ -1,5 +1,6 @@
 /** Runs the real `errand` command as a child process, as an operator would. */
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -66,15 +67,33 @@ export async function stopAll(processes: RunningErrand[]): Promise<void> {
   await Promise.all(processes.map((p) => Promise.race([p.stop(), new Promise((resolve) => setTimeout(resolve, 10_000))]).then(() => p.stop('SIGKILL'))));
 }
 
-/** A port free at the moment of asking. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port free at the moment of asking, for a child process to listen on once it has started.
+ * Drawn from below the kernel's ephemeral range, which port 0 and outgoing connections draw
+ * from: while the child starts, no socket of another test running beside this one is given it.
+ */
+export async function freePort(): Promise<number> {
+  const low = await ephemeralLow();
+  for (;;) {
+    const port = PRIVATE_FLOOR + Math.floor(Math.random() * (low - PRIVATE_FLOOR));
+    if (await canListen(port)) return port;
+  }
+}
+
+const PRIVATE_FLOOR = 10_000;
+
+/** The first port of the kernel's ephemeral range (Linux's default when it cannot be read). */
+async function ephemeralLow(): Promise<number> {
+  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999');
+  const low = Number(range.trim().split(/\s+/)[0]);
+  return Number.isInteger(low) && low > PRIVATE_FLOOR + 1000 ? low : 32_768;
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 

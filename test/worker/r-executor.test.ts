@@ -26,6 +26,9 @@ function task(input: unknown, signal = new AbortController().signal, progress: u
   return { taskId: `00000000000000${(next++).toString(16).padStart(2, '0')}`, service: 'probe', input, signal, progress: (d) => progress.push(d) };
 }
 
+/** What the probe's `meet` action reports: whether the other task arrived, and its process and times. */
+interface Meeting { met: boolean; pid: number; started: number; ended: number }
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -174,9 +177,10 @@ void describeWithR('R runtime', () => {
       const outcomes = await Promise.all([meet('a', 'b'), meet('b', 'a')]);
       await rm(dir, { recursive: true, force: true });
       assert.deepEqual(outcomes.map((o) => o.status), ['done', 'done']);
-      const results = outcomes.map((o) => (o as { index: { met: boolean; pid: number } }).index);
-      assert.deepEqual(results.map((r) => r.met), [true, true], 'the two tasks ran at the same time');
-      assert.notEqual(results[0]!.pid, results[1]!.pid, 'in two processes');
+      const [a, b] = outcomes.map((o) => (o as { index: Meeting }).index) as [Meeting, Meeting];
+      assert.deepEqual([a.met, b.met], [true, true], 'the two tasks ran at the same time');
+      assert.ok(a.started <= b.ended && b.started <= a.ended, `what the processes report overlaps: ${JSON.stringify([a, b])}`);
+      assert.notEqual(a.pid, b.pid, 'in two processes');
     } finally {
       await pool.close();
     }

@@ -147,7 +147,8 @@ describe('an HTTPS server with --client-ca', () => {
       // Certificates are the only credential: routes know callers by them alone.
       auth: { required: true },
       maxHeaderSize: 4096,
-      headersTimeoutMs: 1000,
+      // It bounds the TLS handshake too: long against a busy machine, short enough to wait for.
+      headersTimeoutMs: 3000,
     };
     const logger = pino({ level: 'debug' }, { write: (line: string) => { logLines.push(JSON.parse(line) as Record<string, unknown>); } });
     app = await createApp({ store: backend.store, broker: backend.broker, ids: new FlakeIdGenerator(1), logger, settings });

@@ -75,7 +75,8 @@ function settings(keys: JwtSettings['keys'], more: Partial<JwtSettings> = {}): J
     audience: [AUDIENCE],
     scopesClaim: 'scope',
     clockToleranceSeconds: 30,
-    jwksTimeoutMs: 2000,
+    // Generous: the key servers here answer (a silent one sets its own short bound).
+    jwksTimeoutMs: 10_000,
     maxTokenBytes: 8192,
     ...more,
   };

@@ -80,21 +80,28 @@ export async function createTestVhost(): Promise<{ url: string; drop(): Promise<
   };
 }
 
+/** Asked once per test file: each rabbitmqctl call starts an Erlang VM (about a second of CPU). */
+let realUnavailable: Promise<string | undefined> | undefined;
+
+async function checkRealBackend(): Promise<string | undefined> {
+  if (!(await portOpen(5432))) return 'PostgreSQL does not answer on 127.0.0.1:5432';
+  if (!(await portOpen(5672))) return 'RabbitMQ does not answer on 127.0.0.1:5672';
+  try {
+    await run('rabbitmqctl', ['-q', 'status']);
+  } catch {
+    return 'rabbitmqctl is not usable (needed to create a vhost per suite)';
+  }
+  return undefined;
+}
+
 export const realBackend: BackendKind = {
   name: 'PostgreSQL + RabbitMQ',
-  async unavailable() {
-    if (!(await portOpen(5432))) return 'PostgreSQL does not answer on 127.0.0.1:5432';
-    if (!(await portOpen(5672))) return 'RabbitMQ does not answer on 127.0.0.1:5672';
-    try {
-      await run('rabbitmqctl', ['-q', 'status']);
-    } catch {
-      return 'rabbitmqctl is not usable (needed to create a vhost per suite)';
-    }
-    return undefined;
+  unavailable() {
+    realUnavailable ??= checkRealBackend();
+    return realUnavailable;
   },
   async create() {
-    const database = await createTestDatabase();
-    const vhost = await createTestVhost();
+    const [database, vhost] = await Promise.all([createTestDatabase(), createTestVhost()]);
     // A burst of hundreds of transactions waits its turn for the pool's ten connections: on a busy
     // machine that wait may pass the product's 5 s, which bounds an outage, not a test's load.
     const db = await connectPostgres({ url: database.url, poolSize: 10, connectTimeoutMs: 60_000 });
@@ -113,8 +120,7 @@ export const realBackend: BackendKind = {
       async close() {
         await Promise.allSettled(brokers.map((b) => b.close()));
         await store.close();
-        await database.drop();
-        await vhost.drop();
+        await Promise.all([database.drop(), vhost.drop()]);
       },
     };
   },

@@ -8,7 +8,7 @@ import type { CacheClaim, NewEvent, ProgressState, TaskError, TaskEvent, TaskInf
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 import { isRowError, isTransientError } from './sql-errors.ts';
 import { createApiKey, listApiKeys, revokeApiKey, useApiKey } from './sql-api-keys.ts';
-import { appendEvents, hasPendingEvents, lastEventId, lastEvents, oldestEventId, readEvents, sequenceEvents, trimEvents } from './sql-events.ts';
+import { appendEvents, lastEventId, lastEvents, oldestEventId, readEvents, trimEvents } from './sql-events.ts';
 import type { CachedSubmission, CancelOutcome, CompletedTask, CompletionOutcome, NewTask, ProgressUpdate, RequeueOutcome, RunningTask, StartedTask, StartOutcome, Store, StoredFile, UnfinishedTask } from './store.ts';
 
 /** Attempts a task gets when the caller gives no limit. */
@@ -115,7 +115,7 @@ function messageOf(err: unknown): string {
 export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {}): Store {
   const maxBatch = options.maxBatch ?? 500;
 
-  async function insertRows(q: SqlQueryable, tasks: NewTask[], cacheKey: string | null = null): Promise<NewEvent[]> {
+  async function insertRows(q: SqlQueryable, tasks: NewTask[], cacheKey: string | null = null): Promise<TaskEvent[]> {
     await q.query(
       `INSERT INTO task (id, service, input, principal, client_name, ttl, deadline, cache_key)
        SELECT u.id, u.service, u.input::jsonb, u.owner, u.client_name, u.ttl::interval, u.deadline, $8
@@ -132,11 +132,11 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     })));
   }
 
-  const insertInTransaction = (tasks: NewTask[]): Promise<NewEvent[]> => db.transaction((tx) => insertRows(tx, tasks));
+  const insertInTransaction = (tasks: NewTask[]): Promise<TaskEvent[]> => db.transaction((tx) => insertRows(tx, tasks));
 
   // Group commit of concurrent submissions. If a batch fails because of one row, each task is
   // retried alone so that only the bad one fails.
-  const inserts = createBatcher<NewTask, NewEvent | Error>(
+  const inserts = createBatcher<NewTask, TaskEvent | Error>(
     async (tasks) => {
       try {
         return await insertInTransaction(tasks);
@@ -148,7 +148,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     { maxBatch, maxConcurrentFlushes: 2 },
   );
 
-  async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Map<string, { status: TaskStatus; events: NewEvent[] }>> {
+  async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Map<string, { status: TaskStatus; events: TaskEvent[] }>> {
     // Rows are found by id only (the status test is on the locked copy): a test on t.status lets the
     // planner walk the partial index of unfinished tasks, which holds an entry for every task
     // that passed through it until vacuum, so each batch cost more than the one before.
@@ -213,7 +213,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
    * `now() + ttl` is out of range, say): the task fails with `unrecordable_result`, touching as
    * little as can be. Its expiry is the one thing computed from that row, so it is left unset.
    */
-  async function failUnrecordable(q: SqlQueryable, task: CompletedTask, err: unknown): Promise<Map<string, { status: TaskStatus; events: NewEvent[] }>> {
+  async function failUnrecordable(q: SqlQueryable, task: CompletedTask, err: unknown): Promise<Map<string, { status: TaskStatus; events: TaskEvent[] }>> {
     const error = { code: UNRECORDABLE_RESULT, message: `the task's result could not be recorded: ${messageOf(err)}` };
     const ended = await q.query<{ id: string; service: string }>(
       `UPDATE task SET status = 'failed', error = $2::jsonb, result = $3::jsonb, console = NULL,
@@ -228,7 +228,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     return new Map([[row.id, { status: 'failed', events }]]);
   }
 
-  type Recorded = Map<string, { status: TaskStatus; events: NewEvent[] }>;
+  type Recorded = Map<string, { status: TaskStatus; events: TaskEvent[] }>;
 
   /**
    * One task's result on its own, after its batch failed for something other than the database
@@ -342,7 +342,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     });
   }
 
-  async function progressRows(q: SqlQueryable, updates: ProgressUpdate[], maxAttempts: number): Promise<NewEvent[]> {
+  async function progressRows(q: SqlQueryable, updates: ProgressUpdate[], maxAttempts: number): Promise<TaskEvent[]> {
     const snapshots = await lockSnapshots(q, updates.map((u) => u.id));
     const now = new Date();
     const starts = new Map<string, StartRow>();
@@ -594,8 +594,6 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
 
     readEvents: (filter, after, upTo, limit) => readEvents(db, filter, after, upTo, limit),
     lastEvents: (filter, upTo, count) => lastEvents(db, filter, upTo, count),
-    sequenceEvents: (limit = 10_000) => sequenceEvents(db, limit),
-    hasPendingEvents: () => hasPendingEvents(db),
     lastEventId: () => lastEventId(db),
     oldestEventId: () => oldestEventId(db),
     trimEvents: (retentionSeconds, limit) => trimEvents(db, retentionSeconds, limit),
@@ -636,10 +634,11 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
         `UPDATE task SET status = 'queued', deadline = NULL, progress = NULL, progress_seq = NULL WHERE id = $1 RETURNING input::text AS input`,
         [taskIdToDecimal(task.id)],
       );
+      await send({ id: task.id, service: task.service, input: row.rows[0]!.input });
+      // Last: the log's lock is held from here to the commit (never across the broker's confirm).
       const events = await appendEvents(tx, [{
         taskId: task.id, service: task.service, type: 'queued', data: { requeued: true, reason: WORKER_LOST, previousWorker: task.worker, attempts: task.attempts },
       }]);
-      await send({ id: task.id, service: task.service, input: row.rows[0]!.input });
       return { kind: 'requeued', events };
     }),
 

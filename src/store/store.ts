@@ -1,5 +1,5 @@
 /** What every part needs from persistence. One implementation (sql-store.ts) runs on both drivers. */
-import type { CacheClaim, KeyExpiry, EventFilter, NewEvent, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
+import type { CacheClaim, KeyExpiry, EventFilter, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
 
 export interface NewTask {
   id: string;
@@ -18,12 +18,12 @@ export interface NewTask {
 
 /** A submission to a service that caches: queued anew, or answered by a task that has or will have the result. */
 export type CachedSubmission =
-  | { kind: 'queued'; event: NewEvent }
+  | { kind: 'queued'; event: TaskEvent }
   /**
    * A finished result within its lifetime: the caller's own task that holds it. When that task is
    * a new copy (the result was another principal's), `events` are its own, to publish.
    */
-  | { kind: 'hit'; task: TaskInfo; events?: NewEvent[] }
+  | { kind: 'hit'; task: TaskInfo; events?: TaskEvent[] }
   /** A task still queued or running with the same key. */
   | { kind: 'joined'; task: TaskInfo };
 
@@ -40,8 +40,8 @@ export interface StartedTask {
 
 /** What a start report did: began an attempt, gave up on the task, or nothing (already ended, same attempt, no task). */
 export type StartOutcome =
-  | { kind: 'started'; attempt: number; events: NewEvent[] }
-  | { kind: 'gave-up'; events: NewEvent[] }
+  | { kind: 'started'; attempt: number; events: TaskEvent[] }
+  | { kind: 'gave-up'; events: TaskEvent[] }
   | { kind: 'already-started' }
   | { kind: 'ended'; status: TaskStatus }
   | { kind: 'unknown-task' };
@@ -49,11 +49,11 @@ export type StartOutcome =
 export interface ProgressUpdate extends ProgressReport { id: string }
 
 export type CancelOutcome =
-  | { kind: 'canceled'; wasRunning: boolean; events: NewEvent[] }
+  | { kind: 'canceled'; wasRunning: boolean; events: TaskEvent[] }
   | { kind: 'ended'; status: TaskStatus }
   | { kind: 'unknown-task' };
 
-export interface DeleteOutcome { deleted: boolean; events: NewEvent[] }
+export interface DeleteOutcome { deleted: boolean; events: TaskEvent[] }
 
 /** Where a queued task stands among its service's tasks. */
 export interface QueuePosition { queuedAhead: number; meanDurationSeconds: number | undefined }
@@ -83,7 +83,7 @@ export interface CompletedTask {
  * later), otherwise never (the task could not even be failed: set the message aside).
  */
 export type CompletionOutcome =
-  | { kind: 'recorded'; status: TaskStatus; events: NewEvent[] }
+  | { kind: 'recorded'; status: TaskStatus; events: TaskEvent[] }
   | { kind: 'already-ended'; status: TaskStatus }
   | { kind: 'unknown-task' }
   | { kind: 'not-recorded'; transient: boolean; error: Error };
@@ -95,8 +95,8 @@ export interface RunningTask { id: string; service: string; worker: string | nul
 
 /** What `requeueLost` did: queued the task again, failed it (no attempts left), or nothing (it moved on). */
 export type RequeueOutcome =
-  | { kind: 'requeued'; events: NewEvent[] }
-  | { kind: 'gave-up'; events: NewEvent[] }
+  | { kind: 'requeued'; events: TaskEvent[] }
+  | { kind: 'gave-up'; events: TaskEvent[] }
   | { kind: 'moved-on' };
 
 export interface StoredFile { contentType: string; content: Buffer }
@@ -124,7 +124,7 @@ export interface ApiKeyInfo {
 
 export interface Store {
   /** Persists a queued task and its `queued` event. Concurrent calls are group-committed. */
-  insertTask(task: NewTask): Promise<NewEvent>;
+  insertTask(task: NewTask): Promise<TaskEvent>;
   /**
    * Queues a task of a caching service unless its key's entry can answer: a task with that key
    * still queued or running (and a deadline no earlier than this one's) is joined, a finished
@@ -156,13 +156,13 @@ export interface Store {
    */
   markStarted(tasks: StartedTask[], maxAttempts?: number): Promise<StartOutcome[]>;
   /** Keeps the latest progress of running tasks, in each attempt's order; returns the events written. */
-  recordProgress(updates: ProgressUpdate[], maxAttempts?: number): Promise<NewEvent[]>;
+  recordProgress(updates: ProgressUpdate[], maxAttempts?: number): Promise<TaskEvent[]>;
   /** Records results; the first result of a task wins, later ones change nothing. */
   completeTasks(tasks: CompletedTask[]): Promise<CompletionOutcome[]>;
   /** Ends a queued or running task as canceled; `by`, the principal that did it, goes into the event. */
   cancelTask(id: string, by?: string): Promise<CancelOutcome>;
   /** Ends up to `limit` queued tasks whose deadline has passed as expired. */
-  expireQueued(limit: number): Promise<NewEvent[]>;
+  expireQueued(limit: number): Promise<TaskEvent[]>;
   /** Removes a task and its files, leaving a `deleted` event (saying `by` whom, when given). */
   deleteTask(id: string, by?: string): Promise<DeleteOutcome>;
   /** Ids of tasks canceled or expired before they started, ended within the last `withinSeconds`. */
@@ -173,13 +173,6 @@ export interface Store {
   readEvents(filter: EventFilter, after: number, upTo: number | null, limit: number): Promise<TaskEvent[]>;
   /** The last `count` events up to `upTo` passing `filter`, oldest first. */
   lastEvents(filter: EventFilter, upTo: number, count: number): Promise<TaskEvent[]>;
-  /**
-   * Gives pending events their ids (up to `limit`, in write order) and returns them. Write
-   * methods return their events without ids: they are numbered by the next sequencing.
-   */
-  sequenceEvents(limit?: number): Promise<TaskEvent[]>;
-  /** True when some events still wait for their ids. */
-  hasPendingEvents(): Promise<boolean>;
   /** The id of the last event committed (0 when none). */
   lastEventId(): Promise<number>;
   /** The oldest event still kept, when there is one. */

@@ -13,7 +13,7 @@ import { createDeadLetters, createEventPublisher } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, EventPublisher, Subscription } from '../broker/index.ts';
 import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, Store } from '../store/index.ts';
 import { errorNature, isTransientError } from '../store/index.ts';
-import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isIssuableTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
+import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, SCRIPT_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isIssuableTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
 import type { ReplyMessage, ResultLimits, TaskError, TaskEvent, TaskStatus } from '../core/index.ts';
 
 /** Tries a message gets when its error says neither that the database is away nor that the data is bad. */
@@ -66,6 +66,11 @@ function lastProgressOf(delivery: Delivery): { seq: number; value: unknown } | n
   const text = header(delivery, LAST_PROGRESS_HEADER);
   if (!Number.isSafeInteger(seq) || text === null) return null;
   try { return { seq, value: JSON.parse(text) as unknown }; } catch { return null; }
+}
+
+/** The script a result that carries its start names (see the worker); NULs replaced as for the console. */
+function scriptOf(delivery: Delivery): string | null {
+  return header(delivery, SCRIPT_HEADER)?.replace(/\u0000/g, '\uFFFD') ?? null;
 }
 
 /** The console a worker sent with a result; PostgreSQL text cannot hold NUL, so those are replaced. */
@@ -229,6 +234,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
           id: taskId, status: reply.status, index: reply.index, files: reply.files, error: reply.error, console: consoleOf(delivery),
           runId: header(delivery, RUN_HEADER), worker: header(delivery, WORKER_HEADER), lastProgress: lastProgressOf(delivery),
           cacheable: header(delivery, NO_CACHE_HEADER) !== 'true', version: header(delivery, VERSION_HEADER),
+          script: scriptOf(delivery),
         });
         if (outcome.kind === 'not-recorded') throw outcome.error;
         if (outcome.kind === 'unknown-task') {

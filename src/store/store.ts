@@ -75,6 +75,8 @@ export interface CompletedTask {
   cacheable?: boolean;
   /** The service version that produced the result (Errand's workers say); a cache entry for another version is dropped. */
   version?: string | null;
+  /** The script the run used, when the result carries its start (no start report was sent). */
+  script?: string | null;
 }
 
 /**

@@ -239,8 +239,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     let startReported = false;
     running.set(taskId, { controller, service: service.name, reportStart: () => reportStart({ resumed: true }) });
 
-    if (!scriptRides) {
-      // Once the broker has the start report, the task is recorded as running whatever happens to this worker.
+    if (!scriptRides || startReportAfterMs === 0) {
+      // Reported before the run starts. Once the broker has the start report, the task is recorded as running whatever happens to this worker.
       try {
         await reportStart({ script });
         startReported = true;

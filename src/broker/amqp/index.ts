@@ -4,6 +4,7 @@
  * bindings are re-applied here whenever the feed's consumer comes back.
  */
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { Connection, ConsumerStatus } from 'rabbitmq-client';
 import type { AsyncMessage, Consumer } from 'rabbitmq-client';
 import type { Logger } from 'pino';
@@ -65,6 +66,7 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
     // (as every AMQP content header) must fit in one frame.
     frameMax: 131_072,
   });
+  rabbit.on('connection', () => coalesceWrites(rabbit));
   // Until the first connection, failures are gathered into the one error thrown below.
   let lastError: Error | undefined;
   const beforeConnected = (err: Error): void => { lastError = err; };
@@ -210,6 +212,30 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
   };
   return broker;
 }
+
+/**
+ * Frames written in one turn of the event loop leave in one socket write. rabbitmq-client writes
+ * each publish, and each acknowledgement, on its own: a recorder acknowledging a batch of 256
+ * results made 256 system calls, each waking the broker. Measured on the bench machine, that is
+ * most of a role's CPU and most of RabbitMQ's (docs/benchmarks.md, issue 13). The client keeps its
+ * socket in a private field, set anew on every reconnect: this hook runs on each `connection`.
+ */
+function coalesceWrites(rabbit: Connection): void {
+  const socket = (rabbit as unknown as { _socket?: Socket })._socket;
+  if (!socket || coalesced.has(socket)) return;
+  coalesced.add(socket);
+  const write = socket.write;
+  let corked = false;
+  socket.write = function coalescedWrite(this: Socket, ...args: Parameters<Socket['write']>) {
+    if (!corked && !socket.destroyed) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => { corked = false; socket.uncork(); });
+    }
+    return write.apply(this, args);
+  } as Socket['write'];
+}
+const coalesced = new WeakSet<Socket>();
 
 function waitReady(consumer: Consumer, queue: string): Promise<void> {
   return new Promise((resolve, reject) => {

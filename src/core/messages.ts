@@ -45,7 +45,6 @@ export function endMessage(taskId: string, status: TaskStatus, resultsHref: stri
 
 export const statusRoutingKey = (taskId: string): string => `${taskId}.status`;
 export const endRoutingKey = (taskId: string): string => `${taskId}.end`;
-export const taskBindingKey = (taskId: string): string => `${taskId}.*`;
 
 /** The index Patavi's worker sends for a failure, with Errand's structured error added. */
 export function failureIndex(error: TaskError): { status: 'failed'; cause: string; error: TaskError } {

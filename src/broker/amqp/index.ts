@@ -1,16 +1,15 @@
 /**
  * RabbitMQ through rabbitmq-client: the production Broker. The only file that imports the AMQP
- * client. rabbitmq-client reconnects by itself and re-declares each consumer's queue; status feed
- * bindings are re-applied here whenever the feed's consumer comes back.
+ * client. rabbitmq-client reconnects by itself and re-declares each consumer's queue, exchanges
+ * and bindings.
  */
-import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { Connection, ConsumerStatus } from 'rabbitmq-client';
 import type { AsyncMessage, Consumer } from 'rabbitmq-client';
 import type { Logger } from 'pino';
 import { ErrandError, redactUrl, STATUS_EXCHANGE } from '../../core/index.ts';
 import { Channels, channelExchange } from '../broker.ts';
-import type { Broker, Delivery, Disposition, MessageProperties, QueueStats, StatusFeed, Subscription } from '../broker.ts';
+import type { Broker, Delivery, Disposition, MessageProperties, QueueStats, Subscription } from '../broker.ts';
 
 export interface AmqpOptions { url: string; logger?: Logger; connectTimeoutMs?: number; name?: string }
 
@@ -166,42 +165,6 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
       consumer.on('error', (err) => log?.warn({ queue, err: err.message }, 'consumer error; it will resume'));
       await waitReady(consumer, queue);
       return track(consumer);
-    },
-
-    async openStatusFeed(onMessage): Promise<StatusFeed> {
-      // A named, exclusive, auto-delete queue: it goes when this process's connection goes.
-      const queue = `errand.feed.${randomUUID()}`;
-      const patterns = new Set<string>();
-      const consumer = rabbit.createConsumer(
-        { queue, noAck: true, queueOptions: { exclusive: true, autoDelete: true, durable: false }, exchanges: [STATUS_EXCHANGE_DECLARATION] },
-        async (msg) => onMessage(msg.routingKey, decodedBody(msg).body),
-      );
-      consumer.on('error', (err) => log?.warn({ err: err.message }, 'status feed error; it will resume'));
-      let first = true;
-      consumer.on('ready', () => {
-        if (first) { first = false; return; }
-        // Reconnected: the queue is new, so bind again every key still watched.
-        for (const pattern of patterns) {
-          rabbit.queueBind({ queue, exchange: STATUS_EXCHANGE, routingKey: pattern }).catch((err: Error) => log?.warn({ err: err.message }, 'rebinding status feed failed'));
-        }
-      });
-      await waitReady(consumer, queue);
-      const feed: StatusFeed = {
-        async bind(pattern) {
-          patterns.add(pattern);
-          await rabbit.queueBind({ queue, exchange: STATUS_EXCHANGE, routingKey: pattern });
-        },
-        async unbind(pattern) {
-          patterns.delete(pattern);
-          await rabbit.queueUnbind({ queue, exchange: STATUS_EXCHANGE, routingKey: pattern }).catch(() => undefined);
-        },
-        async close() {
-          subscriptions.delete(feed);
-          await consumer.close();
-        },
-      };
-      subscriptions.add(feed);
-      return feed;
     },
 
     async close() {

@@ -1,19 +1,52 @@
-/** CPU time of processes, read from /proc (user + system, in ticks of 1/100 s). */
+/**
+ * CPU time of processes, read from /proc (ticks of 1/100 s). A process's children that have exited
+ * and been reaped count in its own stat (cutime, cstime), so a part's figure stays whole when
+ * PostgreSQL backends or a service's child processes come and go during a run.
+ */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** CPU seconds used so far by these processes (one that has gone counts nothing). */
-export async function cpuSeconds(pids: number[]): Promise<number> {
-  let ticks = 0;
+interface Stat { ppid: number; own: number; reapedChildren: number }
+
+async function readStat(pid: number): Promise<Stat | undefined> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  if (!text) return undefined;
+  // After the command name (which may hold spaces, hence the last ')'): state, ppid, ..., utime, stime, cutime, cstime.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
+  return { ppid: fields[1]!, own: (fields[11]! + fields[12]!) / 100, reapedChildren: (fields[13]! + fields[14]!) / 100 };
+}
+
+/** CPU seconds of these processes so far, their exited children's included when `withChildren` (one that has gone counts nothing). */
+export async function cpuSeconds(pids: number[], withChildren = false): Promise<number> {
+  let seconds = 0;
   for (const pid of pids) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+    const stat = await readStat(pid);
+    if (stat) seconds += stat.own + (withChildren ? stat.reapedChildren : 0);
   }
-  return ticks / 100;
+  return seconds;
+}
+
+/** CPU seconds of everything a process started: its live descendants and every child it has reaped. */
+export async function childrenSeconds(pid: number): Promise<number> {
+  const stats = new Map<number, Stat>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readStat(Number(entry));
+    if (stat) stats.set(Number(entry), stat);
+  }
+  const descendants = new Set<number>([pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [child, stat] of stats) {
+      if (!descendants.has(child) && descendants.has(stat.ppid)) { descendants.add(child); grew = true; }
+    }
+  }
+  let seconds = stats.get(pid)?.reapedChildren ?? 0;
+  for (const child of descendants) if (child !== pid) seconds += stats.get(child)!.own + stats.get(child)!.reapedChildren;
+  return seconds;
 }
 
 /** Every process of this exact name (all of PostgreSQL's backends, RabbitMQ's beam.smp). */

@@ -15,7 +15,7 @@ import { Pool } from 'undici';
 import { WebSocket } from 'ws';
 import { serveAddressArgs, spawnErrand } from '../test/support/processes.ts';
 import type { RunningErrand } from '../test/support/processes.ts';
-import { cpuSeconds, cpuSnapshot, perThousand, pidsOf } from './cpu.ts';
+import { childrenSeconds, cpuSeconds, cpuSnapshot, perThousand, pidsOf } from './cpu.ts';
 import { forkCost, rscriptPerTask, warmRoundTrip } from './r-runtime.ts';
 import { percentiles } from './stats.ts';
 import type { Latency, RunResult } from './stats.ts';
@@ -36,9 +36,12 @@ export interface Load { tasks: number; clients: number; latencyTasks: number; wo
 
 export interface RMeasures { rP50: number; rP99: number; execP50: number; execP99: number; scriptP50: number; scriptP99: number; forkMs: number }
 
-/** A client of the server's own maintenance database (`postgres`), as the operator running the bench. */
+/** A client of a database, as the operator running the bench (the roles are given URLs without a user, as in the tests). */
+export const sqlClient = (database: string) => new pg.Client({ connectionString: `postgres://${process.env.PGUSER ?? userInfo().username}@127.0.0.1:5432/${database}` });
+
+/** A client of the server's own maintenance database (`postgres`). */
 export async function withAdmin<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: `postgres://${process.env.PGUSER ?? userInfo().username}@127.0.0.1:5432/postgres` });
+  const admin = sqlClient('postgres');
   await admin.connect();
   try {
     return await use(admin);
@@ -157,9 +160,12 @@ export async function measureErrand(target: ErrandTarget, load: Load, rTasks?: n
     const probe = {
       server: () => cpuSeconds([serve.child.pid!]),
       worker: () => cpuSeconds([worker.child.pid!]),
+      // The Node service runs in the worker's child processes (so that a stop can kill it).
+      'worker services': () => childrenSeconds(worker.child.pid!),
       recorder: () => cpuSeconds([recorder.child.pid!]),
-      postgres: async () => cpuSeconds(await pidsOf('postgres')),
-      rabbitmq: async () => cpuSeconds(await pidsOf('beam.smp')),
+      // Every backend, the exited ones included (in the postmaster's reaped-children time); other databases' too, on a shared machine.
+      postgres: async () => cpuSeconds(await pidsOf('postgres'), true),
+      rabbitmq: async () => cpuSeconds(await pidsOf('beam.smp'), true),
       'bench client': () => cpuSeconds([process.pid]),
     };
     const before = await cpuSnapshot(probe);

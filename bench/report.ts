@@ -22,7 +22,7 @@ const cell = (s: Spread, digits: number) => `${fixed(s.median, digits)} (${fixed
 export function summaryTables(systems: SystemSummary[], ratios: Ratio[]): string {
   const row = (label: string, pick: (s: SystemSummary) => string) => `| ${label} | ${systems.map(pick).join(' | ')} |`;
   const lines = [
-    `| median (min-max) over runs | ${systems.map((s) => `${s.name} (${s.runs} runs)`).join(' | ')} |`,
+    `| median (min-max) over runs | ${systems.map((s) => `${s.name} (${s.runs} run${s.runs === 1 ? '' : 's'})`).join(' | ')} |`,
     `|---|${systems.map(() => '---|').join('')}`,
     row('throughput, submit to last completion (tasks/s)', (s) => cell(s.tasksPerSecond, 0)),
     row('submit rate alone (tasks/s)', (s) => cell(s.submitPerSecond, 0)),

@@ -81,7 +81,7 @@ if (!/^[a-z_][a-z0-9_]*$/.test(values.name)) throw new Error(`--name must be a l
 const NAME = values.name;
 
 /** One system of the comparison: how to make it ready once, and how to run it once. */
-interface System { name: string; run(round: number): Promise<RunResult> }
+interface System { name: string; run(round: number): Promise<{ result: RunResult; more?: string }> }
 
 const notes: string[] = [];
 const note = (line: string) => { notes.push(line); console.log(line); };
@@ -95,7 +95,7 @@ async function peerSystems(): Promise<System[]> {
   const systems: System[] = [];
   for (const peer of peers) {
     const copy = await preparePeer(peer, console.log);
-    systems.push({ name: peer.name, run: () => measurePeer(peer.name, copy, load) });
+    systems.push({ name: peer.name, run: async () => ({ result: await measurePeer(peer.name, copy, load) }) });
   }
   return systems;
 }
@@ -110,18 +110,16 @@ function errandSystem(name: string, vhost: string, target: () => Promise<ErrandT
     async run(round) {
       await resetVhost(vhost);
       const { result, r } = await measureErrand(await target(), load, withR ? R_TASKS : undefined);
-      if (r) {
-        console.log(rLine(round, RUNS, r));
-        rResults.push(r);
-        rNodeP50.push(result.p50);
-      }
-      return result;
+      if (!r) return { result };
+      rResults.push(r);
+      rNodeP50.push(result.p50);
+      return { result, more: rLine(round, RUNS, r) };
     },
   };
 }
 
 async function main(): Promise<void> {
-  console.log(`errand bench: ${load.tasks} tasks, ${load.clients} clients, ${load.latencyTasks} latency tasks, worker concurrency ${load.workerConcurrency}, ${RUNS} runs${HISTORY ? `, history ${HISTORY}` : ''}; ${cpus().length} cores, node ${process.version}, checkout ${CHECKOUT}`);
+  console.log(`errand bench: ${load.tasks} tasks, ${load.clients} clients, ${load.latencyTasks} latency tasks, worker concurrency ${load.workerConcurrency}, ${RUNS} run${RUNS === 1 ? '' : 's'}${HISTORY ? `, history ${HISTORY}` : ''}; ${cpus().length} cores, node ${process.version}, checkout ${CHECKOUT}`);
   const peers = await peerSystems();
   const withR = values.r || (!values['no-r'] && peers.length === 0 && HISTORY === undefined);
   if (!withR && !values['no-r']) note('R measures: off (default when peers or history are compared; --r turns them on)');
@@ -144,9 +142,10 @@ async function main(): Promise<void> {
   const results = new Map<string, RunResult[]>(systems.map((s) => [s.name, []]));
   for (let round = 1; round <= RUNS; round++) {
     for (const system of systems) {
-      const result = await system.run(round);
+      const { result, more } = await system.run(round);
       results.get(system.name)!.push(result);
       console.log(runLine(round, RUNS, system.name, result));
+      if (more) console.log(more);
     }
   }
   const summaries = systems.map((s) => summarise(s.name, results.get(s.name)!));
@@ -158,12 +157,14 @@ async function main(): Promise<void> {
   const r = rResults.length > 0 ? summariseR(rResults, rNodeP50) : undefined;
   if (r) console.log(`\n${rTable(r)}`);
   if (values.json) {
-    await writeFile(values.json, JSON.stringify(await jsonSummary(summaries, ratios, results, history, r), null, 2) + '\n');
+    await writeFile(values.json, JSON.stringify(await jsonSummary(summaries, ratios, results, history, r), sixDigits, 2) + '\n');
     console.log(`\nsummary written to ${values.json}`);
   }
 }
 
 const run = promisify(execFile);
+/** Measures in JSON to six significant digits: more would be noise. */
+const sixDigits = (_key: string, value: unknown) => (typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(6)) : value);
 
 async function jsonSummary(systems: SystemSummary[], ratios: Ratio[], runs: Map<string, RunResult[]>, history: History | undefined, r: RSummary | undefined) {
   const git = (...args: string[]) => run('git', ['-C', CHECKOUT, ...args]).then(({ stdout }) => stdout.trim(), () => '');

@@ -154,6 +154,11 @@ async function main(): Promise<void> {
   for (const e of errands) for (const p of peers) ratios.push(ratio(byName.get(e.name)!, byName.get(p.name)!));
   if (byName.has('errand') && byName.has('errand-history')) ratios.push(ratio(byName.get('errand-history')!, byName.get('errand')!));
   console.log(`\n${summaryTables(summaries, ratios)}`);
+  // Each round ran both systems back to back: its own ratio shows whether the medians' holds round by round.
+  for (const r of ratios) {
+    const [a, b] = [results.get(r.subject)!, results.get(r.reference)!];
+    console.log(`throughput ${r.subject} / ${r.reference} round by round: ${a.map((x, i) => (x.tasksPerSecond / b[i]!.tasksPerSecond).toFixed(2)).join(', ')}`);
+  }
   const r = rResults.length > 0 ? summariseR(rResults, rNodeP50) : undefined;
   if (r) console.log(`\n${rTable(r)}`);
   if (values.json) {

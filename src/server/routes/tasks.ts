@@ -1,6 +1,7 @@
 /** Patavi's task routes: submit, describe, input, script, results, files, delete, and /status. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendTask } from '../../broker/index.ts';
+import { isInvalidValue } from '../../store/index.ts';
 import { cacheBypassed, cacheKey, canonicalJson, changeAccess, checkJsonInput, canBeIssued, encodeControl, ErrandError, estimateStartSeconds, isTerminal, ownerOf, passesRead, readAccess, resultFileNameProblem, serviceNameProblem, submitAccess } from '../../core/index.ts';
 import type { AnnouncedService, CacheClaim, Caller, TaskInfo } from '../../core/index.ts';
 import { notFound, readerOf, refusal, requireAllowed } from '../access.ts';
@@ -123,10 +124,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: RouteContext): voi
         queued = await store.insertTask(newTask);
       }
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (typeof code === 'string' && code.startsWith('22')) {
-        throw new ErrandError('invalid_json', `request body cannot be stored: ${(err as Error).message}`, 'body');
-      }
+      if (isInvalidValue(err)) throw new ErrandError('invalid_json', `request body cannot be stored: ${(err as Error).message}`, 'body');
       throw new ErrandError('database_unavailable', `the task could not be saved: ${(err as Error).message}`, undefined, { cause: err });
     }
     try {

@@ -37,12 +37,6 @@ export interface Subscription {
   close(): Promise<void>;
 }
 
-/** A private feed of `rpc_status` events: the server binds the routing keys of the tasks it watches. */
-export interface StatusFeed extends Subscription {
-  bind(routingKeyPattern: string): Promise<void>;
-  unbind(routingKeyPattern: string): Promise<void>;
-}
-
 /**
  * Errand's own fan-out channels, each an exchange `errand.<channel>` (topic, not durable): every
  * listener gets every message; messages are not persistent (they describe the present).
@@ -81,8 +75,6 @@ export interface Broker {
   broadcast(channel: Channel, body: Buffer): Promise<void>;
   /** Receives every later message of an Errand channel until closed; re-attached after reconnects. */
   listen(channel: Channel, onMessage: (body: Buffer) => void): Promise<Subscription>;
-  /** Opens a feed of `rpc_status` events for the routing keys later bound to it. */
-  openStatusFeed(onMessage: (routingKey: string, body: Buffer) => void): Promise<StatusFeed>;
   close(): Promise<void>;
 }
 

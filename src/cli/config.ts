@@ -58,6 +58,7 @@ export interface Config {
   lostWorkerGraceMs: number;
   /** How long a worker holds a delivery waiting for a free slot before handing it back. */
   slotWaitMs: number;
+  startReportAfterMs: number;
   /** How long a stopping worker lets running tasks finish before it stops them. */
   stopGraceMs: number;
   /** How long events are kept, in seconds. */
@@ -167,6 +168,7 @@ const OPTIONS = {
   'lost-check-interval': { env: 'ERRAND_LOST_CHECK_INTERVAL', type: 'string' },
   'lost-worker-grace': { env: 'ERRAND_LOST_WORKER_GRACE', type: 'string' },
   'slot-wait': { env: 'ERRAND_SLOT_WAIT', type: 'string' },
+  'start-report-after': { env: 'ERRAND_START_REPORT_AFTER', type: 'string' },
   'stop-grace': { env: 'ERRAND_STOP_GRACE', type: 'string' },
   'default-queue-timeout': { env: 'ERRAND_DEFAULT_QUEUE_TIMEOUT', type: 'string' },
   // Result bounds (issue 11).
@@ -381,6 +383,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     lostCheckIntervalMs: integer(get('lost-check-interval') ?? '5000', 'lost-check-interval', 10, 3_600_000),
     lostWorkerGraceMs: integer(get('lost-worker-grace') ?? '20000', 'lost-worker-grace', 0, 86_400_000),
     slotWaitMs: integer(get('slot-wait') ?? '10000', 'slot-wait', 10, 3_600_000),
+    startReportAfterMs: integer(get('start-report-after') ?? '250', 'start-report-after', 0, 600_000),
     stopGraceMs: integer(get('stop-grace') ?? '30000', 'stop-grace', 0, 86_400_000),
     maxResultFiles: integer(get('max-result-files') ?? String(DEFAULT_RESULT_LIMITS.maxFiles), 'max-result-files', 0, 1_000_000),
     maxResultFileBytes: bytes(get('max-result-file-size') ?? String(DEFAULT_RESULT_LIMITS.maxFileBytes), 'max-result-file-size'),
@@ -611,6 +614,7 @@ Options (flag, then environment variable, then default):
   --lost-check-interval MS ERRAND_LOST_CHECK_INTERVAL 5000: how often the janitor looks for tasks of lost workers
   --lost-worker-grace MS  ERRAND_LOST_WORKER_GRACE 20000: a task's worker unheard since the janitor started is lost after this
   --slot-wait MS          ERRAND_SLOT_WAIT         10000: a worker with every slot busy hands a delivery back after this
+  --start-report-after MS ERRAND_START_REPORT_AFTER 250: a task still running after this reports its start and is acknowledged; one that ends sooner sends only its result (0: always report at start)
   --stop-grace MS         ERRAND_STOP_GRACE        30000: a stopping worker stops tasks still running after this (they are queued again)
   --default-queue-timeout DUR ERRAND_DEFAULT_QUEUE_TIMEOUT  none: tasks wait in the queue until run
   --max-result-files N    ERRAND_MAX_RESULT_FILES  100: files one result may carry (more fails the task result_too_large)

@@ -3,7 +3,7 @@
  * on PGlite kept in --data-dir and the in-process broker, serving the example services. Nothing to
  * install. Tasks left unfinished by a previous run are queued again at start.
  */
-import { createMemoryBroker, requeueTask } from '../broker/index.ts';
+import { createEventPublisher, createMemoryBroker, requeueTask } from '../broker/index.ts';
 import type { Broker } from '../broker/index.ts';
 import { FlakeIdGenerator, secretValues } from '../core/index.ts';
 import { startJanitor, startRecorder } from '../recorder/index.ts';
@@ -63,14 +63,16 @@ export async function dev(config: Config, print: (line: string) => void = consol
   const broker = createMemoryBroker();
   const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, rscript: config.rscript, logger, secrets: secretValues([config.apiKey, config.databaseUrl, config.amqpUrl]) });
   for (const problem of problems) print(`service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
-  const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config) });
+  const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, startReportAfterMs: config.startReportAfterMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config) });
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
-  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: await devServerSettings(config, tls) });
+  // One event pipeline for the server, the recorder and the janitor; links use the server's base.
+  const publisher = createEventPublisher(broker, logger, { publicUrl: () => config.publicUrl ?? listeningUrl(app.server.address(), tls ? 'https' : 'http') });
+  const app = await createApp({ store, broker, publisher, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: await devServerSettings(config, tls) });
   await app.listen({ host: config.host, port: config.port });
   // The server's links use the same base (see createApp): its own address unless --public-url.
   const base = config.publicUrl ?? listeningUrl(app.server.address(), tls ? 'https' : 'http');
-  const recorder = await startRecorder({ store, broker, logger, publicUrl: base, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) });
-  const janitor = startJanitor({ store, broker, logger, publicUrl: base, ...janitorSettings(config) });
+  const recorder = await startRecorder({ store, broker, logger, publicUrl: base, publisher, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) });
+  const janitor = startJanitor({ store, broker, logger, publicUrl: base, publisher, ...janitorSettings(config) });
   const requeued = await requeueUnfinished(store, broker, config.maxAttempts);
   if (requeued > 0) print(`re-queued ${requeued} unfinished task(s) from the last run`);
 
@@ -87,6 +89,7 @@ export async function dev(config: Config, print: (line: string) => void = consol
     await worker.close();
     await recorder.close();
     await janitor.stop();
+    await publisher.close();
     await broker.close();
     await lease?.release();
     await store.close();

@@ -24,6 +24,8 @@ export const LAST_PROGRESS_HEADER = 'x-errand-last-progress';
 export const NO_CACHE_HEADER = 'x-errand-no-cache';
 /** On a result: the version of the service that produced it (a cache entry keyed for another version is dropped). */
 export const VERSION_HEADER = 'x-errand-version';
+/** On a result that carries its own start (no start report was sent): the script the run used, as the start report would have. */
+export const SCRIPT_HEADER = 'x-errand-script';
 /** Header on a task message: the ISO time after which it must not start (it has expired). */
 export const DEADLINE_HEADER = 'x-errand-deadline';
 /** Durable queue bound to `rpc_status` (`*.status`) from which recorders keep progress. */
@@ -43,7 +45,6 @@ export function endMessage(taskId: string, status: TaskStatus, resultsHref: stri
 
 export const statusRoutingKey = (taskId: string): string => `${taskId}.status`;
 export const endRoutingKey = (taskId: string): string => `${taskId}.end`;
-export const taskBindingKey = (taskId: string): string => `${taskId}.*`;
 
 /** The index Patavi's worker sends for a failure, with Errand's structured error added. */
 export function failureIndex(error: TaskError): { status: 'failed'; cause: string; error: TaskError } {

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { changeAccess, encodeControl, ErrandError } from '../core/index.ts';
-import type { Caller, NewEvent, TaskDescription, TaskInfo } from '../core/index.ts';
+import type { Caller, TaskDescription, TaskEvent, TaskInfo } from '../core/index.ts';
 import type { TaskChanges, TaskReads } from '../store/index.ts';
 import { notFound, requireAllowed } from './access.ts';
 import type { RouteContext } from './context.ts';
@@ -31,7 +31,7 @@ async function changeableTask(ctx: ChangeContext, caller: Caller, id: string, ve
 }
 
 /** Tells every worker to stop (or never start) the task, and every watcher that it ended. */
-async function announceCancel(ctx: ChangeContext, id: string, events: NewEvent[], log: Log): Promise<void> {
+async function announceCancel(ctx: ChangeContext, id: string, events: TaskEvent[], log: Log): Promise<void> {
   ctx.publisher.written(events);
   await ctx.broker.broadcast('control', encodeControl({ type: 'cancel', taskIds: [id] })).catch((err: Error) => {
     log.warn({ taskId: id, err: err.message }, 'could not tell the workers of a cancel; a worker running it finishes and its result is ignored');

@@ -28,8 +28,11 @@ export interface EventStream {
   readonly from: number;
   /** True when events after `from` were already trimmed from the log by age. */
   readonly truncated: boolean;
-  /** Sends the replay, then switches to live; resolves with the hub position the replay reached. */
-  replay(): Promise<number>;
+  /**
+   * Sends the replay, then switches to live; resolves with the hub position the replay reached.
+   * `onReplayed` is told that position between the last replayed event and the first live one.
+   */
+  replay(onReplayed?: (position: number) => void): Promise<number>;
   close(): void;
 }
 
@@ -81,7 +84,7 @@ export async function openEventStream(hub: EventHub, store: EventLog, filter: Ev
   return {
     from,
     truncated,
-    async replay() {
+    async replay(onReplayed) {
       try {
         if (lastPage) await send(lastPage);
         else if (start.since !== undefined) {
@@ -94,6 +97,7 @@ export async function openEventStream(hub: EventHub, store: EventLog, filter: Ev
           }
         }
         if (overflow) throw new SlowConsumerError('too many live events arrived during the replay');
+        onReplayed?.(target);
         sink.write(held.splice(0));
         live = true;
         return target;

@@ -5,7 +5,7 @@
  */
 import { sendTask } from '../broker/index.ts';
 import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, ErrandError, ownerOf, serviceNameProblem, submitAccess } from '../core/index.ts';
-import type { AnnouncedService, CacheClaim, Caller, NewEvent, TaskDescription } from '../core/index.ts';
+import type { AnnouncedService, CacheClaim, Caller, TaskDescription, TaskEvent } from '../core/index.ts';
 import { isInvalidValue } from '../store/index.ts';
 import type { NewTask, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
 import { requireAllowed } from './access.ts';
@@ -78,7 +78,7 @@ export async function submitTask(ctx: SubmitContext, request: SubmitRequest): Pr
   const owner = ownerOf(caller);
   const newTask: NewTask = { id, service, input, owner, clientName: caller.label, ttl, deadline };
   const cache = cacheClaim(request, definition, input, owner);
-  let queued: NewEvent;
+  let queued: TaskEvent;
   try {
     if (cache) {
       const submitted = await ctx.store.submitCached(newTask, cache);

@@ -33,10 +33,11 @@ export function sqlRecovery(db: SqlClient): Recovery {
         `UPDATE task SET status = 'queued', deadline = NULL, progress = NULL, progress_seq = NULL WHERE id = $1 RETURNING input::text AS input`,
         [taskIdToDecimal(task.id)],
       );
+      await send({ id: task.id, service: task.service, input: row.rows[0]!.input });
+      // Last: the log's lock is held from here to the commit (never across the broker's confirm).
       const events = await appendEvents(tx, [{
         taskId: task.id, service: task.service, type: 'queued', data: { requeued: true, reason: WORKER_LOST, previousWorker: task.worker, attempts: task.attempts },
       }]);
-      await send({ id: task.id, service: task.service, input: row.rows[0]!.input });
       return { kind: 'requeued', events };
     }),
 

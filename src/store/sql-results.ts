@@ -4,7 +4,7 @@
  * fails its own task, never the ones that shared its batch.
  */
 import { decideProgress, failureIndex, taskIdToDecimal } from '../core/index.ts';
-import type { NewEvent, TaskStatus } from '../core/index.ts';
+import type { NewEvent, TaskEvent, TaskStatus } from '../core/index.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 import { isTransientError } from './sql-errors.ts';
 import { appendEvents } from './sql-events.ts';
@@ -20,7 +20,7 @@ function messageOf(err: unknown): string {
   return String((err as Error | null)?.message ?? err).replace(/\u0000/g, '\uFFFD');
 }
 
-type Recorded = Map<string, { status: TaskStatus; events: NewEvent[] }>;
+type Recorded = Map<string, { status: TaskStatus; events: TaskEvent[] }>;
 
 async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Recorded> {
   // Rows are found by id only (the status test is on the locked copy): a test on t.status lets the
@@ -34,8 +34,8 @@ async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Re
        completed_at = now(), started_at = coalesce(t.started_at, now()), expires_at = now() + t.ttl,
        attempts = CASE WHEN old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id) THEN t.attempts + 1 ELSE t.attempts END,
        worker = CASE WHEN old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id) THEN u.worker ELSE t.worker END,
-       run_id = coalesce(u.run_id, t.run_id)
-     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(id, status, result, error, console, run_id, worker),
+       run_id = coalesce(u.run_id, t.run_id), script = coalesce(t.script, u.script)
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(id, status, result, error, console, run_id, worker, script),
        (SELECT id, status, run_id, progress_seq FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE) AS old
      WHERE t.id = u.id AND old.id = t.id AND old.status IN ('queued', 'running')
      RETURNING lpad(to_hex(t.id), 16, '0') AS id, t.status, t.service, old.status AS was, t.attempts, t.worker,
@@ -44,6 +44,7 @@ async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Re
       tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
       tasks.map((t) => JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
       tasks.map((t) => t.console ?? null), tasks.map((t) => t.runId ?? null), tasks.map((t) => t.worker ?? null),
+      tasks.map((t) => t.script ?? null),
     ],
   );
   const ended = new Map(recorded.rows.map((r) => [r.id, r]));

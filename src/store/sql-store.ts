@@ -6,7 +6,7 @@
  */
 import type { SqlClient } from './sql-client.ts';
 import { createApiKey, listApiKeys, revokeApiKey, useApiKey } from './sql-api-keys.ts';
-import { hasPendingEvents, lastEventId, lastEvents, oldestEventId, readEvents, sequenceEvents, trimEvents } from './sql-events.ts';
+import { lastEventId, lastEvents, oldestEventId, readEvents, trimEvents } from './sql-events.ts';
 import { sqlNodeLeases } from './sql-node-leases.ts';
 import { sqlTaskReads } from './sql-reads.ts';
 import { sqlRecovery } from './sql-recovery.ts';
@@ -36,8 +36,6 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
 
     readEvents: (filter, after, upTo, limit) => readEvents(db, filter, after, upTo, limit),
     lastEvents: (filter, upTo, count) => lastEvents(db, filter, upTo, count),
-    sequenceEvents: (limit = 10_000) => sequenceEvents(db, limit),
-    hasPendingEvents: () => hasPendingEvents(db),
     lastEventId: () => lastEventId(db),
     oldestEventId: () => oldestEventId(db),
     trimEvents: (retentionSeconds, limit) => trimEvents(db, retentionSeconds, limit),

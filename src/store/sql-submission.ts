@@ -1,6 +1,6 @@
 /** New tasks: group-committed inserts, and submissions to services that cache (sql-result-cache.ts). */
 import { createBatcher } from '../core/index.ts';
-import type { NewEvent } from '../core/index.ts';
+import type { TaskEvent } from '../core/index.ts';
 import type { SqlClient } from './sql-client.ts';
 import { isRowError } from './sql-errors.ts';
 import { submitCachedRows } from './sql-result-cache.ts';
@@ -13,11 +13,11 @@ export interface SqlTaskSubmission extends TaskSubmission {
 }
 
 export function sqlTaskSubmission(db: SqlClient, options: { maxBatch: number }): SqlTaskSubmission {
-  const insertInTransaction = (tasks: NewTask[]): Promise<NewEvent[]> => db.transaction((tx) => insertRows(tx, tasks));
+  const insertInTransaction = (tasks: NewTask[]): Promise<TaskEvent[]> => db.transaction((tx) => insertRows(tx, tasks));
 
   // Group commit of concurrent submissions. If a batch fails because of one row, each task is
   // retried alone so that only the bad one fails.
-  const inserts = createBatcher<NewTask, NewEvent | Error>(
+  const inserts = createBatcher<NewTask, TaskEvent | Error>(
     async (tasks) => {
       try {
         return await insertInTransaction(tasks);

@@ -5,7 +5,7 @@
  * 16 hex digits, computed in SQL, so no driver ever turns one into a lossy JS number.
  */
 import { failureIndex, taskIdToDecimal } from '../core/index.ts';
-import type { NewEvent, ProgressState, TaskError, TaskInfo, TaskSnapshot, TaskStatus } from '../core/index.ts';
+import type { ProgressState, TaskError, TaskEvent, TaskInfo, TaskSnapshot, TaskStatus } from '../core/index.ts';
 import type { SqlQueryable } from './sql-client.ts';
 import { appendEvents } from './sql-events.ts';
 import type { NewTask } from './store.ts';
@@ -52,7 +52,7 @@ export async function lockSnapshots(q: SqlQueryable, ids: string[]): Promise<Map
 }
 
 /** Inserts queued tasks (holding the cache entry `cacheKey`, when given) and their `queued` events. */
-export async function insertRows(q: SqlQueryable, tasks: NewTask[], cacheKey: string | null = null): Promise<NewEvent[]> {
+export async function insertRows(q: SqlQueryable, tasks: NewTask[], cacheKey: string | null = null): Promise<TaskEvent[]> {
   await q.query(
     `INSERT INTO task (id, service, input, principal, client_name, ttl, deadline, cache_key)
      SELECT u.id, u.service, u.input::jsonb, u.owner, u.client_name, u.ttl::interval, u.deadline, $8

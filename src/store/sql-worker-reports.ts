@@ -3,7 +3,7 @@
  * sql-results.ts). Each batch locks its tasks' rows and lets core decide every transition.
  */
 import { afterStart, decideProgress, decideStart, taskIdToDecimal } from '../core/index.ts';
-import type { NewEvent, ProgressState, TaskError, TaskStatus } from '../core/index.ts';
+import type { NewEvent, ProgressState, TaskError, TaskEvent, TaskStatus } from '../core/index.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 import { appendEvents } from './sql-events.ts';
 import { completeTasks } from './sql-results.ts';
@@ -65,7 +65,7 @@ async function startRows(q: SqlQueryable, tasks: StartedTask[], maxAttempts: num
   });
 }
 
-async function progressRows(q: SqlQueryable, updates: ProgressUpdate[], maxAttempts: number): Promise<NewEvent[]> {
+async function progressRows(q: SqlQueryable, updates: ProgressUpdate[], maxAttempts: number): Promise<TaskEvent[]> {
   const snapshots = await lockSnapshots(q, updates.map((u) => u.id));
   const now = new Date();
   const starts = new Map<string, StartRow>();

@@ -2,7 +2,7 @@
  * What every part needs from persistence, by concern. One implementation (sql-store.ts, which
  * composes the sql-*.ts modules) runs on both drivers.
  */
-import type { CacheClaim, KeyExpiry, EventFilter, NewEvent, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
+import type { CacheClaim, KeyExpiry, EventFilter, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
 
 export interface NewTask {
   id: string;
@@ -21,12 +21,12 @@ export interface NewTask {
 
 /** A submission to a service that caches: queued anew, or answered by a task that has or will have the result. */
 export type CachedSubmission =
-  | { kind: 'queued'; event: NewEvent }
+  | { kind: 'queued'; event: TaskEvent }
   /**
    * A finished result within its lifetime: the caller's own task that holds it. When that task is
    * a new copy (the result was another principal's), `events` are its own, to publish.
    */
-  | { kind: 'hit'; task: TaskInfo; events?: NewEvent[] }
+  | { kind: 'hit'; task: TaskInfo; events?: TaskEvent[] }
   /** A task still queued or running with the same key. */
   | { kind: 'joined'; task: TaskInfo };
 
@@ -43,8 +43,8 @@ export interface StartedTask {
 
 /** What a start report did: began an attempt, gave up on the task, or nothing (already ended, same attempt, no task). */
 export type StartOutcome =
-  | { kind: 'started'; attempt: number; events: NewEvent[] }
-  | { kind: 'gave-up'; events: NewEvent[] }
+  | { kind: 'started'; attempt: number; events: TaskEvent[] }
+  | { kind: 'gave-up'; events: TaskEvent[] }
   | { kind: 'already-started' }
   | { kind: 'ended'; status: TaskStatus }
   | { kind: 'unknown-task' };
@@ -52,11 +52,11 @@ export type StartOutcome =
 export interface ProgressUpdate extends ProgressReport { id: string }
 
 export type CancelOutcome =
-  | { kind: 'canceled'; wasRunning: boolean; events: NewEvent[] }
+  | { kind: 'canceled'; wasRunning: boolean; events: TaskEvent[] }
   | { kind: 'ended'; status: TaskStatus }
   | { kind: 'unknown-task' };
 
-export interface DeleteOutcome { deleted: boolean; events: NewEvent[] }
+export interface DeleteOutcome { deleted: boolean; events: TaskEvent[] }
 
 /** Where a queued task stands among its service's tasks. */
 export interface QueuePosition { queuedAhead: number; meanDurationSeconds: number | undefined }
@@ -78,6 +78,8 @@ export interface CompletedTask {
   cacheable?: boolean;
   /** The service version that produced the result (Errand's workers say); a cache entry for another version is dropped. */
   version?: string | null;
+  /** The script the run used, when the result carries its start (no start report was sent). */
+  script?: string | null;
 }
 
 /**
@@ -86,7 +88,7 @@ export interface CompletedTask {
  * later), otherwise never (the task could not even be failed: set the message aside).
  */
 export type CompletionOutcome =
-  | { kind: 'recorded'; status: TaskStatus; events: NewEvent[] }
+  | { kind: 'recorded'; status: TaskStatus; events: TaskEvent[] }
   | { kind: 'already-ended'; status: TaskStatus }
   | { kind: 'unknown-task' }
   | { kind: 'not-recorded'; transient: boolean; error: Error };
@@ -98,8 +100,8 @@ export interface RunningTask { id: string; service: string; worker: string | nul
 
 /** What `requeueLost` did: queued the task again, failed it (no attempts left), or nothing (it moved on). */
 export type RequeueOutcome =
-  | { kind: 'requeued'; events: NewEvent[] }
-  | { kind: 'gave-up'; events: NewEvent[] }
+  | { kind: 'requeued'; events: TaskEvent[] }
+  | { kind: 'gave-up'; events: TaskEvent[] }
   | { kind: 'moved-on' };
 
 export interface StoredFile { contentType: string; content: Buffer }
@@ -133,7 +135,7 @@ export interface ApiKeyInfo {
 /** Creating tasks: the server's POST /task. */
 export interface TaskSubmission {
   /** Persists a queued task and its `queued` event. Concurrent calls are group-committed. */
-  insertTask(task: NewTask): Promise<NewEvent>;
+  insertTask(task: NewTask): Promise<TaskEvent>;
   /**
    * Queues a task of a caching service unless its key's entry can answer: a task with that key
    * still queued or running (and a deadline no earlier than this one's) is joined, a finished
@@ -184,7 +186,7 @@ export interface WorkerReports {
    */
   markStarted(tasks: StartedTask[], maxAttempts?: number): Promise<StartOutcome[]>;
   /** Keeps the latest progress of running tasks, in each attempt's order; returns the events written. */
-  recordProgress(updates: ProgressUpdate[], maxAttempts?: number): Promise<NewEvent[]>;
+  recordProgress(updates: ProgressUpdate[], maxAttempts?: number): Promise<TaskEvent[]>;
   /** Records results; the first result of a task wins, later ones change nothing. */
   completeTasks(tasks: CompletedTask[]): Promise<CompletionOutcome[]>;
 }
@@ -201,21 +203,10 @@ export interface EventLog {
   oldestEventId(): Promise<number | undefined>;
 }
 
-/** Numbering the events writers leave pending (the event publisher runs it). */
-export interface EventSequencing {
-  /**
-   * Gives pending events their ids (up to `limit`, in write order) and returns them. Write
-   * methods return their events without ids: they are numbered by the next sequencing.
-   */
-  sequenceEvents(limit?: number): Promise<TaskEvent[]>;
-  /** True when some events still wait for their ids. */
-  hasPendingEvents(): Promise<boolean>;
-}
-
 /** The janitor's sweeps: deadlines, ttls, cache lifetimes, event retention. */
 export interface Retention {
   /** Ends up to `limit` queued tasks whose deadline has passed as expired. */
-  expireQueued(limit: number): Promise<NewEvent[]>;
+  expireQueued(limit: number): Promise<TaskEvent[]>;
   /** Removes up to `limit` tasks whose ttl has passed; returns how many went. */
   deleteExpired(limit: number): Promise<number>;
   /** Removes up to `limit` cache entries past their lifetime; the tasks stay. */
@@ -265,7 +256,7 @@ export interface ApiKeys {
 }
 
 /** Everything, as one process opens it. */
-export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, EventSequencing, Retention, Recovery, NodeLeases, ApiKeys {
+export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys {
   close(): Promise<void>;
   /** What the store is connected to, for logs (no password). */
   readonly target: string;

@@ -58,7 +58,11 @@ export interface Broker {
   declareQueue(name: string): Promise<void>;
   /** Message and consumer counts, or undefined when no such queue exists. */
   queueStats(name: string): Promise<QueueStats | undefined>;
-  /** Sends to a queue through the default exchange; resolves once the broker has confirmed it. */
+  /**
+   * Sends to a queue through the default exchange; resolves once the broker has confirmed it.
+   * A message the broker refuses for what it is rejects with MessageRefusedError (as do
+   * publishStatus and broadcast); other errors say the broker could not be reached.
+   */
   send(queue: string, body: Buffer, options?: SendOptions): Promise<void>;
   /** Publishes on the `rpc_status` topic exchange; resolves once confirmed. */
   publishStatus(routingKey: string, body: Buffer, properties?: MessageProperties): Promise<void>;
@@ -72,6 +76,15 @@ export interface Broker {
   /** Receives every later message of an Errand channel until closed; re-attached after reconnects. */
   listen(channel: Channel, onMessage: (body: Buffer) => void): Promise<Subscription>;
   close(): Promise<void>;
+}
+
+/**
+ * The broker refused a message for what it is, not for the state of the connection (larger than
+ * RabbitMQ's max_message_size, say): sending it again cannot help. The adapters throw it, so
+ * that no caller reads a client library's error codes.
+ */
+export class MessageRefusedError extends Error {
+  override readonly name = 'MessageRefusedError';
 }
 
 /** AMQP topic matching: words split by ".", `*` is one word, `#` is zero or more. */

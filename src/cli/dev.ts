@@ -10,7 +10,7 @@ import { startJanitor, startRecorder } from '../recorder/index.ts';
 import { createApp, leaseNodeId, listeningUrl } from '../server/index.ts';
 import type { ServerSettings, TlsFiles } from '../server/index.ts';
 import { createSqlStore, migrate, openEmbedded } from '../store/index.ts';
-import type { Store, UnfinishedTask } from '../store/index.ts';
+import type { Recovery, UnfinishedTask } from '../store/index.ts';
 import { loadServiceDir, startWorker } from '../worker/index.ts';
 import type { Config } from './config.ts';
 import { resultLimits } from './config.ts';
@@ -26,7 +26,7 @@ import { readTlsFiles } from './tls.ts';
  * worker that ran its started tasks died with it. Queued tasks go back on their queues; started
  * ones are queued again as lost attempts (or fail `worker_lost` past `maxAttempts`).
  */
-export async function requeueUnfinished(store: Store, broker: Broker, maxAttempts: number): Promise<number> {
+export async function requeueUnfinished(store: Recovery, broker: Broker, maxAttempts: number): Promise<number> {
   const send = (task: UnfinishedTask): Promise<void> => requeueTask(broker, task);
   let count = 0;
   for (let after: string | null = null; ;) {

@@ -16,12 +16,12 @@ import { createEventPublisher, requeueTask } from '../broker/index.ts';
 import type { Broker, EventPublisher } from '../broker/index.ts';
 import { encodeControl } from '../core/index.ts';
 import type { LivenessRules } from '../core/index.ts';
-import type { Store } from '../store/index.ts';
+import type { Recovery, Retention } from '../store/index.ts';
 import { startWorkerWatch } from './worker-watch.ts';
 import type { WorkerWatch } from './worker-watch.ts';
 
 export interface JanitorOptions {
-  store: Store;
+  store: Retention & Recovery;
   broker: Broker;
   logger: Logger;
   /** Base for the results href of Patavi's `<id>.end` messages. */

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createDeadLetters, createEventPublisher } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, EventPublisher, Subscription } from '../broker/index.ts';
-import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, Store } from '../store/index.ts';
+import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, WorkerReports } from '../store/index.ts';
 import { errorNature, isTransientError } from '../store/index.ts';
 import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, SCRIPT_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isIssuableTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
 import type { ReplyMessage, ResultLimits, TaskError, TaskEvent, TaskStatus } from '../core/index.ts';
@@ -20,7 +20,7 @@ import type { ReplyMessage, ResultLimits, TaskError, TaskEvent, TaskStatus } fro
 export const MAX_TRIES_OF_UNKNOWN_ERRORS = 5;
 
 export interface RecorderOptions {
-  store: Store;
+  store: WorkerReports;
   broker: Broker;
   logger: Logger;
   /** Base for the results href carried by `<id>.end` (Patavi's persistence service does the same). */

@@ -5,7 +5,7 @@
  * what is older comes from the database, what is newer from the hub (held until the replay ends).
  */
 import type { EventFilter, TaskEvent } from '../core/index.ts';
-import type { Store } from '../store/index.ts';
+import type { EventLog } from '../store/index.ts';
 import type { EventHub } from './event-hub.ts';
 
 export interface StreamStart {
@@ -42,7 +42,7 @@ export const MAX_HELD_EVENTS = 10_000;
 
 export class SlowConsumerError extends Error {}
 
-export async function openEventStream(hub: EventHub, store: Store, filter: EventFilter, start: StreamStart, sink: StreamSink): Promise<EventStream> {
+export async function openEventStream(hub: EventHub, store: EventLog, filter: EventFilter, start: StreamStart, sink: StreamSink): Promise<EventStream> {
   const held: TaskEvent[] = [];
   let live = false;
   let overflow = false;

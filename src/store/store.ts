@@ -1,4 +1,7 @@
-/** What every part needs from persistence. One implementation (sql-store.ts) runs on both drivers. */
+/**
+ * What every part needs from persistence, by concern. One implementation (sql-store.ts, which
+ * composes the sql-*.ts modules) runs on both drivers.
+ */
 import type { CacheClaim, KeyExpiry, EventFilter, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
 
 export interface NewTask {
@@ -124,7 +127,13 @@ export interface ApiKeyInfo {
   lastUsedAt: Date | null;
 }
 
-export interface Store {
+/**
+ * The store by concern: each role depends on the parts it uses (the server submits, reads and
+ * changes tasks; the recorder writes what workers report; the janitor sweeps and recovers).
+ */
+
+/** Creating tasks: the server's POST /task. */
+export interface TaskSubmission {
   /** Persists a queued task and its `queued` event. Concurrent calls are group-committed. */
   insertTask(task: NewTask): Promise<TaskEvent>;
   /**
@@ -136,11 +145,14 @@ export interface Store {
    * a copy of the result; for a task under way, a new task queued that does not take the entry over.
    */
   submitCached(task: NewTask, cache: CacheClaim): Promise<CachedSubmission>;
-  /** Removes up to `limit` cache entries past their lifetime; the tasks stay. */
-  trimCache(limit: number): Promise<number>;
+}
+
+/**
+ * Reads of tasks and their parts. With `owner`, a task of another owner is as absent as one that
+ * does not exist (issue 12): one query decides both.
+ */
+export interface TaskReads {
   getTask(id: string): Promise<TaskInfo | undefined>;
-  // Reads of a task's parts. With `owner`, a task of another owner is as absent as one that does
-  // not exist (issue 12): one query decides both.
   /** The tasks among `ids` that exist (and belong to `owner`, when given), in the order of `ids`. */
   getTasks(ids: string[], owner?: string): Promise<TaskInfo[]>;
   /** The task's input as JSON text. */
@@ -151,6 +163,22 @@ export interface Store {
   /** The result (or index) as JSON text, once the task has one. */
   getResult(id: string, owner?: string): Promise<string | undefined>;
   getFile(id: string, name: string, owner?: string): Promise<StoredFile | undefined>;
+  /** Tasks queued ahead of this one and the service's recent mean run time. */
+  queuePosition(task: { id: string; service: string }): Promise<QueuePosition>;
+  /** Ids of tasks canceled or expired before they started, ended within the last `withinSeconds`. */
+  stoppedBeforeStart(withinSeconds: number, limit: number): Promise<string[]>;
+}
+
+/** What a caller does to a task it may change. */
+export interface TaskChanges {
+  /** Ends a queued or running task as canceled; `by`, the principal that did it, goes into the event. */
+  cancelTask(id: string, by?: string): Promise<CancelOutcome>;
+  /** Removes a task and its files, leaving a `deleted` event (saying `by` whom, when given). */
+  deleteTask(id: string, by?: string): Promise<DeleteOutcome>;
+}
+
+/** What workers report, as the recorder writes it: a run's script, start, progress and result. */
+export interface WorkerReports {
   saveScript(id: string, script: string): Promise<void>;
   /**
    * Marks tasks running and counts the attempt (a redelivered task's attempt is `retried`); past
@@ -161,16 +189,10 @@ export interface Store {
   recordProgress(updates: ProgressUpdate[], maxAttempts?: number): Promise<TaskEvent[]>;
   /** Records results; the first result of a task wins, later ones change nothing. */
   completeTasks(tasks: CompletedTask[]): Promise<CompletionOutcome[]>;
-  /** Ends a queued or running task as canceled; `by`, the principal that did it, goes into the event. */
-  cancelTask(id: string, by?: string): Promise<CancelOutcome>;
-  /** Ends up to `limit` queued tasks whose deadline has passed as expired. */
-  expireQueued(limit: number): Promise<TaskEvent[]>;
-  /** Removes a task and its files, leaving a `deleted` event (saying `by` whom, when given). */
-  deleteTask(id: string, by?: string): Promise<DeleteOutcome>;
-  /** Ids of tasks canceled or expired before they started, ended within the last `withinSeconds`. */
-  stoppedBeforeStart(withinSeconds: number, limit: number): Promise<string[]>;
-  /** Tasks queued ahead of this one and the service's recent mean run time. */
-  queuePosition(task: { id: string; service: string }): Promise<QueuePosition>;
+}
+
+/** Reading the event log. */
+export interface EventLog {
   /** Events after `after` (and up to `upTo`) passing `filter`, oldest first. */
   readEvents(filter: EventFilter, after: number, upTo: number | null, limit: number): Promise<TaskEvent[]>;
   /** The last `count` events up to `upTo` passing `filter`, oldest first. */
@@ -179,10 +201,22 @@ export interface Store {
   lastEventId(): Promise<number>;
   /** The oldest event still kept, when there is one. */
   oldestEventId(): Promise<number | undefined>;
-  /** Removes up to `limit` events older than `retentionSeconds`. */
-  trimEvents(retentionSeconds: number, limit: number): Promise<number>;
+}
+
+/** The janitor's sweeps: deadlines, ttls, cache lifetimes, event retention. */
+export interface Retention {
+  /** Ends up to `limit` queued tasks whose deadline has passed as expired. */
+  expireQueued(limit: number): Promise<TaskEvent[]>;
   /** Removes up to `limit` tasks whose ttl has passed; returns how many went. */
   deleteExpired(limit: number): Promise<number>;
+  /** Removes up to `limit` cache entries past their lifetime; the tasks stay. */
+  trimCache(limit: number): Promise<number>;
+  /** Removes up to `limit` events older than `retentionSeconds`. */
+  trimEvents(retentionSeconds: number, limit: number): Promise<number>;
+}
+
+/** Tasks whose worker or broker was lost, found again (the janitor, and `errand dev` at start). */
+export interface Recovery {
   /** Running tasks after `afterId` (by id) that Errand workers started (they have a run id). */
   listRunning(afterId: string | null, limit: number): Promise<RunningTask[]>;
   /**
@@ -196,11 +230,18 @@ export interface Store {
    * queued ones, and running ones no Errand worker started (those the janitor queues again).
    */
   listUnfinished(afterId: string | null, limit: number): Promise<UnfinishedTask[]>;
+}
+
+/** Flake node ids for servers started without --node-id. */
+export interface NodeLeases {
   /** Leases a free flake node id for `holder`; undefined when all 1024 are taken. */
   leaseNodeId(holder: string, ttlSeconds: number): Promise<number | undefined>;
   renewNodeLease(nodeId: number, holder: string, ttlSeconds: number): Promise<boolean>;
   releaseNodeLease(nodeId: number, holder: string): Promise<void>;
-  // API keys (issue 12)
+}
+
+/** API keys (issue 12). */
+export interface ApiKeys {
   /** Stores a key; a key of the same name not revoked is a `conflict` (field `name`). */
   createApiKey(key: NewApiKey): Promise<ApiKeyInfo>;
   /** Every key, revoked and expired ones included, oldest first. */
@@ -212,6 +253,10 @@ export interface Store {
    * too: the caller decides). A key neither revoked nor expired is marked used now.
    */
   useApiKey(secretSha256: string): Promise<ApiKeyInfo | undefined>;
+}
+
+/** Everything, as one process opens it. */
+export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys {
   close(): Promise<void>;
   /** What the store is connected to, for logs (no password). */
   readonly target: string;

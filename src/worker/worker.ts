@@ -10,7 +10,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { createDeadLetters } from '../broker/index.ts';
+import { createDeadLetters, MessageRefusedError } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
 import { buildMultipart, CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, resultFilesError, resultSizeError, NO_CACHE_HEADER, SCRIPT_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isIssuableTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
 import type { ResultLimits, TaskError } from '../core/index.ts';
@@ -78,11 +78,6 @@ function lastProgressHeaders(last: LastProgress): Record<string, unknown> {
   if (last.seq === 0) return {};
   const text = JSON.stringify(last.value ?? null);
   return text.length > MAX_PROGRESS_HEADER ? {} : { [SEQ_HEADER]: last.seq, [LAST_PROGRESS_HEADER]: text };
-}
-
-/** A publish the broker refuses for what the message is, not for the state of the connection. */
-function refusedForGood(err: unknown): boolean {
-  return (err as { code?: unknown }).code === 'PRECONDITION_FAILED';
 }
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms).unref(); });
@@ -351,7 +346,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         await reply(message.body, message.contentType, { headers: withConsole && attempt === 1 ? withConsole : resultHeaders });
         break;
       } catch (err) {
-        if (refusedForGood(err) && message.body === body && attempt >= 2) {
+        if (err instanceof MessageRefusedError && message.body === body && attempt >= 2) {
           // Refused as such (larger than the broker's max_message_size): retrying cannot help,
           // and the task must not stay running. It fails, saying why.
           const error = { code: 'invalid_result', message: `the broker refused the result (${(err as Error).message})` };

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { FlakeIdGenerator } from '../../src/core/index.ts';
+import { DatabaseError, errorNature } from '../../src/store/index.ts';
 import type { NewTask } from '../../src/store/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { describeEachBackend } from '../support/backends.ts';
@@ -35,9 +36,29 @@ await describeEachBackend('store', (kind) => {
     const bad = newTask({ input: '"\\ud800"' }); // a lone surrogate PostgreSQL's jsonb refuses
     const outcomes = await Promise.allSettled([...tasks, bad].map((t) => backend.store.insertTask(t)));
     assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 300);
-    assert.equal(outcomes.at(-1)!.status, 'rejected');
+    const refused = outcomes.at(-1)!;
+    assert.equal(refused.status, 'rejected');
+    assert.ok(refused.reason instanceof DatabaseError && refused.reason.refusal === 'invalid-value', String(refused.reason));
     assert.equal((await backend.store.getTasks(tasks.map((t) => t.id))).length, 300);
     assert.equal(await backend.store.getTask(bad.id), undefined);
+  });
+
+  test("the driver's errors reach callers as Errand's own, saying what kind of refusal each is", async () => {
+    const refusal = async (work: Promise<unknown>): Promise<[string, string, string | undefined]> => {
+      const err = await work.then(() => assert.fail('the statement was not refused'), (e: unknown) => e);
+      assert.ok(err instanceof DatabaseError, `not a DatabaseError: ${String(err)}`);
+      return [err.refusal, errorNature(err), err.constraint];
+    };
+    assert.deepEqual(await refusal(backend.db.query('SELECT 1 / 0')), ['invalid-value', 'data', undefined]);
+    assert.deepEqual(await refusal(backend.db.query('SELECT * FROM no_such_table')), ['transient', 'unavailable', undefined]);
+    assert.deepEqual(await refusal(backend.db.exec('SELECT * FROM no_such_table')), ['transient', 'unavailable', undefined]);
+    const task = newTask();
+    await backend.store.insertTask(task);
+    const duplicate = backend.db.transaction((tx) => tx.query("INSERT INTO task (id, service, input) VALUES ((SELECT id FROM task LIMIT 1), 'svc', '{}')"));
+    assert.deepEqual(await refusal(duplicate), ['constraint', 'data', 'task_pkey']);
+    // What the caller's own work throws inside a transaction is not the driver's: it passes as it is.
+    const own = new Error('not a database error');
+    await assert.rejects(backend.db.transaction(async () => { throw own; }), (err: unknown) => err === own);
   });
 
   test('reads limited to an owner (issue 12): another owner\'s task is as absent as an unknown one', async () => {

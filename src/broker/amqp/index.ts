@@ -5,10 +5,10 @@
  */
 import type { Socket } from 'node:net';
 import { Connection, ConsumerStatus } from 'rabbitmq-client';
-import type { AsyncMessage, Consumer } from 'rabbitmq-client';
+import type { AsyncMessage, Consumer, Envelope } from 'rabbitmq-client';
 import type { Logger } from 'pino';
 import { ErrandError, redactUrl, STATUS_EXCHANGE } from '../../core/index.ts';
-import { Channels, channelExchange } from '../broker.ts';
+import { Channels, channelExchange, MessageRefusedError } from '../broker.ts';
 import type { Broker, Delivery, Disposition, MessageProperties, QueueStats, Subscription } from '../broker.ts';
 
 export interface AmqpOptions { url: string; logger?: Logger; connectTimeoutMs?: number; name?: string }
@@ -41,6 +41,12 @@ function toDelivery(msg: AsyncMessage): Delivery {
   if (msg.headers !== undefined) properties.headers = msg.headers;
   // Copying descriptors keeps `body` a getter where decodedBody made one (a spread would call it).
   return Object.defineProperties({ properties, routingKey: msg.routingKey, redelivered: msg.redelivered }, Object.getOwnPropertyDescriptors(decodedBody(msg))) as Delivery;
+}
+
+/** rabbitmq-client's PRECONDITION_FAILED on a publish: RabbitMQ refused the message itself (its size, say). */
+function translatedPublishError(err: unknown): unknown {
+  if ((err as { code?: unknown } | null)?.code !== 'PRECONDITION_FAILED') return err;
+  return new MessageRefusedError((err as Error).message, { cause: err });
 }
 
 const STATUS_FOR: Record<Disposition, ConsumerStatus> = {
@@ -84,6 +90,7 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
   // Confirms in flight: each send resolves on its own basic.ack, many are outstanding at once.
   const publisher = rabbit.createPublisher({ confirm: true, maxAttempts: 3, exchanges: [STATUS_EXCHANGE_DECLARATION, ...CHANNEL_DECLARATIONS] });
   publisher.on('basic.return', (msg) => log?.warn({ routingKey: msg.routingKey }, 'message returned unroutable'));
+  const publish = (envelope: Envelope, body: Buffer): Promise<void> => publisher.send(envelope, body).catch((err: unknown) => Promise.reject(translatedPublishError(err)));
   const subscriptions = new Set<Subscription>();
   /** A consumer as a Subscription that the broker's close() also ends. */
   const track = (consumer: Consumer): Subscription => {
@@ -116,15 +123,15 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
 
     async send(queue, body, sendOptions = {}) {
       const { persistent = true, ...properties } = sendOptions;
-      await publisher.send({ routingKey: queue, durable: persistent, ...properties }, body);
+      await publish({ routingKey: queue, durable: persistent, ...properties }, body);
     },
 
     async publishStatus(routingKey, body, properties = {}) {
-      await publisher.send({ exchange: STATUS_EXCHANGE, routingKey, ...properties }, body);
+      await publish({ exchange: STATUS_EXCHANGE, routingKey, ...properties }, body);
     },
 
     async broadcast(channel, body) {
-      await publisher.send({ exchange: channelExchange(channel), routingKey: channel, durable: false, contentType: 'application/json' }, body);
+      await publish({ exchange: channelExchange(channel), routingKey: channel, durable: false, contentType: 'application/json' }, body);
     },
 
     async listen(channel, onMessage) {

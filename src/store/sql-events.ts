@@ -23,15 +23,33 @@ function toEvent(row: EventRow): TaskEvent {
  * the task row, unless it gives one (a `deleted` event, whose row is gone).
  */
 export async function appendEvents(q: SqlQueryable, events: NewEvent[]): Promise<TaskEvent[]> {
-  if (events.length === 0) return [];
+  return changeWithEvents(q, undefined, events);
+}
+
+/** A data-modifying statement that runs in the same statement as the events (its parameters are $1, $2, ...). */
+export interface Change { sql: string; params: unknown[] }
+
+/**
+ * `change` and the events it makes in ONE statement: alone (autocommit) it is a whole transaction
+ * in one round trip, and the log's lock is held only for that statement. The change runs as a CTE,
+ * in the statement's snapshot: events of rows it inserts must give their owner.
+ */
+export async function changeWithEvents(q: SqlQueryable, change: Change | undefined, events: NewEvent[]): Promise<TaskEvent[]> {
+  if (events.length === 0) {
+    if (change) await q.query(change.sql, change.params);
+    return [];
+  }
+  const before = change?.params ?? [];
+  const p = (n: number): string => `$${before.length + n}`;
   const rows = await q.query<EventRow>(
-    `WITH taken AS (UPDATE event_log SET last_id = last_id + $6 RETURNING last_id - $6 AS before)
+    `WITH ${change ? `change AS (${change.sql}), ` : ''}taken AS (UPDATE event_log SET last_id = last_id + ${p(6)} RETURNING last_id - ${p(6)} AS before)
      INSERT INTO task_event (id, task_id, service, type, data, at, principal)
      SELECT taken.before + u.n, u.task_id, u.service, u.type, u.data::jsonb, now(), coalesce(u.owner, t.principal)
-     FROM taken, unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(task_id, service, type, data, owner, n)
+     FROM taken, unnest(${p(1)}::bigint[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::text[], ${p(5)}::text[]) WITH ORDINALITY AS u(task_id, service, type, data, owner, n)
        LEFT JOIN task t ON t.id = u.task_id
      RETURNING ${EVENT_COLUMNS}`,
     [
+      ...before,
       events.map((e) => taskIdToDecimal(e.taskId)), events.map((e) => e.service), events.map((e) => e.type),
       events.map((e) => JSON.stringify(e.data ?? null)), events.map((e) => e.owner ?? null), events.length,
     ],

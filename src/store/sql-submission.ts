@@ -13,7 +13,8 @@ export interface SqlTaskSubmission extends TaskSubmission {
 }
 
 export function sqlTaskSubmission(db: SqlClient, options: { maxBatch: number }): SqlTaskSubmission {
-  const insertInTransaction = (tasks: NewTask[]): Promise<TaskEvent[]> => db.transaction((tx) => insertRows(tx, tasks));
+  // One statement: no BEGIN and COMMIT round trips around it.
+  const insertInTransaction = (tasks: NewTask[]): Promise<TaskEvent[]> => insertRows(db, tasks);
 
   // Group commit of concurrent submissions. If a batch fails because of one row, each task is
   // retried alone so that only the bad one fails.

@@ -7,7 +7,7 @@
 import { failureIndex, taskIdToDecimal } from '../core/index.ts';
 import type { ProgressState, TaskError, TaskEvent, TaskInfo, TaskSnapshot, TaskStatus } from '../core/index.ts';
 import type { SqlQueryable } from './sql-client.ts';
-import { appendEvents } from './sql-events.ts';
+import { changeWithEvents } from './sql-events.ts';
 import type { NewTask } from './store.ts';
 
 export const HEX_ID = `lpad(to_hex(id), 16, '0')`;
@@ -53,19 +53,21 @@ export async function lockSnapshots(q: SqlQueryable, ids: string[]): Promise<Map
 
 /** Inserts queued tasks (holding the cache entry `cacheKey`, when given) and their `queued` events. */
 export async function insertRows(q: SqlQueryable, tasks: NewTask[], cacheKey: string | null = null): Promise<TaskEvent[]> {
-  await q.query(
-    `INSERT INTO task (id, service, input, principal, client_name, ttl, deadline, cache_key)
+  // One statement, tasks and their `queued` events: a whole submission batch in one round trip.
+  const insert = {
+    sql: `INSERT INTO task (id, service, input, principal, client_name, ttl, deadline, cache_key)
      SELECT u.id, u.service, u.input::jsonb, u.owner, u.client_name, u.ttl::interval, u.deadline, $8
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
        AS u(id, service, input, owner, client_name, ttl, deadline)`,
-    [
+    params: [
       tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.service), tasks.map((t) => t.input),
       tasks.map((t) => t.owner), tasks.map((t) => t.clientName), tasks.map((t) => t.ttl), tasks.map((t) => t.deadline?.toISOString() ?? null),
       cacheKey,
     ],
-  );
-  return appendEvents(q, tasks.map((t) => ({
-    taskId: t.id, service: t.service, type: 'queued', data: t.deadline ? { deadline: t.deadline.toISOString() } : {},
+  };
+  // The new rows are not visible to the statement that inserts them: each event names its owner.
+  return changeWithEvents(q, insert, tasks.map((t) => ({
+    taskId: t.id, service: t.service, type: 'queued', data: t.deadline ? { deadline: t.deadline.toISOString() } : {}, owner: t.owner,
   })));
 }
 

@@ -231,7 +231,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
       }
       case 'result': {
         const outcome = await completions.add({
-          id: taskId, status: reply.status, index: reply.index, files: reply.files, error: reply.error, console: consoleOf(delivery),
+          id: taskId, status: reply.status, index: reply.index, ...(reply.indexText !== undefined ? { indexText: reply.indexText } : {}), files: reply.files, error: reply.error, console: consoleOf(delivery),
           runId: header(delivery, RUN_HEADER), worker: header(delivery, WORKER_HEADER), lastProgress: lastProgressOf(delivery),
           cacheable: header(delivery, NO_CACHE_HEADER) !== 'true', version: header(delivery, VERSION_HEADER),
           script: scriptOf(delivery),

@@ -20,7 +20,7 @@ async function copyCachedResult(q: SqlQueryable, task: NewTask, fromId: string):
   const id = taskIdToDecimal(task.id);
   const copied = await q.query<TaskRow>(
     `INSERT INTO task (id, service, status, input, principal, client_name, ttl, deadline, started_at, completed_at, expires_at, attempts, script, result, console)
-     SELECT $1, $2, 'done', $3::jsonb, $4, $5, $6::interval, $7, now(), now(), now() + $6::interval, 0, c.script, c.result, c.console
+     SELECT $1, $2, 'done', $3::json, $4, $5, $6::interval, $7, now(), now(), now() + $6::interval, 0, c.script, c.result, c.console
      FROM task c WHERE c.id = $8
      RETURNING ${TASK_COLUMNS}`,
     [id, task.service, task.input, task.owner, task.clientName, task.ttl, task.deadline?.toISOString() ?? null, fromId],

@@ -30,7 +30,7 @@ async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Re
   // report (a new attempt), unless it comes from the attempt the task was queued again after
   // (its worker was judged lost, yet finished): that attempt was counted already.
   const recorded = await q.query<{ id: string; status: TaskStatus; service: string; was: TaskStatus; attempts: number; worker: string | null; run_id: string | null; progress_seq: number | null; started_at: Date; cached: boolean }>(
-    `UPDATE task t SET status = u.status, result = u.result::jsonb, error = u.error::jsonb, console = u.console,
+    `UPDATE task t SET status = u.status, result = u.result::json, error = u.error::jsonb, console = u.console,
        completed_at = now(), started_at = coalesce(t.started_at, now()), expires_at = now() + t.ttl,
        attempts = CASE WHEN old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id) THEN t.attempts + 1 ELSE t.attempts END,
        worker = CASE WHEN old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id) THEN u.worker ELSE t.worker END,
@@ -42,7 +42,7 @@ async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Re
        old.run_id, old.progress_seq, t.started_at, t.cache_key IS NOT NULL AS cached`,
     [
       tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
-      tasks.map((t) => JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
+      tasks.map((t) => t.indexText ?? JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
       tasks.map((t) => t.console ?? null), tasks.map((t) => t.runId ?? null), tasks.map((t) => t.worker ?? null),
       tasks.map((t) => t.script ?? null),
     ],
@@ -91,7 +91,7 @@ function unstorable(task: CompletedTask, err: unknown): CompletedTask {
 async function failUnrecordable(q: SqlQueryable, task: CompletedTask, err: unknown): Promise<Recorded> {
   const error = { code: UNRECORDABLE_RESULT, message: `the task's result could not be recorded: ${messageOf(err)}` };
   const ended = await q.query<{ id: string; service: string }>(
-    `UPDATE task SET status = 'failed', error = $2::jsonb, result = $3::jsonb, console = NULL,
+    `UPDATE task SET status = 'failed', error = $2::jsonb, result = $3::json, console = NULL,
        completed_at = now(), started_at = coalesce(started_at, now()), expires_at = NULL
      WHERE id = $1 AND status IN ('queued', 'running') RETURNING ${HEX_ID} AS id, service`,
     [taskIdToDecimal(task.id), JSON.stringify(error), JSON.stringify(failureIndex(error))],

@@ -56,7 +56,7 @@ export async function insertRows(q: SqlQueryable, tasks: NewTask[], cacheKey: st
   // One statement, tasks and their `queued` events: a whole submission batch in one round trip.
   const insert = {
     sql: `INSERT INTO task (id, service, input, principal, client_name, ttl, deadline, cache_key)
-     SELECT u.id, u.service, u.input::jsonb, u.owner, u.client_name, u.ttl::interval, u.deadline, $8
+     SELECT u.id, u.service, u.input::json, u.owner, u.client_name, u.ttl::interval, u.deadline, $8
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
        AS u(id, service, input, owner, client_name, ttl, deadline)`,
     params: [
@@ -91,7 +91,7 @@ export interface TaskEnd { id: string; status: TaskStatus; error: TaskError }
 export async function endTasks(q: SqlQueryable, ends: TaskEnd[]): Promise<void> {
   if (ends.length === 0) return;
   await q.query(
-    `UPDATE task t SET status = u.status, error = u.error::jsonb, result = u.result::jsonb,
+    `UPDATE task t SET status = u.status, error = u.error::jsonb, result = u.result::json,
        completed_at = now(), expires_at = now() + t.ttl
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, status, error, result)
      WHERE t.id = u.id`,

@@ -65,6 +65,8 @@ export interface CompletedTask {
   id: string;
   status: 'done' | 'failed';
   index: unknown;
+  /** The index as the worker wrote it, when its bytes came through: stored as is (key order, number spelling). */
+  indexText?: string;
   files: ResultFile[];
   error: TaskError | null;
   /** What the script printed (bounded), when the worker reported it. */

@@ -91,12 +91,21 @@ function refused(outcome: Outcome, error: TaskError): Outcome {
   return { status: 'failed', error, ...(outcome.console !== undefined ? { console: outcome.console } : {}) };
 }
 
+/**
+ * The content type of a JSON result: Patavi's `application/json`, with its charset named, which
+ * recorders read as the same thing. rabbitmq-client parses bodies typed exactly
+ * `application/json` before anyone sees the bytes; this keeps them.
+ */
+const JSON_RESULT_TYPE = 'application/json; charset=utf-8';
+
 async function encodeOutcome(outcome: Outcome): Promise<{ body: Buffer; contentType: string }> {
   if (outcome.status === 'failed') {
     return { body: Buffer.from(JSON.stringify(failureIndex(outcome.error))), contentType: 'application/json' };
   }
   if (outcome.files.length > 0) return buildMultipart(outcome.index, outcome.files);
-  return { body: Buffer.from(JSON.stringify(outcome.index)), contentType: 'application/json' };
+  // With a charset the AMQP client hands the recorder the bytes, not a value it parsed: the
+  // result is stored as written (see JSON_RESULT_TYPE).
+  return { body: Buffer.from(JSON.stringify(outcome.index)), contentType: JSON_RESULT_TYPE };
 }
 
 export async function startWorker(options: WorkerOptions): Promise<Worker> {

@@ -175,6 +175,7 @@ export function createProcessPool<P extends PooledProcess>(options: ProcessPoolO
   }
 
   function acquire(): Promise<P> {
+    if (closed) return Promise.reject(new Error(`the ${runtime.name} pool is closed`));
     for (let p = idle.pop(); p; p = idle.pop()) {
       leaveIdle(p);
       // One that died moments ago: its whenEnded handler replaces it.

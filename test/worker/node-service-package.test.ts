@@ -89,7 +89,7 @@ test('a service imports its types from errand: they check, a misuse is caught, a
 test('the built worker runs a TypeScript service typed from errand, and a JavaScript one on plain Node', async () => {
   const built = (await import(pathToFileURL(join(REPO_ROOT, 'dist/worker/executors/node.js')).href)) as typeof NodeExecutors;
   const run = async (entry: string, input: unknown) => {
-    const pool = await built.startNodePool({ entryPath: join(author, entry), service: 'square', size: 1, logger: testLogger });
+    const pool = await built.startNodePool({ entryPath: join(author, entry), service: 'square', maxProcesses: 1, logger: testLogger });
     try {
       const progress: unknown[] = [];
       const outcome = await pool.run({ taskId: '0000000000000abc', service: 'square', input, signal: new AbortController().signal, progress: (data) => progress.push(data) });

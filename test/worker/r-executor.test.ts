@@ -18,7 +18,7 @@ const FIXTURES = fileURLToPath(new URL('../fixtures/r/', import.meta.url));
 
 function rExecutor(entry: string, fields: Partial<Manifest> = {}, size = 1): RExecutor {
   const manifest = inlineManifest(fields.name ?? 'probe', { runtime: 'r', entry, ...fields });
-  return createRExecutor({ manifest, folder: FIXTURES, size, rscript: 'Rscript', logger: testLogger });
+  return createRExecutor({ manifest, folder: FIXTURES, maxProcesses: size, rscript: 'Rscript', logger: testLogger });
 }
 
 let next = 0;

@@ -59,8 +59,13 @@ export class RProcess {
   private pending: Pending | undefined;
   private exited = false;
   private output = '';
+  /** Resolves once the process has exited (its task, if any, has been told). */
+  readonly whenEnded: Promise<void>;
+  private endedNow: () => void = () => undefined;
 
-  private constructor(private readonly child: ChildProcess, private readonly log: Logger, readonly workDir: string) {}
+  private constructor(private readonly child: ChildProcess, private readonly log: Logger, readonly workDir: string) {
+    this.whenEnded = new Promise<void>((resolve) => { this.endedNow = resolve; });
+  }
 
   /**
    * Starts R and loads the script; rejects with RLoadError when the script does not load. A start
@@ -141,6 +146,7 @@ export class RProcess {
           setImmediate(() => {
             if (ready) closeMessagePipe(pipe); // it said ready, then died: the pool finds it dead
             else fail(new RLoadError(`R exited while loading ${options.scriptPath} (${description}): ${r.output.trim() || 'no output'}`, 'entry'));
+            r.endedNow();
           });
           return;
         }
@@ -148,6 +154,7 @@ export class RProcess {
         const pending = r.pending;
         r.pending = undefined;
         pending?.resolve({ kind: 'exit', description: exitDescription(code, signal) });
+        r.endedNow();
       });
       onLines(pipe.socket, (line) => {
         let message: Incoming;

@@ -163,9 +163,9 @@ async function parseMultipart(body: Buffer, contentType: string): Promise<ReplyM
 }
 
 /** Builds a multipart result the way Patavi's worker does: an `index` part, then one `file` part per file. */
-export async function buildMultipart(index: unknown, files: ResultFile[]): Promise<{ body: Buffer; contentType: string }> {
+export async function buildMultipart(index: unknown, files: ResultFile[], indexText?: string): Promise<{ body: Buffer; contentType: string }> {
   const form = new FormData();
-  form.append('index', new Blob([JSON.stringify(index)], { type: 'application/json' }), 'index.json');
+  form.append('index', new Blob([indexText ?? JSON.stringify(index)], { type: 'application/json' }), 'index.json');
   for (const file of files) form.append('file', new Blob([new Uint8Array(file.content)], { type: file.contentType }), file.name);
   const response = new Response(form);
   return { body: Buffer.from(await response.arrayBuffer()), contentType: response.headers.get('content-type')! };

@@ -102,10 +102,10 @@ async function encodeOutcome(outcome: Outcome): Promise<{ body: Buffer; contentT
   if (outcome.status === 'failed') {
     return { body: Buffer.from(JSON.stringify(failureIndex(outcome.error))), contentType: 'application/json' };
   }
-  if (outcome.files.length > 0) return buildMultipart(outcome.index, outcome.files);
+  if (outcome.files.length > 0) return buildMultipart(outcome.index, outcome.files, outcome.indexText);
   // With a charset the AMQP client hands the recorder the bytes, not a value it parsed: the
   // result is stored as written (see JSON_RESULT_TYPE).
-  return { body: Buffer.from(JSON.stringify(outcome.index)), contentType: JSON_RESULT_TYPE };
+  return { body: Buffer.from(outcome.indexText ?? JSON.stringify(outcome.index)), contentType: JSON_RESULT_TYPE };
 }
 
 export async function startWorker(options: WorkerOptions): Promise<Worker> {

@@ -69,7 +69,7 @@ async function runTask(r: RProcess, task: TaskRun, log: Logger): Promise<Process
   // Files are read before the process is given its next task (which removes this task's folder).
   const files = await readResultFiles(reply.files.map((f) => ({ name: f.name, path: f.file, contentType: f.mime ?? mimeFor(f.name) })), task.limits);
   if ('error' in files) return { outcome: { status: 'failed', error: files.error, ...printed }, reusable: true };
-  return { outcome: { status: 'done', index: reply.index, files, ...printed, ...(reply.cacheable ? {} : { cacheable: false }) }, reusable: true };
+  return { outcome: { status: 'done', index: reply.index, ...(reply.indexText !== undefined ? { indexText: reply.indexText } : {}), files, ...printed, ...(reply.cacheable ? {} : { cacheable: false }) }, reusable: true };
 }
 
 export function createRExecutor(options: RExecutorOptions): RExecutor {

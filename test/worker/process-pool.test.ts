@@ -162,3 +162,26 @@ function poolSuite(runtime: Runtime): void {
 
 describe('the Node process pool', () => poolSuite(runtimes[0]!));
 await describeWithR('the R process pool', () => poolSuite(runtimes[1]!));
+
+describe('growing the pool', () => {
+  const quickTasks = async (growAfterMs: number): Promise<{ pids: Set<number>; processes: number }> => {
+    const pool = await startNodePool({ entryPath: join(NODE_FIXTURES, 'gather.ts'), service: 'gather', maxProcesses: 8, growAfterMs, logger: testLogger });
+    try {
+      const results = (await Promise.all(Array.from({ length: 40 }, () => pool.run(task({ action: 'where' }))))).map(where);
+      return { pids: new Set(results.map((r) => r.pid)), processes: pool.stats().processes + pool.stats().starting };
+    } finally {
+      await pool.close();
+    }
+  };
+
+  test('quick tasks that never wait growAfterMs are served by the one process there is', async () => {
+    const { pids, processes } = await quickTasks(600_000);
+    assert.equal(pids.size, 1);
+    assert.equal(processes, 1, 'no process started for them');
+  });
+
+  test('with growAfterMs 0 every waiting task starts a process, up to the concurrency', async () => {
+    const { processes } = await quickTasks(0);
+    assert.ok(processes > 1, `${processes} process(es)`);
+  });
+});

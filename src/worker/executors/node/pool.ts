@@ -37,6 +37,8 @@ export interface NodePoolOptions {
   maxProcesses: number;
   /** A process beyond the first idle this long leaves (default DEFAULT_IDLE_TIMEOUT_MS). */
   idleTimeoutMs?: number;
+  /** How long a task waits for a busy process before the pool starts another (see process-pool.ts). */
+  growAfterMs?: number;
   logger: Logger;
   /** The processes' working directory (default: the folder of entryPath). */
   cwd?: string;
@@ -83,7 +85,7 @@ export function createNodePoolExecutor(options: NodePoolOptions): NodeExecutor {
     start: () => NodeProcess.start(processOptions),
     run: (p, task) => runTask(p, task, log),
   };
-  return createProcessPool({ runtime, maxProcesses: options.maxProcesses, idleTimeoutMs: options.idleTimeoutMs, logger: log });
+  return createProcessPool({ runtime, maxProcesses: options.maxProcesses, idleTimeoutMs: options.idleTimeoutMs, ...(options.growAfterMs !== undefined ? { growAfterMs: options.growAfterMs } : {}), logger: log });
 }
 
 /** A warm pool for the module at `entryPath`; rejects with NodeLoadError when it does not load. */

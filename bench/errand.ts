@@ -157,6 +157,9 @@ export async function measureErrand(target: ErrandTarget, load: Load, rTasks?: n
   const http = client(base, target.apiKey, load.clients);
   try {
     await http.latency(load.latencyTasks).catch(() => undefined); // warm up connections and JIT, not measured
+    // And the worker's process pool: it grows under load (a process per task that waits 20 ms),
+    // once; the measured run is the steady state, as the peer's worker runs in one process throughout.
+    await throughput(target.amqpUrl, () => http.submit(), { ...load, tasks: Math.min(load.tasks, load.clients * 20) });
     const probe = {
       server: () => cpuSeconds([serve.child.pid!]),
       worker: () => cpuSeconds([worker.child.pid!]),

@@ -24,7 +24,7 @@ function percentiles(samples: number[]): Percentiles {
 export async function warmRoundTrip(tasks: number): Promise<Percentiles> {
   const executor = createRExecutor({
     manifest: inlineManifest('rnoop', { runtime: 'r', entry: 'rnoop.R' }),
-    folder: FOLDER, size: 1, rscript: 'Rscript', logger: pino({ level: 'warn' }),
+    folder: FOLDER, maxProcesses: 1, rscript: 'Rscript', logger: pino({ level: 'warn' }),
   });
   await executor.warm();
   const signal = new AbortController().signal;

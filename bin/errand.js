@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// Runs Errand's TypeScript sources directly through tsx (no build step needed).
-import { register } from 'tsx/esm/api';
+// Runs the compiled roles in dist/, made from src/ by `npm run build` (`npm start` and `npm test`
+// build first when src/ has changed).
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const main = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write('errand: dist/ is missing: run `npm run build` first (npm start and npm test build it themselves)\n');
+  process.exit(1);
+}
+await import(main.href);

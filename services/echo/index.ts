@@ -1,4 +1,4 @@
+import type { ServiceRun } from 'errand';
+
 /** Returns the task's input as its result. */
-export function run(input: unknown): unknown {
-  return input;
-}
+export const run: ServiceRun = (input) => input;

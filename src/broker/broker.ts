@@ -37,12 +37,6 @@ export interface Subscription {
   close(): Promise<void>;
 }
 
-/** A private feed of `rpc_status` events: the server binds the routing keys of the tasks it watches. */
-export interface StatusFeed extends Subscription {
-  bind(routingKeyPattern: string): Promise<void>;
-  unbind(routingKeyPattern: string): Promise<void>;
-}
-
 /**
  * Errand's own fan-out channels, each an exchange `errand.<channel>` (topic, not durable): every
  * listener gets every message; messages are not persistent (they describe the present).
@@ -64,7 +58,11 @@ export interface Broker {
   declareQueue(name: string): Promise<void>;
   /** Message and consumer counts, or undefined when no such queue exists. */
   queueStats(name: string): Promise<QueueStats | undefined>;
-  /** Sends to a queue through the default exchange; resolves once the broker has confirmed it. */
+  /**
+   * Sends to a queue through the default exchange; resolves once the broker has confirmed it.
+   * A message the broker refuses for what it is rejects with MessageRefusedError (as do
+   * publishStatus and broadcast); other errors say the broker could not be reached.
+   */
   send(queue: string, body: Buffer, options?: SendOptions): Promise<void>;
   /** Publishes on the `rpc_status` topic exchange; resolves once confirmed. */
   publishStatus(routingKey: string, body: Buffer, properties?: MessageProperties): Promise<void>;
@@ -77,9 +75,16 @@ export interface Broker {
   broadcast(channel: Channel, body: Buffer): Promise<void>;
   /** Receives every later message of an Errand channel until closed; re-attached after reconnects. */
   listen(channel: Channel, onMessage: (body: Buffer) => void): Promise<Subscription>;
-  /** Opens a feed of `rpc_status` events for the routing keys later bound to it. */
-  openStatusFeed(onMessage: (routingKey: string, body: Buffer) => void): Promise<StatusFeed>;
   close(): Promise<void>;
+}
+
+/**
+ * The broker refused a message for what it is, not for the state of the connection (larger than
+ * RabbitMQ's max_message_size, say): sending it again cannot help. The adapters throw it, so
+ * that no caller reads a client library's error codes.
+ */
+export class MessageRefusedError extends Error {
+  override readonly name = 'MessageRefusedError';
 }
 
 /** AMQP topic matching: words split by ".", `*` is one word, `#` is zero or more. */

@@ -1,77 +1,49 @@
 /**
- * After a writer commits events: each terminal one leaves Patavi's `<id>.end` message on
- * `rpc_status` at once, and the events are numbered (the store's sequencer, run here, one pass
- * at a time per process) and announced on `errand.events`, one broadcast per pass. Writers do
- * not wait for any of it. Whatever a lost broadcast or a crash between commit and numbering
- * leaves behind is caught up: servers read missing ids from the database, and every publisher
- * numbers what is still pending once a second.
+ * The process's one event pipeline: after a writer commits events (already numbered by their
+ * transaction, see store/sql-events.ts), each terminal one leaves Patavi's `<id>.end` message on
+ * `rpc_status`, and the events are announced on `errand.events`, those committed in one turn of
+ * the event loop in one broadcast. Writers do not wait for any of it. A lost broadcast costs
+ * nothing but time: servers read what they miss from the database (server/event-hub.ts).
  */
 import type { Logger } from 'pino';
 import { endMessage, endRoutingKey, eventToJson, TERMINAL_EVENT_TYPES } from '../core/index.ts';
-import type { NewEvent, TaskEvent, TaskStatus } from '../core/index.ts';
+import type { TaskEvent, TaskStatus } from '../core/index.ts';
 import type { Broker } from './broker.ts';
 
 export interface EventPublisher {
   /** Called once `events` are committed. */
-  written(events: NewEvent[]): void;
-  /** Numbers and announces everything pending now; resolves when done (or failed and logged). */
+  written(events: TaskEvent[]): void;
+  /** Resolves when everything written so far has been announced (or failed and logged). */
   flush(): Promise<void>;
   close(): Promise<void>;
-}
-
-/** What the publisher needs of the store. */
-export interface EventSequencing {
-  sequenceEvents(limit?: number): Promise<TaskEvent[]>;
-  hasPendingEvents(): Promise<boolean>;
 }
 
 export interface EventPublisherOptions {
   /** Base for the results href in `<id>.end` (a function: read when sent); without it no end message is sent. */
   publicUrl?: string | (() => string);
-  /** How often leftovers are numbered (default 1 s). */
-  sweepIntervalMs?: number;
 }
 
-export function createEventPublisher(store: EventSequencing, broker: Broker, logger: Logger, options: EventPublisherOptions = {}): EventPublisher {
+export function createEventPublisher(broker: Broker, logger: Logger, options: EventPublisherOptions = {}): EventPublisher {
   const inFlight = new Set<Promise<void>>();
-  let running: Promise<void> | undefined;
-  let again = false;
+  let waiting: TaskEvent[] = [];
+  let scheduled = false;
 
   const track = (work: Promise<void>): void => {
     inFlight.add(work);
     void work.finally(() => inFlight.delete(work));
   };
 
-  function announce(events: TaskEvent[]): void {
+  function announce(): void {
+    scheduled = false;
+    const events = waiting.sort((a, b) => a.id - b.id);
+    waiting = [];
+    if (events.length === 0) return;
     track(broker.broadcast('events', Buffer.from(JSON.stringify(events.map(eventToJson)))).catch((err: Error) => {
       logger.warn({ err: err.message, events: events.length }, 'could not broadcast events; servers will read them from the database');
     }));
   }
 
-  /** One pass at a time; a request during a pass makes one more pass after it. */
-  function sequence(): Promise<void> {
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        try {
-          for (;;) {
-            const events = await store.sequenceEvents();
-            if (events.length > 0) announce(events);
-            if (events.length < 10_000) break;
-          }
-        } catch (err) {
-          logger.warn({ err: (err as Error).message }, 'could not number events; will retry');
-        }
-      } while (again);
-    })().finally(() => { running = undefined; });
-    return running;
-  }
-
-  function endMessages(events: NewEvent[]): void {
+  function endMessages(events: TaskEvent[]): void {
     if (options.publicUrl === undefined) return;
     const base = typeof options.publicUrl === 'function' ? options.publicUrl() : options.publicUrl;
     for (const event of events) {
@@ -83,24 +55,23 @@ export function createEventPublisher(store: EventSequencing, broker: Broker, log
     }
   }
 
-  const sweep = setInterval(() => {
-    if (running) return;
-    store.hasPendingEvents().then((pending) => { if (pending) void sequence(); }, () => undefined);
-  }, options.sweepIntervalMs ?? 1000);
-  sweep.unref();
-
   return {
     written(events) {
       if (events.length === 0) return;
       endMessages(events);
-      void sequence();
+      waiting.push(...events);
+      // Batches committed in the same turn (the server's submissions, the recorder's results)
+      // share one broadcast.
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(announce);
+      }
     },
     async flush() {
-      await sequence();
+      if (scheduled) announce();
       await Promise.allSettled([...inFlight]);
     },
     async close() {
-      clearInterval(sweep);
       await this.flush();
     },
   };

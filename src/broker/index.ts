@@ -1,5 +1,5 @@
-export type { Broker, Delivery, DeliveryHandler, Disposition, MessageProperties, QueueStats, SendOptions, StatusFeed, Subscription } from './broker.ts';
-export { topicMatches, Channels, channelExchange } from './broker.ts';
+export type { Broker, Delivery, DeliveryHandler, Disposition, MessageProperties, QueueStats, SendOptions, Subscription } from './broker.ts';
+export { topicMatches, Channels, channelExchange, MessageRefusedError } from './broker.ts';
 export type { Channel } from './broker.ts';
 export { createMemoryBroker } from './memory/index.ts';
 export { connectAmqp } from './amqp/index.ts';

@@ -13,6 +13,9 @@ import { DEFAULT_CLIENT_CERT_SCOPES } from '../server/index.ts';
 /** How long a finished task is kept when neither its submission nor its service says. */
 export const DEFAULT_TTL = 'P30D';
 
+/** How long a pooled R or Node process beyond a service's first waits for a task before it leaves. */
+export const DEFAULT_EXECUTOR_IDLE_TIMEOUT = 'PT60S';
+
 export const BUNDLED_SERVICES = fileURLToPath(new URL('../../services/', import.meta.url));
 
 export interface Config {
@@ -58,8 +61,11 @@ export interface Config {
   lostWorkerGraceMs: number;
   /** How long a worker holds a delivery waiting for a free slot before handing it back. */
   slotWaitMs: number;
+  startReportAfterMs: number;
   /** How long a stopping worker lets running tasks finish before it stops them. */
   stopGraceMs: number;
+  /** A pooled R or Node process beyond a service's first leaves after this long without a task. */
+  executorIdleTimeoutMs: number;
   /** How long events are kept, in seconds. */
   eventRetentionSeconds: number;
   /** Queue deadline for tasks whose request and service give none (ISO 8601 duration). */
@@ -167,7 +173,9 @@ const OPTIONS = {
   'lost-check-interval': { env: 'ERRAND_LOST_CHECK_INTERVAL', type: 'string' },
   'lost-worker-grace': { env: 'ERRAND_LOST_WORKER_GRACE', type: 'string' },
   'slot-wait': { env: 'ERRAND_SLOT_WAIT', type: 'string' },
+  'start-report-after': { env: 'ERRAND_START_REPORT_AFTER', type: 'string' },
   'stop-grace': { env: 'ERRAND_STOP_GRACE', type: 'string' },
+  'executor-idle-timeout': { env: 'ERRAND_EXECUTOR_IDLE_TIMEOUT', type: 'string' },
   'default-queue-timeout': { env: 'ERRAND_DEFAULT_QUEUE_TIMEOUT', type: 'string' },
   // Result bounds (issue 11).
   'max-result-files': { env: 'ERRAND_MAX_RESULT_FILES', type: 'string' },
@@ -381,7 +389,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     lostCheckIntervalMs: integer(get('lost-check-interval') ?? '5000', 'lost-check-interval', 10, 3_600_000),
     lostWorkerGraceMs: integer(get('lost-worker-grace') ?? '20000', 'lost-worker-grace', 0, 86_400_000),
     slotWaitMs: integer(get('slot-wait') ?? '10000', 'slot-wait', 10, 3_600_000),
+    startReportAfterMs: integer(get('start-report-after') ?? '250', 'start-report-after', 0, 600_000),
     stopGraceMs: integer(get('stop-grace') ?? '30000', 'stop-grace', 0, 86_400_000),
+    executorIdleTimeoutMs: executorIdleTimeout(get('executor-idle-timeout') ?? DEFAULT_EXECUTOR_IDLE_TIMEOUT),
     maxResultFiles: integer(get('max-result-files') ?? String(DEFAULT_RESULT_LIMITS.maxFiles), 'max-result-files', 0, 1_000_000),
     maxResultFileBytes: bytes(get('max-result-file-size') ?? String(DEFAULT_RESULT_LIMITS.maxFileBytes), 'max-result-file-size'),
     maxResultBytes: bytes(get('max-result-size') ?? String(DEFAULT_RESULT_LIMITS.maxResultBytes), 'max-result-size'),
@@ -555,6 +565,15 @@ function jwtOptions(get: (name: SingleOptionName) => string | undefined, cwd: st
   return jwtSettings(flags);
 }
 
+/** How long an extra pooled process may wait for a task: up to a day (a timer cannot wait longer than 24.8 days). */
+function executorIdleTimeout(text: string): number {
+  const checked = checkDuration(text, 86_400_000);
+  if (!checked.ok || checked.ms < 100) {
+    throw new ErrandError('invalid_field', `--executor-idle-timeout must be an ISO 8601 duration from PT0.1S to P1D, such as PT60S, got ${JSON.stringify(text)}`, 'executor-idle-timeout');
+  }
+  return checked.ms;
+}
+
 /** As libpq does: a database URL without a user name takes PGUSER when it is set. */
 function withPgUser(url: string, pgUser: string | undefined): string {
   if (!pgUser) return url;
@@ -611,7 +630,9 @@ Options (flag, then environment variable, then default):
   --lost-check-interval MS ERRAND_LOST_CHECK_INTERVAL 5000: how often the janitor looks for tasks of lost workers
   --lost-worker-grace MS  ERRAND_LOST_WORKER_GRACE 20000: a task's worker unheard since the janitor started is lost after this
   --slot-wait MS          ERRAND_SLOT_WAIT         10000: a worker with every slot busy hands a delivery back after this
+  --start-report-after MS ERRAND_START_REPORT_AFTER 250: a task still running after this reports its start and is acknowledged; one that ends sooner sends only its result (0: always report at start)
   --stop-grace MS         ERRAND_STOP_GRACE        30000: a stopping worker stops tasks still running after this (they are queued again)
+  --executor-idle-timeout DUR ERRAND_EXECUTOR_IDLE_TIMEOUT PT60S: an R or Node process beyond a service's first leaves after this long without a task
   --default-queue-timeout DUR ERRAND_DEFAULT_QUEUE_TIMEOUT  none: tasks wait in the queue until run
   --max-result-files N    ERRAND_MAX_RESULT_FILES  100: files one result may carry (more fails the task result_too_large)
   --max-result-file-size SIZE ERRAND_MAX_RESULT_FILE_SIZE  32mb: bytes one result file may have

@@ -3,14 +3,14 @@
  * on PGlite kept in --data-dir and the in-process broker, serving the example services. Nothing to
  * install. Tasks left unfinished by a previous run are queued again at start.
  */
-import { createMemoryBroker, requeueTask } from '../broker/index.ts';
+import { createEventPublisher, createMemoryBroker, requeueTask } from '../broker/index.ts';
 import type { Broker } from '../broker/index.ts';
 import { FlakeIdGenerator, secretValues } from '../core/index.ts';
 import { startJanitor, startRecorder } from '../recorder/index.ts';
 import { createApp, leaseNodeId, listeningUrl } from '../server/index.ts';
 import type { ServerSettings, TlsFiles } from '../server/index.ts';
 import { createSqlStore, migrate, openEmbedded } from '../store/index.ts';
-import type { Store, UnfinishedTask } from '../store/index.ts';
+import type { Recovery, UnfinishedTask } from '../store/index.ts';
 import { loadServiceDir, startWorker } from '../worker/index.ts';
 import type { Config } from './config.ts';
 import { resultLimits } from './config.ts';
@@ -26,7 +26,7 @@ import { readTlsFiles } from './tls.ts';
  * worker that ran its started tasks died with it. Queued tasks go back on their queues; started
  * ones are queued again as lost attempts (or fail `worker_lost` past `maxAttempts`).
  */
-export async function requeueUnfinished(store: Store, broker: Broker, maxAttempts: number): Promise<number> {
+export async function requeueUnfinished(store: Recovery, broker: Broker, maxAttempts: number): Promise<number> {
   const send = (task: UnfinishedTask): Promise<void> => requeueTask(broker, task);
   let count = 0;
   for (let after: string | null = null; ;) {
@@ -61,16 +61,18 @@ export async function dev(config: Config, print: (line: string) => void = consol
   await migrate(db);
   const store = createSqlStore(db);
   const broker = createMemoryBroker();
-  const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, rscript: config.rscript, logger, secrets: secretValues([config.apiKey, config.databaseUrl, config.amqpUrl]) });
+  const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, executorIdleTimeoutMs: config.executorIdleTimeoutMs, rscript: config.rscript, logger, secrets: secretValues([config.apiKey, config.databaseUrl, config.amqpUrl]) });
   for (const problem of problems) print(`service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
-  const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config) });
+  const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, startReportAfterMs: config.startReportAfterMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config) });
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
-  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: await devServerSettings(config, tls) });
+  // One event pipeline for the server, the recorder and the janitor; links use the server's base.
+  const publisher = createEventPublisher(broker, logger, { publicUrl: () => config.publicUrl ?? listeningUrl(app.server.address(), tls ? 'https' : 'http') });
+  const app = await createApp({ store, broker, publisher, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: await devServerSettings(config, tls) });
   await app.listen({ host: config.host, port: config.port });
   // The server's links use the same base (see createApp): its own address unless --public-url.
   const base = config.publicUrl ?? listeningUrl(app.server.address(), tls ? 'https' : 'http');
-  const recorder = await startRecorder({ store, broker, logger, publicUrl: base, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) });
-  const janitor = startJanitor({ store, broker, logger, publicUrl: base, ...janitorSettings(config) });
+  const recorder = await startRecorder({ store, broker, logger, publicUrl: base, publisher, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) });
+  const janitor = startJanitor({ store, broker, logger, publicUrl: base, publisher, ...janitorSettings(config) });
   const requeued = await requeueUnfinished(store, broker, config.maxAttempts);
   if (requeued > 0) print(`re-queued ${requeued} unfinished task(s) from the last run`);
 
@@ -87,6 +89,7 @@ export async function dev(config: Config, print: (line: string) => void = consol
     await worker.close();
     await recorder.close();
     await janitor.stop();
+    await publisher.close();
     await broker.close();
     await lease?.release();
     await store.close();

@@ -5,7 +5,7 @@
  */
 import { apiKeyNameProblem, apiKeyPrincipalId, ErrandError, hashApiKey, newApiKey, parseKeyExpiry, parseScopes } from '../core/index.ts';
 import type { KeyExpiry } from '../core/index.ts';
-import type { ApiKeyInfo, Store } from '../store/index.ts';
+import type { ApiKeyInfo, ApiKeys } from '../store/index.ts';
 import type { Config } from './config.ts';
 import { createLogger, openPostgresStore } from './lifecycle.ts';
 
@@ -54,7 +54,7 @@ export async function keys(config: Config, rest: string[], print: (line: string)
   }
 }
 
-async function run(store: Store, action: Action, print: (line: string) => void): Promise<void> {
+async function run(store: ApiKeys, action: Action, print: (line: string) => void): Promise<void> {
   if (action.kind === 'create') {
     const key = newApiKey();
     const info = await store.createApiKey({ name: action.name, scopes: action.scopes, secretSha256: hashApiKey(key), expires: action.expires });

@@ -1,4 +1,5 @@
 /** `errand recorder`: records results into PostgreSQL and runs the janitor; replicate freely. */
+import { createEventPublisher } from '../broker/index.ts';
 import { startJanitor, startRecorder } from '../recorder/index.ts';
 import type { JanitorOptions } from '../recorder/index.ts';
 import type { Config } from './config.ts';
@@ -6,7 +7,7 @@ import { resultLimits } from './config.ts';
 import { createLogger, onShutdown, openPostgresStore, openRabbitMq } from './lifecycle.ts';
 
 /** The janitor's settings from the command line (serve, recorder and dev run one). */
-export function janitorSettings(config: Config): Omit<JanitorOptions, 'store' | 'broker' | 'logger' | 'publicUrl'> {
+export function janitorSettings(config: Config): Omit<JanitorOptions, 'store' | 'broker' | 'logger' | 'publicUrl' | 'publisher'> {
   return {
     intervalMs: config.janitorIntervalMs,
     eventRetentionSeconds: config.eventRetentionSeconds,
@@ -21,12 +22,15 @@ export async function recorder(config: Config): Promise<void> {
   const store = await openPostgresStore(config, logger);
   const broker = await openRabbitMq(config, logger, 'errand-recorder');
   const publicUrl = config.publicUrl!; // readConfig refuses recorder without it
-  const running = await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) });
-  const janitor = startJanitor({ store, broker, logger, publicUrl, ...janitorSettings(config) });
+  // One event pipeline for the recorder and the janitor.
+  const publisher = createEventPublisher(broker, logger, { publicUrl });
+  const running = await startRecorder({ store, broker, logger, publicUrl, publisher, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) });
+  const janitor = startJanitor({ store, broker, logger, publicUrl, publisher, ...janitorSettings(config) });
   logger.info({ database: store.target, broker: broker.target }, 'errand recorder running');
   onShutdown(logger, async () => {
     await running.close();
     await janitor.stop();
+    await publisher.close();
     await broker.close();
     await store.close();
   });

@@ -1,4 +1,5 @@
 /** `errand serve`: the HTTP and WebSocket server on RabbitMQ + PostgreSQL, with a recorder inside by default. */
+import { createEventPublisher } from '../broker/index.ts';
 import { FlakeIdGenerator } from '../core/index.ts';
 import { startJanitor, startRecorder } from '../recorder/index.ts';
 import { createApp, leaseNodeId } from '../server/index.ts';
@@ -22,16 +23,19 @@ export async function serve(config: Config): Promise<void> {
   const broker = await openRabbitMq(config, logger, 'errand-serve');
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
   const nodeId = config.nodeId ?? lease!.nodeId;
-  const app = await createApp({ store, broker, ids: new FlakeIdGenerator(nodeId), logger, settings: { ...serverSettings(config, tls), auth, ...capabilitySettings(config, capabilities) } });
   const publicUrl = config.publicUrl!; // readConfig refuses serve without it
-  const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) }) : undefined;
-  const janitor = config.recorder ? startJanitor({ store, broker, logger, publicUrl, ...janitorSettings(config) }) : undefined;
+  // One event pipeline for the server, its recorder and its janitor.
+  const publisher = createEventPublisher(broker, logger, { publicUrl });
+  const app = await createApp({ store, broker, publisher, ids: new FlakeIdGenerator(nodeId), logger, settings: { ...serverSettings(config, tls), auth, ...capabilitySettings(config, capabilities) } });
+  const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, publisher, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) }) : undefined;
+  const janitor = config.recorder ? startJanitor({ store, broker, logger, publicUrl, publisher, ...janitorSettings(config) }) : undefined;
   const address = await app.listen({ host: config.host, port: config.port });
   logger.info({ address, nodeId, database: store.target, broker: broker.target, recorder: config.recorder }, 'errand serving');
   onShutdown(logger, async () => {
     await app.close();
     await recorder?.close();
     await janitor?.stop();
+    await publisher.close();
     await broker.close();
     await lease?.release();
     await store.close();

@@ -7,11 +7,11 @@ import { createLogger, onShutdown, openRabbitMq } from './lifecycle.ts';
 
 export async function worker(config: Config): Promise<void> {
   const logger = createLogger(config, 'errand-worker');
-  const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, rscript: config.rscript, logger, secrets: secretValues([config.apiKey, config.databaseUrl, config.amqpUrl]) });
+  const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, executorIdleTimeoutMs: config.executorIdleTimeoutMs, rscript: config.rscript, logger, secrets: secretValues([config.apiKey, config.databaseUrl, config.amqpUrl]) });
   for (const problem of problems) logger.error(problem, `service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
   if (services.length === 0) throw new ErrandError('invalid_field', `no service could be started from ${config.servicesDir}`, 'services');
   const broker = await openRabbitMq(config, logger, 'errand-worker');
-  const running = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config) });
+  const running = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, startReportAfterMs: config.startReportAfterMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config) });
   logger.info({ worker: running.id, services: services.map((s) => s.name), broker: broker.target }, 'errand worker running');
   onShutdown(logger, async () => {
     await running.close();

@@ -24,6 +24,8 @@ export const LAST_PROGRESS_HEADER = 'x-errand-last-progress';
 export const NO_CACHE_HEADER = 'x-errand-no-cache';
 /** On a result: the version of the service that produced it (a cache entry keyed for another version is dropped). */
 export const VERSION_HEADER = 'x-errand-version';
+/** On a result that carries its own start (no start report was sent): the script the run used, as the start report would have. */
+export const SCRIPT_HEADER = 'x-errand-script';
 /** Header on a task message: the ISO time after which it must not start (it has expired). */
 export const DEADLINE_HEADER = 'x-errand-deadline';
 /** Durable queue bound to `rpc_status` (`*.status`) from which recorders keep progress. */
@@ -43,7 +45,6 @@ export function endMessage(taskId: string, status: TaskStatus, resultsHref: stri
 
 export const statusRoutingKey = (taskId: string): string => `${taskId}.status`;
 export const endRoutingKey = (taskId: string): string => `${taskId}.end`;
-export const taskBindingKey = (taskId: string): string => `${taskId}.*`;
 
 /** The index Patavi's worker sends for a failure, with Errand's structured error added. */
 export function failureIndex(error: TaskError): { status: 'failed'; cause: string; error: TaskError } {
@@ -55,7 +56,7 @@ export interface ResultFile { name: string; contentType: string; content: Buffer
 export type ReplyMessage =
   | { kind: 'script'; script: string }
   | { kind: 'started'; worker: string | null; script: string | null; resumed: boolean }
-  | { kind: 'result'; status: 'done' | 'failed'; index: unknown; files: ResultFile[]; error: TaskError | null };
+  | { kind: 'result'; status: 'done' | 'failed'; index: unknown; files: ResultFile[]; error: TaskError | null; indexText?: string };
 
 function invalid(message: string): ReplyMessage {
   const error = { code: 'invalid_result', message };
@@ -71,7 +72,11 @@ function isScriptMessage(index: unknown): index is { script: string } {
   return isObject(index) && typeof index.script === 'string' && Object.keys(index).length === 1;
 }
 
-function fromIndex(index: unknown, files: ResultFile[]): ReplyMessage {
+/**
+ * The reply for `index`; `text` is the index as the worker wrote it, when the bytes came through
+ * (kept as written: key order, number spelling).
+ */
+function fromIndex(index: unknown, files: ResultFile[], text?: string): ReplyMessage {
   if (isScriptMessage(index)) return { kind: 'script', script: index.script };
   if (isObject(index) && index.status === 'failed') {
     const detail = isObject(index.error) ? index.error : {};
@@ -80,9 +85,9 @@ function fromIndex(index: unknown, files: ResultFile[]): ReplyMessage {
       message: typeof index.cause === 'string' ? index.cause : typeof detail.message === 'string' ? detail.message : 'the task failed',
       ...(detail.detail !== undefined ? { detail: detail.detail } : {}),
     };
-    return { kind: 'result', status: 'failed', index, files, error };
+    return { kind: 'result', status: 'failed', index, files, error, ...(text !== undefined ? { indexText: text } : {}) };
   }
-  return { kind: 'result', status: 'done', index, files, error: null };
+  return { kind: 'result', status: 'done', index, files, error: null, ...(text !== undefined ? { indexText: text } : {}) };
 }
 
 function parseJson(body: Buffer, what: string): { ok: true; value: unknown } | { ok: false; message: string } {
@@ -114,7 +119,7 @@ export async function parseReply(
   if (mediaType === 'application/json') {
     if (parsed) return fromIndex(parsed.value, []);
     const result = parseJson(body, 'result');
-    return result.ok ? fromIndex(result.value, []) : invalid(result.message);
+    return result.ok ? fromIndex(result.value, [], body.toString('utf8')) : invalid(result.message);
   }
   if (mediaType === 'multipart/form-data') return parseMultipart(body, contentType!);
   return invalid(`result has content type ${JSON.stringify(contentType ?? null)}; expected application/json or multipart/form-data`);
@@ -128,6 +133,7 @@ async function parseMultipart(body: Buffer, contentType: string): Promise<ReplyM
     return invalid(`multipart result could not be parsed: ${(err as Error).message}`);
   }
   let index: unknown = {};
+  let indexText: string | undefined;
   const files: ResultFile[] = [];
   for (const [field, value] of form.entries()) {
     if (typeof value === 'string') {
@@ -135,6 +141,7 @@ async function parseMultipart(body: Buffer, contentType: string): Promise<ReplyM
       const parsed = parseJson(Buffer.from(value), 'multipart index');
       if (!parsed.ok) return invalid(parsed.message);
       index = parsed.value;
+      indexText = value;
       continue;
     }
     const content = Buffer.from(await value.arrayBuffer());
@@ -142,6 +149,7 @@ async function parseMultipart(body: Buffer, contentType: string): Promise<ReplyM
       const parsed = parseJson(content, 'multipart index');
       if (!parsed.ok) return invalid(parsed.message);
       index = parsed.value;
+      indexText = content.toString('utf8');
       continue;
     }
     // Workers may be hostile: a name is checked here as the worker checked it before sending.
@@ -151,13 +159,13 @@ async function parseMultipart(body: Buffer, contentType: string): Promise<ReplyM
     if (files.some((file) => file.name === name)) return invalid(`result has two files named ${JSON.stringify(name)}`);
     files.push({ name, contentType: value.type || 'application/octet-stream', content });
   }
-  return fromIndex(index, files);
+  return fromIndex(index, files, indexText);
 }
 
 /** Builds a multipart result the way Patavi's worker does: an `index` part, then one `file` part per file. */
-export async function buildMultipart(index: unknown, files: ResultFile[]): Promise<{ body: Buffer; contentType: string }> {
+export async function buildMultipart(index: unknown, files: ResultFile[], indexText?: string): Promise<{ body: Buffer; contentType: string }> {
   const form = new FormData();
-  form.append('index', new Blob([JSON.stringify(index)], { type: 'application/json' }), 'index.json');
+  form.append('index', new Blob([indexText ?? JSON.stringify(index)], { type: 'application/json' }), 'index.json');
   for (const file of files) form.append('file', new Blob([new Uint8Array(file.content)], { type: file.contentType }), file.name);
   const response = new Response(form);
   return { body: Buffer.from(await response.arrayBuffer()), contentType: response.headers.get('content-type')! };

@@ -127,8 +127,10 @@ export interface ServiceView {
   lastSeen: number;
 }
 
+// One collator for every comparison: localeCompare with options builds a new one per call.
+const versionCollator = new Intl.Collator('en', { numeric: true });
 function compareVersions(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
+  return versionCollator.compare(a, b);
 }
 
 /** Merges what the workers announced into one view per service, sorted by name. */

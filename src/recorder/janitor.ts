@@ -13,19 +13,21 @@
  */
 import type { Logger } from 'pino';
 import { createEventPublisher, requeueTask } from '../broker/index.ts';
-import type { Broker } from '../broker/index.ts';
+import type { Broker, EventPublisher } from '../broker/index.ts';
 import { encodeControl } from '../core/index.ts';
 import type { LivenessRules } from '../core/index.ts';
-import type { Store } from '../store/index.ts';
+import type { Recovery, Retention } from '../store/index.ts';
 import { startWorkerWatch } from './worker-watch.ts';
 import type { WorkerWatch } from './worker-watch.ts';
 
 export interface JanitorOptions {
-  store: Store;
+  store: Retention & Recovery;
   broker: Broker;
   logger: Logger;
   /** Base for the results href of Patavi's `<id>.end` messages. */
   publicUrl?: string;
+  /** The process's event pipeline, shared with the recorder and server in the same process; else the janitor's own. */
+  publisher?: EventPublisher;
   /** How often expired tasks and old events are removed (default 60 s). */
   intervalMs?: number;
   /** How often queue deadlines are checked (default 1 s). */
@@ -56,7 +58,7 @@ export function startJanitor(options: JanitorOptions): Janitor {
   const log = options.logger.child({ part: 'janitor' });
   const batchSize = options.batchSize ?? 1000;
   const retention = options.eventRetentionSeconds ?? 7 * 24 * 3600;
-  const publisher = createEventPublisher(store, broker, log, options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {});
+  const publisher = options.publisher ?? createEventPublisher(broker, log, options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {});
   const maxAttempts = options.maxAttempts ?? 3;
   let sweeping: Promise<number> | undefined;
   let expiring: Promise<number> | undefined;
@@ -149,7 +151,8 @@ export function startJanitor(options: JanitorOptions): Janitor {
       timers.forEach((t) => clearInterval(t));
       await Promise.allSettled([sweeping, expiring, recovering]);
       await watching?.then((w) => w.close(), () => undefined);
-      await publisher.close();
+      if (!options.publisher) await publisher.close();
+      else await publisher.flush();
     },
   };
 }

@@ -10,17 +10,17 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createDeadLetters, createEventPublisher } from '../broker/index.ts';
-import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
-import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, Store } from '../store/index.ts';
+import type { Broker, Delivery, Disposition, EventPublisher, Subscription } from '../broker/index.ts';
+import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, WorkerReports } from '../store/index.ts';
 import { errorNature, isTransientError } from '../store/index.ts';
-import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isIssuableTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
-import type { NewEvent, ReplyMessage, ResultLimits, TaskError, TaskStatus } from '../core/index.ts';
+import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, SCRIPT_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isIssuableTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
+import type { ReplyMessage, ResultLimits, TaskError, TaskEvent, TaskStatus } from '../core/index.ts';
 
 /** Tries a message gets when its error says neither that the database is away nor that the data is bad. */
 export const MAX_TRIES_OF_UNKNOWN_ERRORS = 5;
 
 export interface RecorderOptions {
-  store: Store;
+  store: WorkerReports;
   broker: Broker;
   logger: Logger;
   /** Base for the results href carried by `<id>.end` (Patavi's persistence service does the same). */
@@ -33,6 +33,8 @@ export interface RecorderOptions {
   maxAttempts?: number;
   /** Bounds on a result (default DEFAULT_RESULT_LIMITS): workers check them, and a hostile one is caught here. */
   resultLimits?: ResultLimits;
+  /** The process's event pipeline, shared with the server and janitor in the same process; else the recorder's own. */
+  publisher?: EventPublisher;
 }
 
 export interface Recorder {
@@ -64,6 +66,11 @@ function lastProgressOf(delivery: Delivery): { seq: number; value: unknown } | n
   const text = header(delivery, LAST_PROGRESS_HEADER);
   if (!Number.isSafeInteger(seq) || text === null) return null;
   try { return { seq, value: JSON.parse(text) as unknown }; } catch { return null; }
+}
+
+/** The script a result that carries its start names (see the worker); NULs replaced as for the console. */
+function scriptOf(delivery: Delivery): string | null {
+  return header(delivery, SCRIPT_HEADER)?.replace(/\u0000/g, '\uFFFD') ?? null;
 }
 
 /** The console a worker sent with a result; PostgreSQL text cannot hold NUL, so those are replaced. */
@@ -127,8 +134,8 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
 
   const maxAttempts = options.maxAttempts ?? 3;
   const limits = options.resultLimits ?? DEFAULT_RESULT_LIMITS;
-  const publisher = createEventPublisher(store, broker, log, options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {});
-  const publish = <T>(outcomes: T[], eventsOf: (o: T) => NewEvent[]): T[] => {
+  const publisher = options.publisher ?? createEventPublisher(broker, log, options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {});
+  const publish = <T>(outcomes: T[], eventsOf: (o: T) => TaskEvent[]): T[] => {
     publisher.written(outcomes.flatMap(eventsOf));
     return outcomes;
   };
@@ -224,9 +231,10 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
       }
       case 'result': {
         const outcome = await completions.add({
-          id: taskId, status: reply.status, index: reply.index, files: reply.files, error: reply.error, console: consoleOf(delivery),
+          id: taskId, status: reply.status, index: reply.index, ...(reply.indexText !== undefined ? { indexText: reply.indexText } : {}), files: reply.files, error: reply.error, console: consoleOf(delivery),
           runId: header(delivery, RUN_HEADER), worker: header(delivery, WORKER_HEADER), lastProgress: lastProgressOf(delivery),
           cacheable: header(delivery, NO_CACHE_HEADER) !== 'true', version: header(delivery, VERSION_HEADER),
+          script: scriptOf(delivery),
         });
         if (outcome.kind === 'not-recorded') throw outcome.error;
         if (outcome.kind === 'unknown-task') {
@@ -288,7 +296,8 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
     async close() {
       await Promise.all([subscription.close(), progressSubscription.close()]);
       await Promise.all([starts.drain(), completions.drain(), progress.drain()]);
-      await publisher.close();
+      if (!options.publisher) await publisher.close();
+      else await publisher.flush();
     },
   };
 }

@@ -8,6 +8,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
 import { createEventPublisher } from '../broker/index.ts';
+import type { EventPublisher } from '../broker/index.ts';
 import type { Broker } from '../broker/index.ts';
 import { RESULT_QUEUE, splitAccess } from '../core/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
@@ -44,6 +45,8 @@ export interface AppDeps {
   ids: FlakeIdGenerator;
   logger: Logger;
   settings: ServerSettings;
+  /** The process's event pipeline, when it is shared with a recorder in the same process. */
+  publisher?: EventPublisher;
 }
 
 /**
@@ -101,8 +104,9 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', () => events.close());
   // Read when a link is built: the listening address is known only once the server listens.
   const publicBase = (): string => settings.publicUrl ?? listeningUrl(app.server.address(), settings.tls ? 'https' : 'http');
-  const publisher = createEventPublisher(deps.store, deps.broker, deps.logger, { publicUrl: publicBase });
-  app.addHook('onClose', () => publisher.close());
+  // The process's one pipeline when the caller shares it (serve with its recorder); else the app's own.
+  const publisher = deps.publisher ?? createEventPublisher(deps.broker, deps.logger, { publicUrl: publicBase });
+  if (!deps.publisher) app.addHook('onClose', () => publisher.close());
   const control = await answerControlMessages({ store: deps.store, broker: deps.broker, logger: deps.logger });
   app.addHook('onClose', () => control.close());
   const registry = await startServiceRegistry({ broker: deps.broker, logger: deps.logger, ...(settings.retainOfflineServicesMs !== undefined ? { retainOfflineMs: settings.retainOfflineServicesMs } : {}) });

@@ -1,7 +1,7 @@
 /** What the routes share: the parts they call and the settings they obey. */
 import type { Broker, EventPublisher } from '../broker/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
-import type { Store } from '../store/index.ts';
+import type { EventLog, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
 import type { Authenticator, AuthSettings } from './auth/authenticate.ts';
 import type { TaskLinker } from './access.ts';
 import type { ServiceGate } from './service-gate.ts';
@@ -95,7 +95,7 @@ export interface ServerSettings {
 }
 
 export interface RouteContext {
-  store: Store;
+  store: TaskSubmission & TaskReads & TaskChanges & EventLog;
   broker: Broker;
   ids: FlakeIdGenerator;
   events: EventHub;

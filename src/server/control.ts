@@ -6,13 +6,13 @@
 import type { Logger } from 'pino';
 import type { Broker, Subscription } from '../broker/index.ts';
 import { encodeControl, parseControl } from '../core/index.ts';
-import type { Store } from '../store/index.ts';
+import type { TaskReads } from '../store/index.ts';
 
 /** How far back the answer reaches: a task message older than this is taken to be long gone. */
 const SYNC_WINDOW_SECONDS = 24 * 3600;
 const SYNC_LIMIT = 10_000;
 
-export async function answerControlMessages(options: { store: Store; broker: Broker; logger: Logger }): Promise<Subscription> {
+export async function answerControlMessages(options: { store: Pick<TaskReads, 'stoppedBeforeStart'>; broker: Broker; logger: Logger }): Promise<Subscription> {
   const log = options.logger.child({ part: 'control' });
   return options.broker.listen('control', (body) => {
     const message = parseControl(body);

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Broker, Subscription } from '../broker/index.ts';
 import { eventFromJson, matchesFilter } from '../core/index.ts';
 import type { EventFilter, EventJson, TaskEvent } from '../core/index.ts';
-import type { Store } from '../store/index.ts';
+import type { EventLog } from '../store/index.ts';
 
 export type EventListener = (event: TaskEvent) => void;
 
@@ -29,7 +29,7 @@ export interface EventHub {
 }
 
 export interface EventHubOptions {
-  store: Store;
+  store: EventLog;
   broker: Broker;
   logger: Logger;
   /** How long an early event waits for the ones before it before the database is asked (default 50 ms). */

@@ -5,7 +5,7 @@
  * what is older comes from the database, what is newer from the hub (held until the replay ends).
  */
 import type { EventFilter, TaskEvent } from '../core/index.ts';
-import type { Store } from '../store/index.ts';
+import type { EventLog } from '../store/index.ts';
 import type { EventHub } from './event-hub.ts';
 
 export interface StreamStart {
@@ -28,8 +28,11 @@ export interface EventStream {
   readonly from: number;
   /** True when events after `from` were already trimmed from the log by age. */
   readonly truncated: boolean;
-  /** Sends the replay, then switches to live; resolves with the hub position the replay reached. */
-  replay(): Promise<number>;
+  /**
+   * Sends the replay, then switches to live; resolves with the hub position the replay reached.
+   * `onReplayed` is told that position between the last replayed event and the first live one.
+   */
+  replay(onReplayed?: (position: number) => void): Promise<number>;
   close(): void;
 }
 
@@ -39,7 +42,7 @@ export const MAX_HELD_EVENTS = 10_000;
 
 export class SlowConsumerError extends Error {}
 
-export async function openEventStream(hub: EventHub, store: Store, filter: EventFilter, start: StreamStart, sink: StreamSink): Promise<EventStream> {
+export async function openEventStream(hub: EventHub, store: EventLog, filter: EventFilter, start: StreamStart, sink: StreamSink): Promise<EventStream> {
   const held: TaskEvent[] = [];
   let live = false;
   let overflow = false;
@@ -81,7 +84,7 @@ export async function openEventStream(hub: EventHub, store: Store, filter: Event
   return {
     from,
     truncated,
-    async replay() {
+    async replay(onReplayed) {
       try {
         if (lastPage) await send(lastPage);
         else if (start.since !== undefined) {
@@ -94,6 +97,7 @@ export async function openEventStream(hub: EventHub, store: Store, filter: Event
           }
         }
         if (overflow) throw new SlowConsumerError('too many live events arrived during the replay');
+        onReplayed?.(target);
         sink.write(held.splice(0));
         live = true;
         return target;

@@ -7,11 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ErrandError } from '../core/index.ts';
-import type { Store } from '../store/index.ts';
+import type { NodeLeases } from '../store/index.ts';
 
 export interface NodeIdLease { nodeId: number; release(): Promise<void> }
 
-export async function leaseNodeId(store: Store, logger: Logger, onLost: () => void, ttlSeconds = 60): Promise<NodeIdLease> {
+export async function leaseNodeId(store: NodeLeases, logger: Logger, onLost: () => void, ttlSeconds = 60): Promise<NodeIdLease> {
   const holder = randomUUID();
   const nodeId = await store.leaseNodeId(holder, ttlSeconds);
   if (nodeId === undefined) throw new ErrandError('conflict', 'all 1024 node ids are leased; set --node-id or stop idle servers');

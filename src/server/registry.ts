@@ -28,6 +28,7 @@ export interface RegistryOptions {
 }
 
 const MISSED_INTERVALS = 3;
+const VIEW_TTL_MS = 200;
 
 export async function startServiceRegistry(options: RegistryOptions): Promise<ServiceRegistry> {
   const { broker } = options;
@@ -54,7 +55,12 @@ export async function startServiceRegistry(options: RegistryOptions): Promise<Se
     }
   }
 
+  // The merged view is computed again after any announcement, and otherwise at most every
+  // VIEW_TTL_MS (workers falling silent and offline services ageing out are seen that late):
+  // every submission asks for its service.
+  let view: { at: number; list: RegisteredService[]; byName: Map<string, RegisteredService> } | undefined;
   const subscription: Subscription = await broker.listen('services', (body) => {
+    view = undefined;
     const message = parseRegistryMessage(body);
     if (!message) {
       log.debug('unreadable registry message; ignored');
@@ -93,9 +99,18 @@ export async function startServiceRegistry(options: RegistryOptions): Promise<Se
     return [...online, ...remembered].sort((a, b) => a.definition.name.localeCompare(b.definition.name));
   }
 
+  function current(): NonNullable<typeof view> {
+    const t = now();
+    if (!view || t - view.at >= VIEW_TTL_MS || t < view.at) {
+      const list = services();
+      view = { at: t, list, byName: new Map(list.map((s) => [s.definition.name, s])) };
+    }
+    return view;
+  }
+
   return {
-    services,
-    service: (name) => services().find((s) => s.definition.name === name),
+    services: () => current().list,
+    service: (name) => current().byName.get(name),
     close: () => subscription.close(),
   };
 }

@@ -4,6 +4,7 @@
  */
 import { ErrandError } from '../core/index.ts';
 import type { SqlQueryable } from './sql-client.ts';
+import { DatabaseError } from './sql-errors.ts';
 import type { ApiKeyInfo, NewApiKey } from './store.ts';
 
 interface ApiKeyRow {
@@ -21,10 +22,9 @@ function toInfo(row: ApiKeyRow): ApiKeyInfo {
   };
 }
 
-/** PostgreSQL's unique_violation, on the index that keeps live names unique. */
+/** A refusal by the index that keeps live names unique (the only constraint a new key can break). */
 function isNameTaken(err: unknown): boolean {
-  const { code, constraint, message } = err as { code?: unknown; constraint?: unknown; message?: unknown };
-  return code === '23505' && (constraint === 'api_key_live_name' || (typeof message === 'string' && message.includes('api_key_live_name')));
+  return err instanceof DatabaseError && err.refusal === 'constraint' && (err.constraint === 'api_key_live_name' || err.message.includes('api_key_live_name'));
 }
 
 export async function createApiKey(q: SqlQueryable, key: NewApiKey): Promise<ApiKeyInfo> {

@@ -1,14 +1,41 @@
 /**
- * Which database errors are worth trying again. A write fails either because the database cannot
- * be reached or used just now (the connection dropped, the server is shutting down, a deadlock, a
- * table renamed away by an operator) or because of what is written (a value out of range, a
- * character PostgreSQL refuses): the first passes, the second fails the same way every time, and
- * retrying it would hold back everything behind it forever. An error that says neither (a bug,
- * a driver surprise) is `unknown`: worth a few tries, never endless ones.
+ * Database errors as Errand sees them, whichever driver raised them. The adapters (postgres/,
+ * embedded/) are the only code that reads a driver's error: a database that cannot be reached
+ * becomes ErrandError('database_unavailable') (pg), any other refusal a DatabaseError
+ * (translateDriverError, below, which both adapters share). Everything above reads only those.
+ *
+ * A write fails either because the database cannot be reached or used just now (the connection
+ * dropped, the server is shutting down, a deadlock, a table renamed away by an operator) or
+ * because of what is written (a value out of range, a character PostgreSQL refuses): the first
+ * passes, the second fails the same way every time, and retrying it would hold back everything
+ * behind it forever. An error that says neither (a bug, a driver surprise) is `unknown`: worth a
+ * few tries, never endless ones.
  */
 import { isErrandError } from '../core/index.ts';
 
 export type ErrorNature = 'unavailable' | 'data' | 'unknown';
+
+/** What a refused statement says of itself (from PostgreSQL's SQLSTATE, whatever the driver). */
+export type Refusal =
+  /** The database's state, not the statement's data: trying again later may pass. */
+  | 'transient'
+  /** SQLSTATE class 22: a value the statement cannot hold (NUL in text, a number out of range, bad JSON). */
+  | 'invalid-value'
+  /** Class 23: an integrity constraint (`constraint` names it when the database says). */
+  | 'constraint'
+  /** Any other SQLSTATE: the statement fails the same way every time. */
+  | 'statement'
+  /** No SQLSTATE: a driver surprise. */
+  | 'unknown';
+
+/** A statement the database refused, as the adapters report it; the message is the database's. */
+export class DatabaseError extends Error {
+  override readonly name = 'DatabaseError';
+
+  constructor(message: string, readonly refusal: Refusal, readonly constraint?: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
 
 /**
  * SQLSTATE classes that describe the database's state, not the statement's data: connection
@@ -20,16 +47,34 @@ export type ErrorNature = 'unavailable' | 'data' | 'unknown';
  */
 const TRANSIENT_CLASSES = new Set(['08', '28', '3D', '3F', '40', '42', '53', '55', '57', '58']);
 
-/** Socket errors of a connection that dropped or never came up (the adapters translate most). */
+/** Socket errors of a connection that dropped or never came up (pg turns most into database_unavailable first). */
 const NETWORK_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function refusalOf(code: unknown): Refusal {
+  if (typeof code !== 'string') return 'unknown';
+  if (NETWORK_ERRNOS.has(code)) return 'transient';
+  if (!/^[0-9A-Z]{5}$/.test(code)) return 'unknown';
+  const sqlClass = code.slice(0, 2);
+  if (TRANSIENT_CLASSES.has(sqlClass)) return 'transient';
+  return sqlClass === '22' ? 'invalid-value' : sqlClass === '23' ? 'constraint' : 'statement';
+}
+
+/**
+ * For the adapters only: a driver's error as a DatabaseError. pg and PGlite both report
+ * PostgreSQL's SQLSTATE as `code` and a violated constraint as `constraint`. Errand's own errors
+ * (already translated) pass unchanged.
+ */
+export function translateDriverError(err: unknown): unknown {
+  if (err instanceof DatabaseError || isErrandError(err)) return err;
+  const { code, constraint, message } = (err ?? {}) as { code?: unknown; constraint?: unknown; message?: unknown };
+  return new DatabaseError(typeof message === 'string' ? message : String(err), refusalOf(code), typeof constraint === 'string' ? constraint : undefined, { cause: err });
+}
 
 export function errorNature(err: unknown): ErrorNature {
   if (isErrandError(err)) return err.code === 'database_unavailable' ? 'unavailable' : 'unknown';
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return 'unknown';
-  if (NETWORK_ERRNOS.has(code)) return 'unavailable';
-  if (!/^[0-9A-Z]{5}$/.test(code)) return 'unknown';
-  return TRANSIENT_CLASSES.has(code.slice(0, 2)) ? 'unavailable' : 'data';
+  if (!(err instanceof DatabaseError)) return 'unknown';
+  if (err.refusal === 'transient') return 'unavailable';
+  return err.refusal === 'unknown' ? 'unknown' : 'data';
 }
 
 /** True when the database is away or busy, so that trying again later may succeed. */
@@ -37,8 +82,12 @@ export function isTransientError(err: unknown): boolean {
   return errorNature(err) === 'unavailable';
 }
 
-/** SQLSTATE class 22 (data exception) and 23 (integrity): one row is at fault, not the statement. */
+/** A value (class 22) or integrity (class 23) refusal: one row is at fault, not the statement. */
 export function isRowError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+  return err instanceof DatabaseError && (err.refusal === 'invalid-value' || err.refusal === 'constraint');
+}
+
+/** A value the database cannot hold, such as a NUL character in a JSON string. */
+export function isInvalidValue(err: unknown): boolean {
+  return err instanceof DatabaseError && err.refusal === 'invalid-value';
 }

@@ -1,11 +1,10 @@
 /**
- * The event log in SQL. Writers add events to task_event_pending inside the transaction that
- * makes the change (no lock shared with other writers); `sequenceEvents` then moves them into
- * task_event with their ids, one sequencer at a time (see 003_events.sql).
+ * The event log in SQL. Each transaction that changes tasks writes its events last, numbered from
+ * event_log's row under its lock until commit (see appendEvents and 009_events_at_commit.sql).
  */
 import { canBeIssued, taskIdToDecimal } from '../core/index.ts';
 import type { EventFilter, EventType, NewEvent, TaskEvent } from '../core/index.ts';
-import type { SqlClient, SqlQueryable } from './sql-client.ts';
+import type { SqlQueryable } from './sql-client.ts';
 
 interface EventRow { id: string; task_id: string; service: string; type: EventType; data: unknown; at: Date; owner: string | null }
 
@@ -16,58 +15,46 @@ function toEvent(row: EventRow): TaskEvent {
 }
 
 /**
- * Adds events to the pending log, in the caller's transaction; they get ids when sequenced. Each
- * takes its task's owner from the task row, unless it gives one (a `deleted` event, whose row is gone).
+ * Writes events into the log with their ids, as the last statement of the caller's transaction.
+ * The ids are taken from event_log's row, whose lock the transaction then holds until it
+ * commits: a later writer waits for it, so ids are committed in id order and a reader that sees
+ * id N already sees every id below it (docs/events.md). Whatever the transaction does after this
+ * holds every other writer of events back, hence "last". Each event takes its task's owner from
+ * the task row, unless it gives one (a `deleted` event, whose row is gone).
  */
-export async function appendEvents(q: SqlQueryable, events: NewEvent[]): Promise<NewEvent[]> {
-  if (events.length === 0) return [];
-  await q.query(
-    `INSERT INTO task_event_pending (task_id, service, type, data, principal)
-     SELECT u.task_id, u.service, u.type, u.data::jsonb, coalesce(u.owner, t.principal)
-     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(task_id, service, type, data, owner, n)
-       LEFT JOIN task t ON t.id = u.task_id
-     ORDER BY u.n`,
-    [
-      events.map((e) => taskIdToDecimal(e.taskId)), events.map((e) => e.service), events.map((e) => e.type),
-      events.map((e) => JSON.stringify(e.data ?? null)), events.map((e) => e.owner ?? null),
-    ],
-  );
-  return events;
+export async function appendEvents(q: SqlQueryable, events: NewEvent[]): Promise<TaskEvent[]> {
+  return changeWithEvents(q, undefined, events);
 }
+
+/** A data-modifying statement that runs in the same statement as the events (its parameters are $1, $2, ...). */
+export interface Change { sql: string; params: unknown[] }
 
 /**
- * Numbers up to `limit` pending events, oldest write first, and moves them into the log.
- * Waiting for the event_log row lock first means every event committed before this sequencer
- * got its turn is numbered now or by a later one, never before an event numbered earlier.
+ * `change` and the events it makes in ONE statement: alone (autocommit) it is a whole transaction
+ * in one round trip, and the log's lock is held only for that statement. The change runs as a CTE,
+ * in the statement's snapshot: events of rows it inserts must give their owner.
  */
-export async function sequenceEvents(db: SqlClient, limit: number): Promise<TaskEvent[]> {
-  return db.transaction(async (tx) => {
-    // The pending table is a queue: between vacuums it is mostly dead rows, which statistics
-    // count as live, so the planner would scan and sort all of them on every pass. The pk
-    // index finds the oldest pending rows directly (and skips dead entries once marked). The
-    // knob inflates the cost estimate of whatever it discourages, so JIT is kept off here: it
-    // would otherwise compile this small statement on every pass.
-    await tx.query(`SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)`);
-    const log = await tx.query<{ last_id: string }>('SELECT last_id::text AS last_id FROM event_log FOR UPDATE');
-    const last = Number(log.rows[0]!.last_id);
-    const moved = await tx.query<EventRow>(
-      `WITH taken AS (
-         DELETE FROM task_event_pending WHERE pk IN (SELECT pk FROM task_event_pending ORDER BY pk LIMIT $2)
-         RETURNING pk, task_id, service, type, data, at, principal)
-       INSERT INTO task_event (id, task_id, service, type, data, at, principal)
-       SELECT $1::bigint + row_number() OVER (ORDER BY pk), task_id, service, type, data, at, principal FROM taken
-       RETURNING ${EVENT_COLUMNS}`,
-      [last, limit],
-    );
-    if (moved.rows.length === 0) return [];
-    await tx.query('UPDATE event_log SET last_id = $1', [last + moved.rows.length]);
-    return moved.rows.map(toEvent).sort((a, b) => a.id - b.id);
-  });
-}
-
-/** True when events wait for their ids (cheap: no lock). */
-export async function hasPendingEvents(q: SqlQueryable): Promise<boolean> {
-  return (await q.query<{ pending: boolean }>('SELECT EXISTS (SELECT 1 FROM task_event_pending) AS pending')).rows[0]!.pending;
+export async function changeWithEvents(q: SqlQueryable, change: Change | undefined, events: NewEvent[]): Promise<TaskEvent[]> {
+  if (events.length === 0) {
+    if (change) await q.query(change.sql, change.params);
+    return [];
+  }
+  const before = change?.params ?? [];
+  const p = (n: number): string => `$${before.length + n}`;
+  const rows = await q.query<EventRow>(
+    `WITH ${change ? `change AS (${change.sql}), ` : ''}taken AS (UPDATE event_log SET last_id = last_id + ${p(6)} RETURNING last_id - ${p(6)} AS before)
+     INSERT INTO task_event (id, task_id, service, type, data, at, principal)
+     SELECT taken.before + u.n, u.task_id, u.service, u.type, u.data::jsonb, now(), coalesce(u.owner, t.principal)
+     FROM taken, unnest(${p(1)}::bigint[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::text[], ${p(5)}::text[]) WITH ORDINALITY AS u(task_id, service, type, data, owner, n)
+       LEFT JOIN task t ON t.id = u.task_id
+     RETURNING ${EVENT_COLUMNS}`,
+    [
+      ...before,
+      events.map((e) => taskIdToDecimal(e.taskId)), events.map((e) => e.service), events.map((e) => e.type),
+      events.map((e) => JSON.stringify(e.data ?? null)), events.map((e) => e.owner ?? null), events.length,
+    ],
+  );
+  return rows.rows.map(toEvent).sort((a, b) => a.id - b.id);
 }
 
 function filterParams(filter: EventFilter): unknown[] {

@@ -1,5 +1,8 @@
-/** What every part needs from persistence. One implementation (sql-store.ts) runs on both drivers. */
-import type { CacheClaim, KeyExpiry, EventFilter, NewEvent, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
+/**
+ * What every part needs from persistence, by concern. One implementation (sql-store.ts, which
+ * composes the sql-*.ts modules) runs on both drivers.
+ */
+import type { CacheClaim, KeyExpiry, EventFilter, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
 
 export interface NewTask {
   id: string;
@@ -18,12 +21,12 @@ export interface NewTask {
 
 /** A submission to a service that caches: queued anew, or answered by a task that has or will have the result. */
 export type CachedSubmission =
-  | { kind: 'queued'; event: NewEvent }
+  | { kind: 'queued'; event: TaskEvent }
   /**
    * A finished result within its lifetime: the caller's own task that holds it. When that task is
    * a new copy (the result was another principal's), `events` are its own, to publish.
    */
-  | { kind: 'hit'; task: TaskInfo; events?: NewEvent[] }
+  | { kind: 'hit'; task: TaskInfo; events?: TaskEvent[] }
   /** A task still queued or running with the same key. */
   | { kind: 'joined'; task: TaskInfo };
 
@@ -40,8 +43,8 @@ export interface StartedTask {
 
 /** What a start report did: began an attempt, gave up on the task, or nothing (already ended, same attempt, no task). */
 export type StartOutcome =
-  | { kind: 'started'; attempt: number; events: NewEvent[] }
-  | { kind: 'gave-up'; events: NewEvent[] }
+  | { kind: 'started'; attempt: number; events: TaskEvent[] }
+  | { kind: 'gave-up'; events: TaskEvent[] }
   | { kind: 'already-started' }
   | { kind: 'ended'; status: TaskStatus }
   | { kind: 'unknown-task' };
@@ -49,11 +52,11 @@ export type StartOutcome =
 export interface ProgressUpdate extends ProgressReport { id: string }
 
 export type CancelOutcome =
-  | { kind: 'canceled'; wasRunning: boolean; events: NewEvent[] }
+  | { kind: 'canceled'; wasRunning: boolean; events: TaskEvent[] }
   | { kind: 'ended'; status: TaskStatus }
   | { kind: 'unknown-task' };
 
-export interface DeleteOutcome { deleted: boolean; events: NewEvent[] }
+export interface DeleteOutcome { deleted: boolean; events: TaskEvent[] }
 
 /** Where a queued task stands among its service's tasks. */
 export interface QueuePosition { queuedAhead: number; meanDurationSeconds: number | undefined }
@@ -62,6 +65,8 @@ export interface CompletedTask {
   id: string;
   status: 'done' | 'failed';
   index: unknown;
+  /** The index as the worker wrote it, when its bytes came through: stored as is (key order, number spelling). */
+  indexText?: string;
   files: ResultFile[];
   error: TaskError | null;
   /** What the script printed (bounded), when the worker reported it. */
@@ -75,6 +80,8 @@ export interface CompletedTask {
   cacheable?: boolean;
   /** The service version that produced the result (Errand's workers say); a cache entry for another version is dropped. */
   version?: string | null;
+  /** The script the run used, when the result carries its start (no start report was sent). */
+  script?: string | null;
 }
 
 /**
@@ -83,7 +90,7 @@ export interface CompletedTask {
  * later), otherwise never (the task could not even be failed: set the message aside).
  */
 export type CompletionOutcome =
-  | { kind: 'recorded'; status: TaskStatus; events: NewEvent[] }
+  | { kind: 'recorded'; status: TaskStatus; events: TaskEvent[] }
   | { kind: 'already-ended'; status: TaskStatus }
   | { kind: 'unknown-task' }
   | { kind: 'not-recorded'; transient: boolean; error: Error };
@@ -95,8 +102,8 @@ export interface RunningTask { id: string; service: string; worker: string | nul
 
 /** What `requeueLost` did: queued the task again, failed it (no attempts left), or nothing (it moved on). */
 export type RequeueOutcome =
-  | { kind: 'requeued'; events: NewEvent[] }
-  | { kind: 'gave-up'; events: NewEvent[] }
+  | { kind: 'requeued'; events: TaskEvent[] }
+  | { kind: 'gave-up'; events: TaskEvent[] }
   | { kind: 'moved-on' };
 
 export interface StoredFile { contentType: string; content: Buffer }
@@ -122,9 +129,15 @@ export interface ApiKeyInfo {
   lastUsedAt: Date | null;
 }
 
-export interface Store {
+/**
+ * The store by concern: each role depends on the parts it uses (the server submits, reads and
+ * changes tasks; the recorder writes what workers report; the janitor sweeps and recovers).
+ */
+
+/** Creating tasks: the server's POST /task. */
+export interface TaskSubmission {
   /** Persists a queued task and its `queued` event. Concurrent calls are group-committed. */
-  insertTask(task: NewTask): Promise<NewEvent>;
+  insertTask(task: NewTask): Promise<TaskEvent>;
   /**
    * Queues a task of a caching service unless its key's entry can answer: a task with that key
    * still queued or running (and a deadline no earlier than this one's) is joined, a finished
@@ -134,11 +147,14 @@ export interface Store {
    * a copy of the result; for a task under way, a new task queued that does not take the entry over.
    */
   submitCached(task: NewTask, cache: CacheClaim): Promise<CachedSubmission>;
-  /** Removes up to `limit` cache entries past their lifetime; the tasks stay. */
-  trimCache(limit: number): Promise<number>;
+}
+
+/**
+ * Reads of tasks and their parts. With `owner`, a task of another owner is as absent as one that
+ * does not exist (issue 12): one query decides both.
+ */
+export interface TaskReads {
   getTask(id: string): Promise<TaskInfo | undefined>;
-  // Reads of a task's parts. With `owner`, a task of another owner is as absent as one that does
-  // not exist (issue 12): one query decides both.
   /** The tasks among `ids` that exist (and belong to `owner`, when given), in the order of `ids`. */
   getTasks(ids: string[], owner?: string): Promise<TaskInfo[]>;
   /** The task's input as JSON text. */
@@ -149,6 +165,22 @@ export interface Store {
   /** The result (or index) as JSON text, once the task has one. */
   getResult(id: string, owner?: string): Promise<string | undefined>;
   getFile(id: string, name: string, owner?: string): Promise<StoredFile | undefined>;
+  /** Tasks queued ahead of this one and the service's recent mean run time. */
+  queuePosition(task: { id: string; service: string }): Promise<QueuePosition>;
+  /** Ids of tasks canceled or expired before they started, ended within the last `withinSeconds`. */
+  stoppedBeforeStart(withinSeconds: number, limit: number): Promise<string[]>;
+}
+
+/** What a caller does to a task it may change. */
+export interface TaskChanges {
+  /** Ends a queued or running task as canceled; `by`, the principal that did it, goes into the event. */
+  cancelTask(id: string, by?: string): Promise<CancelOutcome>;
+  /** Removes a task and its files, leaving a `deleted` event (saying `by` whom, when given). */
+  deleteTask(id: string, by?: string): Promise<DeleteOutcome>;
+}
+
+/** What workers report, as the recorder writes it: a run's script, start, progress and result. */
+export interface WorkerReports {
   saveScript(id: string, script: string): Promise<void>;
   /**
    * Marks tasks running and counts the attempt (a redelivered task's attempt is `retried`); past
@@ -156,38 +188,37 @@ export interface Store {
    */
   markStarted(tasks: StartedTask[], maxAttempts?: number): Promise<StartOutcome[]>;
   /** Keeps the latest progress of running tasks, in each attempt's order; returns the events written. */
-  recordProgress(updates: ProgressUpdate[], maxAttempts?: number): Promise<NewEvent[]>;
+  recordProgress(updates: ProgressUpdate[], maxAttempts?: number): Promise<TaskEvent[]>;
   /** Records results; the first result of a task wins, later ones change nothing. */
   completeTasks(tasks: CompletedTask[]): Promise<CompletionOutcome[]>;
-  /** Ends a queued or running task as canceled; `by`, the principal that did it, goes into the event. */
-  cancelTask(id: string, by?: string): Promise<CancelOutcome>;
-  /** Ends up to `limit` queued tasks whose deadline has passed as expired. */
-  expireQueued(limit: number): Promise<NewEvent[]>;
-  /** Removes a task and its files, leaving a `deleted` event (saying `by` whom, when given). */
-  deleteTask(id: string, by?: string): Promise<DeleteOutcome>;
-  /** Ids of tasks canceled or expired before they started, ended within the last `withinSeconds`. */
-  stoppedBeforeStart(withinSeconds: number, limit: number): Promise<string[]>;
-  /** Tasks queued ahead of this one and the service's recent mean run time. */
-  queuePosition(task: { id: string; service: string }): Promise<QueuePosition>;
+}
+
+/** Reading the event log. */
+export interface EventLog {
   /** Events after `after` (and up to `upTo`) passing `filter`, oldest first. */
   readEvents(filter: EventFilter, after: number, upTo: number | null, limit: number): Promise<TaskEvent[]>;
   /** The last `count` events up to `upTo` passing `filter`, oldest first. */
   lastEvents(filter: EventFilter, upTo: number, count: number): Promise<TaskEvent[]>;
-  /**
-   * Gives pending events their ids (up to `limit`, in write order) and returns them. Write
-   * methods return their events without ids: they are numbered by the next sequencing.
-   */
-  sequenceEvents(limit?: number): Promise<TaskEvent[]>;
-  /** True when some events still wait for their ids. */
-  hasPendingEvents(): Promise<boolean>;
   /** The id of the last event committed (0 when none). */
   lastEventId(): Promise<number>;
   /** The oldest event still kept, when there is one. */
   oldestEventId(): Promise<number | undefined>;
-  /** Removes up to `limit` events older than `retentionSeconds`. */
-  trimEvents(retentionSeconds: number, limit: number): Promise<number>;
+}
+
+/** The janitor's sweeps: deadlines, ttls, cache lifetimes, event retention. */
+export interface Retention {
+  /** Ends up to `limit` queued tasks whose deadline has passed as expired. */
+  expireQueued(limit: number): Promise<TaskEvent[]>;
   /** Removes up to `limit` tasks whose ttl has passed; returns how many went. */
   deleteExpired(limit: number): Promise<number>;
+  /** Removes up to `limit` cache entries past their lifetime; the tasks stay. */
+  trimCache(limit: number): Promise<number>;
+  /** Removes up to `limit` events older than `retentionSeconds`. */
+  trimEvents(retentionSeconds: number, limit: number): Promise<number>;
+}
+
+/** Tasks whose worker or broker was lost, found again (the janitor, and `errand dev` at start). */
+export interface Recovery {
   /** Running tasks after `afterId` (by id) that Errand workers started (they have a run id). */
   listRunning(afterId: string | null, limit: number): Promise<RunningTask[]>;
   /**
@@ -201,11 +232,18 @@ export interface Store {
    * queued ones, and running ones no Errand worker started (those the janitor queues again).
    */
   listUnfinished(afterId: string | null, limit: number): Promise<UnfinishedTask[]>;
+}
+
+/** Flake node ids for servers started without --node-id. */
+export interface NodeLeases {
   /** Leases a free flake node id for `holder`; undefined when all 1024 are taken. */
   leaseNodeId(holder: string, ttlSeconds: number): Promise<number | undefined>;
   renewNodeLease(nodeId: number, holder: string, ttlSeconds: number): Promise<boolean>;
   releaseNodeLease(nodeId: number, holder: string): Promise<void>;
-  // API keys (issue 12)
+}
+
+/** API keys (issue 12). */
+export interface ApiKeys {
   /** Stores a key; a key of the same name not revoked is a `conflict` (field `name`). */
   createApiKey(key: NewApiKey): Promise<ApiKeyInfo>;
   /** Every key, revoked and expired ones included, oldest first. */
@@ -217,6 +255,10 @@ export interface Store {
    * too: the caller decides). A key neither revoked nor expired is marked used now.
    */
   useApiKey(secretSha256: string): Promise<ApiKeyInfo | undefined>;
+}
+
+/** Everything, as one process opens it. */
+export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys {
   close(): Promise<void>;
   /** What the store is connected to, for logs (no password). */
   readonly target: string;

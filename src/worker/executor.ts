@@ -24,7 +24,8 @@ export interface TaskRun {
 }
 
 export type Outcome = (
-  | { status: 'done'; index: unknown; files: ResultFile[] }
+  /** `indexText`: the index as the runtime wrote it (R's jsonlite), sent as is rather than serialised again. */
+  | { status: 'done'; index: unknown; files: ResultFile[]; indexText?: string }
   | { status: 'failed'; error: TaskError }
 ) & {
   /** What the script printed (bounded), kept with the task. */

@@ -21,6 +21,8 @@ export interface LoadedServices { services: ServiceDefinition[]; problems: Manif
 export interface LoadOptions {
   defaultConcurrency: number;
   logger: Logger;
+  /** A pooled R or Node process beyond a service's first, idle this long, leaves (DEFAULT_IDLE_TIMEOUT_MS by default). */
+  executorIdleTimeoutMs?: number;
   /** The R front end to run (`Rscript` on the PATH by default). */
   rscript?: string;
   /** Where services' variables come from (the worker's environment by default); see core/service-env.ts. */
@@ -64,7 +66,7 @@ async function createExecutor(manifest: Manifest, folder: string, concurrency: n
   }
   switch (manifest.runtime) {
     case 'node':
-      return startNodePool({ entryPath, cwd: folder, service: manifest.name, size: concurrency, logger: options.logger, env }).catch((err: Error) => { throw new ServiceLoadError(err.message, 'entry'); });
+      return startNodePool({ entryPath, cwd: folder, service: manifest.name, maxProcesses: concurrency, idleTimeoutMs: options.executorIdleTimeoutMs, logger: options.logger, env }).catch((err: Error) => { throw new ServiceLoadError(err.message, 'entry'); });
     case 'command': {
       const program = manifest.command[0]!;
       if (program.startsWith('./')) {
@@ -74,7 +76,7 @@ async function createExecutor(manifest: Manifest, folder: string, concurrency: n
       return createCommandExecutor({ manifest, folder, logger: options.logger, env });
     }
     case 'r': {
-      const executor = createRExecutor({ manifest, folder, size: concurrency, rscript: options.rscript ?? 'Rscript', logger: options.logger, env });
+      const executor = createRExecutor({ manifest, folder, maxProcesses: concurrency, idleTimeoutMs: options.executorIdleTimeoutMs, rscript: options.rscript ?? 'Rscript', logger: options.logger, env });
       try {
         await executor.warm();
       } catch (err) {

@@ -1,16 +1,18 @@
 /**
  * The worker: one consumer per service queue with prefetch = concurrency, runs each task through
- * its executor, publishes progress and the result. A task is acknowledged once its start report
- * is confirmed, not at its end: long tasks outlive RabbitMQ's consumer_timeout, and a dropped
- * connection does not send a running task to a second worker. A worker that dies mid-task stops
+ * its executor, publishes progress and the result. A task that runs longer than
+ * `startReportAfterMs` is acknowledged once its start report is confirmed, not at its end: long
+ * tasks outlive RabbitMQ's consumer_timeout, and a dropped connection does not send a running
+ * task to a second worker. A shorter one sends only its result, which carries its start, and is
+ * acknowledged once that is confirmed. A worker that dies mid-task stops
  * announcing, and the janitor queues its tasks again. Knows nothing of the database.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { createDeadLetters } from '../broker/index.ts';
+import { createDeadLetters, MessageRefusedError } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
-import { buildMultipart, CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, resultFilesError, resultSizeError, NO_CACHE_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isIssuableTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
+import { buildMultipart, CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, resultFilesError, resultSizeError, NO_CACHE_HEADER, SCRIPT_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isIssuableTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
 import type { ResultLimits, TaskError } from '../core/index.ts';
 import type { Outcome, ServiceDefinition, StopReason } from './executor.ts';
 import { stoppedOutcome } from './executor.ts';
@@ -43,6 +45,12 @@ export interface WorkerOptions {
   stopGraceMs?: number;
   /** Bounds on a result's files and size (default DEFAULT_RESULT_LIMITS); a result over one fails `result_too_large`. */
   resultLimits?: ResultLimits;
+  /**
+   * How long a task runs before its start is reported and its delivery acknowledged (default
+   * 250 ms). A task that ends sooner sends only its result, which carries its start: one message,
+   * one confirm and one database write fewer. Keep it far under RabbitMQ's consumer_timeout.
+   */
+  startReportAfterMs?: number;
 }
 
 /** Tasks known to be stopped (canceled or expired) that this worker must never start; the oldest are forgotten first. */
@@ -63,16 +71,13 @@ type Reply = (body: Buffer, contentType: string, extra?: { type?: string; persis
 
 /** A last progress value too large for a header is left to its own message. */
 const MAX_PROGRESS_HEADER = 8 * 1024;
+/** A script larger than this goes in a start report of its own (every header must fit in one AMQP frame). */
+const MAX_SCRIPT_HEADER = 32 * 1024;
 
 function lastProgressHeaders(last: LastProgress): Record<string, unknown> {
   if (last.seq === 0) return {};
   const text = JSON.stringify(last.value ?? null);
   return text.length > MAX_PROGRESS_HEADER ? {} : { [SEQ_HEADER]: last.seq, [LAST_PROGRESS_HEADER]: text };
-}
-
-/** A publish the broker refuses for what the message is, not for the state of the connection. */
-function refusedForGood(err: unknown): boolean {
-  return (err as { code?: unknown }).code === 'PRECONDITION_FAILED';
 }
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => { setTimeout(resolve, ms).unref(); });
@@ -86,12 +91,21 @@ function refused(outcome: Outcome, error: TaskError): Outcome {
   return { status: 'failed', error, ...(outcome.console !== undefined ? { console: outcome.console } : {}) };
 }
 
+/**
+ * The content type of a JSON result: Patavi's `application/json`, with its charset named, which
+ * recorders read as the same thing. rabbitmq-client parses bodies typed exactly
+ * `application/json` before anyone sees the bytes; this keeps them.
+ */
+const JSON_RESULT_TYPE = 'application/json; charset=utf-8';
+
 async function encodeOutcome(outcome: Outcome): Promise<{ body: Buffer; contentType: string }> {
   if (outcome.status === 'failed') {
     return { body: Buffer.from(JSON.stringify(failureIndex(outcome.error))), contentType: 'application/json' };
   }
-  if (outcome.files.length > 0) return buildMultipart(outcome.index, outcome.files);
-  return { body: Buffer.from(JSON.stringify(outcome.index)), contentType: 'application/json' };
+  if (outcome.files.length > 0) return buildMultipart(outcome.index, outcome.files, outcome.indexText);
+  // With a charset the AMQP client hands the recorder the bytes, not a value it parsed: the
+  // result is stored as written (see JSON_RESULT_TYPE).
+  return { body: Buffer.from(outcome.indexText ?? JSON.stringify(outcome.index)), contentType: JSON_RESULT_TYPE };
 }
 
 export async function startWorker(options: WorkerOptions): Promise<Worker> {
@@ -117,8 +131,12 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const limits = options.resultLimits ?? DEFAULT_RESULT_LIMITS;
   const deadLetter = createDeadLetters(broker, log);
   const slots = createSlots(new Map(options.services.map((s) => [s.name, s.concurrency])), options.slotWaitMs ?? 10_000);
-  const runs = new Set<Promise<void>>();
+  const startReportAfterMs = options.startReportAfterMs ?? 250;
+  const runs = new Set<Promise<unknown>>();
   let closing = false;
+  /** Resolves when close() begins: runs waiting for their start report send it at once. */
+  let markClosing!: () => void;
+  const whenClosing = new Promise<void>((resolve) => { markClosing = resolve; });
   /** Set when the stop grace ran out: the runs still under way are stopped and report nothing. */
   let abandoning = false;
   const validators = new Map(options.services.map((s) => {
@@ -171,11 +189,13 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   }
 
   /**
-   * A delivery: the task starts when one of its service's slots is free, its start is reported
-   * (persistent, confirmed) and the delivery is acknowledged at once. So no delivery is held for
-   * the length of a task, and RabbitMQ's consumer_timeout never closes the channel under a long
-   * one. From then on the task's fate is the database's: a worker that goes silent has its tasks
-   * queued again by the janitor (docs/architecture.md, "Long tasks").
+   * A delivery: the task starts when one of its service's slots is free. If it is still running
+   * `startReportAfterMs` later, its start is reported (persistent, confirmed) and the delivery
+   * acknowledged; so no delivery is held for the length of a task, and RabbitMQ's
+   * consumer_timeout never closes the channel under a long one. From then on the task's fate is
+   * the database's: a worker that goes silent has its tasks queued again by the janitor
+   * (docs/architecture.md, "Long tasks"). A task that ends sooner is acknowledged once its
+   * result, which carries its start, is confirmed.
    */
   async function runTask(service: ServiceDefinition, delivery: Delivery): Promise<Disposition> {
     const taskId = delivery.properties.correlationId;
@@ -216,33 +236,68 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     if (stopped.has(taskId)) controller.abort({ code: 'canceled', message: 'the task was canceled' } satisfies StopReason);
     const reportStart = (report: { script?: string; resumed?: true }): Promise<void> =>
       reply(Buffer.from(JSON.stringify({ worker: id, ...report })), 'application/json', { type: STARTED_TYPE });
+    // The start report carries the script (Patavi sent that as a message of its own); so does a
+    // result that carries its start, in a header, when the script is small enough for one.
+    const script = service.executor.script?.();
+    const scriptRides = script === undefined || Buffer.byteLength(script) <= MAX_SCRIPT_HEADER;
+    let startReported = false;
     running.set(taskId, { controller, service: service.name, reportStart: () => reportStart({ resumed: true }) });
 
-    // The start report carries the script (Patavi sent that as a message of its own). Once the
-    // broker has it, the task is recorded as running whatever happens to this worker.
-    try {
-      const script = service.executor.script?.();
-      await reportStart(script === undefined ? {} : { script });
-    } catch (err) {
-      running.delete(taskId);
-      slots.release(service.name);
-      log.warn({ taskId, err: (err as Error).message }, 'could not report the start; task handed back');
-      // A broker that refuses it now will likely refuse it at once again: not a tight loop.
-      await pause(1000);
-      return 'requeue';
+    if (!scriptRides || startReportAfterMs === 0) {
+      // Reported before the run starts. Once the broker has the start report, the task is recorded as running whatever happens to this worker.
+      try {
+        await reportStart({ script });
+        startReported = true;
+      } catch (err) {
+        running.delete(taskId);
+        slots.release(service.name);
+        log.warn({ taskId, err: (err as Error).message }, 'could not report the start; task handed back');
+        // A broker that refuses it now will likely refuse it at once again: not a tight loop.
+        await pause(1000);
+        return 'requeue';
+      }
     }
-    const run = runStarted(service, delivery, taskId, runId, controller, reply)
-      .catch((err: unknown) => log.error({ taskId, err: (err as Error).message }, 'task run failed unexpectedly'))
+    const startHeaders = (): Record<string, unknown> => (startReported || script === undefined ? {} : { [SCRIPT_HEADER]: script });
+    const run = runStarted(service, delivery, taskId, runId, controller, reply, startHeaders)
+      .catch((err: unknown): boolean => { log.error({ taskId, err: (err as Error).message }, 'task run failed unexpectedly'); return false; })
       .finally(() => {
         running.delete(taskId);
         slots.release(service.name);
         runs.delete(run);
       });
     runs.add(run);
-    return 'ack';
+    if (startReported) return 'ack';
+
+    // A short task ends before its start is due: its result (confirmed) carries its start, and
+    // the delivery is acknowledged after it. A longer one reports its start when due and is
+    // acknowledged then, so that no delivery is held for the length of a task.
+    let due: NodeJS.Timeout | undefined;
+    const first = await Promise.race([
+      run.then((sent) => ({ ended: true as const, sent })),
+      new Promise<{ ended: false }>((resolve) => { due = setTimeout(() => resolve({ ended: false }), startReportAfterMs); }),
+      // A stopping worker closes its consumers, which waits for this handler: report now.
+      whenClosing.then(() => ({ ended: false as const })),
+    ]);
+    clearTimeout(due);
+    if (first.ended) {
+      // Stopped by the worker's shutdown before it reported anything: the task goes back to the queue.
+      return first.sent ? 'ack' : 'requeue';
+    }
+    try {
+      await reportStart(script === undefined ? {} : { script });
+      startReported = true;
+      return 'ack';
+    } catch (err) {
+      // The task runs already: it is not handed back (that would run it twice). Its delivery is
+      // held until its result is confirmed instead; a worker that dies meanwhile leaves it
+      // unacknowledged, and the broker gives it to another worker.
+      log.warn({ taskId, err: (err as Error).message }, 'could not report the start; the delivery is held until the result is sent');
+      return (await run) ? 'ack' : 'requeue';
+    }
   }
 
-  async function runStarted(service: ServiceDefinition, delivery: Delivery, taskId: string, runId: string, controller: AbortController, reply: Reply): Promise<void> {
+  /** Runs the task and sends its result; false when it was stopped without a result (the worker's shutdown). */
+  async function runStarted(service: ServiceDefinition, delivery: Delivery, taskId: string, runId: string, controller: AbortController, reply: Reply, startHeaders: () => Record<string, unknown>): Promise<boolean> {
     let outcome: Outcome | undefined;
     let input: unknown;
     try {
@@ -259,8 +314,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     const last: LastProgress = { seq: 0, value: undefined };
     outcome ??= await execute(service, taskId, runId, input, controller, last);
     if (abandoning) {
-      log.warn({ taskId, service: service.name }, 'task stopped by the worker\'s shutdown; the janitor will queue it again');
-      return;
+      log.warn({ taskId, service: service.name }, 'task stopped by the worker\'s shutdown; it will be queued again');
+      return false;
     }
 
     // Checked here, before sending, so that the script's author sees why (the recorder checks again).
@@ -286,6 +341,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     // before the end even when the result overtakes it. The version and the script's no-cache
     // mark decide whether the result cache may serve it.
     const resultHeaders = {
+      ...startHeaders(),
       ...lastProgressHeaders(last),
       [VERSION_HEADER]: service.manifest.version,
       ...(outcome.cacheable === false ? { [NO_CACHE_HEADER]: 'true' } : {}),
@@ -299,7 +355,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         await reply(message.body, message.contentType, { headers: withConsole && attempt === 1 ? withConsole : resultHeaders });
         break;
       } catch (err) {
-        if (refusedForGood(err) && message.body === body && attempt >= 2) {
+        if (err instanceof MessageRefusedError && message.body === body && attempt >= 2) {
           // Refused as such (larger than the broker's max_message_size): retrying cannot help,
           // and the task must not stay running. It fails, saying why.
           const error = { code: 'invalid_result', message: `the broker refused the result (${(err as Error).message})` };
@@ -309,15 +365,16 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
           continue;
         }
         if (closing && attempt >= 3) {
-          log.error({ taskId, err: (err as Error).message }, 'result not sent before the worker stopped; the janitor will queue the task again');
-          return;
+          log.error({ taskId, err: (err as Error).message }, 'result not sent before the worker stopped; the task will be queued again');
+          return false;
         }
         // The console is a courtesy: a broker that refuses it must not cost the result.
         log.warn({ taskId, attempt, err: (err as Error).message }, 'result not confirmed by the broker; retrying');
         await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 250 * 2 ** attempt)));
       }
     }
-    log.info({ taskId, service: service.name, status: outcome.status, ms: Math.round(performance.now() - started) }, 'task finished');
+    log.debug({ taskId, service: service.name, status: outcome.status, ms: Math.round(performance.now() - started) }, 'task finished');
+    return true;
   }
 
   // Cancels reach every worker; one that starts asks which queued tasks were stopped before it came.
@@ -358,6 +415,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       // report, and only then does the worker say goodbye: the janitor takes a goodbye to mean
       // that whatever this worker still had running is lost.
       closing = true;
+      markClosing();
       slots.close();
       await Promise.all(subscriptions.map((s) => s.close()));
       const settled = Promise.allSettled([...runs]);

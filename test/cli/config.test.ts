@@ -264,3 +264,15 @@ test('API keys (issue 12): --scope repeats, --api-key-scope reads its variable s
   // A single-value flag given twice keeps its last value, as before.
   assert.equal(readConfig(['worker', '--port', '1', '--port', '2'], {}).config.port, 2);
 });
+
+test('--executor-idle-timeout: PT60S by default, an ISO 8601 duration from PT0.1S to P1D from the flag or ERRAND_*', () => {
+  assert.equal(readConfig(['worker'], {}).config.executorIdleTimeoutMs, 60_000);
+  assert.equal(readConfig(['worker'], { ERRAND_EXECUTOR_IDLE_TIMEOUT: 'PT5M' }).config.executorIdleTimeoutMs, 300_000);
+  assert.equal(readConfig(['worker', '--executor-idle-timeout', 'PT0.5S'], { ERRAND_EXECUTOR_IDLE_TIMEOUT: 'PT5M' }).config.executorIdleTimeoutMs, 500);
+  const refused = (argv: string[], env: Record<string, string>) =>
+    assert.throws(() => readConfig(argv, env), (err: unknown) => err instanceof ErrandError && err.field === 'executor-idle-timeout' && /from PT0\.1S to P1D/.test(err.message));
+  refused(['--executor-idle-timeout', '60'], {});
+  refused(['--executor-idle-timeout', 'PT0S'], {});
+  refused([], { ERRAND_EXECUTOR_IDLE_TIMEOUT: 'P2D' });
+  assert.match(USAGE, /--executor-idle-timeout DUR ERRAND_EXECUTOR_IDLE_TIMEOUT PT60S/);
+});

@@ -16,30 +16,47 @@ await describeEachBackend('event log', (kind) => {
   before(async () => { backend = await kind.create(); });
   after(async () => { await backend.close(); });
 
-  const eventsOf = async (taskId: string) => {
-    await backend.store.sequenceEvents();
-    return backend.store.readEvents({ tasks: new Set([taskId]) }, 0, null, 1000);
-  };
+  const eventsOf = (taskId: string) => backend.store.readEvents({ tasks: new Set([taskId]) }, 0, null, 1000);
 
-  test('every event has the next id: concurrent writers and sequencers leave no gap and no repeat', async () => {
-    await backend.store.sequenceEvents();
+  test('every event has the next id: concurrent writers leave no gap and no repeat, and each gets its ids back', async () => {
     const start = await backend.store.lastEventId();
     const tasks = Array.from({ length: 200 }, () => newTask());
-    const numbered: Array<Promise<unknown>> = [];
-    const queued = await Promise.all(tasks.map(async (t) => {
-      const event = await backend.store.insertTask(t);
-      numbered.push(backend.store.sequenceEvents(7)); // small passes, many at once
-      return event;
-    }));
-    await Promise.all(tasks.map((t, i) => backend.store.markStarted([{ id: t.id, worker: `w${i % 3}`, runId: `r${i}` }]).then(() => numbered.push(backend.store.sequenceEvents(5)))));
-    await Promise.all(numbered);
-    await backend.store.sequenceEvents();
-    assert.equal(await backend.store.hasPendingEvents(), false);
+    const queued = await Promise.all(tasks.map((t) => backend.store.insertTask(t)));
+    const started = await Promise.all(tasks.map((t, i) => backend.store.markStarted([{ id: t.id, worker: `w${i % 3}`, runId: `r${i}` }])));
     const all = await backend.store.readEvents({}, start, null, 10_000);
     assert.deepEqual(all.map((e) => e.id), Array.from({ length: 400 }, (_, i) => start + 1 + i));
     assert.equal(await backend.store.lastEventId(), start + 400);
     assert.deepEqual(queued.map((e) => e.type), tasks.map(() => 'queued'));
     assert.ok(queued.every((e, i) => e.taskId === tasks[i]!.id && e.service === 'svc'));
+    // What a writer gets back is what the log holds: same ids, same events.
+    const written = [...queued, ...started.flatMap((outcomes) => outcomes.flatMap((o) => ('events' in o ? o.events : [])))];
+    assert.deepEqual(written.map((e) => e.id).sort((x, y) => x - y), all.map((e) => e.id));
+    const byId = new Map(all.map((e) => [e.id, e]));
+    assert.ok(written.every((e) => byId.get(e.id)?.taskId === e.taskId && byId.get(e.id)?.type === e.type));
+  });
+
+  test('a reader that sees id N already sees every id below it, while writers commit concurrently', async () => {
+    const start = await backend.store.lastEventId();
+    const tasks = Array.from({ length: 300 }, () => newTask());
+    await Promise.all(tasks.map((t) => backend.store.insertTask(t)));
+    let writing = true;
+    // Separate transactions on separate connections: starts, progress and cancels interleave.
+    const writers = Promise.all(tasks.map(async (t, i) => {
+      await backend.store.markStarted([{ id: t.id, worker: 'w', runId: `r${i}` }]);
+      if (i % 3 === 0) await backend.store.cancelTask(t.id, 'key:test');
+      else await backend.store.recordProgress([{ id: t.id, runId: `r${i}`, worker: 'w', seq: 1, value: 50 }]);
+    })).finally(() => { writing = false; });
+    let cursor = start;
+    let reads = 0;
+    while (writing || cursor < (await backend.store.lastEventId())) {
+      const page = await backend.store.readEvents({}, cursor, null, 1000);
+      reads++;
+      // Contiguous from the cursor: a later id never shows before an earlier one is visible.
+      assert.deepEqual(page.map((e) => e.id), page.map((_, k) => cursor + 1 + k), `read ${reads} after ${cursor}`);
+      cursor += page.length;
+    }
+    await writers;
+    assert.equal(cursor, start + 300 * 2 + 300); // queued, started, then canceled or progress
   });
 
   test('a task\'s life: queued, started, progress with percent and time left, done', async () => {
@@ -262,7 +279,6 @@ await describeEachBackend('event log', (kind) => {
     const [a, b] = [newTask({ service: 'alpha' }), newTask({ service: 'beta' })];
     await Promise.all([a, b].map((t) => backend.store.insertTask(t)));
     await backend.store.markStarted([{ id: a.id, worker: 'w', runId: 'r' }, { id: b.id, worker: 'w', runId: 's' }]);
-    await backend.store.sequenceEvents();
     const last = await backend.store.lastEventId();
     const alpha = await backend.store.readEvents({ services: new Set(['alpha']) }, 0, null, 100);
     // Numbered in write order: each task's events in the order they were written.

@@ -194,7 +194,6 @@ await describeEachBackend('result cache (store)', (kind) => {
   const inputs = () => `{"owners":${++keys}}`;
   const cacheKeyOf = (taskId: string) => backend.db.query<{ cache_key: string | null }>('SELECT cache_key FROM task WHERE id = $1', [taskIdToDecimal(taskId)]).then((r) => r.rows[0]?.cache_key);
   async function eventsOf(taskId: string) {
-    await backend.store.sequenceEvents();
     return (await backend.store.readEvents({ tasks: new Set([taskId]) }, 0, null, 100)).map((e) => ({ type: e.type, data: e.data, owner: e.owner }));
   }
 

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { FlakeIdGenerator } from '../../src/core/index.ts';
+import { DatabaseError, errorNature } from '../../src/store/index.ts';
 import type { NewTask } from '../../src/store/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { describeEachBackend } from '../support/backends.ts';
@@ -32,12 +33,32 @@ await describeEachBackend('store', (kind) => {
 
   test('concurrent inserts are all stored (group commit), and one bad row fails alone', async () => {
     const tasks = Array.from({ length: 300 }, () => newTask());
-    const bad = newTask({ input: '"\\ud800"' }); // a lone surrogate PostgreSQL's jsonb refuses
+    const bad = newTask({ ttl: '999999999 years' }); // an interval PostgreSQL refuses
     const outcomes = await Promise.allSettled([...tasks, bad].map((t) => backend.store.insertTask(t)));
     assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 300);
-    assert.equal(outcomes.at(-1)!.status, 'rejected');
+    const refused = outcomes.at(-1)!;
+    assert.equal(refused.status, 'rejected');
+    assert.ok(refused.reason instanceof DatabaseError && refused.reason.refusal === 'invalid-value', String(refused.reason));
     assert.equal((await backend.store.getTasks(tasks.map((t) => t.id))).length, 300);
     assert.equal(await backend.store.getTask(bad.id), undefined);
+  });
+
+  test("the driver's errors reach callers as Errand's own, saying what kind of refusal each is", async () => {
+    const refusal = async (work: Promise<unknown>): Promise<[string, string, string | undefined]> => {
+      const err = await work.then(() => assert.fail('the statement was not refused'), (e: unknown) => e);
+      assert.ok(err instanceof DatabaseError, `not a DatabaseError: ${String(err)}`);
+      return [err.refusal, errorNature(err), err.constraint];
+    };
+    assert.deepEqual(await refusal(backend.db.query('SELECT 1 / 0')), ['invalid-value', 'data', undefined]);
+    assert.deepEqual(await refusal(backend.db.query('SELECT * FROM no_such_table')), ['transient', 'unavailable', undefined]);
+    assert.deepEqual(await refusal(backend.db.exec('SELECT * FROM no_such_table')), ['transient', 'unavailable', undefined]);
+    const task = newTask();
+    await backend.store.insertTask(task);
+    const duplicate = backend.db.transaction((tx) => tx.query("INSERT INTO task (id, service, input) VALUES ((SELECT id FROM task LIMIT 1), 'svc', '{}')"));
+    assert.deepEqual(await refusal(duplicate), ['constraint', 'data', 'task_pkey']);
+    // What the caller's own work throws inside a transaction is not the driver's: it passes as it is.
+    const own = new Error('not a database error');
+    await assert.rejects(backend.db.transaction(async () => { throw own; }), (err: unknown) => err === own);
   });
 
   test('reads limited to an owner (issue 12): another owner\'s task is as absent as an unknown one', async () => {
@@ -101,8 +122,18 @@ await describeEachBackend('store', (kind) => {
       { id: a.id, status: 'done', index: [1, 2, 3], files: [], error: null },
       { id: b.id, status: 'done', index: 'just text', files: [], error: null },
     ]);
-    assert.equal(await backend.store.getResult(a.id), '[1, 2, 3]');
+    assert.equal(await backend.store.getResult(a.id), '[1,2,3]');
     assert.equal(await backend.store.getResult(b.id), '"just text"');
+  });
+
+  test('input and result are kept as written: key order, spacing and number spelling', async () => {
+    const input = '{"z": 1, "a": [1.50, 1e3, 12345678901234567890], "z": 2}';
+    const task = newTask({ input });
+    await backend.store.insertTask(task);
+    const index = '{ "b": 1.0, "a": -0.0, "big": 98765432109876543210 }';
+    await backend.store.completeTasks([{ id: task.id, status: 'done', index: JSON.parse(index), indexText: index, files: [], error: null }]);
+    assert.equal(await backend.store.getInput(task.id), input);
+    assert.equal(await backend.store.getResult(task.id), index);
   });
 
   test('a result PostgreSQL cannot store fails its task, and the rest of the batch is recorded', async () => {
@@ -110,7 +141,8 @@ await describeEachBackend('store', (kind) => {
     await Promise.all([backend.store.insertTask(good), backend.store.insertTask(bad)]);
     const outcomes = await backend.store.completeTasks([
       { id: good.id, status: 'done', index: { ok: true }, files: [], error: null },
-      { id: bad.id, status: 'done', index: { text: 'nul \u0000 here' }, files: [], error: null },
+      // The recorder hands over only text that parses; this stands for whatever the database refuses.
+      { id: bad.id, status: 'done', index: { broken: true }, indexText: '{"broken": tru', files: [], error: null },
     ]);
     assert.deepEqual(outcomes.map(withoutEvents), [{ kind: 'recorded', status: 'done' }, { kind: 'recorded', status: 'failed' }]);
     assert.equal((await backend.store.getTask(bad.id))?.error?.code, 'invalid_result');

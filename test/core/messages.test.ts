@@ -6,7 +6,7 @@ const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 test('a JSON result is the whole result and its index', async () => {
   const reply = await parseReply(json({ mean: 3 }), 'application/json', undefined);
-  assert.deepEqual(reply, { kind: 'result', status: 'done', index: { mean: 3 }, files: [], error: null });
+  assert.deepEqual(reply, { kind: 'result', status: 'done', index: { mean: 3 }, files: [], error: null, indexText: '{"mean":3}' });
 });
 
 test('application/json with parameters is accepted (Patavi refused it and lost the result)', async () => {

@@ -50,14 +50,13 @@ await describeEachBackend('event recovery', (kind) => {
     assert.deepEqual(reader.events.map((e) => e.id), stored.map((e) => e.id));
   });
 
-  test('events a writer committed but never numbered are numbered by the next sweep and reach readers', async () => {
+  test('events a writer committed but never announced (it died before broadcasting) reach readers from the database', async () => {
     // From the current end of the log: whether the event comes live or in the replay, it must come.
     const reader = readEventSocket(`${stack.baseUrl.replace('http', 'ws')}/events`, { filter: { services: ['orphan'] }, since: await backend.store.lastEventId() });
-    // Written straight to the store, as by a writer that died before numbering or announcing it.
+    // Written straight to the store, as by a writer that died before announcing it.
     const id = new FlakeIdGenerator(9).next();
     await backend.store.insertTask({ id, service: 'orphan', input: '{}', owner: null, clientName: null, ttl: null });
     await reader.until((events) => events.some((e) => e.taskId === id && e.type === 'queued'), 'the orphan queued event', 10_000);
     reader.close();
-    assert.equal(await backend.store.hasPendingEvents(), false);
   });
 });

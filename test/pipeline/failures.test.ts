@@ -6,6 +6,7 @@ import { createMemoryBroker } from '../../src/broker/index.ts';
 import { FlakeIdGenerator, RESULT_QUEUE } from '../../src/core/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { countTasks, describeEachBackend } from '../support/backends.ts';
+import { readEventSocket } from '../support/event-clients.ts';
 import { postTask, watchUpdates } from '../support/http.ts';
 import { echo, gate, service } from '../support/services.ts';
 import type { Stack } from '../support/stack.ts';
@@ -108,10 +109,26 @@ await describeEachBackend('failure paths', (kind) => {
   });
   test('a watcher whose task cannot be read once its socket is open gets close 1011 telling it to retry', async () => {
     const { json } = await postTask(stack.baseUrl, 'nobody-runs-this', { w: 1 });
-    // The upgrade's check reads the task; the read after the listener is in place fails.
+    // The upgrade's check reads the task; an event reaches the server before its socket listens,
+    // so that read may be stale and the task is read again: that read fails.
     let reads = 0;
-    const store = { ...backend.store, getTask: async (id: string) => (++reads === 2 ? Promise.reject(new Error('database went away')) : backend.store.getTask(id)) };
-    const own = await startStack({ ...backend, store }, { recorder: false, nodeId: 5, settings: { allowUnknownServices: true } });
+    let own!: Stack;
+    let live!: ReturnType<typeof readEventSocket>;
+    const store = {
+      ...backend.store,
+      getTask: async (id: string) => {
+        reads++;
+        if (reads === 2) throw new Error('database went away');
+        const task = await backend.store.getTask(id);
+        if (reads === 1) {
+          const other = await postTask(own.baseUrl, 'nobody-runs-this', { w: 2 });
+          await live.until((events) => events.some((e) => e.taskId === other.json.id), 'the other task\'s event at the server');
+        }
+        return task;
+      },
+    };
+    own = await startStack({ ...backend, store }, { recorder: false, nodeId: 5, settings: { allowUnknownServices: true } });
+    live = readEventSocket(`${own.baseUrl.replace('http', 'ws')}/events`, { filter: { services: ['nobody-runs-this'] }, since: 0 });
     try {
       const closed = await new Promise<{ code: number; reason: string }>((resolve, reject) => {
         const socket = new WebSocket(`${own.baseUrl.replace('http', 'ws')}/task/${json.id}/updates`);
@@ -121,6 +138,7 @@ await describeEachBackend('failure paths', (kind) => {
       assert.deepEqual(closed, { code: 1011, reason: 'cannot watch the task now; retry' });
       assert.equal(reads, 2);
     } finally {
+      live.close();
       await own.close();
     }
   });

@@ -26,6 +26,8 @@ import { eventually } from '../support/wait.ts';
  */
 const LIVE_ANNOUNCE_MS = 1000;
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
  * A worker that takes every task of `queue`, reports its start as Errand's workers do
  * (acknowledging the delivery), then is never heard from again: it never announces, never
@@ -47,7 +49,6 @@ async function vanishingWorker(broker: Broker, queue: string): Promise<{ taken: 
 }
 
 async function eventTypes(backend: Backend, taskId: string): Promise<string[]> {
-  await backend.store.sequenceEvents();
   return (await backend.store.readEvents({ tasks: new Set([taskId]) }, 0, null, 1000)).map((e) => e.type);
 }
 
@@ -191,7 +192,7 @@ await describeEachBackend('lost workers', (kind) => {
     }
   });
 
-  test('a start report the broker refuses hands the task back; it starts again and runs once', async () => {
+  test('with --start-report-after 0, a start report the broker refuses hands the task back; it starts again and runs once', async () => {
     let refused = 0;
     let runs = 0;
     // The worker's broker refuses its first start report (say, a publish not confirmed).
@@ -199,7 +200,7 @@ await describeEachBackend('lost workers', (kind) => {
       send: (queue: string, body: Buffer, options?: Parameters<Broker['send']>[2]) =>
         options?.type === STARTED_TYPE && refused++ === 0 ? Promise.reject(new Error('not confirmed')) : backend.broker.send(queue, body, options),
     });
-    const worker = await startWorker({ broker: flaky, logger: testLogger, announceIntervalMs: LIVE_ANNOUNCE_MS, services: [service('refused-start', (input) => { runs++; return input; })] });
+    const worker = await startWorker({ broker: flaky, logger: testLogger, announceIntervalMs: LIVE_ANNOUNCE_MS, startReportAfterMs: 0, services: [service('refused-start', (input) => { runs++; return input; })] });
     try {
       const { json } = await postTask(stack.baseUrl, 'refused-start', { r: 1 });
       const updates = await watchUpdates(json._links.updates.href);
@@ -207,6 +208,30 @@ await describeEachBackend('lost workers', (kind) => {
       assert.equal(refused, 2, 'refused once, then accepted');
       assert.equal(runs, 1, 'not run before its start was reported');
       assert.equal((await backend.store.getTask(json.id))?.attempts, 1);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  test('a start report due mid-run that the broker refuses leaves the task running once: its delivery is held until its result', async () => {
+    let refused = 0;
+    let runs = 0;
+    const flaky: Broker = Object.assign(Object.create(backend.broker) as Broker, {
+      send: (queue: string, body: Buffer, options?: Parameters<Broker['send']>[2]) =>
+        options?.type === STARTED_TYPE ? (refused++, Promise.reject(new Error('not confirmed'))) : backend.broker.send(queue, body, options),
+    });
+    const worker = await startWorker({
+      broker: flaky, logger: testLogger, announceIntervalMs: LIVE_ANNOUNCE_MS, startReportAfterMs: 20,
+      services: [service('refused-late-start', async (input) => { runs++; await sleep(300); return input; })],
+    });
+    try {
+      const { json } = await postTask(stack.baseUrl, 'refused-late-start', { r: 2 });
+      const updates = await watchUpdates(json._links.updates.href);
+      assert.equal(updates.messages.at(-1)?.eventType, 'done');
+      assert.equal(refused, 1, 'the start report was due and refused');
+      assert.equal(runs, 1, 'never handed back: it ran once');
+      assert.equal((await backend.store.getTask(json.id))?.attempts, 1);
+      assert.deepEqual(await eventTypes(backend, json.id), ['queued', 'started', 'done']);
     } finally {
       await worker.close();
     }

@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DEAD_LETTER_QUEUE, DEAD_REASON_HEADER } from '../../src/broker/index.ts';
-import { FlakeIdGenerator, RESULT_QUEUE, STARTED_TYPE } from '../../src/core/index.ts';
+import { ErrandError, FlakeIdGenerator, RESULT_QUEUE, STARTED_TYPE } from '../../src/core/index.ts';
 import { MAX_TRIES_OF_UNKNOWN_ERRORS, startRecorder } from '../../src/recorder/index.ts';
-import { loadMigrations } from '../../src/store/index.ts';
+import { DatabaseError, loadMigrations } from '../../src/store/index.ts';
 import type { CompletionOutcome, Store } from '../../src/store/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { describeEachBackend, testLogger } from '../support/backends.ts';
@@ -111,8 +111,8 @@ await describeEachBackend('recorder faults', (kind) => {
         const real = await backend.store.completeTasks(written);
         const byId = new Map(written.map((t, i) => [t.id, real[i]!]));
         return tasks.map((t): CompletionOutcome => {
-          if (t.id === bad) return { kind: 'not-recorded', transient: false, error: Object.assign(new Error('value out of range'), { code: '22003' }) };
-          if (refused(t.id)) return { kind: 'not-recorded', transient: true, error: Object.assign(new Error('connection lost'), { code: '08006' }) };
+          if (t.id === bad) return { kind: 'not-recorded', transient: false, error: new DatabaseError('value out of range', 'invalid-value') };
+          if (refused(t.id)) return { kind: 'not-recorded', transient: true, error: new ErrandError('database_unavailable', 'connection lost') };
           return byId.get(t.id)!;
         });
       },
@@ -136,7 +136,7 @@ await describeEachBackend('recorder faults', (kind) => {
     const store: Store = {
       ...backend.store,
       async markStarted(tasks, maxAttempts) {
-        if (tasks.some((t) => t.id === bad)) throw Object.assign(new Error('invalid input syntax'), { code: '22P02' });
+        if (tasks.some((t) => t.id === bad)) throw new DatabaseError('invalid input syntax', 'invalid-value');
         return backend.store.markStarted(tasks, maxAttempts);
       },
     };
@@ -194,7 +194,7 @@ await describeEachBackend('recorder faults', (kind) => {
       async saveScript(id, script) {
         if (!refusedOnce.has(id)) {
           refusedOnce.add(id);
-          throw Object.assign(new Error('connection lost'), { code: '08006' });
+          throw new ErrandError('database_unavailable', 'connection lost');
         }
         await backend.store.saveScript(id, script);
         order.push(`script ${id}`);

@@ -1,9 +1,10 @@
-/** Runs the real `errand` command as a child process, as an operator would. */
+/** Runs the real `errand` command (bin/errand.js, the build in dist/) as a child process, as an operator would. */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ensureBuilt } from './build.ts';
 
 export const ERRAND_BIN = fileURLToPath(new URL('../../bin/errand.js', import.meta.url));
 
@@ -17,6 +18,7 @@ export interface RunningErrand {
 }
 
 export function spawnErrand(args: string[], env: Record<string, string> = {}): RunningErrand {
+  ensureBuilt();
   // ERRAND_NODE_ARGS: flags for node itself (such as --cpu-prof, which NODE_OPTIONS refuses), for profiling.
   const nodeArgs = (env.ERRAND_NODE_ARGS ?? process.env.ERRAND_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, ERRAND_BIN, ...args], { env: { ...process.env, ERRAND_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -25,7 +25,7 @@ after(async () => {
 });
 
 async function pool(fixture: string, size = 1): Promise<NodeExecutor> {
-  const executor = await startNodePool({ entryPath: join(FIXTURES, fixture), service: fixture.replace(/\.ts$/, ''), size, logger: testLogger });
+  const executor = await startNodePool({ entryPath: join(FIXTURES, fixture), service: fixture.replace(/\.ts$/, ''), maxProcesses: size, logger: testLogger });
   pools.push(executor);
   return executor;
 }
@@ -198,9 +198,19 @@ test('a module that does not export run, or does not load, is refused at load', 
 });
 
 test('close() stops every process of the pool', async () => {
-  const executor = await startNodePool({ entryPath: join(FIXTURES, 'behave.ts'), service: 'behave', size: 3, logger: testLogger });
-  await eventually(() => executor.pids().length === 3, 'three warm processes');
+  const executor = await startNodePool({ entryPath: join(FIXTURES, 'behave.ts'), service: 'behave', maxProcesses: 3, logger: testLogger });
+  // Three tasks at once grow the pool to three processes; stopped, they leave them idle.
+  const stops = [0, 1, 2].map(() => new AbortController());
+  const running: number[] = [];
+  const outcomes = stops.map((stop) => executor.run(task({ action: 'wait-for-stop' }, stop.signal, (data) => {
+    const pid = (data as { pid?: number }).pid;
+    if (pid !== undefined) running.push(pid);
+  })));
+  await eventually(() => running.length === 3, 'three tasks running');
+  for (const stop of stops) stop.abort(CANCELED);
+  await Promise.all(outcomes);
   const pids = executor.pids();
+  assert.deepEqual([...pids].sort(), [...new Set(running)].sort(), 'one process per task, all kept');
   await executor.close();
   assert.deepEqual(pids.filter(alive), []);
   assert.deepEqual(executor.pids(), []);

@@ -18,7 +18,7 @@ const FIXTURES = fileURLToPath(new URL('../fixtures/r/', import.meta.url));
 
 function rExecutor(entry: string, fields: Partial<Manifest> = {}, size = 1): RExecutor {
   const manifest = inlineManifest(fields.name ?? 'probe', { runtime: 'r', entry, ...fields });
-  return createRExecutor({ manifest, folder: FIXTURES, size, rscript: 'Rscript', logger: testLogger });
+  return createRExecutor({ manifest, folder: FIXTURES, maxProcesses: size, rscript: 'Rscript', logger: testLogger });
 }
 
 let next = 0;
@@ -49,7 +49,15 @@ void describeWithR('R runtime', () => {
   test('the function gets params as R values and its return value is the JSON result', async () => {
     const value = { a: 1, list: [1, 2, 3], nested: { b: 'x', empty: {} }, records: [{ x: 1 }, { x: 2 }], nothing: null };
     const outcome = await r.run(task({ action: 'echo', value }));
-    assert.deepEqual(outcome, { status: 'done', index: value, files: [] });
+    assert.deepEqual(outcome, { status: 'done', index: value, indexText: JSON.stringify(value), files: [] });
+  });
+
+  test('the result is the text jsonlite wrote, not the same value serialised again', async () => {
+    const outcome = await r.run(task({ action: 'spelled' }));
+    assert.equal(outcome.status, 'done');
+    // JavaScript would move the integer-like keys first and spell 1e+20 out in full.
+    assert.equal((outcome as { indexText?: string }).indexText, '{"big":1e+20,"2":"b","1":"a"}');
+    assert.deepEqual((outcome as { index: unknown }).index, { big: 1e20, 2: 'b', 1: 'a' });
   });
 
   test('R values become JSON as Patavi clients expect (length-one vectors are scalars)', async () => {
@@ -118,7 +126,7 @@ void describeWithR('R runtime', () => {
   });
 
   test('each task starts from the state the script left: globals, options, seed and folder are reset', async () => {
-    assert.deepEqual((await r.run(task({ action: 'leak' }))), { status: 'done', index: { counter: 1 }, files: [] });
+    assert.deepEqual((await r.run(task({ action: 'leak' }))), { status: 'done', index: { counter: 1 }, indexText: '{"counter":1}', files: [] });
     const look = await r.run(task({ action: 'look' }));
     assert.equal(look.status, 'done');
     const state = (look as { index: Record<string, unknown> }).index;
@@ -199,7 +207,7 @@ void describeWithR('R runtime', () => {
     const odd = rExecutor('odd.R', { name: 'odd' });
     try {
       await odd.warm();
-      assert.deepEqual(await odd.run(task(null)), { status: 'done', index: 'params is NULL', files: [] });
+      assert.deepEqual(await odd.run(task(null)), { status: 'done', index: 'params is NULL', indexText: '"params is NULL"', files: [] });
       const bytes = await odd.run(task({ action: 'bytes' }));
       assert.equal(bytes.status, 'done');
       assert.match(bytes.console!, /^A.*B/);

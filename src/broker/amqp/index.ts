@@ -1,15 +1,15 @@
 /**
  * RabbitMQ through rabbitmq-client: the production Broker. The only file that imports the AMQP
- * client. rabbitmq-client reconnects by itself and re-declares each consumer's queue; status feed
- * bindings are re-applied here whenever the feed's consumer comes back.
+ * client. rabbitmq-client reconnects by itself and re-declares each consumer's queue, exchanges
+ * and bindings.
  */
-import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { Connection, ConsumerStatus } from 'rabbitmq-client';
-import type { AsyncMessage, Consumer } from 'rabbitmq-client';
+import type { AsyncMessage, Consumer, Envelope } from 'rabbitmq-client';
 import type { Logger } from 'pino';
 import { ErrandError, redactUrl, STATUS_EXCHANGE } from '../../core/index.ts';
-import { Channels, channelExchange } from '../broker.ts';
-import type { Broker, Delivery, Disposition, MessageProperties, QueueStats, StatusFeed, Subscription } from '../broker.ts';
+import { Channels, channelExchange, MessageRefusedError } from '../broker.ts';
+import type { Broker, Delivery, Disposition, MessageProperties, QueueStats, Subscription } from '../broker.ts';
 
 export interface AmqpOptions { url: string; logger?: Logger; connectTimeoutMs?: number; name?: string }
 
@@ -43,6 +43,12 @@ function toDelivery(msg: AsyncMessage): Delivery {
   return Object.defineProperties({ properties, routingKey: msg.routingKey, redelivered: msg.redelivered }, Object.getOwnPropertyDescriptors(decodedBody(msg))) as Delivery;
 }
 
+/** rabbitmq-client's PRECONDITION_FAILED on a publish: RabbitMQ refused the message itself (its size, say). */
+function translatedPublishError(err: unknown): unknown {
+  if ((err as { code?: unknown } | null)?.code !== 'PRECONDITION_FAILED') return err;
+  return new MessageRefusedError((err as Error).message, { cause: err });
+}
+
 const STATUS_FOR: Record<Disposition, ConsumerStatus> = {
   ack: ConsumerStatus.ACK,
   requeue: ConsumerStatus.REQUEUE,
@@ -65,6 +71,7 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
     // (as every AMQP content header) must fit in one frame.
     frameMax: 131_072,
   });
+  rabbit.on('connection', () => coalesceWrites(rabbit));
   // Until the first connection, failures are gathered into the one error thrown below.
   let lastError: Error | undefined;
   const beforeConnected = (err: Error): void => { lastError = err; };
@@ -83,6 +90,7 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
   // Confirms in flight: each send resolves on its own basic.ack, many are outstanding at once.
   const publisher = rabbit.createPublisher({ confirm: true, maxAttempts: 3, exchanges: [STATUS_EXCHANGE_DECLARATION, ...CHANNEL_DECLARATIONS] });
   publisher.on('basic.return', (msg) => log?.warn({ routingKey: msg.routingKey }, 'message returned unroutable'));
+  const publish = (envelope: Envelope, body: Buffer): Promise<void> => publisher.send(envelope, body).catch((err: unknown) => Promise.reject(translatedPublishError(err)));
   const subscriptions = new Set<Subscription>();
   /** A consumer as a Subscription that the broker's close() also ends. */
   const track = (consumer: Consumer): Subscription => {
@@ -115,15 +123,15 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
 
     async send(queue, body, sendOptions = {}) {
       const { persistent = true, ...properties } = sendOptions;
-      await publisher.send({ routingKey: queue, durable: persistent, ...properties }, body);
+      await publish({ routingKey: queue, durable: persistent, ...properties }, body);
     },
 
     async publishStatus(routingKey, body, properties = {}) {
-      await publisher.send({ exchange: STATUS_EXCHANGE, routingKey, ...properties }, body);
+      await publish({ exchange: STATUS_EXCHANGE, routingKey, ...properties }, body);
     },
 
     async broadcast(channel, body) {
-      await publisher.send({ exchange: channelExchange(channel), routingKey: channel, durable: false, contentType: 'application/json' }, body);
+      await publish({ exchange: channelExchange(channel), routingKey: channel, durable: false, contentType: 'application/json' }, body);
     },
 
     async listen(channel, onMessage) {
@@ -166,42 +174,6 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
       return track(consumer);
     },
 
-    async openStatusFeed(onMessage): Promise<StatusFeed> {
-      // A named, exclusive, auto-delete queue: it goes when this process's connection goes.
-      const queue = `errand.feed.${randomUUID()}`;
-      const patterns = new Set<string>();
-      const consumer = rabbit.createConsumer(
-        { queue, noAck: true, queueOptions: { exclusive: true, autoDelete: true, durable: false }, exchanges: [STATUS_EXCHANGE_DECLARATION] },
-        async (msg) => onMessage(msg.routingKey, decodedBody(msg).body),
-      );
-      consumer.on('error', (err) => log?.warn({ err: err.message }, 'status feed error; it will resume'));
-      let first = true;
-      consumer.on('ready', () => {
-        if (first) { first = false; return; }
-        // Reconnected: the queue is new, so bind again every key still watched.
-        for (const pattern of patterns) {
-          rabbit.queueBind({ queue, exchange: STATUS_EXCHANGE, routingKey: pattern }).catch((err: Error) => log?.warn({ err: err.message }, 'rebinding status feed failed'));
-        }
-      });
-      await waitReady(consumer, queue);
-      const feed: StatusFeed = {
-        async bind(pattern) {
-          patterns.add(pattern);
-          await rabbit.queueBind({ queue, exchange: STATUS_EXCHANGE, routingKey: pattern });
-        },
-        async unbind(pattern) {
-          patterns.delete(pattern);
-          await rabbit.queueUnbind({ queue, exchange: STATUS_EXCHANGE, routingKey: pattern }).catch(() => undefined);
-        },
-        async close() {
-          subscriptions.delete(feed);
-          await consumer.close();
-        },
-      };
-      subscriptions.add(feed);
-      return feed;
-    },
-
     async close() {
       await Promise.allSettled([...subscriptions].map((s) => s.close()));
       await publisher.close();
@@ -210,6 +182,30 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
   };
   return broker;
 }
+
+/**
+ * Frames written in one turn of the event loop leave in one socket write. rabbitmq-client writes
+ * each publish, and each acknowledgement, on its own: a recorder acknowledging a batch of 256
+ * results made 256 system calls, each waking the broker. Measured on the bench machine, that is
+ * most of a role's CPU and most of RabbitMQ's (docs/benchmarks.md, issue 13). The client keeps its
+ * socket in a private field, set anew on every reconnect: this hook runs on each `connection`.
+ */
+function coalesceWrites(rabbit: Connection): void {
+  const socket = (rabbit as unknown as { _socket?: Socket })._socket;
+  if (!socket || coalesced.has(socket)) return;
+  coalesced.add(socket);
+  const write = socket.write;
+  let corked = false;
+  socket.write = function coalescedWrite(this: Socket, ...args: Parameters<Socket['write']>) {
+    if (!corked && !socket.destroyed) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => { corked = false; socket.uncork(); });
+    }
+    return write.apply(this, args);
+  } as Socket['write'];
+}
+const coalesced = new WeakSet<Socket>();
 
 function waitReady(consumer: Consumer, queue: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -4,7 +4,7 @@
  * consumer leaves with messages unacknowledged, a topic exchange for status events). Nothing
  * survives the process: `errand dev` re-queues unfinished tasks from the database on start.
  */
-import type { Broker, Channel, Delivery, DeliveryHandler, Disposition, MessageProperties, QueueStats, SendOptions, StatusFeed, Subscription } from '../broker.ts';
+import type { Broker, Channel, Delivery, DeliveryHandler, Disposition, MessageProperties, QueueStats, SendOptions, Subscription } from '../broker.ts';
 import { topicMatches } from '../broker.ts';
 
 /** `order`: when it was first queued; a message handed back returns to that place, as in RabbitMQ. */
@@ -21,7 +21,6 @@ interface QueueState { messages: Message[]; consumers: ConsumerState[]; next: nu
 
 export function createMemoryBroker(): Broker {
   const queues = new Map<string, QueueState>();
-  const feeds = new Set<{ patterns: Set<string>; onMessage: (key: string, body: Buffer) => void }>();
   const listeners = new Set<{ channel: Channel; onMessage: (body: Buffer) => void }>();
   let closed = false;
 
@@ -99,14 +98,6 @@ export function createMemoryBroker(): Broker {
           setImmediate(() => dispatch(q));
         }
       }
-      for (const feed of feeds) {
-        for (const pattern of feed.patterns) {
-          if (topicMatches(pattern, routingKey)) {
-            feed.onMessage(routingKey, body);
-            break;
-          }
-        }
-      }
     },
 
     async broadcast(channel, body) {
@@ -143,23 +134,11 @@ export function createMemoryBroker(): Broker {
       };
     },
 
-    async openStatusFeed(onMessage): Promise<StatusFeed> {
-      ensureOpen();
-      const feed = { patterns: new Set<string>(), onMessage };
-      feeds.add(feed);
-      return {
-        async bind(pattern) { feed.patterns.add(pattern); },
-        async unbind(pattern) { feed.patterns.delete(pattern); },
-        async close() { feeds.delete(feed); },
-      };
-    },
-
     async close() {
       closed = true;
       await Promise.allSettled(
         [...queues.values()].flatMap((q) => q.consumers.map((c) => { c.closed = true; return Promise.allSettled([...c.inFlight]); })),
       );
-      feeds.clear();
       listeners.clear();
     },
   };

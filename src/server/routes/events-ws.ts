@@ -131,8 +131,8 @@ export function eventSocketHandler(ctx: RouteContext, settings: EventSocketSetti
         sub.stream = await openEventStream(ctx.events, ctx.store, filter, start, sinkFor(sub));
         if (sub.closed) return sub.stream.close();
         sendJson({ type: 'subscribed', subscription: id, from: sub.stream.from, ...(sub.stream.truncated ? { truncated: true } : {}) });
-        const position = await sub.stream.replay();
-        if (!sub.closed) sendJson({ type: 'live', subscription: id, position });
+        // `live` goes out before the events that arrived during the replay: those are live ones.
+        await sub.stream.replay((position) => { if (!sub.closed) sendJson({ type: 'live', subscription: id, position }); });
       } catch (err) {
         end(sub);
         if (err instanceof SlowConsumerError) return tooSlow();

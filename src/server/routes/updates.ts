@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { ErrandError, isTerminal, pataviTerminalEvent, resultsUrl, TERMINAL_EVENT_TYPES } from '../../core/index.ts';
-import type { TaskStatus } from '../../core/index.ts';
+import type { TaskInfo, TaskStatus } from '../../core/index.ts';
 import type { RouteContext } from '../context.ts';
 import { notFound, readerOf } from '../access.ts';
 import { closeAtExpiry, CREDENTIAL_EXPIRED_CLOSE } from '../stream-expiry.ts';
@@ -17,8 +17,12 @@ import { requireExistingTaskId } from './ids.ts';
 
 type IdParams = { Params: { id: string } };
 
-/** The owner of the task an upgrade asked for, from the check before it (the links need it). */
-const owners = new WeakMap<FastifyRequest, string | null>();
+/**
+ * The task an upgrade asked for, as the check before it read it (the links need its owner), and
+ * the hub's position just before that read: if the hub is still there once the socket listens,
+ * no event came in between and that read is still the task's state.
+ */
+const checked = new WeakMap<FastifyRequest, { task: TaskInfo; position: number }>();
 
 export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): void {
   app.route<IdParams>({
@@ -30,9 +34,10 @@ export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): v
     preValidation: async (request) => {
       const id = requireExistingTaskId(request.params.id);
       const { owner } = await readerOf(ctx.auth, request, id);
+      const position = ctx.events.position;
       const task = await ctx.store.getTask(id);
       if (!task || (owner !== undefined && task.owner !== owner)) throw notFound(id);
-      owners.set(request, task.owner);
+      checked.set(request, { task, position });
     },
     // The client's WebSocket cap (429), also before the upgrade.
     preHandler: webSocketSlot(ctx.streams),
@@ -49,7 +54,8 @@ function watchTask(ctx: RouteContext) {
     const id = request.params.id;
     const caller = await ctx.auth.caller(request);
     // A browser that came with a task link fetches the results with the same token.
-    const href = resultsUrl(ctx.linker.baseFor(caller, { id, owner: owners.get(request) ?? null }), id);
+    const before = checked.get(request);
+    const href = resultsUrl(ctx.linker.baseFor(caller, { id, owner: before?.task.owner ?? null }), id);
     let ended = false;
     let expiry = { cancel() {} };
     const finish = (eventType: 'done' | 'failed'): void => {
@@ -81,7 +87,8 @@ function watchTask(ctx: RouteContext) {
     });
     socket.on('close', () => { expiry.cancel(); listener.close(); });
     try {
-      const task = await ctx.store.getTask(id);
+      // Read again only when events came between the check and the listener (see `checked`).
+      const task = before && listener.from === before.position && before.position >= 0 ? before.task : await ctx.store.getTask(id);
       if (!task) {
         listener.close();
         socket.close(1008, 'task deleted');

@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { ErrandError, redactUrl } from '../../core/index.ts';
 import type { SqlClient, SqlQueryable, QueryResult } from '../sql-client.ts';
+import { translateDriverError } from '../sql-errors.ts';
 
 export interface PostgresOptions { url: string; poolSize?: number; logger?: Logger; connectTimeoutMs?: number }
 
@@ -26,9 +27,9 @@ function isUnavailable(err: unknown): boolean {
   return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|connection error/i.test(message);
 }
 
-/** Driver errors that mean "down" become the product's 503; the rest pass unchanged. */
+/** pg's errors as Errand's: "down" is the product's 503, any other refusal a DatabaseError. */
 function translated(err: unknown, target: string): unknown {
-  if (!isUnavailable(err)) return err;
+  if (!isUnavailable(err)) return translateDriverError(err);
   return new ErrandError('database_unavailable', `PostgreSQL at ${target} is unavailable: ${describePgError(err)}`, undefined, { cause: err });
 }
 
@@ -72,14 +73,22 @@ export async function connectPostgres(options: PostgresOptions): Promise<SqlClie
         options.logger?.warn({ err: err.message }, 'PostgreSQL connection lost during a transaction');
       };
       client.on('error', onLost);
+      const query = async <Row>(text: string, params?: unknown[]): Promise<QueryResult<Row>> => {
+        try {
+          return result<Row>(await client.query(text, params as unknown[]));
+        } catch (err) {
+          throw translated(err, target);
+        }
+      };
       try {
-        await client.query('BEGIN');
-        const value = await work({ query: async <Row>(text: string, params?: unknown[]) => result<Row>(await client.query(text, params as unknown[])) });
-        await client.query('COMMIT');
+        await query('BEGIN');
+        // What `work` throws passes as it is: its queries' errors are translated already, and the rest are not pg's.
+        const value = await work({ query });
+        await query('COMMIT');
         return value;
       } catch (err) {
         if (!lost) await client.query('ROLLBACK').catch(() => undefined);
-        throw translated(err, target);
+        throw err;
       } finally {
         client.off('error', onLost);
         // A lost connection is discarded, not handed to the next caller.
@@ -87,7 +96,11 @@ export async function connectPostgres(options: PostgresOptions): Promise<SqlClie
       }
     },
     async exec(text: string) {
-      await pool.query(text);
+      try {
+        await pool.query(text);
+      } catch (err) {
+        throw translated(err, target);
+      }
     },
     async close() {
       await pool.end();

@@ -1,5 +1,5 @@
 /**
- * The child process that runs one Node service: `node --import tsx child.ts <entry>`. Loads the
+ * The child process that runs one Node service: `node [--import tsx] child.js <entry>`. Loads the
  * module once, says `ready` (or `load_failed`), then runs the tasks the worker sends, one at a
  * time. It leaves when the worker disconnects; a task that ignores its stop is the worker's to
  * kill. Imports only load.ts and protocol.ts, to start fast.

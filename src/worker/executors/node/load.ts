@@ -3,18 +3,11 @@
  * process that runs a service, so it imports nothing heavier than node:url.
  */
 import { pathToFileURL } from 'node:url';
+import type { ServiceContext, ServiceRun } from '../../../index.ts';
 
-export interface NodeServiceContext {
-  taskId: string;
-  service: string;
-  signal: AbortSignal;
-  progress(data: unknown): void;
-  saveFile(name: string, content: Buffer | Uint8Array | string, contentType: string): void;
-  /** Marks this task's result as one the result cache must never serve (it depends on more than the input). */
-  noCache(): void;
-}
-
-export type NodeServiceRun = (input: unknown, ctx: NodeServiceContext) => unknown;
+/** The public contract (src/index.ts, what `import type ... from 'errand'` gives a service author). */
+export type NodeServiceContext = ServiceContext;
+export type NodeServiceRun = ServiceRun;
 
 /** Loads a module and checks it exports `run` (named, or as `default.run`). */
 export async function loadNodeService(entryPath: string): Promise<NodeServiceRun> {

@@ -8,15 +8,23 @@
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { ResultFile } from '../../../core/index.ts';
 import type { FromChild, StopMessage, ToChild } from './protocol.ts';
 
-const CHILD_SCRIPT = fileURLToPath(new URL('./child.ts', import.meta.url));
-// Services are TypeScript as often as not: the child runs with tsx's loader, found from here so
-// that it resolves wherever the service folder is.
+// Beside this module, with its extension: child.js in the build (dist/), child.ts from the sources (tests).
+const CHILD_SCRIPT = fileURLToPath(new URL(`./child${extname(import.meta.url)}`, import.meta.url));
+// Services are TypeScript as often as not: a child that loads a .ts module (the service's, or
+// child.ts itself) runs with tsx's loader, found from here so that it resolves wherever the
+// service folder is. A JavaScript service in the build runs on plain Node.
 const TSX_LOADER = import.meta.resolve('tsx');
+const TYPESCRIPT = /\.[cm]?tsx?$/;
+
+function loaderArgs(entryPath: string): string[] {
+  return TYPESCRIPT.test(entryPath) || TYPESCRIPT.test(CHILD_SCRIPT) ? ['--import', TSX_LOADER] : [];
+}
 const START_TIMEOUT_MS = 60_000;
 /** How long the IPC channel may take to deliver the last messages once the process has exited. */
 const DRAIN_MS = 500;
@@ -74,7 +82,7 @@ export class NodeProcess {
   static start(options: NodeProcessOptions): Promise<NodeProcess> {
     const child = fork(CHILD_SCRIPT, [options.entryPath], {
       cwd: options.cwd,
-      execArgv: ['--import', TSX_LOADER],
+      execArgv: loaderArgs(options.entryPath),
       env: options.env,
       serialization: 'advanced',
       detached: true,

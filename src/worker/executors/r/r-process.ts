@@ -31,7 +31,7 @@ export interface RProcessOptions {
 export interface ConsoleReport { consoleBytes: number; console?: string }
 
 export type RReply =
-  | ({ kind: 'result'; index: unknown; files: { name: string; file: string; mime?: string }[]; cacheable: boolean } & ConsoleReport)
+  | ({ kind: 'result'; index: unknown; indexText?: string; files: { name: string; file: string; mime?: string }[]; cacheable: boolean } & ConsoleReport)
   | ({ kind: 'error'; code: string; message: string; call: string | null; traceback: string[] } & ConsoleReport)
   | { kind: 'exit'; description: string };
 
@@ -48,7 +48,7 @@ type Incoming =
   | { type: 'ready'; pid: number }
   | { type: 'load_failed'; field?: string; message: string }
   | { type: 'progress'; data: unknown }
-  | { type: 'result'; index: unknown; files?: { name: string; file: string; mime?: string }[]; cacheable?: boolean; console_bytes?: number; console?: string }
+  | { type: 'result'; index?: unknown; index_json?: string; files?: { name: string; file: string; mime?: string }[]; cacheable?: boolean; console_bytes?: number; console?: string }
   | { type: 'error'; code?: string; message: string; call?: string | null; traceback?: string[] | string; console_bytes?: number; console?: string };
 
 function exitDescription(code: number | null, signal: NodeJS.Signals | null): string {
@@ -59,8 +59,13 @@ export class RProcess {
   private pending: Pending | undefined;
   private exited = false;
   private output = '';
+  /** Resolves once the process has exited (its task, if any, has been told). */
+  readonly whenEnded: Promise<void>;
+  private endedNow: () => void = () => undefined;
 
-  private constructor(private readonly child: ChildProcess, private readonly log: Logger, readonly workDir: string) {}
+  private constructor(private readonly child: ChildProcess, private readonly log: Logger, readonly workDir: string) {
+    this.whenEnded = new Promise<void>((resolve) => { this.endedNow = resolve; });
+  }
 
   /**
    * Starts R and loads the script; rejects with RLoadError when the script does not load. A start
@@ -141,6 +146,7 @@ export class RProcess {
           setImmediate(() => {
             if (ready) closeMessagePipe(pipe); // it said ready, then died: the pool finds it dead
             else fail(new RLoadError(`R exited while loading ${options.scriptPath} (${description}): ${r.output.trim() || 'no output'}`, 'entry'));
+            r.endedNow();
           });
           return;
         }
@@ -148,6 +154,7 @@ export class RProcess {
         const pending = r.pending;
         r.pending = undefined;
         pending?.resolve({ kind: 'exit', description: exitDescription(code, signal) });
+        r.endedNow();
       });
       onLines(pipe.socket, (line) => {
         let message: Incoming;
@@ -189,7 +196,12 @@ export class RProcess {
     this.pending = undefined;
     const console: ConsoleReport = { consoleBytes: message.console_bytes ?? 0, ...(typeof message.console === 'string' ? { console: message.console } : {}) };
     if (message.type === 'result') {
-      pending.resolve({ kind: 'result', index: message.index, files: message.files ?? [], cacheable: message.cacheable !== false, ...console });
+      const result = indexOf(message);
+      if ('problem' in result) {
+        pending.resolve({ kind: 'error', code: 'invalid_result', message: result.problem, call: null, traceback: [], ...console });
+        return;
+      }
+      pending.resolve({ kind: 'result', ...result, files: message.files ?? [], cacheable: message.cacheable !== false, ...console });
     } else {
       const traceback = Array.isArray(message.traceback) ? message.traceback : typeof message.traceback === 'string' ? [message.traceback] : [];
       pending.resolve({ kind: 'error', code: message.code ?? 'r_error', message: message.message, call: message.call ?? null, traceback, ...console });
@@ -224,5 +236,15 @@ export class RProcess {
     const timer = setTimeout(() => this.kill(), graceMs);
     await exited;
     clearTimeout(timer);
+  }
+}
+
+/** The result's index, and its text as R wrote it when R sent that (index_json). */
+function indexOf(message: { index?: unknown; index_json?: string }): { index: unknown; indexText?: string } | { problem: string } {
+  if (typeof message.index_json !== 'string') return { index: message.index ?? null };
+  try {
+    return { index: JSON.parse(message.index_json) as unknown, indexText: message.index_json };
+  } catch (err) {
+    return { problem: `the result R wrote is not JSON: ${(err as Error).message}` };
   }
 }

@@ -8,7 +8,7 @@
 #   {"type":"ready","pid":n}                      the script is loaded
 #   {"type":"load_failed","field":f,"message":m}  it is not; the process exits
 #   {"type":"progress","data":x}                  update(x)
-#   {"type":"result","index":v,"files":[{name,file,mime}],"cacheable":b,"console_bytes":n,"console":text?}
+#   {"type":"result","index_json":"<the index as JSON text>","files":[{name,file,mime}],"cacheable":b,"console_bytes":n,"console":text?}
 #   {"type":"error","code":c,"message":m,"call":c,"traceback":[...],"console_bytes":n,"console":text?}
 # Printed output and messages of a task go to <task folder>/console.txt (sent inline when small).
 
@@ -160,7 +160,14 @@ local({
   size <- file.size(console_path)
   outcome$console_bytes <- size
   if (size > 0 && size <= .errand$inline_console) outcome$console <- readChar(console_path, size, useBytes = TRUE)
-  text <- tryCatch(enc2utf8(.errand$json(outcome)), error = function(e) {
+  text <- tryCatch({
+    # The index travels as the text jsonlite wrote, which the worker sends on as it is.
+    if (identical(outcome$type, "result")) {
+      outcome$index_json <- enc2utf8(as.character(.errand$json(outcome$index)))
+      outcome$index <- NULL
+    }
+    enc2utf8(.errand$json(outcome))
+  }, error = function(e) {
     enc2utf8(.errand$json(list(type = "error", code = "invalid_result",
       message = paste("the result cannot be written as JSON:", conditionMessage(e)))))
   })

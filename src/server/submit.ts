@@ -1,0 +1,113 @@
+/**
+ * POST /task past HTTP: who may submit, the checks of the service, ttl, deadline and input, the
+ * result cache, then the task stored and queued. The route hands over what it read of the request
+ * and answers with what comes back (a description) or the ErrandError thrown.
+ */
+import { sendTask } from '../broker/index.ts';
+import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, ErrandError, ownerOf, serviceNameProblem, submitAccess } from '../core/index.ts';
+import type { AnnouncedService, CacheClaim, Caller, TaskDescription, TaskEvent } from '../core/index.ts';
+import { isInvalidValue } from '../store/index.ts';
+import type { NewTask, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
+import { requireAllowed } from './access.ts';
+import type { RouteContext } from './context.ts';
+import { describeWithEstimate } from './describe.ts';
+import { taskDeadline, taskTtl, requestedTtl } from './submission-durations.ts';
+import type { DurationLimits } from './submission-durations.ts';
+
+export interface SubmitContext extends Pick<RouteContext, 'broker' | 'ids' | 'publisher' | 'gate' | 'registry' | 'linker' | 'settings'> {
+  store: TaskSubmission & Pick<TaskChanges, 'deleteTask'> & Pick<TaskReads, 'queuePosition'>;
+  /** The server's bounds on ttl and deadline (durationLimits(settings), computed once). */
+  limits: DurationLimits;
+}
+
+/** A submission as the route read it. */
+export interface SubmitRequest {
+  caller: Caller;
+  /** The query parameters as parsed: one given twice is an array, which is refused. */
+  query: Record<string, unknown>;
+  /** The Cache-Control header (several joined by commas). */
+  cacheControl: string | undefined;
+  /** The body as received, whatever its content type. */
+  body: Buffer | undefined;
+}
+
+function param(query: Record<string, unknown>, name: string): string | undefined {
+  const value = query[name];
+  if (Array.isArray(value)) throw new ErrandError('invalid_field', `${name} must be given once`, name);
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The cache's part in a submission: none when the service does not cache or the input has no
+ * canonical form. Entries are each owner's own (issue 12) unless the service shares them.
+ */
+function cacheClaim(request: SubmitRequest, definition: AnnouncedService | undefined, input: string, owner: string | null): CacheClaim | undefined {
+  const fresh = cacheBypassed(param(request.query, 'cache'), request.cacheControl);
+  if (!definition?.cache.enabled) return undefined;
+  const canonical = canonicalJson(input);
+  if (canonical === undefined) return undefined;
+  const shared = definition.cache.shared === true;
+  return { key: cacheKey(definition.name, definition.version, canonical, shared ? undefined : owner), version: definition.version, lifetime: definition.cache.lifetime, fresh, shared };
+}
+
+/** The checks a submission passes before anything is written; in this order, so that the first problem is the one reported. */
+async function checkedSubmission(ctx: SubmitContext, request: SubmitRequest) {
+  const { caller } = request;
+  // No credential: refused before the request is looked at.
+  if (!caller.principal) requireAllowed(submitAccess(caller, ''));
+  const service = param(request.query, 'service');
+  if (service === undefined || service === '') throw new ErrandError('missing_field', 'service is required: POST /task?service=<name>', 'service');
+  const nameProblem = serviceNameProblem(service);
+  if (nameProblem) throw new ErrandError('invalid_field', nameProblem, 'service');
+  requireAllowed(submitAccess(caller, service));
+  const askedTtl = requestedTtl(param(request.query, 'ttl'), ctx.limits);
+  const input = checkJsonInput(request.body, ctx.settings.maxJsonDepth);
+  const admission = await ctx.gate.admit(service);
+  ctx.gate.checkInput(admission.service, input);
+  const definition = admission.service?.definition;
+  const ttl = taskTtl(askedTtl, definition?.ttl, ctx.settings.defaultTtl, ctx.limits);
+  const deadline = taskDeadline(param(request.query, 'deadline'), definition?.queueTimeout, ctx.settings.defaultQueueTimeout, Date.now(), ctx.limits);
+  return { service, input, ttl, deadline, definition, consumers: admission.consumers };
+}
+
+/** Stores and queues a task (or lets the result cache answer); returns its description for the caller. */
+export async function submitTask(ctx: SubmitContext, request: SubmitRequest): Promise<TaskDescription> {
+  const { caller } = request;
+  const { service, input, ttl, deadline, definition, consumers } = await checkedSubmission(ctx, request);
+  const id = ctx.ids.next();
+  const owner = ownerOf(caller);
+  const newTask: NewTask = { id, service, input, owner, clientName: caller.label, ttl, deadline };
+  const cache = cacheClaim(request, definition, input, owner);
+  let queued: TaskEvent;
+  try {
+    if (cache) {
+      const submitted = await ctx.store.submitCached(newTask, cache);
+      if (submitted.kind !== 'queued') {
+        // A hit on another principal's result is a new task of the caller's, with events of its own.
+        if (submitted.kind === 'hit' && submitted.events) ctx.publisher.written(submitted.events);
+        // The task that has (or will have) this result answers, as any submission does (Patavi's clients require a 201).
+        const description = await describeWithEstimate(ctx, caller, submitted.task, consumers === 0 && submitted.task.status === 'queued' ? 'no-workers' : undefined);
+        description.cache = { status: submitted.kind };
+        return description;
+      }
+      queued = submitted.event;
+    } else {
+      queued = await ctx.store.insertTask(newTask);
+    }
+  } catch (err) {
+    if (isInvalidValue(err)) throw new ErrandError('invalid_json', `request body cannot be stored: ${(err as Error).message}`, 'body');
+    throw new ErrandError('database_unavailable', `the task could not be saved: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  try {
+    await sendTask(ctx.broker, { id, service, input }, deadline);
+  } catch (err) {
+    // Not queued, so not kept: a task must never sit in the database with no message to run it.
+    const removed = await ctx.store.deleteTask(id).catch(() => undefined);
+    ctx.publisher.written([queued, ...(removed?.events ?? [])]);
+    throw new ErrandError('broker_unavailable', `the task could not be queued: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  ctx.publisher.written([queued]);
+  const description = ctx.linker.describe(caller, { id, service, status: 'queued', deadline }, consumers === 0 ? 'no-workers' : undefined);
+  if (cache) description.cache = { status: cache.fresh ? 'bypass' : 'miss' };
+  return description;
+}

@@ -1,0 +1,166 @@
+/**
+ * Results as the recorder writes them: a batch of results in one transaction; when the batch
+ * fails for one of them, each alone, so that a result (or a task row) that cannot be written
+ * fails its own task, never the ones that shared its batch.
+ */
+import { decideProgress, failureIndex, taskIdToDecimal } from '../core/index.ts';
+import type { NewEvent, TaskEvent, TaskStatus } from '../core/index.ts';
+import type { SqlClient, SqlQueryable } from './sql-client.ts';
+import { isTransientError } from './sql-errors.ts';
+import { appendEvents } from './sql-events.ts';
+import { settleCacheEntries } from './sql-result-cache.ts';
+import { HEX_ID } from './sql-task-rows.ts';
+import type { CompletedTask, CompletionOutcome } from './store.ts';
+
+/** Code of a task whose result could not be written in any form (its own row was at fault). */
+export const UNRECORDABLE_RESULT = 'unrecordable_result';
+
+/** An error's message as it may be stored: PostgreSQL text and jsonb cannot hold NUL. */
+function messageOf(err: unknown): string {
+  return String((err as Error | null)?.message ?? err).replace(/\u0000/g, '\uFFFD');
+}
+
+type Recorded = Map<string, { status: TaskStatus; events: TaskEvent[] }>;
+
+async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Recorded> {
+  // Rows are found by id only (the status test is on the locked copy): a test on t.status lets the
+  // planner walk the partial index of unfinished tasks, which holds an entry for every task
+  // that passed through it until vacuum, so each batch cost more than the one before.
+  // `was` is the row before this update: a result for a task still queued overtook its start
+  // report (a new attempt), unless it comes from the attempt the task was queued again after
+  // (its worker was judged lost, yet finished): that attempt was counted already.
+  const recorded = await q.query<{ id: string; status: TaskStatus; service: string; was: TaskStatus; attempts: number; worker: string | null; run_id: string | null; progress_seq: number | null; started_at: Date; cached: boolean }>(
+    `UPDATE task t SET status = u.status, result = u.result::json, error = u.error::jsonb, console = u.console,
+       completed_at = now(), started_at = coalesce(t.started_at, now()), expires_at = now() + t.ttl,
+       attempts = CASE WHEN old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id) THEN t.attempts + 1 ELSE t.attempts END,
+       worker = CASE WHEN old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id) THEN u.worker ELSE t.worker END,
+       run_id = coalesce(u.run_id, t.run_id), script = coalesce(t.script, u.script)
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(id, status, result, error, console, run_id, worker, script),
+       (SELECT id, status, run_id, progress_seq FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE) AS old
+     WHERE t.id = u.id AND old.id = t.id AND old.status IN ('queued', 'running')
+     RETURNING lpad(to_hex(t.id), 16, '0') AS id, t.status, t.service, old.status AS was, t.attempts, t.worker,
+       old.run_id, old.progress_seq, t.started_at, t.cache_key IS NOT NULL AS cached`,
+    [
+      tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
+      tasks.map((t) => t.indexText ?? JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
+      tasks.map((t) => t.console ?? null), tasks.map((t) => t.runId ?? null), tasks.map((t) => t.worker ?? null),
+      tasks.map((t) => t.script ?? null),
+    ],
+  );
+  const ended = new Map(recorded.rows.map((r) => [r.id, r]));
+  await settleCacheEntries(q, tasks.flatMap((task) => {
+    const row = ended.get(task.id);
+    return row?.cached ? [{ id: task.id, servable: row.status === 'done' && task.cacheable !== false, version: task.version ?? null }] : [];
+  }));
+  const events: NewEvent[] = [];
+  for (const task of tasks) {
+    const row = ended.get(task.id);
+    if (!row) continue;
+    for (const file of task.files) {
+      await q.query('INSERT INTO task_file (task_id, name, content_type, content) VALUES ($1, $2, $3, $4)', [
+        taskIdToDecimal(task.id), file.name, file.contentType, file.content,
+      ]);
+    }
+    const lostAttempt = row.was === 'queued' && row.run_id !== null && row.run_id === (task.runId ?? null);
+    if (row.was === 'queued' && !lostAttempt) events.push({ taskId: task.id, service: row.service, type: 'started', data: { worker: row.worker, attempt: Number(row.attempts) } });
+    // The result overtook the attempt's last progress report: that value is recorded first.
+    const last = task.lastProgress;
+    const sameAttempt = (row.was === 'queued' && !lostAttempt) || row.run_id === null || row.run_id === (task.runId ?? null);
+    if (last && sameAttempt && (row.progress_seq === null || Number(row.progress_seq) < last.seq)) {
+      const snapshot = { id: task.id, service: row.service, status: 'running' as const, runId: null, attempts: 1, worker: null, progressSeq: null, startedAt: new Date(row.started_at) };
+      const progress = decideProgress(snapshot, { runId: null, worker: null, seq: last.seq, value: last.value }, new Date());
+      if (progress.kind === 'progress') events.push(...progress.events);
+    }
+    events.push({ taskId: task.id, service: row.service, type: row.status === 'done' ? 'done' : 'failed', data: task.error ? { error: task.error } : {} });
+  }
+  const written = await appendEvents(q, events);
+  return new Map(recorded.rows.map((r) => [r.id, { status: r.status, events: written.filter((e) => e.taskId === r.id) }]));
+}
+
+/** A result PostgreSQL refuses (say, a NUL character in a string) fails its task instead of blocking the queue. */
+function unstorable(task: CompletedTask, err: unknown): CompletedTask {
+  const error = { code: 'invalid_result', message: `the result could not be stored: ${messageOf(err)}` };
+  return { id: task.id, status: 'failed', index: failureIndex(error), files: [], error };
+}
+
+/**
+ * The last resort for a task whose row itself makes recording fail (a ttl so long that
+ * `now() + ttl` is out of range, say): the task fails with `unrecordable_result`, touching as
+ * little as can be. Its expiry is the one thing computed from that row, so it is left unset.
+ */
+async function failUnrecordable(q: SqlQueryable, task: CompletedTask, err: unknown): Promise<Recorded> {
+  const error = { code: UNRECORDABLE_RESULT, message: `the task's result could not be recorded: ${messageOf(err)}` };
+  const ended = await q.query<{ id: string; service: string }>(
+    `UPDATE task SET status = 'failed', error = $2::jsonb, result = $3::json, console = NULL,
+       completed_at = now(), started_at = coalesce(started_at, now()), expires_at = NULL
+     WHERE id = $1 AND status IN ('queued', 'running') RETURNING ${HEX_ID} AS id, service`,
+    [taskIdToDecimal(task.id), JSON.stringify(error), JSON.stringify(failureIndex(error))],
+  );
+  const row = ended.rows[0];
+  if (!row) return new Map();
+  await q.query('DELETE FROM task_cache WHERE task_id = $1', [taskIdToDecimal(task.id)]);
+  const events = await appendEvents(q, [{ taskId: task.id, service: row.service, type: 'failed', data: { error } }]);
+  return new Map([[row.id, { status: 'failed', events }]]);
+}
+
+/**
+ * One task's result on its own, after its batch failed for something other than the database
+ * being away: as sent; else failed `invalid_result` without the result (the result was at
+ * fault); else failed `unrecordable_result` (the task's row was). A transient error at any
+ * step, or a deterministic one at the last, is returned: only that task's message waits.
+ */
+async function completeAlone(db: SqlClient, task: CompletedTask): Promise<Recorded | { failed: Error; transient: boolean }> {
+  const steps: Array<(err: unknown) => Promise<Recorded>> = [
+    () => db.transaction((tx) => completeRows(tx, [task])),
+    (err) => db.transaction((tx) => completeRows(tx, [unstorable(task, err)])),
+    (err) => db.transaction((tx) => failUnrecordable(tx, task, err)),
+  ];
+  let last: unknown;
+  for (const step of steps) {
+    try {
+      return await step(last);
+    } catch (err) {
+      if (isTransientError(err)) return { failed: err as Error, transient: true };
+      last = err;
+    }
+  }
+  return { failed: last as Error, transient: false };
+}
+
+/** Records results; the first result of a task wins, later ones change nothing. */
+export async function completeTasks(db: SqlClient, tasks: CompletedTask[]): Promise<CompletionOutcome[]> {
+  // The first result of a task in this batch wins, as the first across batches does.
+  const firsts = new Map<string, CompletedTask>();
+  for (const task of tasks) if (!firsts.has(task.id)) firsts.set(task.id, task);
+  const unique = [...firsts.values()];
+  let recorded: Recorded;
+  const notRecorded = new Map<string, { failed: Error; transient: boolean }>();
+  try {
+    recorded = await db.transaction((tx) => completeRows(tx, unique));
+  } catch (err) {
+    // The database is away: the whole batch waits. Otherwise a row is at fault, and only it may fail.
+    if (isTransientError(err) || unique.length === 0) throw err;
+    recorded = new Map();
+    for (const task of unique) {
+      const one = await completeAlone(db, task);
+      if (one instanceof Map) one.forEach((result, id) => recorded.set(id, result));
+      else notRecorded.set(task.id, one);
+    }
+  }
+  const others = unique.filter((t) => !recorded.has(t.id) && !notRecorded.has(t.id)).map((t) => taskIdToDecimal(t.id));
+  const existing = new Map<string, TaskStatus>();
+  if (others.length > 0) {
+    const rows = await db.query<{ id: string; status: TaskStatus }>(
+      `SELECT ${HEX_ID} AS id, status FROM task WHERE id = ANY($1::bigint[])`, [others],
+    );
+    rows.rows.forEach((r) => existing.set(r.id, r.status));
+  }
+  return tasks.map((task) => {
+    const result = recorded.get(task.id);
+    if (result && firsts.get(task.id) === task) return { kind: 'recorded', status: result.status, events: result.events };
+    const failed = notRecorded.get(task.id);
+    if (failed) return { kind: 'not-recorded', transient: failed.transient, error: failed.failed };
+    const current = result?.status ?? existing.get(task.id);
+    return current ? { kind: 'already-ended', status: current } : { kind: 'unknown-task' };
+  });
+}

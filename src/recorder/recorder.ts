@@ -13,11 +13,25 @@ import { createDeadLetters, createEventPublisher } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, EventPublisher, Subscription } from '../broker/index.ts';
 import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, WorkerReports } from '../store/index.ts';
 import { errorNature, isTransientError } from '../store/index.ts';
+import { createHeldBack } from './held-back.ts';
 import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, SCRIPT_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isIssuableTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
 import type { ReplyMessage, ResultLimits, TaskError, TaskEvent, TaskStatus } from '../core/index.ts';
 
 /** Tries a message gets when its error says neither that the database is away nor that the data is bad. */
 export const MAX_TRIES_OF_UNKNOWN_ERRORS = 5;
+
+/**
+ * How long a handed-back reply keeps its task's later replies back without coming back itself
+ * (it may have gone to another recorder). Long against the retry pause and a busy machine.
+ */
+const HELD_BACK_FORGET_MS = 60_000;
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The same message, as redelivered, has the same key. */
+function messageKey(queue: string, delivery: Delivery): string {
+  return createHash('sha256').update(queue).update('\u0000').update(delivery.properties.correlationId ?? '').update('\u0000').update(delivery.body).digest('base64');
+}
 
 export interface RecorderOptions {
   store: WorkerReports;
@@ -158,17 +172,33 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
   // A task's replies (Patavi's script message, the start report, the result) go to different
   // batches, or none, and would commit in any order: a result committed before its script made a
   // done task without its script, one committed before its start a task without its started
-  // event. Each reply is applied once the task's earlier replies have been; other tasks' run on.
-  // A reply handed back to the queue (the database was away) is applied again later, so the
-  // replies of its task behind it go back too instead of overtaking it.
+  // event. Each reply is tried once the task's earlier replies have been; other tasks' run on.
+  // A reply handed back to the queue (the database was away) is applied again later: until then
+  // the task's other replies go back too instead of overtaking it, those behind it here and those
+  // that arrive after it went back alike (heldBack). Which of them the queue then delivers first
+  // does not matter: only the handed-back one is applied.
   const underWay = new Map<string, Promise<Disposition | undefined>>();
   function inOrder(taskId: string, apply: () => Promise<Disposition>): Promise<Disposition> {
     const before = underWay.get(taskId);
-    const run = before ? before.then((previous) => (previous === 'requeue' ? 'requeue' : apply())) : apply();
+    const run = before ? before.then(apply) : apply();
     const settled = run.catch(() => undefined);
     underWay.set(taskId, settled);
     void settled.then(() => { if (underWay.get(taskId) === settled) underWay.delete(taskId); });
     return run;
+  }
+
+  // A reply handed back stays ahead of its task's other replies, however late they arrive.
+  const heldBack = createHeldBack({ forgetAfterMs: HELD_BACK_FORGET_MS });
+  async function applyInTurn(taskId: string, delivery: Delivery): Promise<Disposition> {
+    const key = (): string => messageKey(RESULT_QUEUE, delivery);
+    if (heldBack.blocks(taskId, key)) {
+      await pause(retryDelayMs);
+      return 'requeue';
+    }
+    const disposition = await record(taskId, delivery).catch((err: unknown) => failed(RESULT_QUEUE, delivery, err, 'a reply'));
+    if (disposition === 'requeue') heldBack.handedBack(taskId, key());
+    else heldBack.settled(taskId, key);
+    return disposition;
   }
 
   // Errors that say neither "database away" nor "bad data" (a bug, a driver surprise) get a few
@@ -176,7 +206,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
   const unknownFailures = new Map<string, number>();
   function triesOfUnknown(delivery: Delivery, queue: string): number {
     // Computed on this rare path only: the same message, as redelivered, has the same key.
-    const key = createHash('sha256').update(queue).update('\u0000').update(delivery.properties.correlationId ?? '').update('\u0000').update(delivery.body).digest('base64');
+    const key = messageKey(queue, delivery);
     const tries = (unknownFailures.get(key) ?? 0) + 1;
     unknownFailures.delete(key);
     // Bounded: the oldest entries go first (a Map keeps insertion order).
@@ -260,7 +290,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
       return deadLetter(queue, delivery, `${what} could not be recorded in ${MAX_TRIES_OF_UNKNOWN_ERRORS} tries: ${message}`);
     }
     log.warn({ err: message, taskId: delivery.properties.correlationId }, `could not record ${what}; it goes back to the queue`);
-    await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
+    await pause(retryDelayMs);
     return 'requeue';
   }
 
@@ -272,7 +302,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
         return deadLetter(RESULT_QUEUE, delivery, `reply without a valid task id (correlation_id ${JSON.stringify(taskId ?? null)})`);
       }
       // Taken in arrival order, before anything is awaited.
-      return inOrder(taskId, () => record(taskId, delivery).catch((err: unknown) => failed(RESULT_QUEUE, delivery, err, 'a reply')));
+      return inOrder(taskId, () => applyInTurn(taskId, delivery));
     },
     { prefetch },
   );

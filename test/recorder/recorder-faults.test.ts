@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DEAD_LETTER_QUEUE, DEAD_REASON_HEADER } from '../../src/broker/index.ts';
+import type { Broker } from '../../src/broker/index.ts';
 import { ErrandError, FlakeIdGenerator, RESULT_QUEUE, STARTED_TYPE } from '../../src/core/index.ts';
 import { MAX_TRIES_OF_UNKNOWN_ERRORS, startRecorder } from '../../src/recorder/index.ts';
 import { DatabaseError, loadMigrations } from '../../src/store/index.ts';
@@ -216,6 +217,54 @@ await describeEachBackend('recorder faults', (kind) => {
       assert.ok(script >= 0 && script < order.indexOf(`result ${id}`), `task ${id}: ${order.filter((o) => o.endsWith(id)).join(', ')}`);
       assert.equal((await backend.store.getTask(id))?.hasScript, true);
     }
+  });
+
+  test("a result that arrives after its script went back to the queue waits for the script", async () => {
+    // Made to happen every time: the recorder's broker hands its script message back only once
+    // the result, sent meanwhile, has been handled (on a busy machine a result can come that late).
+    const id = await insert();
+    const order: string[] = [];
+    let refused = false;
+    const store: Store = {
+      ...backend.store,
+      async saveScript(taskId, script) {
+        if (!refused) {
+          refused = true;
+          throw new ErrandError('database_unavailable', 'connection lost');
+        }
+        await backend.store.saveScript(taskId, script);
+        order.push('script');
+      },
+      async completeTasks(batch) {
+        order.push(...batch.map(() => 'result'));
+        return backend.store.completeTasks(batch);
+      },
+    };
+    let resultHandled!: () => void;
+    const handled = new Promise<void>((resolve) => { resultHandled = resolve; });
+    const broker: Broker = {
+      ...backend.broker,
+      target: backend.broker.target,
+      consume: (queue, handler, options) => backend.broker.consume(queue, async (delivery) => {
+        const disposition = await handler(delivery);
+        const isScript = 'script' in (JSON.parse(delivery.body.toString()) as object);
+        if (queue === RESULT_QUEUE && !isScript) resultHandled();
+        if (queue === RESULT_QUEUE && isScript && disposition === 'requeue' && order.length === 0) {
+          await sendResult(id, { id });
+          await handled;
+        }
+        return disposition;
+      }, options),
+    };
+    const recorder = await startRecorder({ store, broker, logger: testLogger, publicUrl: 'http://errand.test', prefetch: 64, retryDelayMs: 50 });
+    try {
+      await backend.broker.send(RESULT_QUEUE, json({ script: 'f <- function() 1' }), { correlationId: id, contentType: 'application/json' });
+      await eventually(async () => (await statusOf(id)) === 'done', 'the task to be done');
+    } finally {
+      await recorder.close();
+    }
+    assert.deepEqual(order, ['script', 'result']);
+    assert.equal((await backend.store.getTask(id))?.hasScript, true);
   });
 
   test('a reply whose error says neither "database away" nor "bad data" gets a few tries, then is set aside; the rest are recorded', async () => {

@@ -28,7 +28,7 @@ export interface RegistryOptions {
 }
 
 const MISSED_INTERVALS = 3;
-const VIEW_TTL_MS = 200;
+export const VIEW_TTL_MS = 200;
 
 export async function startServiceRegistry(options: RegistryOptions): Promise<ServiceRegistry> {
   const { broker } = options;

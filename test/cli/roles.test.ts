@@ -3,6 +3,8 @@
  * failures when an engine is unreachable, a worker killed mid-task, and two servers started at once.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { decomposeTaskId } from '../../src/core/index.ts';
@@ -14,6 +16,8 @@ import { serveAddressArgs, spawnErrand } from '../support/processes.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
 import { eventually } from '../support/wait.ts';
+
+const run = promisify(execFile);
 
 const FIXTURE_SERVICES = fileURLToPath(new URL('../fixtures/services/', import.meta.url));
 const BROKEN_SERVICES = fileURLToPath(new URL('../fixtures/broken-services/', import.meta.url));
@@ -90,7 +94,7 @@ await describeEachBackend('errand roles', () => {
     const database = await createTestDatabase();
     const serve = spawnErrand(['serve', '--database-url', database.url, '--amqp-url', backend.urls!.amqp, '--port', '0', '--public-url', 'http://127.0.0.1:1']);
     assert.equal((await serve.exited).code, 1);
-    assert.match(serve.output(), /^errand: the database at .* needs migrations \(001_initial, 002_console, 003_events, 004_cache, 005_running, 006_ttl_ceiling, 007_api_keys, 008_owners\): run `errand migrate` or pass --migrate\n$/);
+    assert.match(serve.output(), /^errand: the database at .* needs migrations \(001_initial, 002_console, 003_events, 004_cache, 005_running, 006_ttl_ceiling, 007_api_keys, 008_owners, 009_events_at_commit, 010_as_written\): run `errand migrate` or pass --migrate\n$/);
     await database.drop();
   });
 
@@ -126,6 +130,11 @@ await describeEachBackend('errand roles', () => {
     // Wait until the first worker has it.
     await eventually(async () => (await backend.store.getTask(json.id))?.worker === firstId, 'the first worker to start the task');
     assert.equal((await backend.store.getTask(json.id))?.status, 'running');
+    // Its delivery acknowledged too (that follows the start report): from here only the janitor
+    // can hand the task on. Killed before that, RabbitMQ would hand the copy to the next worker.
+    const vhost = new URL(backend.urls!.amqp).pathname.slice(1);
+    const unacknowledged = async () => (await run('rabbitmqctl', ['-q', 'list_queues', '-p', vhost, 'name', 'messages_unacknowledged'])).stdout;
+    await eventually(async () => /^hold\t0$/m.test(await unacknowledged()), 'the first worker to acknowledge the task');
     const watching = watchUpdates(json._links.updates.href);
     first.child.kill('SIGKILL');
     await first.exited;

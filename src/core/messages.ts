@@ -26,6 +26,8 @@ export const NO_CACHE_HEADER = 'x-errand-no-cache';
 export const VERSION_HEADER = 'x-errand-version';
 /** On a result that carries its own start (no start report was sent): the script the run used, as the start report would have. */
 export const SCRIPT_HEADER = 'x-errand-script';
+/** On a result that carries its own start: when the run started (ISO). A run the task is not recorded under is then a new attempt. */
+export const STARTED_AT_HEADER = 'x-errand-started-at';
 /** Header on a task message: the ISO time after which it must not start (it has expired). */
 export const DEADLINE_HEADER = 'x-errand-deadline';
 /** Durable queue bound to `rpc_status` (`*.status`) from which recorders keep progress. */

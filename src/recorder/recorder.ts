@@ -14,7 +14,7 @@ import type { Broker, Delivery, Disposition, EventPublisher, Subscription } from
 import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, WorkerReports } from '../store/index.ts';
 import { errorNature, isTransientError } from '../store/index.ts';
 import { createHeldBack } from './held-back.ts';
-import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, SCRIPT_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isIssuableTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
+import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, SCRIPT_HEADER, STARTED_AT_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isIssuableTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
 import type { ReplyMessage, ResultLimits, TaskError, TaskEvent, TaskStatus } from '../core/index.ts';
 
 /** Tries a message gets when its error says neither that the database is away nor that the data is bad. */
@@ -265,6 +265,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
           runId: header(delivery, RUN_HEADER), worker: header(delivery, WORKER_HEADER), lastProgress: lastProgressOf(delivery),
           cacheable: header(delivery, NO_CACHE_HEADER) !== 'true', version: header(delivery, VERSION_HEADER),
           script: scriptOf(delivery),
+          carriesStart: header(delivery, STARTED_AT_HEADER) !== null,
         });
         if (outcome.kind === 'not-recorded') throw outcome.error;
         if (outcome.kind === 'unknown-task') {

@@ -29,22 +29,27 @@ async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Re
   // `was` is the row before this update: a result for a task still queued overtook its start
   // report (a new attempt), unless it comes from the attempt the task was queued again after
   // (its worker was judged lost, yet finished): that attempt was counted already.
-  const recorded = await q.query<{ id: string; status: TaskStatus; service: string; was: TaskStatus; attempts: number; worker: string | null; run_id: string | null; progress_seq: number | null; started_at: Date; cached: boolean }>(
+  // A new attempt: a result for a task still queued (its start report overtaken or never sent),
+  // or one that carries its own start from a run other than the one the task runs under (a copy
+  // of the task went to another worker after the first was lost before its acknowledgement).
+  const newAttempt = `((old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id))
+    OR (old.status = 'running' AND u.carries_start AND u.run_id IS NOT NULL AND old.run_id IS DISTINCT FROM u.run_id))`;
+  const recorded = await q.query<{ id: string; status: TaskStatus; service: string; was: TaskStatus; attempts: number; was_attempts: number; worker: string | null; was_worker: string | null; run_id: string | null; progress_seq: number | null; started_at: Date; cached: boolean }>(
     `UPDATE task t SET status = u.status, result = u.result::json, error = u.error::jsonb, console = u.console,
        completed_at = now(), started_at = coalesce(t.started_at, now()), expires_at = now() + t.ttl,
-       attempts = CASE WHEN old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id) THEN t.attempts + 1 ELSE t.attempts END,
-       worker = CASE WHEN old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id) THEN u.worker ELSE t.worker END,
+       attempts = CASE WHEN ${newAttempt} THEN t.attempts + 1 ELSE t.attempts END,
+       worker = CASE WHEN ${newAttempt} THEN u.worker ELSE t.worker END,
        run_id = coalesce(u.run_id, t.run_id), script = coalesce(t.script, u.script)
-     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(id, status, result, error, console, run_id, worker, script),
-       (SELECT id, status, run_id, progress_seq FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE) AS old
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[]) AS u(id, status, result, error, console, run_id, worker, script, carries_start),
+       (SELECT id, status, run_id, progress_seq, attempts, worker FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE) AS old
      WHERE t.id = u.id AND old.id = t.id AND old.status IN ('queued', 'running')
-     RETURNING lpad(to_hex(t.id), 16, '0') AS id, t.status, t.service, old.status AS was, t.attempts, t.worker,
+     RETURNING lpad(to_hex(t.id), 16, '0') AS id, t.status, t.service, old.status AS was, t.attempts, old.attempts AS was_attempts, t.worker, old.worker AS was_worker,
        old.run_id, old.progress_seq, t.started_at, t.cache_key IS NOT NULL AS cached`,
     [
       tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
       tasks.map((t) => t.indexText ?? JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
       tasks.map((t) => t.console ?? null), tasks.map((t) => t.runId ?? null), tasks.map((t) => t.worker ?? null),
-      tasks.map((t) => t.script ?? null),
+      tasks.map((t) => t.script ?? null), tasks.map((t) => t.carriesStart === true),
     ],
   );
   const ended = new Map(recorded.rows.map((r) => [r.id, r]));
@@ -62,10 +67,12 @@ async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Re
       ]);
     }
     const lostAttempt = row.was === 'queued' && row.run_id !== null && row.run_id === (task.runId ?? null);
-    if (row.was === 'queued' && !lostAttempt) events.push({ taskId: task.id, service: row.service, type: 'started', data: { worker: row.worker, attempt: Number(row.attempts) } });
+    const copyRan = row.was === 'running' && Number(row.attempts) > Number(row.was_attempts);
+    if (copyRan) events.push({ taskId: task.id, service: row.service, type: 'retried', data: { attempt: Number(row.attempts), previousWorker: row.was_worker } });
+    if ((row.was === 'queued' && !lostAttempt) || copyRan) events.push({ taskId: task.id, service: row.service, type: 'started', data: { worker: row.worker, attempt: Number(row.attempts) } });
     // The result overtook the attempt's last progress report: that value is recorded first.
     const last = task.lastProgress;
-    const sameAttempt = (row.was === 'queued' && !lostAttempt) || row.run_id === null || row.run_id === (task.runId ?? null);
+    const sameAttempt = (row.was === 'queued' && !lostAttempt) || copyRan || row.run_id === null || row.run_id === (task.runId ?? null);
     if (last && sameAttempt && (row.progress_seq === null || Number(row.progress_seq) < last.seq)) {
       const snapshot = { id: task.id, service: row.service, status: 'running' as const, runId: null, attempts: 1, worker: null, progressSeq: null, startedAt: new Date(row.started_at) };
       const progress = decideProgress(snapshot, { runId: null, worker: null, seq: last.seq, value: last.value }, new Date());

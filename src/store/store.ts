@@ -82,6 +82,8 @@ export interface CompletedTask {
   version?: string | null;
   /** The script the run used, when the result carries its start (no start report was sent). */
   script?: string | null;
+  /** True when the result carries its run's start (no start report was sent): on a task running under another run, it is a new attempt. */
+  carriesStart?: boolean;
 }
 
 /**

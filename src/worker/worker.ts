@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createDeadLetters, MessageRefusedError } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
-import { buildMultipart, CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, resultFilesError, resultSizeError, NO_CACHE_HEADER, SCRIPT_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isIssuableTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
+import { buildMultipart, CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, resultFilesError, resultSizeError, NO_CACHE_HEADER, SCRIPT_HEADER, STARTED_AT_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isIssuableTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
 import type { ResultLimits, TaskError } from '../core/index.ts';
 import type { Outcome, ServiceDefinition, StopReason } from './executor.ts';
 import { stoppedOutcome } from './executor.ts';
@@ -257,7 +257,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         return 'requeue';
       }
     }
-    const startHeaders = (): Record<string, unknown> => (startReported || script === undefined ? {} : { [SCRIPT_HEADER]: script });
+    const startedAt = new Date().toISOString();
+    const startHeaders = (): Record<string, unknown> => (startReported ? {} : { [STARTED_AT_HEADER]: startedAt, ...(script === undefined ? {} : { [SCRIPT_HEADER]: script }) });
     const run = runStarted(service, delivery, taskId, runId, controller, reply, startHeaders)
       .catch((err: unknown): boolean => { log.error({ taskId, err: (err as Error).message }, 'task run failed unexpectedly'); return false; })
       .finally(() => {

@@ -278,7 +278,7 @@ await describeEachBackend('result cache (store)', (kind) => {
 
   test('each submission is recorded as one queued task with the key, and nothing is half-written on a bad row', async () => {
     const key = freshKey();
-    await assert.rejects(backend.store.submitCached(newTask({ input: '{"x": "\\u0000"}' }), claimFor(key)));
+    await assert.rejects(backend.store.submitCached(newTask({ ttl: '999999999 years' }), claimFor(key))); // an interval PostgreSQL refuses
     assert.equal(await entryCount(key), 0);
     const ok = await submit(key);
     assert.equal(ok.kind, 'queued');

@@ -101,4 +101,26 @@ await describeEachBackend('start reports', (kind) => {
     await eventually(async () => (await backend.store.getTask(id))?.status === 'done', 'the task done');
     assert.deepEqual(spy.replies.filter((r) => r.taskId === id).map((r) => r.type ?? 'result'), [STARTED_TYPE, 'result']);
   });
+
+  test('a copy of a task whose first worker was lost before acknowledging it is recorded as a new attempt', async () => {
+    // A first worker took the task and its start was recorded, then it died before its
+    // acknowledgement reached the broker: the message is still queued, and the task running.
+    const quick = service('copied-start', (input) => input, 2);
+    // No worker runs the service yet: a server that queues for any name takes the task.
+    const open = await startStack(backend, { recorder: false, nodeId: 7, settings: { allowUnknownServices: true } });
+    const posted = await postTask(open.baseUrl, 'copied-start', { n: 5 }).finally(() => open.close());
+    assert.equal(posted.response.status, 201, JSON.stringify(posted.json));
+    const id = posted.json.id as string;
+    await eventually(async () => (await backend.store.getTask(id))?.status === 'queued' && (await backend.broker.queueStats('copied-start'))?.messages === 1, 'the task queued');
+    await backend.store.markStarted([{ id, worker: 'lost-worker', runId: 'lost-run' }]);
+    // The copy goes to a live worker and ends before its start report is due.
+    worker = await startWorker({ broker: backend.broker, services: [quick], logger: testLogger, startReportAfterMs: 60_000 });
+    const task = await eventually(async () => { const t = await backend.store.getTask(id); return t?.status === 'done' && t; }, 'the copy done');
+    assert.equal(task.attempts, 2);
+    assert.equal(task.worker, worker.id);
+    const events = await eventsOf(id);
+    assert.deepEqual(events.map((e) => e.type), ['queued', 'started', 'retried', 'started', 'done']);
+    assert.deepEqual(events[2]!.data, { attempt: 2, previousWorker: 'lost-worker' });
+    assert.deepEqual(events[3]!.data, { worker: worker.id, attempt: 2 });
+  });
 });

@@ -69,6 +69,19 @@ await describeEachBackend('start reports', (kind) => {
     assert.equal(await script.text(), 'quick <- function(params) params');
   });
 
+  test('a script too large for a header goes in a start report sent before the run, even for a quick task', async () => {
+    const spy = replyRecorder(backend.broker);
+    const big = service('big-script', (input) => input, 1);
+    const source = `# ${'x'.repeat(40 * 1024)}\nbig <- function(params) params`;
+    big.executor.script = () => source;
+    worker = await startWorker({ broker: spy.broker, services: [big], logger: testLogger, startReportAfterMs: 60_000 });
+    const { json } = await postTask(stack.baseUrl, 'big-script', { n: 6 });
+    const id = json.id as string;
+    await eventually(async () => (await backend.store.getTask(id))?.status === 'done', 'the task done');
+    assert.deepEqual(spy.replies.filter((r) => r.taskId === id).map((r) => r.type ?? 'result'), [STARTED_TYPE, 'result']);
+    assert.equal(await (await fetch(`${stack.baseUrl}/task/${id}/script`)).text(), source);
+  });
+
   test('a task still running when its start is due reports it, and shows running before it ends', async () => {
     const spy = replyRecorder(backend.broker);
     const held = gate('slow-start');

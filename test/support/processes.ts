@@ -104,3 +104,13 @@ export async function serveAddressArgs(): Promise<string[]> {
   const port = await freePort();
   return ['--port', String(port), '--public-url', `http://127.0.0.1:${port}`];
 }
+
+/** True while a process with this pid exists (signal 0 checks without sending anything). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -16,6 +16,7 @@ import type { Outcome, ServiceDefinition, StopReason, TaskRun } from '../../src/
 import { createCommandExecutor, loadServiceDir } from '../../src/worker/index.ts';
 import { testLogger } from '../support/backends.ts';
 import { eventually } from '../support/wait.ts';
+import { alive } from '../support/processes.ts';
 
 const COMMANDS = fileURLToPath(new URL('../fixtures/commands/', import.meta.url));
 const WORDCOUNT = fileURLToPath(new URL('../../services/wordcount/', import.meta.url));
@@ -31,10 +32,6 @@ function task(service: string, input: unknown, signal = new AbortController().si
 
 const failed = (o: Outcome) => { assert.equal(o.status, 'failed', JSON.stringify(o)); return (o as Extract<Outcome, { status: 'failed' }>).error; };
 const done = (o: Outcome) => { assert.equal(o.status, 'done', JSON.stringify(o)); return o as Extract<Outcome, { status: 'done' }>; };
-
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-}
 
 /** The pids.sh fixture: records its pid and its child's in `pidFile`. */
 function pidsExecutor(pidFile: string) {

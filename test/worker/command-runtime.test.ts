@@ -10,6 +10,7 @@ import type { Outcome, StopReason, TaskRun } from '../../src/worker/index.ts';
 import { createCommandExecutor } from '../../src/worker/index.ts';
 import { testLogger } from '../support/backends.ts';
 import { eventually } from '../support/wait.ts';
+import { alive } from '../support/processes.ts';
 
 const FOLDER = fileURLToPath(new URL('../fixtures/commands/', import.meta.url));
 
@@ -20,10 +21,6 @@ function runWith(behaviour: string, input: unknown = {}, signal = new AbortContr
 }
 
 const failed = (o: Outcome) => (o as Extract<Outcome, { status: 'failed' }>).error;
-
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-}
 
 test('the input arrives on stdin and the JSON on stdout is the result; empty stdout is null', async () => {
   assert.deepEqual(await runWith('echo', { a: [1, 'x'] }), { status: 'done', index: { a: [1, 'x'] }, files: [] });

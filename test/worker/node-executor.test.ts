@@ -14,6 +14,7 @@ import { NodeLoadError, startNodePool } from '../../src/worker/executors/node.ts
 import type { NodeExecutor } from '../../src/worker/executors/node.ts';
 import { testLogger } from '../support/backends.ts';
 import { eventually } from '../support/wait.ts';
+import { alive } from '../support/processes.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/node/', import.meta.url));
 const CANCELED: StopReason = { code: 'canceled', message: 'the task was canceled' };
@@ -35,14 +36,6 @@ function task(input: unknown, signal = new AbortController().signal, progress: (
   return { taskId: `00000000000001${(next++).toString(16).padStart(2, '0')}`, service: 'probe', input, signal, progress };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Runs a task and stops it once it is running in its process (it reports `{pid}` as progress). */
 async function stopWhileRunning(executor: NodeExecutor, input: unknown, reason: StopReason): Promise<{ outcome: Outcome; pid: number; progress: unknown[] }> {

@@ -19,6 +19,7 @@ import type { ProcessPool } from '../../src/worker/executors/process-pool.ts';
 import { testLogger } from '../support/backends.ts';
 import { describeWithR } from '../support/r.ts';
 import { eventually } from '../support/wait.ts';
+import { alive } from '../support/processes.ts';
 
 const NODE_FIXTURES = fileURLToPath(new URL('../fixtures/node/', import.meta.url));
 const R_FIXTURES = fileURLToPath(new URL('../fixtures/r/', import.meta.url));
@@ -63,14 +64,6 @@ function where(outcome: Outcome): Where {
   return (outcome as Extract<Outcome, { status: 'done' }>).index as Where;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const sorted = (pids: Iterable<number>): number[] => [...pids].sort((a, b) => a - b);
 

@@ -13,6 +13,7 @@ import type { RExecutor } from '../../src/worker/executors/r/index.ts';
 import { testLogger } from '../support/backends.ts';
 import { describeWithR } from '../support/r.ts';
 import { eventually } from '../support/wait.ts';
+import { alive } from '../support/processes.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/r/', import.meta.url));
 
@@ -29,14 +30,6 @@ function task(input: unknown, signal = new AbortController().signal, progress: u
 /** What the probe's `meet` action reports: whether the other task arrived, and its process and times. */
 interface Meeting { met: boolean; pid: number; started: number; ended: number }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 void describeWithR('R runtime', () => {
   let r: RExecutor;

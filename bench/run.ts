@@ -9,6 +9,7 @@
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { promisify, parseArgs } from 'node:util';
 import { amqpUrlOf, databaseUrlOf, dropDatabase, measureErrand, migrateWithKey, resetVhost } from './errand.ts';
 import type { ErrandTarget, Load, RMeasures } from './errand.ts';
@@ -27,7 +28,8 @@ const HELP = `npm run bench -- [options]
   --worker-concurrency K  64     Errand's worker concurrency (and the peers')
   --runs R                3      rounds; each round runs every system once, in turn
   --peers DIR             ../shared/bench-peers beside the repository (the main checkout's, from a worktree)
-  --no-peers                     Errand alone
+  --no-peers                     Errand alone (and the floor, unless --no-floor)
+  --no-floor                     leave out the floor: Errand's guarantees from the raw clients, no Errand code (bench/floor/)
   --history N                    also run Errand against a database holding N finished tasks and their events
   --no-empty                     with --history: skip the runs on an empty database
   --history-batch B       100000 tasks per transaction of the fill
@@ -46,6 +48,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     peers: { type: 'string' },
     'no-peers': { type: 'boolean', default: false },
+    'no-floor': { type: 'boolean', default: false },
     history: { type: 'string' },
     'no-empty': { type: 'boolean', default: false },
     'history-batch': { type: 'string', default: '100000' },
@@ -100,6 +103,17 @@ async function peerSystems(): Promise<System[]> {
   return systems;
 }
 
+/**
+ * The floor (bench/floor/): what any system keeping Errand's guarantees must do, from the raw
+ * clients with no Errand code, driven like a peer. Errand against it shows what Errand's own code
+ * costs; the floor against a peer shows what the guarantees cost.
+ */
+function floorSystems(): System[] {
+  if (values['no-floor']) { note('floor: left out (--no-floor)'); return []; }
+  const folder = join(CHECKOUT, 'bench', 'floor');
+  return [{ name: 'floor', run: async () => ({ result: await measurePeer('floor', folder, load) }) }];
+}
+
 const rResults: RMeasures[] = [];
 const rNodeP50: number[] = [];
 
@@ -121,6 +135,7 @@ function errandSystem(name: string, vhost: string, target: () => Promise<ErrandT
 async function main(): Promise<void> {
   console.log(`errand bench: ${load.tasks} tasks, ${load.clients} clients, ${load.latencyTasks} latency tasks, worker concurrency ${load.workerConcurrency}, ${RUNS} run${RUNS === 1 ? '' : 's'}${HISTORY ? `, history ${HISTORY}` : ''}; ${cpus().length} cores, node ${process.version}, checkout ${CHECKOUT}`);
   const peers = await peerSystems();
+  const floors = floorSystems();
   const withR = values.r || (!values['no-r'] && peers.length === 0 && HISTORY === undefined);
   if (!withR && !values['no-r']) note('R measures: off (default when peers or history are compared; --r turns them on)');
   const errands: System[] = [];
@@ -138,7 +153,7 @@ async function main(): Promise<void> {
     const target = { databaseUrl: databaseUrlOf(name), amqpUrl: amqpUrlOf(NAME), apiKey: history.apiKey };
     errands.push(errandSystem('errand-history', NAME, async () => target, withR && errands.length === 0));
   }
-  const systems = [...errands, ...peers];
+  const systems = [...errands, ...floors, ...peers];
   const results = new Map<string, RunResult[]>(systems.map((s) => [s.name, []]));
   for (let round = 1; round <= RUNS; round++) {
     for (const system of systems) {
@@ -151,7 +166,8 @@ async function main(): Promise<void> {
   const summaries = systems.map((s) => summarise(s.name, results.get(s.name)!));
   const byName = new Map(summaries.map((s) => [s.name, s]));
   const ratios: Ratio[] = [];
-  for (const e of errands) for (const p of peers) ratios.push(ratio(byName.get(e.name)!, byName.get(p.name)!));
+  for (const e of errands) for (const p of [...floors, ...peers]) ratios.push(ratio(byName.get(e.name)!, byName.get(p.name)!));
+  for (const f of floors) for (const p of peers) ratios.push(ratio(byName.get(f.name)!, byName.get(p.name)!));
   if (byName.has('errand') && byName.has('errand-history')) ratios.push(ratio(byName.get('errand-history')!, byName.get('errand')!));
   console.log(`\n${summaryTables(summaries, ratios)}`);
   // Each round ran both systems back to back: its own ratio shows whether the medians' holds round by round.

@@ -71,7 +71,7 @@ export async function migrateWithKey(databaseUrl: string): Promise<string> {
   return key.output().trim().split('\n').at(-1)!;
 }
 
-async function startRoles(target: ErrandTarget, workerConcurrency: number): Promise<{ base: string; worker: RunningErrand; serve: RunningErrand; recorder: RunningErrand }> {
+export async function startRoles(target: ErrandTarget, workerConcurrency: number): Promise<{ base: string; worker: RunningErrand; serve: RunningErrand; recorder: RunningErrand }> {
   const common = ['--database-url', target.databaseUrl, '--amqp-url', target.amqpUrl, '--log-level', 'warn'];
   const worker = spawnErrand(['worker', '--amqp-url', target.amqpUrl, '--services', SERVICES, '--concurrency', String(workerConcurrency), '--log-level', 'info']);
   await worker.waitForLog((l) => l.msg === 'errand worker running');

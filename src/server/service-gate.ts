@@ -1,7 +1,9 @@
 /**
  * Decides whether a submission's service is known, checks its input against the service's schema,
  * and tells whether anyone consumes it, without a broker round trip per request (queue figures
- * are looked up once per service per second, shared by concurrent requests).
+ * are looked up once per service per second, shared by concurrent requests). A figure a little
+ * older than that is used while a fresh one is fetched in the background, so that no submission
+ * waits on the broker for it; one much older (STALE_LIMIT) is waited for.
  *
  * Known means: a worker announced it (or did recently: see registry.ts), or its queue has a
  * consumer that does not announce (a Patavi worker). Patavi's behaviour, queueing for any name,
@@ -25,12 +27,20 @@ export interface GateOptions {
   cacheMs?: number;
   /** How long a queue once seen with a consumer stays known after its consumers left. */
   retainMs?: number;
+  now?: () => number;
 }
+
+/** Figures older than this many cacheMs are not served while they are refreshed: the caller waits for fresh ones. */
+const STALE_LIMIT = 5;
+
+/** One lookup of a queue's figures, and its answer once it came. */
+interface Lookup { at: number; lookup: Promise<QueueStats | undefined>; answer?: { stats: QueueStats | undefined }; refreshing?: boolean }
 
 export function createServiceGate(broker: Broker, registry: ServiceRegistry, options: GateOptions): ServiceGate {
   const cacheMs = options.cacheMs ?? 1000;
   const retainMs = options.retainMs ?? 60 * 60_000;
-  const cache = new Map<string, { at: number; lookup: Promise<QueueStats | undefined> }>();
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, Lookup>();
   // Services served by workers that do not announce (Patavi's), when last seen consumed.
   const consumedAt = new Map<string, number>();
 
@@ -42,13 +52,33 @@ export function createServiceGate(broker: Broker, registry: ServiceRegistry, opt
     return { messages: 0, consumers: 0 };
   }
 
+  function start(name: string, declare: boolean): Lookup {
+    const entry: Lookup = { at: now(), lookup: lookup(name, declare) };
+    entry.lookup.then((stats) => { entry.answer = { stats }; }, () => undefined);
+    return entry;
+  }
+
+  /** Replaces `stale` with a fresh lookup once that one answers; a failed one leaves the next caller to wait for its own. */
+  function refresh(name: string, declare: boolean, stale: Lookup): void {
+    if (stale.refreshing) return;
+    stale.refreshing = true;
+    const fresh = start(name, declare);
+    fresh.lookup.then(
+      () => { if (cache.get(name) === stale) cache.set(name, fresh); },
+      () => { if (cache.get(name) === stale) cache.delete(name); },
+    );
+  }
+
   return {
     async admit(name) {
       const registered = registry.service(name);
       const declare = registered !== undefined || options.allowUnknownServices;
       let entry = cache.get(name);
-      if (!entry || Date.now() - entry.at >= cacheMs) {
-        entry = { at: Date.now(), lookup: lookup(name, declare) };
+      const age = entry ? now() - entry.at : Infinity;
+      if (entry?.answer && age >= cacheMs && age < cacheMs * STALE_LIMIT) {
+        refresh(name, declare, entry);
+      } else if (!entry || age >= cacheMs) {
+        entry = start(name, declare);
         cache.set(name, entry);
       }
       const forget = (): void => { if (cache.get(name) === entry) cache.delete(name); };
@@ -63,8 +93,8 @@ export function createServiceGate(broker: Broker, registry: ServiceRegistry, opt
         forget();
         stats = await lookup(name, true);
       }
-      if (stats && stats.consumers > 0) consumedAt.set(name, Date.now());
-      const consumedRecently = Date.now() - (consumedAt.get(name) ?? -Infinity) <= retainMs;
+      if (stats && stats.consumers > 0) consumedAt.set(name, now());
+      const consumedRecently = now() - (consumedAt.get(name) ?? -Infinity) <= retainMs;
       if (registered || options.allowUnknownServices || consumedRecently) {
         return { consumers: stats?.consumers ?? 0, service: registered };
       }

@@ -6,11 +6,11 @@ import { canBeIssued, taskIdToDecimal } from '../core/index.ts';
 import type { EventFilter, EventType, NewEvent, TaskEvent } from '../core/index.ts';
 import type { SqlQueryable } from './sql-client.ts';
 
-interface EventRow { id: string; task_id: string; service: string; type: EventType; data: unknown; at: Date; owner: string | null }
+export interface EventRow { id: string; task_id: string; service: string; type: EventType; data: unknown; at: Date; owner: string | null }
 
-const EVENT_COLUMNS = `id::text AS id, lpad(to_hex(task_id), 16, '0') AS task_id, service, type, data, at, principal AS owner`;
+export const EVENT_COLUMNS = `id::text AS id, lpad(to_hex(task_id), 16, '0') AS task_id, service, type, data, at, principal AS owner`;
 
-function toEvent(row: EventRow): TaskEvent {
+export function toEvent(row: EventRow): TaskEvent {
   return { id: Number(row.id), taskId: row.task_id, service: row.service, type: row.type, data: row.data, at: new Date(row.at), owner: row.owner };
 }
 

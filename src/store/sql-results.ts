@@ -7,7 +7,8 @@ import { decideProgress, failureIndex, taskIdToDecimal } from '../core/index.ts'
 import type { NewEvent, TaskEvent, TaskStatus } from '../core/index.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 import { isTransientError } from './sql-errors.ts';
-import { appendEvents } from './sql-events.ts';
+import { appendEvents, EVENT_COLUMNS, toEvent } from './sql-events.ts';
+import type { EventRow } from './sql-events.ts';
 import { settleCacheEntries } from './sql-result-cache.ts';
 import { HEX_ID } from './sql-task-rows.ts';
 import type { CompletedTask, CompletionOutcome } from './store.ts';
@@ -84,6 +85,64 @@ async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Re
   return new Map(recorded.rows.map((r) => [r.id, { status: r.status, events: written.filter((e) => e.taskId === r.id) }]));
 }
 
+/**
+ * The common case in ONE autocommit statement: results without files or a last progress report,
+ * for tasks that do not cache. The task rows and their events (retried, started, done or failed,
+ * decided in SQL exactly as completeRows decides them in code) are written together, the events
+ * numbered last (sql-events.ts), so a short task costs the recorder one round trip instead of
+ * four (BEGIN, update, events, COMMIT). Tasks it does not end (already ended, unknown, caching)
+ * are left to completeRows, which answers for them as before.
+ */
+async function completeSimpleRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Recorded> {
+  // Same row lookup as completeRows: by id only, the status test on the locked copy.
+  const newAttempt = `((old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id))
+    OR (old.status = 'running' AND u.carries_start AND u.run_id IS NOT NULL AND old.run_id IS DISTINCT FROM u.run_id))`;
+  const rows = await q.query<EventRow>(
+    `WITH u AS (
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[])
+         WITH ORDINALITY AS u(id, status, result, error, console, run_id, worker, script, carries_start, ord)),
+     old AS (SELECT id, status, run_id, attempts, worker, cache_key FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE),
+     ended AS (
+       UPDATE task t SET status = u.status, result = u.result::json, error = u.error::jsonb, console = u.console,
+         completed_at = now(), started_at = coalesce(t.started_at, now()), expires_at = now() + t.ttl,
+         attempts = CASE WHEN ${newAttempt} THEN t.attempts + 1 ELSE t.attempts END,
+         worker = CASE WHEN ${newAttempt} THEN u.worker ELSE t.worker END,
+         run_id = coalesce(u.run_id, t.run_id), script = coalesce(t.script, u.script)
+       FROM u, old
+       WHERE t.id = u.id AND old.id = t.id AND old.status IN ('queued', 'running') AND old.cache_key IS NULL
+       RETURNING t.id, t.service, t.principal, t.status, t.attempts, t.worker, u.ord, u.run_id AS new_run_id, u.error,
+         old.status AS was, old.attempts AS was_attempts, old.worker AS was_worker, old.run_id AS old_run_id),
+     e AS (
+       SELECT id, service, principal, ord, 1 AS k, 'retried' AS type, jsonb_build_object('attempt', attempts, 'previousWorker', was_worker) AS data
+         FROM ended WHERE was = 'running' AND attempts > was_attempts
+       UNION ALL
+       SELECT id, service, principal, ord, 2, 'started', jsonb_build_object('worker', worker, 'attempt', attempts)
+         FROM ended WHERE (was = 'queued' AND NOT (old_run_id IS NOT NULL AND old_run_id = new_run_id)) OR (was = 'running' AND attempts > was_attempts)
+       UNION ALL
+       SELECT id, service, principal, ord, 3, CASE WHEN status = 'done' THEN 'done' ELSE 'failed' END,
+         CASE WHEN error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('error', error::jsonb) END
+         FROM ended),
+     taken AS (UPDATE event_log SET last_id = last_id + (SELECT count(*) FROM e) RETURNING last_id - (SELECT count(*) FROM e) AS before)
+     INSERT INTO task_event (id, task_id, service, type, data, at, principal)
+     SELECT taken.before + row_number() OVER (ORDER BY e.ord, e.k), e.id, e.service, e.type, e.data, now(), e.principal FROM taken, e
+     RETURNING ${EVENT_COLUMNS}`,
+    [
+      tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
+      tasks.map((t) => t.indexText ?? JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
+      tasks.map((t) => t.console ?? null), tasks.map((t) => t.runId ?? null), tasks.map((t) => t.worker ?? null),
+      tasks.map((t) => t.script ?? null), tasks.map((t) => t.carriesStart === true),
+    ],
+  );
+  const recorded: Recorded = new Map();
+  for (const event of rows.rows.map(toEvent).sort((a, b) => a.id - b.id)) {
+    const entry = recorded.get(event.taskId) ?? { status: 'done' as TaskStatus, events: [] };
+    entry.events.push(event);
+    if (event.type === 'done' || event.type === 'failed') entry.status = event.type;
+    recorded.set(event.taskId, entry);
+  }
+  return recorded;
+}
+
 /** A result PostgreSQL refuses (say, a NUL character in a string) fails its task instead of blocking the queue. */
 function unstorable(task: CompletedTask, err: unknown): CompletedTask {
   const error = { code: 'invalid_result', message: `the result could not be stored: ${messageOf(err)}` };
@@ -139,11 +198,23 @@ export async function completeTasks(db: SqlClient, tasks: CompletedTask[]): Prom
   // The first result of a task in this batch wins, as the first across batches does.
   const firsts = new Map<string, CompletedTask>();
   for (const task of tasks) if (!firsts.has(task.id)) firsts.set(task.id, task);
-  const unique = [...firsts.values()];
+  const all = [...firsts.values()];
+  // The common case first, in one statement; what it did not end goes the general way below.
+  const simple = all.filter((t) => t.files.length === 0 && !t.lastProgress);
+  let recordedSimply: Recorded = new Map();
+  if (simple.length > 0) {
+    try {
+      recordedSimply = await completeSimpleRows(db, simple);
+    } catch (err) {
+      if (isTransientError(err)) throw err;
+      // A row at fault (a result PostgreSQL refuses, say): the general way finds which.
+    }
+  }
+  const unique = all.filter((t) => !recordedSimply.has(t.id));
   let recorded: Recorded;
   const notRecorded = new Map<string, { failed: Error; transient: boolean }>();
   try {
-    recorded = await db.transaction((tx) => completeRows(tx, unique));
+    recorded = unique.length === 0 ? new Map() : await db.transaction((tx) => completeRows(tx, unique));
   } catch (err) {
     // The database is away: the whole batch waits. Otherwise a row is at fault, and only it may fail.
     if (isTransientError(err) || unique.length === 0) throw err;
@@ -154,6 +225,7 @@ export async function completeTasks(db: SqlClient, tasks: CompletedTask[]): Prom
       else notRecorded.set(task.id, one);
     }
   }
+  recordedSimply.forEach((result, id) => recorded.set(id, result));
   const others = unique.filter((t) => !recorded.has(t.id) && !notRecorded.has(t.id)).map((t) => taskIdToDecimal(t.id));
   const existing = new Map<string, TaskStatus>();
   if (others.length > 0) {

@@ -476,7 +476,7 @@ function callbackFlags(get: (name: SingleOptionName) => string | undefined, getL
   return {
     callbackHosts,
     ...(secret !== undefined ? { callbackSecret: secret } : {}),
-    callbackMaxAttempts: integer(get('callback-max-attempts') ?? '10', 'callback-max-attempts', 1, 100),
+    callbackMaxAttempts: integer(get('callback-max-attempts') ?? '12', 'callback-max-attempts', 1, 100),
     callbackBaseDelayMs,
     callbackMaxDelayMs,
     callbackTimeoutMs: integer(get('callback-timeout') ?? '10000', 'callback-timeout', 1, 600_000),
@@ -732,7 +732,7 @@ Options (flag, then environment variable, then default):
   --callback-hosts H[,H]  ERRAND_CALLBACK_HOSTS    none: tasks may name no callback URL; hosts they may (host, host:port, http://host:port for plain http; repeatable)
   --callback-allow-private ERRAND_CALLBACK_ALLOW_PRIVATE false: callback host names must resolve to public addresses (IP entries and localhost excepted)
   --callback-secret S     ERRAND_CALLBACK_SECRET   none (required with --callback-hosts): signs every callback (Errand-Signature, HMAC-SHA256); 32 random bytes
-  --callback-max-attempts N ERRAND_CALLBACK_MAX_ATTEMPTS 10: attempts per callback, the first included
+  --callback-max-attempts N ERRAND_CALLBACK_MAX_ATTEMPTS 12: attempts per callback, the first included
   --callback-base-delay MS ERRAND_CALLBACK_BASE_DELAY 5000: wait after the first failed attempt; doubled after each
   --callback-max-delay MS ERRAND_CALLBACK_MAX_DELAY 3600000: longest wait between attempts
   --callback-timeout MS   ERRAND_CALLBACK_TIMEOUT  10000: an attempt without an answer (its headers) within this fails

@@ -22,7 +22,7 @@ function refusal(argv: string[], env: Record<string, string> = {}): { field: str
 test('off by default: no host, so servers refuse callbacks and recorders deliver none', () => {
   const { config } = readConfig(serve, {});
   assert.deepEqual(config.callbackHosts, { hosts: [], allowPrivate: false });
-  assert.deepEqual([config.callbackMaxAttempts, config.callbackBaseDelayMs, config.callbackMaxDelayMs, config.callbackTimeoutMs, config.callbackPollIntervalMs, config.callbackConcurrency], [10, 5000, 3_600_000, 10_000, 1000, 16]);
+  assert.deepEqual([config.callbackMaxAttempts, config.callbackBaseDelayMs, config.callbackMaxDelayMs, config.callbackTimeoutMs, config.callbackPollIntervalMs, config.callbackConcurrency], [12, 5000, 3_600_000, 10_000, 1000, 16]);
   assert.deepEqual(callbackSettings(config), {});
   assert.deepEqual(serverSettings(config).callbackHosts, { hosts: [], allowPrivate: false });
 });

@@ -14,7 +14,7 @@ import type { Backend } from '../support/backends.ts';
 import { countTasks, describeEachBackend, testLogger } from '../support/backends.ts';
 import { startReceiver, verifyErrandSignature } from '../support/receiver.ts';
 import type { Receiver } from '../support/receiver.ts';
-import { echo } from '../support/services.ts';
+import { echo, service } from '../support/services.ts';
 import { startStack } from '../support/stack.ts';
 import type { Stack } from '../support/stack.ts';
 import { eventually } from '../support/wait.ts';
@@ -44,8 +44,8 @@ await describeEachBackend('completion callbacks', (kind) => {
   };
   const stopDeliverers = async () => { await Promise.all(delivering.splice(0).map((d) => d.stop())); };
 
-  const submit = async (callback: string | string[], input: unknown = { n: 1 }) => {
-    const query = new URLSearchParams({ service: 'echo' });
+  const submit = async (callback: string | string[], input: unknown = { n: 1 }, name = 'echo') => {
+    const query = new URLSearchParams({ service: name });
     for (const c of [callback].flat()) query.append('callback', c);
     const response = await fetch(`${stack.baseUrl}/task?${query}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(input) });
     return { status: response.status, body: (await response.json()) as any };
@@ -62,7 +62,8 @@ await describeEachBackend('completion callbacks', (kind) => {
     trap = await startReceiver();
     receiver.redirectTo = trap.url('/trap');
     allowed = [`127.0.0.1:${receiver.port}`, `http://${NAMED}:${receiver.port}`];
-    stack = await startStack(backend, { services: [echo()], settings: { callbackHosts: parseCallbackHosts(allowed) } });
+    const cached = service('cached', (input) => input, 2, { cache: { enabled: true, lifetime: 'PT1H', shared: false } });
+    stack = await startStack(backend, { services: [echo(), cached], settings: { callbackHosts: parseCallbackHosts(allowed) } });
   });
   after(async () => {
     await stopDeliverers();
@@ -229,5 +230,21 @@ await describeEachBackend('completion callbacks', (kind) => {
     assert.deepEqual(task.callbacks.map((c: any) => [c.url, c.state, c.attempts.length]), [[receiver.url('/ok'), 'delivered', 1], [receiver.url('/ok?second'), 'delivered', 1]]);
     assert.equal(receiver.forTask(first.body.id).length, 2);
     assert.equal(await backend.store.addCallback('7fffffffffffffff', receiver.url('/ok')), false, 'no such task');
+  });
+
+  test('a submission the result cache answers with an ended task: that task gets the callback too, delivered at once', async (t) => {
+    t.after(stopDeliverers);
+    deliverer();
+    const first = await submit(receiver.url('/ok?first'), { n: 42 }, 'cached');
+    await settled(first.body.id);
+    const hit = await submit(receiver.url('/ok?hit'), { n: 42 }, 'cached');
+    assert.equal(hit.status, 201);
+    assert.equal(hit.body.cache.status, 'hit');
+    assert.equal(hit.body.id, first.body.id);
+    assert.deepEqual(hit.body.callbacks.map((c: any) => c.url), [receiver.url('/ok?first'), receiver.url('/ok?hit')]);
+    assert.equal(hit.body.callbacks[0].state, 'delivered');
+    const task = await settled(first.body.id);
+    assert.deepEqual(task.callbacks.map((c: any) => c.state), ['delivered', 'delivered']);
+    assert.deepEqual(receiver.forTask(first.body.id).map((r) => r.path), ['/ok', '/ok']);
   });
 });

@@ -18,6 +18,8 @@ CREATE TABLE task_callback (
   created_at   timestamptz NOT NULL DEFAULT now(),
   UNIQUE (task_id, url)                             -- one delivery per task and URL; also the cascade's index
 );
+-- The callbacks still to deliver, by when they are due: delivered and failed ones are not in it.
+CREATE INDEX task_callback_due ON task_callback (next_at) WHERE state = 'pending';
 
 -- Every attempt, begun and ended: at is when it began, status_code or error how it ended (both
 -- NULL while it runs, or when its deliverer stopped during it), retry_at when the next one is due.

@@ -38,6 +38,8 @@ export interface CallbackDeliveryOptions extends CallbackSettings {
   logger: Logger;
   /** The base of the links in the description (--public-url), as GET /task/:id gives them. */
   publicUrl: string;
+  /** How long a claim lasts (default: the timeout plus LEASE_MARGIN_MS); tests shorten it. */
+  leaseMs?: number;
 }
 
 export interface CallbackDelivery {
@@ -112,7 +114,7 @@ export function startCallbackDelivery(options: CallbackDeliveryOptions): Callbac
   async function claimDue(): Promise<number> {
     const free = options.concurrency - inFlight.size;
     if (stopped || free <= 0) return 0;
-    const claims = await store.claimCallbacks(free, options.timeoutMs + LEASE_MARGIN_MS, options.retry.maxAttempts);
+    const claims = await store.claimCallbacks(free, options.leaseMs ?? options.timeoutMs + LEASE_MARGIN_MS, options.retry.maxAttempts);
     more = claims.length === free;
     for (const claim of claims) begin(claim);
     return claims.length;

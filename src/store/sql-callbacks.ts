@@ -13,7 +13,7 @@ import type { SqlClient, SqlQueryable } from './sql-client.ts';
 import type { CallbackAttemptEnd, Callbacks, ClaimedCallback, TaskCallback } from './store.ts';
 
 /** What an attempt whose deliverer stopped during it (no outcome was ever recorded) says. */
-export const INTERRUPTED_ATTEMPT = 'interrupted: the deliverer stopped during the attempt';
+export const INTERRUPTED_ATTEMPT = 'interrupted: no outcome was recorded (its deliverer stopped, or lost the database)';
 
 interface CallbackRow {
   id: string; url: string; state: TaskCallback['state']; next_at: Date;

@@ -10,6 +10,9 @@ import { parseCallbackHosts, taskIdToDecimal } from '../../src/core/index.ts';
 import type { CallbackRetryPolicy } from '../../src/core/index.ts';
 import { startCallbackDelivery } from '../../src/recorder/index.ts';
 import type { CallbackDelivery, Resolver } from '../../src/recorder/index.ts';
+import { FlakeIdGenerator } from '../../src/core/index.ts';
+import { createApp } from '../../src/server/index.ts';
+import type { Store } from '../../src/store/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { countTasks, describeEachBackend, testLogger } from '../support/backends.ts';
 import { startReceiver, verifyErrandSignature } from '../support/receiver.ts';
@@ -32,9 +35,9 @@ await describeEachBackend('completion callbacks', (kind) => {
   const toLoopback: Resolver = async () => [{ address: '127.0.0.1', family: 4 }];
   let allowed: string[];
 
-  const deliverer = (retry: Partial<CallbackRetryPolicy> = {}, extra: { timeoutMs?: number; allowPrivate?: boolean } = {}): CallbackDelivery => {
+  const deliverer = (retry: Partial<CallbackRetryPolicy> = {}, extra: { timeoutMs?: number; allowPrivate?: boolean; store?: Store; leaseMs?: number } = {}): CallbackDelivery => {
     const delivery = startCallbackDelivery({
-      store: backend.store, logger: testLogger, publicUrl: stack.baseUrl, secret: SECRET,
+      store: extra.store ?? backend.store, logger: testLogger, ...(extra.leaseMs !== undefined ? { leaseMs: extra.leaseMs } : {}), publicUrl: stack.baseUrl, secret: SECRET,
       allowlist: parseCallbackHosts(allowed, extra.allowPrivate ?? false),
       retry: { maxAttempts: 5, baseDelayMs: 20, maxDelayMs: 1000, ...retry },
       timeoutMs: extra.timeoutMs ?? 10_000, pollIntervalMs: 20, concurrency: 4, userAgent: 'errand/test', resolve: toLoopback,
@@ -214,7 +217,7 @@ await describeEachBackend('completion callbacks', (kind) => {
     const task = await settled(submitted.id);
     assert.equal(task.callbacks[0].state, 'delivered');
     assert.deepEqual(task.callbacks[0].attempts.map((a: any) => [a.attempt, a.statusCode ?? null, a.error ?? null]), [
-      [1, null, 'interrupted: the deliverer stopped during the attempt'], [2, 200, null],
+      [1, null, 'interrupted: no outcome was recorded (its deliverer stopped, or lost the database)'], [2, 200, null],
     ]);
     assert.deepEqual(receiver.forTask(submitted.id).map((r) => r.attempt), [2], 'delivered once');
   });
@@ -246,5 +249,37 @@ await describeEachBackend('completion callbacks', (kind) => {
     const task = await settled(first.body.id);
     assert.deepEqual(task.callbacks.map((c: any) => c.state), ['delivered', 'delivered']);
     assert.deepEqual(receiver.forTask(first.body.id).map((r) => r.path), ['/ok', '/ok']);
+  });
+
+  test('a database that fails while a callback is added: 503, and the task is not kept', async () => {
+    const before = await countTasks(backend);
+    const failing: Store = { ...backend.store, addCallback: () => Promise.reject(new Error('Connection terminated unexpectedly')) };
+    const app = await createApp({ store: failing, broker: backend.broker, ids: new FlakeIdGenerator(4), logger: testLogger, settings: { bodyLimit: 1 << 20, maxJsonDepth: 64, allowUnknownServices: false, callbackHosts: parseCallbackHosts(allowed) } });
+    try {
+      const response = await app.inject({ method: 'POST', url: `/task?service=echo&callback=${encodeURIComponent(receiver.url('/ok'))}`, payload: '{}' });
+      assert.equal(response.statusCode, 503);
+      assert.equal(response.headers['retry-after'], '5');
+      assert.equal(response.json().error.code, 'database_unavailable');
+      assert.match(response.json().error.message, /^the task could not be saved: Connection terminated unexpectedly/);
+    } finally {
+      await app.close();
+    }
+    assert.equal(await countTasks(backend), before);
+  });
+
+  test('an attempt whose outcome cannot be recorded (the database away) is made again once its claim runs out', async (t) => {
+    t.after(stopDeliverers);
+    let failures = 1;
+    const flaky: Store = {
+      ...backend.store,
+      finishCallbackAttempt: (end) => (failures-- > 0 ? Promise.reject(new Error('Connection terminated unexpectedly')) : backend.store.finishCallbackAttempt(end)),
+    };
+    deliverer({}, { store: flaky, leaseMs: 300 });
+    const { body: submitted } = await submit(receiver.url('/ok'));
+    const task = await settled(submitted.id);
+    assert.deepEqual(task.callbacks[0].attempts.map((a: any) => [a.attempt, a.statusCode ?? null, a.error ?? null]), [
+      [1, null, 'interrupted: no outcome was recorded (its deliverer stopped, or lost the database)'], [2, 200, null],
+    ]);
+    assert.deepEqual(receiver.forTask(submitted.id).map((r) => r.attempt), [1, 2], 'the receiver got it twice: at least once, never lost');
   });
 });

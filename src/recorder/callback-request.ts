@@ -27,6 +27,8 @@ export interface CallbackPost {
   timeoutMs: number;
   allowlist: CallbackAllowlist;
   resolve?: Resolver;
+  /** CA certificates trusted instead of Node's (tests: a receiver with a certificate of their own CA). */
+  ca?: Buffer;
 }
 
 /** What came of it: the receiver's status, or why there was none (or why it does not count). */
@@ -94,6 +96,7 @@ export async function postCallback(post: CallbackPost): Promise<CallbackAnswer> 
         headers: { ...post.headers, 'content-length': String(Buffer.byteLength(post.body)) },
         lookup: pinned,
         agent: false,
+        ...(post.ca ? { ca: post.ca } : {}),
       }, (response: IncomingMessage) => {
         const status = response.statusCode ?? null;
         // The body is never read: nothing in it is used, and a receiver cannot make Errand hold a connection by sending one.

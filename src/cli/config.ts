@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { apiKeyNameProblem, capabilityKeyring, checkDuration, DEFAULT_JWT_CLOCK_TOLERANCE_SECONDS, DEFAULT_JWT_JWKS_TIMEOUT_MS, DEFAULT_JWT_MAX_BYTES, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, jwtSettings, MAX_JWT_CLOCK_TOLERANCE_SECONDS, MAX_NODE_ID, parseIsoDuration, parseOriginList, parseScopes, secretStrengthProblem } from '../core/index.ts';
-import type { Grant, JwtFlags, JwtSettings, OriginList, ResultLimits } from '../core/index.ts';
+import { apiKeyNameProblem, capabilityKeyring, parseCallbackHosts, checkDuration, DEFAULT_JWT_CLOCK_TOLERANCE_SECONDS, DEFAULT_JWT_JWKS_TIMEOUT_MS, DEFAULT_JWT_MAX_BYTES, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, jwtSettings, MAX_JWT_CLOCK_TOLERANCE_SECONDS, MAX_NODE_ID, parseIsoDuration, parseOriginList, parseScopes, secretStrengthProblem } from '../core/index.ts';
+import type { CallbackAllowlist, Grant, JwtFlags, JwtSettings, OriginList, ResultLimits } from '../core/index.ts';
 import { DEFAULT_CLIENT_CERT_SCOPES } from '../server/index.ts';
 
 /** How long a finished task is kept when neither its submission nor its service says. */
@@ -138,6 +138,17 @@ export interface Config {
   apiKeyCacheSize: number;
   // JWT bearer tokens (issue 12): set when --jwt-jwks-url or --jwt-key-file is given.
   jwt?: JwtSettings;
+  // Completion callbacks (issue 14)
+  /** The hosts a task's callback may name; none: callbacks are refused. */
+  callbackHosts: CallbackAllowlist;
+  /** Signs every delivery; required with --callback-hosts. Never logged. */
+  callbackSecret?: string;
+  callbackMaxAttempts: number;
+  callbackBaseDelayMs: number;
+  callbackMaxDelayMs: number;
+  callbackTimeoutMs: number;
+  callbackPollIntervalMs: number;
+  callbackConcurrency: number;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -226,6 +237,16 @@ const OPTIONS = {
   'jwt-clock-tolerance': { env: 'ERRAND_JWT_CLOCK_TOLERANCE', type: 'string' },
   'jwt-jwks-timeout': { env: 'ERRAND_JWT_JWKS_TIMEOUT', type: 'string' },
   'jwt-max-size': { env: 'ERRAND_JWT_MAX_SIZE', type: 'string' },
+  // Completion callbacks (issue 14): repeatable; a value (and the variable) may hold several hosts separated by commas or spaces.
+  'callback-hosts': { env: 'ERRAND_CALLBACK_HOSTS', type: 'string', multiple: true },
+  'callback-allow-private': { env: 'ERRAND_CALLBACK_ALLOW_PRIVATE', type: 'boolean' },
+  'callback-secret': { env: 'ERRAND_CALLBACK_SECRET', type: 'string' },
+  'callback-max-attempts': { env: 'ERRAND_CALLBACK_MAX_ATTEMPTS', type: 'string' },
+  'callback-base-delay': { env: 'ERRAND_CALLBACK_BASE_DELAY', type: 'string' },
+  'callback-max-delay': { env: 'ERRAND_CALLBACK_MAX_DELAY', type: 'string' },
+  'callback-timeout': { env: 'ERRAND_CALLBACK_TIMEOUT', type: 'string' },
+  'callback-poll-interval': { env: 'ERRAND_CALLBACK_POLL_INTERVAL', type: 'string' },
+  'callback-concurrency': { env: 'ERRAND_CALLBACK_CONCURRENCY', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -360,6 +381,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   }
   const keys = apiKeySettings(get, getList);
   const jwt = jwtOptions(get, cwd);
+  const command = parsed.positionals[0];
+  const callbacks = callbackFlags(get, getList, command);
   const nodeId = get('node-id');
   const apiKey = get('api-key');
   const config: Config = {
@@ -419,8 +442,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     ...(defaultTtl !== undefined ? { defaultTtl } : {}),
     // JWT bearer tokens (issue 12)
     ...(jwt !== undefined ? { jwt } : {}),
+    // Completion callbacks (issue 14)
+    ...callbacks,
   };
-  const command = parsed.positionals[0];
   const help = flags.help === true;
   // Links are built from it, never from a request's Host header, so serve cannot guess it.
   // The recorder puts the same links in Patavi's `<id>.end` messages.
@@ -428,6 +452,37 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     throw new ErrandError('missing_field', `${command} needs --public-url (or ERRAND_PUBLIC_URL): the URL clients reach Errand's servers at, such as https://errand.example.org; links are built from it`, 'public-url');
   }
   return { command, config, help, rest: parsed.positionals.slice(1) };
+}
+
+/**
+ * Completion callbacks (issue 14): the allowlist, the signing secret (required with hosts by the
+ * commands that accept or deliver callbacks), and the retry policy. Off by default: no host.
+ */
+function callbackFlags(get: (name: SingleOptionName) => string | undefined, getList: (name: ListOptionName) => string[] | undefined, command: string | undefined) {
+  const callbackHosts = parseCallbackHosts(getList('callback-hosts') ?? [], bool(get('callback-allow-private') ?? 'false', 'callback-allow-private'));
+  const secret = get('callback-secret')?.trim();
+  if (secret !== undefined) {
+    const problem = secretStrengthProblem(secret);
+    if (problem !== undefined) throw new ErrandError('invalid_field', `--callback-secret ${problem}`, 'callback-secret');
+  }
+  if (callbackHosts.hosts.length > 0 && secret === undefined && (command === 'serve' || command === 'recorder' || command === 'dev')) {
+    throw new ErrandError('missing_field', '--callback-hosts needs --callback-secret (or ERRAND_CALLBACK_SECRET): every callback is signed with it, so that receivers can tell Errand\'s from anyone\'s', 'callback-secret');
+  }
+  const callbackBaseDelayMs = integer(get('callback-base-delay') ?? '5000', 'callback-base-delay', 1, 86_400_000);
+  const callbackMaxDelayMs = integer(get('callback-max-delay') ?? '3600000', 'callback-max-delay', 1, 86_400_000);
+  if (callbackMaxDelayMs < callbackBaseDelayMs) {
+    throw new ErrandError('invalid_field', `--callback-max-delay (${callbackMaxDelayMs}) must not be shorter than --callback-base-delay (${callbackBaseDelayMs})`, 'callback-max-delay');
+  }
+  return {
+    callbackHosts,
+    ...(secret !== undefined ? { callbackSecret: secret } : {}),
+    callbackMaxAttempts: integer(get('callback-max-attempts') ?? '12', 'callback-max-attempts', 1, 100),
+    callbackBaseDelayMs,
+    callbackMaxDelayMs,
+    callbackTimeoutMs: integer(get('callback-timeout') ?? '10000', 'callback-timeout', 1, 600_000),
+    callbackPollIntervalMs: integer(get('callback-poll-interval') ?? '1000', 'callback-poll-interval', 10, 3_600_000),
+    callbackConcurrency: integer(get('callback-concurrency') ?? '16', 'callback-concurrency', 1, 10_000),
+  };
 }
 
 /** HTTP edge (issue 11): the server's request timeouts and size limits. */
@@ -674,6 +729,15 @@ Options (flag, then environment variable, then default):
   --jwt-clock-tolerance S ERRAND_JWT_CLOCK_TOLERANCE 30: seconds of clock skew allowed on exp and nbf (at most 300)
   --jwt-jwks-timeout MS   ERRAND_JWT_JWKS_TIMEOUT  5000: longest wait for the JWKS URL (then 503 auth_unavailable)
   --jwt-max-size SIZE     ERRAND_JWT_MAX_SIZE      8kb: longer bearer tokens are refused unread
+  --callback-hosts H[,H]  ERRAND_CALLBACK_HOSTS    none: tasks may name no callback URL; hosts they may (host, host:port, http://host:port for plain http; repeatable)
+  --callback-allow-private ERRAND_CALLBACK_ALLOW_PRIVATE false: callback host names must resolve to public addresses (IP entries and localhost excepted)
+  --callback-secret S     ERRAND_CALLBACK_SECRET   none (required with --callback-hosts): signs every callback (Errand-Signature, HMAC-SHA256); 32 random bytes
+  --callback-max-attempts N ERRAND_CALLBACK_MAX_ATTEMPTS 12: attempts per callback, the first included
+  --callback-base-delay MS ERRAND_CALLBACK_BASE_DELAY 5000: wait after the first failed attempt; doubled after each
+  --callback-max-delay MS ERRAND_CALLBACK_MAX_DELAY 3600000: longest wait between attempts
+  --callback-timeout MS   ERRAND_CALLBACK_TIMEOUT  10000: an attempt without an answer (its headers) within this fails
+  --callback-poll-interval MS ERRAND_CALLBACK_POLL_INTERVAL 1000: how often a recorder looks for callbacks due
+  --callback-concurrency N ERRAND_CALLBACK_CONCURRENCY 16: callback attempts in flight per recorder
 `;
 
 /** The result bounds workers and recorders enforce. */

@@ -14,6 +14,7 @@ import type { Recovery, UnfinishedTask } from '../store/index.ts';
 import { loadServiceDir, startWorker } from '../worker/index.ts';
 import type { Config } from './config.ts';
 import { resultLimits } from './config.ts';
+import { errandVersion } from './version.ts';
 import { createLogger, onShutdown } from './lifecycle.ts';
 import { capabilitySettings, serverSettings } from './serve.ts';
 import { authSettings, credentialFlags, refuseContradiction } from './auth.ts';
@@ -63,7 +64,7 @@ export async function dev(config: Config, print: (line: string) => void = consol
   const broker = createMemoryBroker();
   const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, executorIdleTimeoutMs: config.executorIdleTimeoutMs, rscript: config.rscript, logger, secrets: secretValues([config.apiKey, config.databaseUrl, config.amqpUrl]) });
   for (const problem of problems) print(`service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
-  const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, startReportAfterMs: config.startReportAfterMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config) });
+  const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, startReportAfterMs: config.startReportAfterMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config), errandVersion: errandVersion() });
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
   // One event pipeline for the server, the recorder and the janitor; links use the server's base.
   const publisher = createEventPublisher(broker, logger, { publicUrl: () => config.publicUrl ?? listeningUrl(app.server.address(), tls ? 'https' : 'http') });

@@ -4,6 +4,7 @@ import { startJanitor, startRecorder } from '../recorder/index.ts';
 import type { JanitorOptions } from '../recorder/index.ts';
 import type { Config } from './config.ts';
 import { resultLimits } from './config.ts';
+import { errandVersion } from './version.ts';
 import { createLogger, onShutdown, openPostgresStore, openRabbitMq } from './lifecycle.ts';
 
 /** The janitor's settings from the command line (serve, recorder and dev run one). */
@@ -14,6 +15,23 @@ export function janitorSettings(config: Config): Omit<JanitorOptions, 'store' | 
     maxAttempts: config.maxAttempts,
     lostCheckIntervalMs: config.lostCheckIntervalMs,
     liveness: { unknownGraceMs: config.lostWorkerGraceMs },
+    ...callbackSettings(config),
+  };
+}
+
+/** Completion callbacks (issue 14): delivered by every recorder when hosts are allowed (readConfig requires the secret then). */
+export function callbackSettings(config: Config): Pick<JanitorOptions, 'callbacks'> {
+  if (config.callbackHosts.hosts.length === 0 || config.callbackSecret === undefined) return {};
+  return {
+    callbacks: {
+      secret: config.callbackSecret,
+      allowlist: config.callbackHosts,
+      retry: { maxAttempts: config.callbackMaxAttempts, baseDelayMs: config.callbackBaseDelayMs, maxDelayMs: config.callbackMaxDelayMs },
+      timeoutMs: config.callbackTimeoutMs,
+      pollIntervalMs: config.callbackPollIntervalMs,
+      concurrency: config.callbackConcurrency,
+      userAgent: `errand/${errandVersion()}`,
+    },
   };
 }
 
@@ -26,7 +44,7 @@ export async function recorder(config: Config): Promise<void> {
   const publisher = createEventPublisher(broker, logger, { publicUrl });
   const running = await startRecorder({ store, broker, logger, publicUrl, publisher, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) });
   const janitor = startJanitor({ store, broker, logger, publicUrl, publisher, ...janitorSettings(config) });
-  logger.info({ database: store.target, broker: broker.target }, 'errand recorder running');
+  logger.info({ database: store.target, broker: broker.target, callbacks: config.callbackHosts.hosts.length > 0 }, 'errand recorder running');
   onShutdown(logger, async () => {
     await running.close();
     await janitor.stop();

@@ -79,5 +79,7 @@ export function serverSettings(config: Config, tls?: TlsFiles) {
     clientCertGrant: config.clientCertGrant,
     // CORS and browsers (issue 12)
     corsOrigins: config.corsOrigins,
+    // Completion callbacks (issue 14)
+    callbackHosts: config.callbackHosts,
   };
 }

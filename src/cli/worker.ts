@@ -3,6 +3,7 @@ import { loadServiceDir, startWorker } from '../worker/index.ts';
 import { ErrandError, secretValues } from '../core/index.ts';
 import type { Config } from './config.ts';
 import { resultLimits } from './config.ts';
+import { errandVersion } from './version.ts';
 import { createLogger, onShutdown, openRabbitMq } from './lifecycle.ts';
 
 export async function worker(config: Config): Promise<void> {
@@ -11,7 +12,7 @@ export async function worker(config: Config): Promise<void> {
   for (const problem of problems) logger.error(problem, `service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
   if (services.length === 0) throw new ErrandError('invalid_field', `no service could be started from ${config.servicesDir}`, 'services');
   const broker = await openRabbitMq(config, logger, 'errand-worker');
-  const running = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, startReportAfterMs: config.startReportAfterMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config) });
+  const running = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, startReportAfterMs: config.startReportAfterMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config), errandVersion: errandVersion() });
   logger.info({ worker: running.id, services: services.map((s) => s.name), broker: broker.target }, 'errand worker running');
   onShutdown(logger, async () => {
     await running.close();

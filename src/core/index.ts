@@ -26,3 +26,6 @@ export * from './origins.ts';
 export * from './api-key.ts';
 export * from './jwt-settings.ts';
 export * from './access.ts';
+export * from './worker-views.ts';
+export * from './addresses.ts';
+export * from './callbacks.ts';

@@ -24,9 +24,15 @@ export interface AnnouncedService {
   /** Tasks this worker runs at once for the service, and how many it runs now. */
   concurrency: number;
   busy: number;
+  /** Tasks of the service this worker has finished since it started; null from workers that do not say (before issue 14). */
+  done: number | null;
 }
 
-export interface WorkerInfo { id: string; host: string; pid: number; startedAt: string; intervalMs: number }
+export interface WorkerInfo {
+  id: string; host: string; pid: number; startedAt: string; intervalMs: number;
+  /** The Errand version the worker runs; null from workers that do not say (before issue 14, or not Errand's). */
+  errandVersion: string | null;
+}
 
 export type RegistryMessage =
   | { kind: 'announce'; worker: WorkerInfo; services: AnnouncedService[] }
@@ -35,10 +41,13 @@ export type RegistryMessage =
   /** A janitor's own echo: hearing it back proves the janitor's subscription is live. Others ignore it. */
   | { kind: 'probe'; from: string };
 
+/** Longest Errand version an announcement may carry (a semver with its build is far shorter). */
+const MAX_VERSION_LENGTH = 64;
+
 /** Docs travel in every announcement, so they are bounded. */
 export const MAX_ANNOUNCED_DOCS = 16 * 1024;
 
-export function announcedService(manifest: Manifest, concurrency: number, busy: number, docs: string | null): AnnouncedService {
+export function announcedService(manifest: Manifest, concurrency: number, busy: number, docs: string | null, done: number): AnnouncedService {
   return {
     name: manifest.name,
     version: manifest.version,
@@ -53,6 +62,7 @@ export function announcedService(manifest: Manifest, concurrency: number, busy: 
     docs: docs === null ? null : docs.slice(0, MAX_ANNOUNCED_DOCS),
     concurrency,
     busy,
+    done,
   };
 }
 
@@ -65,7 +75,7 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 const durationOr = <T>(value: unknown, otherwise: T): string | T => boundedDuration(value) ?? otherwise;
 
 /** A whole number in range from another process's message, or the fallback. */
-const count = (value: unknown, fallback: number, min: number, max: number): number =>
+const count = <T>(value: unknown, fallback: T, min: number, max: number): number | T =>
   (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max ? value : fallback);
 
 function readService(value: unknown): AnnouncedService | undefined {
@@ -85,6 +95,7 @@ function readService(value: unknown): AnnouncedService | undefined {
     docs: typeof value.docs === 'string' ? value.docs.slice(0, MAX_ANNOUNCED_DOCS) : null,
     concurrency: count(value.concurrency, 1, 1, 1_000_000),
     busy: count(value.busy, 0, 0, 1_000_000),
+    done: count(value.done, null, 0, Number.MAX_SAFE_INTEGER),
   };
 }
 
@@ -110,6 +121,8 @@ export function parseRegistryMessage(body: Buffer): RegistryMessage | undefined 
     startedAt: typeof worker.startedAt === 'string' ? worker.startedAt : '',
     // Bounded: an announcement of 1e400 (Infinity) would keep a worker known forever.
     intervalMs: count(worker.intervalMs, 5000, 1, 24 * 3_600_000),
+    // Bounded like a manifest's version: it is shown, and compared, never run.
+    errandVersion: typeof worker.errandVersion === 'string' && worker.errandVersion.length <= MAX_VERSION_LENGTH ? worker.errandVersion : null,
   };
   return { kind: 'announce', worker: info, services: value.services.map(readService).filter((s): s is AnnouncedService => s !== undefined) };
 }

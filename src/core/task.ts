@@ -35,6 +35,8 @@ export interface TaskInfo {
   deadline?: Date | null;
   /** The latest progress of a running task: the value reported, and percent and time left when known. */
   progress?: { value: unknown; percent?: number; etaSeconds?: number; at: string } | null;
+  /** A submission named a callback URL (issue 14): the description shows its deliveries. */
+  hasCallbacks?: boolean;
 }
 
 export interface Links { http: string; ws: string }

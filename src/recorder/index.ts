@@ -4,3 +4,7 @@ export { startJanitor } from './janitor.ts';
 export type { Janitor, JanitorOptions } from './janitor.ts';
 export { startWorkerWatch } from './worker-watch.ts';
 export type { WorkerWatch, WorkerWatchOptions } from './worker-watch.ts';
+export { LEASE_MARGIN_MS, startCallbackDelivery } from './callbacks.ts';
+export type { CallbackDelivery, CallbackDeliveryOptions, CallbackSettings } from './callbacks.ts';
+export { delivered, postCallback, systemResolver } from './callback-request.ts';
+export type { CallbackAnswer, CallbackPost, Resolver } from './callback-request.ts';

@@ -8,6 +8,7 @@
  * - removes tasks (and, by cascade, their files) once completion + ttl has passed, drops
  *   result-cache entries past their lifetime (serving stops then anyway: this keeps the table
  *   small), and trims events older than the retention.
+ * - delivers completion callbacks (issue 14; callbacks.ts), when they are configured.
  * It works in small batches so that no statement holds locks for long; one janitor removes tasks
  * at a time across all recorders (an advisory lock, taken in the store).
  */
@@ -16,12 +17,14 @@ import { createEventPublisher, requeueTask } from '../broker/index.ts';
 import type { Broker, EventPublisher } from '../broker/index.ts';
 import { encodeControl } from '../core/index.ts';
 import type { LivenessRules } from '../core/index.ts';
-import type { Recovery, Retention } from '../store/index.ts';
+import type { Callbacks, Recovery, Retention, TaskReads } from '../store/index.ts';
+import { startCallbackDelivery } from './callbacks.ts';
+import type { CallbackDelivery, CallbackSettings } from './callbacks.ts';
 import { startWorkerWatch } from './worker-watch.ts';
 import type { WorkerWatch } from './worker-watch.ts';
 
 export interface JanitorOptions {
-  store: Retention & Recovery;
+  store: Retention & Recovery & Callbacks & Pick<TaskReads, 'getTask'>;
   broker: Broker;
   logger: Logger;
   /** Base for the results href of Patavi's `<id>.end` messages. */
@@ -41,9 +44,13 @@ export interface JanitorOptions {
   lostCheckIntervalMs?: number;
   /** When a worker counts as lost (core/liveness.ts); defaults suit workers announcing every 5 s. */
   liveness?: Partial<LivenessRules>;
+  /** Completion callbacks to deliver (issue 14); unset: none are (and servers refuse them). Needs `publicUrl`. */
+  callbacks?: CallbackSettings;
 }
 
 export interface Janitor {
+  /** The callback deliverer, when callbacks are configured. */
+  readonly callbacks?: CallbackDelivery;
   /** Removes every task past its ttl, cache entry past its lifetime and event past the retention; returns the tasks removed. */
   sweep(): Promise<number>;
   /** Ends every queued task past its deadline; returns how many. */
@@ -139,17 +146,22 @@ export function startJanitor(options: JanitorOptions): Janitor {
     setInterval(() => { expire().catch((err: Error) => log.warn({ err: err.message }, 'expiry check failed; will retry')); }, options.expiryIntervalMs ?? 1000),
     setInterval(() => { recoverLost().catch((err: Error) => log.warn({ err: err.message }, 'lost-worker check failed; will retry')); }, options.lostCheckIntervalMs ?? 5000),
   ];
+  const callbacks: CallbackDelivery | undefined = options.callbacks && options.publicUrl !== undefined
+    ? startCallbackDelivery({ ...options.callbacks, store, logger: options.logger, publicUrl: options.publicUrl })
+    : undefined;
+  if (options.callbacks && options.publicUrl === undefined) log.warn('callbacks are configured but no public URL is known: none is delivered');
   // Listening starts now, so the grace for workers never heard from runs from the janitor's start.
   watch().catch((err: Error) => log.warn({ err: err.message }, 'could not listen for workers yet; will retry'));
   timers.forEach((t) => t.unref());
 
   return {
+    ...(callbacks ? { callbacks } : {}),
     sweep,
     expire,
     recoverLost,
     async stop() {
       timers.forEach((t) => clearInterval(t));
-      await Promise.allSettled([sweeping, expiring, recovering]);
+      await Promise.allSettled([sweeping, expiring, recovering, callbacks?.stop()]);
       await watching?.then((w) => w.close(), () => undefined);
       if (!options.publisher) await publisher.close();
       else await publisher.flush();

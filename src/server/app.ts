@@ -32,6 +32,7 @@ import { registerHealthRoutes } from './routes/health.ts';
 import { registerServiceRoutes } from './routes/services.ts';
 import { registerTaskRoutes } from './routes/tasks.ts';
 import { registerUpdatesRoute } from './routes/updates.ts';
+import { registerWorkerRoutes } from './routes/workers.ts';
 import { createServiceGate } from './service-gate.ts';
 import { startServiceRegistry } from './registry.ts';
 import { startEventHub } from './event-hub.ts';
@@ -179,6 +180,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     registerDashboardRoutes(scoped, ctx);
     registerHealthRoutes(scoped, ctx);
     registerServiceRoutes(scoped, ctx);
+    registerWorkerRoutes(scoped, ctx);
   });
   return app;
 }

@@ -1,13 +1,13 @@
 /** What the routes share: the parts they call and the settings they obey. */
 import type { Broker, EventPublisher } from '../broker/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
-import type { EventLog, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
+import type { Callbacks, EventLog, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
 import type { Authenticator, AuthSettings } from './auth/authenticate.ts';
 import type { TaskLinker } from './access.ts';
 import type { ServiceGate } from './service-gate.ts';
 import type { ServiceRegistry } from './registry.ts';
 import type { EventHub } from './event-hub.ts';
-import type { Links, OriginList } from '../core/index.ts';
+import type { CallbackAllowlist, Links, OriginList } from '../core/index.ts';
 import type { StreamCounter } from './stream-limits.ts';
 import type { CapabilityKeyring, Grant } from '../core/index.ts';
 import type { TlsFiles } from './tls-options.ts';
@@ -92,10 +92,13 @@ export interface ServerSettings {
   corsOwnAddresses?: boolean;
   /** Responses with task data differ by caller (auth is on): `Cache-Control: private`, never `public`. */
   privateResponses?: boolean;
+  // Completion callbacks (issue 14)
+  /** The hosts a submission's `callback` may name (--callback-hosts); unset or empty: callbacks are refused. */
+  callbackHosts?: CallbackAllowlist;
 }
 
 export interface RouteContext {
-  store: TaskSubmission & TaskReads & TaskChanges & EventLog;
+  store: TaskSubmission & TaskReads & TaskChanges & EventLog & Pick<Callbacks, 'addCallback' | 'getCallbacks'>;
   broker: Broker;
   ids: FlakeIdGenerator;
   events: EventHub;

@@ -5,8 +5,8 @@
  */
 import type { Logger } from 'pino';
 import type { Broker, Subscription } from '../broker/index.ts';
-import { parseRegistryMessage, serviceViews } from '../core/index.ts';
-import type { ServiceView, WorkerEntry } from '../core/index.ts';
+import { parseRegistryMessage, serviceViews, workerViews } from '../core/index.ts';
+import type { ServiceView, WorkerEntry, WorkerView } from '../core/index.ts';
 
 export interface RegisteredService extends ServiceView { online: boolean }
 
@@ -14,6 +14,8 @@ export interface ServiceRegistry {
   /** Every service announced now, and the offline ones still remembered, by name. */
   services(): RegisteredService[];
   service(name: string): RegisteredService | undefined;
+  /** Every worker heard from within three of its intervals, by id (GET /workers). */
+  workers(): WorkerView[];
   close(): Promise<void>;
 }
 
@@ -111,6 +113,10 @@ export async function startServiceRegistry(options: RegistryOptions): Promise<Se
   return {
     services: () => current().list,
     service: (name) => current().byName.get(name),
+    workers() {
+      dropSilentWorkers();
+      return workerViews(workers.values());
+    },
     close: () => subscription.close(),
   };
 }

@@ -4,10 +4,10 @@
  * and answers with what comes back (a description) or the ErrandError thrown.
  */
 import { sendTask } from '../broker/index.ts';
-import { cacheBypassed, cacheKey, canonicalJson, checkJsonInput, ErrandError, ownerOf, serviceNameProblem, submitAccess } from '../core/index.ts';
+import { cacheBypassed, cacheKey, canonicalJson, checkCallbackUrl, checkJsonInput, ErrandError, NO_CALLBACKS, ownerOf, serviceNameProblem, submitAccess } from '../core/index.ts';
 import type { AnnouncedService, CacheClaim, Caller, TaskDescription, TaskEvent } from '../core/index.ts';
 import { isInvalidValue } from '../store/index.ts';
-import type { NewTask, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
+import type { Callbacks, NewTask, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
 import { requireAllowed } from './access.ts';
 import type { RouteContext } from './context.ts';
 import { describeWithEstimate } from './describe.ts';
@@ -15,7 +15,7 @@ import { taskDeadline, taskTtl, requestedTtl } from './submission-durations.ts';
 import type { DurationLimits } from './submission-durations.ts';
 
 export interface SubmitContext extends Pick<RouteContext, 'broker' | 'ids' | 'publisher' | 'gate' | 'registry' | 'linker' | 'settings'> {
-  store: TaskSubmission & Pick<TaskChanges, 'deleteTask'> & Pick<TaskReads, 'queuePosition'>;
+  store: TaskSubmission & Pick<TaskChanges, 'deleteTask'> & Pick<TaskReads, 'queuePosition'> & Pick<Callbacks, 'addCallback' | 'getCallbacks'>;
   /** The server's bounds on ttl and deadline (durationLimits(settings), computed once). */
   limits: DurationLimits;
 }
@@ -61,19 +61,22 @@ async function checkedSubmission(ctx: SubmitContext, request: SubmitRequest) {
   if (nameProblem) throw new ErrandError('invalid_field', nameProblem, 'service');
   requireAllowed(submitAccess(caller, service));
   const askedTtl = requestedTtl(param(request.query, 'ttl'), ctx.limits);
+  // Checked against the allowlist only: names are resolved when a delivery is made (docs/security.md).
+  const callbackText = param(request.query, 'callback');
+  const callback = callbackText === undefined ? undefined : checkCallbackUrl(callbackText, ctx.settings.callbackHosts ?? NO_CALLBACKS);
   const input = checkJsonInput(request.body, ctx.settings.maxJsonDepth);
   const admission = await ctx.gate.admit(service);
   ctx.gate.checkInput(admission.service, input);
   const definition = admission.service?.definition;
   const ttl = taskTtl(askedTtl, definition?.ttl, ctx.settings.defaultTtl, ctx.limits);
   const deadline = taskDeadline(param(request.query, 'deadline'), definition?.queueTimeout, ctx.settings.defaultQueueTimeout, Date.now(), ctx.limits);
-  return { service, input, ttl, deadline, definition, consumers: admission.consumers };
+  return { service, input, ttl, deadline, definition, consumers: admission.consumers, callback };
 }
 
 /** Stores and queues a task (or lets the result cache answer); returns its description for the caller. */
 export async function submitTask(ctx: SubmitContext, request: SubmitRequest): Promise<TaskDescription> {
   const { caller } = request;
-  const { service, input, ttl, deadline, definition, consumers } = await checkedSubmission(ctx, request);
+  const { service, input, ttl, deadline, definition, consumers, callback } = await checkedSubmission(ctx, request);
   const id = ctx.ids.next();
   const owner = ownerOf(caller);
   const newTask: NewTask = { id, service, input, owner, clientName: caller.label, ttl, deadline };
@@ -85,8 +88,11 @@ export async function submitTask(ctx: SubmitContext, request: SubmitRequest): Pr
       if (submitted.kind !== 'queued') {
         // A hit on another principal's result is a new task of the caller's, with events of its own.
         if (submitted.kind === 'hit' && submitted.events) ctx.publisher.written(submitted.events);
+        // The task that answers gets this callback too (one per URL): it is delivered when that task ends, or at once if it has.
+        if (callback !== undefined) await addCallback(ctx, submitted.task.id, callback, false);
+        const task = callback !== undefined ? { ...submitted.task, hasCallbacks: true } : submitted.task;
         // The task that has (or will have) this result answers, as any submission does (Patavi's clients require a 201).
-        const description = await describeWithEstimate(ctx, caller, submitted.task, consumers === 0 && submitted.task.status === 'queued' ? 'no-workers' : undefined);
+        const description = await describeWithEstimate(ctx, caller, task, consumers === 0 && task.status === 'queued' ? 'no-workers' : undefined);
         description.cache = { status: submitted.kind };
         return description;
       }
@@ -95,8 +101,19 @@ export async function submitTask(ctx: SubmitContext, request: SubmitRequest): Pr
       queued = await ctx.store.insertTask(newTask);
     }
   } catch (err) {
+    if (err instanceof ErrandError) throw err;
     if (isInvalidValue(err)) throw new ErrandError('invalid_json', `request body cannot be stored: ${(err as Error).message}`, 'body');
     throw new ErrandError('database_unavailable', `the task could not be saved: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  // Before the task is queued, so that it cannot end before its callback is known.
+  if (callback !== undefined) {
+    try {
+      await addCallback(ctx, id, callback, true);
+    } catch (err) {
+      const removed = await ctx.store.deleteTask(id).catch(() => undefined);
+      ctx.publisher.written([queued, ...(removed?.events ?? [])]);
+      throw err;
+    }
   }
   try {
     await sendTask(ctx.broker, { id, service, input }, deadline);
@@ -108,6 +125,17 @@ export async function submitTask(ctx: SubmitContext, request: SubmitRequest): Pr
   }
   ctx.publisher.written([queued]);
   const description = ctx.linker.describe(caller, { id, service, status: 'queued', deadline }, consumers === 0 ? 'no-workers' : undefined);
+  if (callback !== undefined) description.callbacks = [{ url: callback, state: 'pending', attempts: [] }];
   if (cache) description.cache = { status: cache.fresh ? 'bypass' : 'miss' };
   return description;
+}
+
+/** Records the submission's callback for task `id`; a database that is away is a 503 (the task, if new, is not kept). */
+async function addCallback(ctx: SubmitContext, id: string, url: string, fresh: boolean): Promise<void> {
+  try {
+    await ctx.store.addCallback(id, url);
+  } catch (err) {
+    const what = fresh ? 'the task could not be saved' : `the callback could not be added to task ${id}`;
+    throw new ErrandError('database_unavailable', `${what}: ${(err as Error).message}`, undefined, { cause: err });
+  }
 }

@@ -2,7 +2,7 @@
  * The Store on SQL: one implementation, run by `pg` in production and by PGlite embedded. Each
  * concern of store.ts has its module (sql-submission, sql-reads, sql-task-changes,
  * sql-worker-reports with sql-results, sql-retention, sql-recovery, sql-node-leases, sql-events,
- * sql-api-keys); this file puts them together over one client.
+ * sql-api-keys, sql-callbacks); this file puts them together over one client.
  */
 import type { SqlClient } from './sql-client.ts';
 import { createApiKey, listApiKeys, revokeApiKey, useApiKey } from './sql-api-keys.ts';
@@ -14,6 +14,7 @@ import { sqlRetention } from './sql-retention.ts';
 import { sqlTaskSubmission } from './sql-submission.ts';
 import { sqlTaskChanges } from './sql-task-changes.ts';
 import { sqlWorkerReports } from './sql-worker-reports.ts';
+import { sqlCallbacks } from './sql-callbacks.ts';
 import type { Store } from './store.ts';
 
 export { DEFAULT_MAX_ATTEMPTS } from './sql-worker-reports.ts';
@@ -33,6 +34,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     ...sqlRetention(db),
     ...sqlRecovery(db),
     ...sqlNodeLeases(db),
+    ...sqlCallbacks(db),
 
     readEvents: (filter, after, upTo, limit) => readEvents(db, filter, after, upTo, limit),
     lastEvents: (filter, upTo, count) => lastEvents(db, filter, upTo, count),

@@ -12,7 +12,8 @@ import type { NewTask } from './store.ts';
 
 export const HEX_ID = `lpad(to_hex(id), 16, '0')`;
 export const TASK_COLUMNS = `${HEX_ID} AS id, service, status, principal AS owner, created_at, started_at, completed_at, expires_at,
-  attempts, worker, script IS NOT NULL AS has_script, console IS NOT NULL AS has_console, error, deadline, progress`;
+  attempts, worker, script IS NOT NULL AS has_script, console IS NOT NULL AS has_console, error, deadline, progress,
+  callbacks IS NOT NULL AS has_callbacks`;
 const SNAPSHOT_COLUMNS = `${HEX_ID} AS id, service, status, run_id, attempts, worker, progress_seq, started_at`;
 
 export interface TaskRow {
@@ -20,6 +21,7 @@ export interface TaskRow {
   created_at: Date; started_at: Date | null; completed_at: Date | null; expires_at: Date | null;
   attempts: number; worker: string | null; has_script: boolean; has_console: boolean;
   error: TaskError | null; deadline: Date | null; progress: ProgressState | null;
+  has_callbacks: boolean;
 }
 
 interface SnapshotRow {
@@ -33,6 +35,7 @@ export function toTaskInfo(row: TaskRow): TaskInfo {
     createdAt: row.created_at, startedAt: row.started_at, completedAt: row.completed_at, expiresAt: row.expires_at,
     attempts: Number(row.attempts), worker: row.worker, hasScript: row.has_script, hasConsole: row.has_console, error: row.error,
     deadline: row.deadline, progress: row.progress,
+    ...(row.has_callbacks ? { hasCallbacks: true } : {}),
   };
 }
 

@@ -259,8 +259,61 @@ export interface ApiKeys {
   useApiKey(secretSha256: string): Promise<ApiKeyInfo | undefined>;
 }
 
+/** One attempt to deliver a callback: when it began, how long it took, and how it ended (neither code nor error: under way). */
+export interface CallbackAttempt {
+  attempt: number;
+  at: Date;
+  durationMs: number | null;
+  /** The receiver's HTTP status, when it answered. */
+  statusCode: number | null;
+  /** Why it failed without an answer (or why the answer does not count), when it did. */
+  error: string | null;
+  /** When the next attempt is due, after a failed one that has a next. */
+  retryAt: Date | null;
+}
+
+/** A task's callback (issue 14): pending until delivered (a 2xx) or failed (attempts used up). */
+export interface TaskCallback {
+  url: string;
+  state: 'pending' | 'delivered' | 'failed';
+  /** While pending: when it may next be tried (once the task has ended). */
+  nextAt: Date | null;
+  attempts: CallbackAttempt[];
+}
+
+/** A callback a deliverer has claimed: its attempt `attempt` is under way, leased to it. */
+export interface ClaimedCallback { id: string; taskId: string; url: string; attempt: number }
+
+/** How an attempt ended, and so the callback: delivered, pending (tried again in `retryInMs`) or failed. */
+export interface CallbackAttemptEnd {
+  id: string;
+  taskId: string;
+  attempt: number;
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+  state: TaskCallback['state'];
+  retryInMs?: number;
+}
+
+/** Completion callbacks (issue 14): added at submission, delivered by the recorders' deliverers. */
+export interface Callbacks {
+  /** Adds a callback to `url` for the task (none when it has one to that URL); false when there is no such task. */
+  addCallback(taskId: string, url: string): Promise<boolean>;
+  /** The task's callbacks with every attempt, oldest first. */
+  getCallbacks(taskId: string): Promise<TaskCallback[]>;
+  /**
+   * Claims up to `limit` callbacks of ended tasks that are due, for `leaseMs`: each one's next
+   * attempt is begun (and recorded). Rows another deliverer holds are skipped; callbacks whose
+   * attempts are used up (by interrupted ones) fail instead.
+   */
+  claimCallbacks(limit: number, leaseMs: number, maxAttempts: number): Promise<ClaimedCallback[]>;
+  /** Records how a claimed attempt ended, and the callback's state after it. */
+  finishCallbackAttempt(end: CallbackAttemptEnd): Promise<void>;
+}
+
 /** Everything, as one process opens it. */
-export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys {
+export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, Callbacks {
   close(): Promise<void>;
   /** What the store is connected to, for logs (no password). */
   readonly target: string;

@@ -16,6 +16,10 @@ export interface AnnouncerOptions {
   services: ServiceDefinition[];
   /** Tasks running now, per service. */
   busy(service: string): number;
+  /** Tasks finished since the worker started, per service. */
+  done(service: string): number;
+  /** The Errand version this worker runs (package.json's), told to operators (GET /workers). */
+  errandVersion?: string;
   intervalMs: number;
   logger: Logger;
 }
@@ -29,8 +33,8 @@ export async function startAnnouncer(options: AnnouncerOptions): Promise<Announc
   const announce = (): void => {
     send({
       kind: 'announce',
-      worker: { id: options.workerId, host: hostname(), pid: process.pid, startedAt, intervalMs: options.intervalMs },
-      services: options.services.map((s) => announcedService(s.manifest, s.concurrency, options.busy(s.name), s.docs)),
+      worker: { id: options.workerId, host: hostname(), pid: process.pid, startedAt, intervalMs: options.intervalMs, errandVersion: options.errandVersion ?? null },
+      services: options.services.map((s) => announcedService(s.manifest, s.concurrency, options.busy(s.name), s.docs, options.done(s.name))),
     }).catch((err: Error) => logger.debug({ err: err.message }, 'could not announce services; will retry'));
   };
 

@@ -51,6 +51,8 @@ export interface WorkerOptions {
    * one confirm and one database write fewer. Keep it far under RabbitMQ's consumer_timeout.
    */
   startReportAfterMs?: number;
+  /** The Errand version the worker announces (GET /workers shows it). */
+  errandVersion?: string;
 }
 
 /** Tasks known to be stopped (canceled or expired) that this worker must never start; the oldest are forgotten first. */
@@ -133,6 +135,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const slots = createSlots(new Map(options.services.map((s) => [s.name, s.concurrency])), options.slotWaitMs ?? 10_000);
   const startReportAfterMs = options.startReportAfterMs ?? 250;
   const runs = new Set<Promise<unknown>>();
+  /** Tasks whose result was sent, per service, since the worker started: announced for GET /workers. */
+  const done = new Map<string, number>();
   let closing = false;
   /** Resolves when close() begins: runs waiting for their start report send it at once. */
   let markClosing!: () => void;
@@ -375,6 +379,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       }
     }
     log.debug({ taskId, service: service.name, status: outcome.status, ms: Math.round(performance.now() - started) }, 'task finished');
+    done.set(service.name, (done.get(service.name) ?? 0) + 1);
     return true;
   }
 
@@ -399,7 +404,9 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     workerId: id,
     services: options.services,
     busy: (name) => [...running.values()].filter((task) => task.service === name).length,
+    done: (name) => done.get(name) ?? 0,
     intervalMs: options.announceIntervalMs ?? 5000,
+    ...(options.errandVersion !== undefined ? { errandVersion: options.errandVersion } : {}),
     logger: log,
   });
   const subscriptions: Subscription[] = [];

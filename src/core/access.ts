@@ -99,6 +99,17 @@ export function signedInAccess(caller: Caller): Decision {
   return caller.principal ? { kind: 'allowed' } : { kind: 'unauthenticated', message: NO_SIGN_IN };
 }
 
+/**
+ * A service's figures (`GET /services/:name/stats`): a signed-in caller with a read scope. They
+ * count tasks and never name one or its owner, so `read` is enough, whoever owns the tasks.
+ */
+export function figuresAccess(caller: Caller): Decision {
+  const { principal } = caller;
+  if (!principal) return signedInAccess(caller);
+  if (holds(principal, 'read') || holds(principal, 'read:all')) return { kind: 'allowed' };
+  return { kind: 'forbidden', message: `${principal.id} may not read service figures: it has no read scope` };
+}
+
 /** Submitting to `service`. */
 export function submitAccess(caller: Caller, service: string): Decision {
   const { principal } = caller;

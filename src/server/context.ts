@@ -1,7 +1,7 @@
 /** What the routes share: the parts they call and the settings they obey. */
 import type { Broker, EventPublisher } from '../broker/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
-import type { EventLog, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
+import type { EventLog, ServiceActivity, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
 import type { Authenticator, AuthSettings } from './auth/authenticate.ts';
 import type { TaskLinker } from './access.ts';
 import type { ServiceGate } from './service-gate.ts';
@@ -11,6 +11,7 @@ import type { Links, OriginList } from '../core/index.ts';
 import type { StreamCounter } from './stream-limits.ts';
 import type { CapabilityKeyring, Grant } from '../core/index.ts';
 import type { TlsFiles } from './tls-options.ts';
+import type { StatsSettings } from './service-stats.ts';
 
 export interface ServerSettings {
   /**
@@ -92,10 +93,12 @@ export interface ServerSettings {
   corsOwnAddresses?: boolean;
   /** Responses with task data differ by caller (auth is on): `Cache-Control: private`, never `public`. */
   privateResponses?: boolean;
+  /** Capacity figures (issue 14): their sample and default target wait; defaults in service-stats.ts. */
+  stats?: StatsSettings;
 }
 
 export interface RouteContext {
-  store: TaskSubmission & TaskReads & TaskChanges & EventLog;
+  store: TaskSubmission & TaskReads & TaskChanges & EventLog & ServiceActivity;
   broker: Broker;
   ids: FlakeIdGenerator;
   events: EventHub;

@@ -4,8 +4,9 @@
  * recent activity (one bounded query), and the queueing model of core/capacity.ts over them.
  */
 import type { Broker, QueueStats } from '../broker/index.ts';
-import { capacityFigures, ErrandError } from '../core/index.ts';
+import { capacityFigures, ErrandError, isErrandError } from '../core/index.ts';
 import type { CapacityModel, WaitBasis } from '../core/index.ts';
+import { errorNature } from '../store/index.ts';
 import type { DurationSpread, ServiceActivity } from '../store/index.ts';
 import type { ServiceRegistry } from './registry.ts';
 
@@ -85,7 +86,11 @@ export async function computeServiceStats(deps: ServiceStatsDeps, name: string, 
       throw new ErrandError('broker_unavailable', `cannot read the ${name} queue: ${err.message}`, undefined, { cause: err });
     }),
     // Asked even for a name that turns out unknown: one round trip instead of two for known ones.
-    deps.store.serviceActivity(name, { windows: WINDOW_NAMES.map((w) => STATS_WINDOWS[w]), sampleSize: settings.sampleSize, sampleSeconds: settings.sampleAgeSeconds }),
+    deps.store.serviceActivity(name, { windows: WINDOW_NAMES.map((w) => STATS_WINDOWS[w]), sampleSize: settings.sampleSize, sampleSeconds: settings.sampleAgeSeconds })
+      .catch((err: unknown) => {
+        if (errorNature(err) !== 'unavailable' || isErrandError(err)) throw err;
+        throw new ErrandError('database_unavailable', `cannot read the ${name} tasks: ${(err as Error).message}`, undefined, { cause: err });
+      }),
   ]);
   // As GET /services/:name: a service no worker announces is known while its queue has a consumer.
   if (!registered && !(queue && queue.consumers > 0)) return undefined;

@@ -39,6 +39,8 @@ export interface StartedTask {
   runId?: string | null;
   /** The worker reports a run under way again, having been sent a copy of its task. */
   resumed?: boolean;
+  /** When the run began by the worker's clock (its start report comes later); recorded between creation and now. */
+  startedAt?: Date | null;
 }
 
 /** What a start report did: began an attempt, gave up on the task, or nothing (already ended, same attempt, no task). */
@@ -84,6 +86,8 @@ export interface CompletedTask {
   script?: string | null;
   /** True when the result carries its run's start (no start report was sent): on a task running under another run, it is a new attempt. */
   carriesStart?: boolean;
+  /** That start's time by the worker's clock, when it carries one: recorded between creation and now. */
+  startedAt?: Date | null;
 }
 
 /**

@@ -42,52 +42,57 @@ function spread(p: SpreadRow, mean: number | null): DurationSpread | null {
   return { p50, p90, p99, mean: Number(mean) };
 }
 
+/** The one statement, with its parameters: exported so that a test can EXPLAIN it. */
+export function serviceActivityQuery(service: string, options: ActivityWindows): { text: string; params: unknown[] } {
+  const { windows } = options;
+  if (windows.length === 0 || windows.some((w) => !(w > 0 && w <= MAX_ACTIVITY_WINDOW_SECONDS))) {
+    throw new RangeError(`activity windows must be 1 to ${MAX_ACTIVITY_WINDOW_SECONDS} seconds, got ${windows.join(', ')}`);
+  }
+  const longest = Math.max(...windows);
+  // $1 service, $2 longest window (s), $3 sample size, $4 sample horizon (s), $5.. each window.
+  const counted = (column: string) => windows.map((_, i) => `count(*) FILTER (WHERE ${column} >= now() - make_interval(secs => $${i + 5}::float8))`).join(', ');
+  const text = `WITH arrived AS (
+       SELECT created_at FROM task
+        WHERE service = $1 AND status IN ('queued', 'running')
+          AND id >= ((floor(extract(epoch FROM now()) * 1000)::bigint - ($2::float8 * 1000)::bigint - ${CLOCK_SLACK_MS}) << 22)
+          AND created_at >= now() - make_interval(secs => $2::float8)
+       UNION ALL
+       SELECT created_at FROM task
+        WHERE service = $1 AND completed_at >= now() - make_interval(secs => $2::float8)
+          AND created_at >= now() - make_interval(secs => $2::float8)
+          AND NOT (status = 'done' AND attempts = 0)
+     ),
+     ended AS (
+       SELECT completed_at FROM task
+        WHERE service = $1 AND completed_at >= now() - make_interval(secs => $2::float8) AND ${RAN}
+     ),
+     sample AS (
+       SELECT extract(epoch FROM started_at - created_at)::float8 AS wait,
+              extract(epoch FROM completed_at - started_at)::float8 AS run, completed_at
+         FROM task
+        WHERE service = $1 AND completed_at >= now() - make_interval(secs => $4::float8) AND ${RAN}
+        ORDER BY completed_at DESC LIMIT $3
+     )
+     SELECT now() AS at, q.*,
+       (SELECT count(*)::int FROM task WHERE service = $1 AND status = 'running') AS running,
+       (SELECT ARRAY[${counted('created_at')}] FROM arrived) AS arrivals,
+       (SELECT ARRAY[${counted('completed_at')}] FROM ended) AS completions,
+       s.*
+     -- The oldest by min(), not ORDER BY id LIMIT 1: that invites the planner to walk every
+     -- service's queue in id order (task_unfinished) hoping to meet this one's early.
+     FROM (SELECT count(*)::int AS queued, min(created_at) AS oldest_queued_at FROM task WHERE service = $1 AND status = 'queued') q,
+          (SELECT count(*)::int AS sample_tasks, min(completed_at) AS sample_from, max(completed_at) AS sample_to,
+             percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY wait) AS wait_p, avg(wait) AS wait_mean,
+             percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY run) AS run_p, avg(run) AS run_mean
+           FROM sample) s`;
+  return { text, params: [service, longest, options.sampleSize, options.sampleSeconds, ...windows] };
+}
+
 export function sqlServiceActivity(db: SqlQueryable): ServiceActivity {
   return {
     async serviceActivity(service: string, options: ActivityWindows): Promise<ServiceActivityFigures> {
-      const { windows } = options;
-      if (windows.length === 0 || windows.some((w) => !(w > 0 && w <= MAX_ACTIVITY_WINDOW_SECONDS))) {
-        throw new RangeError(`activity windows must be 1 to ${MAX_ACTIVITY_WINDOW_SECONDS} seconds, got ${windows.join(', ')}`);
-      }
-      const longest = Math.max(...windows);
-      // $1 service, $2 longest window (s), $3 sample size, $4 sample horizon (s), $5.. each window.
-      const counted = (column: string) => windows.map((_, i) => `count(*) FILTER (WHERE ${column} >= now() - make_interval(secs => $${i + 5}::float8))`).join(', ');
-      const row = (await db.query<ActivityRow>(
-        `WITH arrived AS (
-           SELECT created_at FROM task
-            WHERE service = $1 AND status IN ('queued', 'running')
-              AND id >= ((floor(extract(epoch FROM now()) * 1000)::bigint - ($2::float8 * 1000)::bigint - ${CLOCK_SLACK_MS}) << 22)
-              AND created_at >= now() - make_interval(secs => $2::float8)
-           UNION ALL
-           SELECT created_at FROM task
-            WHERE service = $1 AND completed_at >= now() - make_interval(secs => $2::float8)
-              AND created_at >= now() - make_interval(secs => $2::float8)
-              AND NOT (status = 'done' AND attempts = 0)
-         ),
-         ended AS (
-           SELECT completed_at FROM task
-            WHERE service = $1 AND completed_at >= now() - make_interval(secs => $2::float8) AND ${RAN}
-         ),
-         sample AS (
-           SELECT extract(epoch FROM started_at - created_at)::float8 AS wait,
-                  extract(epoch FROM completed_at - started_at)::float8 AS run, completed_at
-             FROM task
-            WHERE service = $1 AND completed_at >= now() - make_interval(secs => $4::float8) AND ${RAN}
-            ORDER BY completed_at DESC LIMIT $3
-         )
-         SELECT now() AS at,
-           (SELECT count(*)::int FROM task WHERE service = $1 AND status = 'queued') AS queued,
-           (SELECT count(*)::int FROM task WHERE service = $1 AND status = 'running') AS running,
-           (SELECT created_at FROM task WHERE service = $1 AND status = 'queued' ORDER BY id LIMIT 1) AS oldest_queued_at,
-           (SELECT ARRAY[${counted('created_at')}] FROM arrived) AS arrivals,
-           (SELECT ARRAY[${counted('completed_at')}] FROM ended) AS completions,
-           s.*
-         FROM (SELECT count(*)::int AS sample_tasks, min(completed_at) AS sample_from, max(completed_at) AS sample_to,
-                 percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY wait) AS wait_p, avg(wait) AS wait_mean,
-                 percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP (ORDER BY run) AS run_p, avg(run) AS run_mean
-               FROM sample) s`,
-        [service, longest, options.sampleSize, options.sampleSeconds, ...windows],
-      )).rows[0]!;
+      const { text, params } = serviceActivityQuery(service, options);
+      const row = (await db.query<ActivityRow>(text, params)).rows[0]!;
       return {
         at: new Date(row.at),
         queued: Number(row.queued),

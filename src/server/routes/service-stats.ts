@@ -105,7 +105,9 @@ export function registerServiceStatsRoute(app: FastifyInstance, ctx: RouteContex
     const invalid = request.validationError?.validation[0];
     if (invalid) {
       const field = fieldOf(invalid);
-      throw new ErrandError('invalid_field', `${field ?? 'the request'} ${invalid.message ?? 'is not valid'}`, field);
+      const allowed = (invalid.params as { allowedValues?: unknown } | undefined)?.allowedValues;
+      const problem = Array.isArray(allowed) ? `must be one of ${allowed.join(', ')}` : invalid.message ?? 'is not valid';
+      throw new ErrandError('invalid_field', `${field ?? 'the request'} ${problem}`, field);
     }
     const { name } = request.params;
     const problem = serviceNameProblem(name);

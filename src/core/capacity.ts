@@ -167,7 +167,8 @@ export function capacityFigures(inputs: CapacityInputs): CapacityFigures {
     }
   } else {
     // All slots busy: the tasks ahead of this one and a slot for it must free up, one departure
-    // every 1/(cμ) seconds on average (the M/M/c queue while every slot is busy).
+    // every 1/(cμ) seconds on average (the M/M/c queue while every slot is busy); the same
+    // count as estimateStartSeconds gives a queued task, unrounded.
     estimate = 'queue';
     estimatedWaitSeconds = (queued - freeSlots + 1) / (c * mu);
   }
@@ -178,5 +179,3 @@ export function capacityFigures(inputs: CapacityInputs): CapacityFigures {
   }
   return { model, estimatedWaitSeconds, estimate, slotsNeeded, ...(note ? { note } : {}) };
 }
-
-export interface Percentiles { p50: number; p90: number; p99: number; mean: number }

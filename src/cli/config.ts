@@ -104,6 +104,9 @@ export interface Config {
   maxParamLength: number;
   /** Most task ids one GET /status may ask for. */
   maxStatusIds: number;
+  // Capacity figures (issue 14): GET /services/:name/stats.
+  /** Wait and run times over the latest sampleSize tasks ended within sampleAge; slots needed for targetWait unless asked. */
+  stats: { sampleSize: number; sampleAge: string; sampleAgeSeconds: number; targetWait: string; targetWaitSeconds: number };
   // Capability links (issue 12): the secret that signs them, older ones still accepted, how long one lasts.
   /** Signs new capability tokens; unset: serve issues none, dev keeps one in its data dir. */
   capabilitySecret?: string;
@@ -209,6 +212,10 @@ const OPTIONS = {
   'max-header-size': { env: 'ERRAND_MAX_HEADER_SIZE', type: 'string' },
   'max-param-length': { env: 'ERRAND_MAX_PARAM_LENGTH', type: 'string' },
   'max-status-ids': { env: 'ERRAND_MAX_STATUS_IDS', type: 'string' },
+  // Capacity figures (issue 14)
+  'stats-sample': { env: 'ERRAND_STATS_SAMPLE', type: 'string' },
+  'stats-sample-age': { env: 'ERRAND_STATS_SAMPLE_AGE', type: 'string' },
+  'stats-target-wait': { env: 'ERRAND_STATS_TARGET_WAIT', type: 'string' },
   // Capability links (issue 12)
   'capability-secret': { env: 'ERRAND_CAPABILITY_SECRET', type: 'string' },
   'capability-secret-previous': { env: 'ERRAND_CAPABILITY_SECRET_PREVIOUS', type: 'string' },
@@ -428,6 +435,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     maxStreams: integer(get('max-streams') ?? '2000', 'max-streams', 1, 1_000_000),
     maxStreamBufferBytes: bytes(get('max-stream-buffer') ?? '4mb', 'max-stream-buffer'),
     ...http,
+    stats: statsSettings(get),
     // Capability links (issue 12)
     ...capabilities(get),
     ...tls,
@@ -505,6 +513,24 @@ function httpEdge(get: (name: SingleOptionName) => string | undefined) {
     maxHeaderSize: bytes(get('max-header-size') ?? '16kb', 'max-header-size'),
     maxParamLength: integer(get('max-param-length') ?? '255', 'max-param-length', 16, 65_535),
     maxStatusIds: integer(get('max-status-ids') ?? '500', 'max-status-ids', 1, 100_000),
+  };
+}
+
+/** Capacity figures (issue 14): the sample wait and run times are taken over, and the default target wait. */
+function statsSettings(get: (name: SingleOptionName) => string | undefined): Config['stats'] {
+  const sampleAge = get('stats-sample-age') ?? 'P1D';
+  const age = checkDuration(sampleAge, 30 * 86_400_000);
+  if (!age.ok || age.ms < 60_000) {
+    throw new ErrandError('invalid_field', `--stats-sample-age must be an ISO 8601 duration from PT1M to P30D, got ${JSON.stringify(sampleAge)}`, 'stats-sample-age');
+  }
+  const targetWait = get('stats-target-wait') ?? 'PT1M';
+  const target = checkDuration(targetWait);
+  if (!target.ok || target.ms <= 0) {
+    throw new ErrandError('invalid_field', `--stats-target-wait must be an ISO 8601 duration above zero, such as PT1M, got ${JSON.stringify(targetWait)}`, 'stats-target-wait');
+  }
+  return {
+    sampleSize: integer(get('stats-sample') ?? '1000', 'stats-sample', 1, 100_000),
+    sampleAge, sampleAgeSeconds: age.ms / 1000, targetWait, targetWaitSeconds: target.ms / 1000,
   };
 }
 
@@ -706,6 +732,9 @@ Options (flag, then environment variable, then default):
   --max-header-size SIZE  ERRAND_MAX_HEADER_SIZE   16kb: larger request heads answer 431
   --max-param-length N    ERRAND_MAX_PARAM_LENGTH  255: longer path parts (ids, file names) answer 414
   --max-status-ids N      ERRAND_MAX_STATUS_IDS    500: task ids one GET /status may ask for
+  --stats-sample N        ERRAND_STATS_SAMPLE      1000: GET /services/:name/stats takes wait and run times from the latest N tasks that ran...
+  --stats-sample-age DUR  ERRAND_STATS_SAMPLE_AGE  P1D: ...and ended no longer ago than this (PT1M to P30D)
+  --stats-target-wait DUR ERRAND_STATS_TARGET_WAIT PT1M: the expected wait slotsNeeded is computed for when a request gives no targetWait
   --capability-secret S   ERRAND_CAPABILITY_SECRET none: serve issues no capability links; dev keeps a random one in --data-dir. At least 32 random bytes (openssl rand -base64 32); the same on every server
   --capability-secret-previous S[,S] ERRAND_CAPABILITY_SECRET_PREVIOUS none: earlier secrets whose links still verify (rotation)
   --capability-lifetime DUR ERRAND_CAPABILITY_LIFETIME P7D: how long a capability link lasts (PT1M to P1Y)

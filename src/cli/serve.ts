@@ -62,6 +62,8 @@ export function serverSettings(config: Config, tls?: TlsFiles) {
     maxHeaderSize: config.maxHeaderSize,
     maxParamLength: config.maxParamLength,
     maxStatusIds: config.maxStatusIds,
+    // Capacity figures (issue 14)
+    stats: config.stats,
     ...(config.publicUrl !== undefined ? { publicUrl: config.publicUrl } : {}),
     ...(config.defaultTtl !== undefined ? { defaultTtl: config.defaultTtl } : {}),
     ...(config.defaultQueueTimeout !== undefined ? { defaultQueueTimeout: config.defaultQueueTimeout } : {}),

@@ -106,6 +106,17 @@ export function operatorAccess(caller: Caller): Decision {
   return holds(principal, 'read:all') ? { kind: 'allowed' } : { kind: 'forbidden', message: `${principal.id} may not see the workers: that needs read:all or admin` };
 }
 
+/**
+ * A service's figures (`GET /services/:name/stats`): a signed-in caller with a read scope. They
+ * count tasks and never name one or its owner, so `read` is enough, whoever owns the tasks.
+ */
+export function figuresAccess(caller: Caller): Decision {
+  const { principal } = caller;
+  if (!principal) return signedInAccess(caller);
+  if (holds(principal, 'read') || holds(principal, 'read:all')) return { kind: 'allowed' };
+  return { kind: 'forbidden', message: `${principal.id} may not read service figures: it has no read scope` };
+}
+
 /** Submitting to `service`. */
 export function submitAccess(caller: Caller, service: string): Decision {
   const { principal } = caller;

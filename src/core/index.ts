@@ -29,3 +29,4 @@ export * from './access.ts';
 export * from './worker-views.ts';
 export * from './addresses.ts';
 export * from './callbacks.ts';
+export * from './capacity.ts';

@@ -61,6 +61,17 @@ function header(delivery: Delivery, name: string): string | null {
   return typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString('utf8') : null;
 }
 
+/**
+ * When the run began, as its worker says (x-errand-started-at, ISO); null when absent or not a
+ * time. The store clamps it between the task's creation and the recording: a worker's clock is
+ * trusted for the length of a run, never to move a task out of order.
+ */
+function startedAtOf(delivery: Delivery): Date | null {
+  const text = header(delivery, STARTED_AT_HEADER);
+  const ms = text === null ? Number.NaN : Date.parse(text);
+  return Number.isFinite(ms) ? new Date(ms) : null;
+}
+
 /** A progress message from `rpc_status`: Patavi's `{taskId, eventType: 'progress', eventData}`, plus Errand's headers. */
 function progressOf(delivery: Delivery): ProgressUpdate | undefined {
   let message: unknown = delivery.json?.value;
@@ -254,7 +265,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
         await store.saveScript(taskId, reply.script);
         return 'ack';
       case 'started': {
-        const outcome = valueOf(await starts.add({ id: taskId, worker: reply.worker, script: reply.script, runId: header(delivery, RUN_HEADER), resumed: reply.resumed }));
+        const outcome = valueOf(await starts.add({ id: taskId, worker: reply.worker, script: reply.script, runId: header(delivery, RUN_HEADER), resumed: reply.resumed, startedAt: startedAtOf(delivery) }));
         if (outcome.kind === 'ended') await stopRun(taskId, `had already ended (${outcome.status})`);
         if (outcome.kind === 'gave-up') await stopRun(taskId, `has now failed with worker_lost after ${maxAttempts} attempts`);
         return 'ack';
@@ -266,6 +277,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
           cacheable: header(delivery, NO_CACHE_HEADER) !== 'true', version: header(delivery, VERSION_HEADER),
           script: scriptOf(delivery),
           carriesStart: header(delivery, STARTED_AT_HEADER) !== null,
+          startedAt: startedAtOf(delivery),
         });
         if (outcome.kind === 'not-recorded') throw outcome.error;
         if (outcome.kind === 'unknown-task') {

@@ -30,6 +30,7 @@ import { createOriginPolicy } from './origin-policy.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerServiceRoutes } from './routes/services.ts';
+import { registerServiceStatsRoute } from './routes/service-stats.ts';
 import { registerTaskRoutes } from './routes/tasks.ts';
 import { registerUpdatesRoute } from './routes/updates.ts';
 import { registerWorkerRoutes } from './routes/workers.ts';
@@ -181,6 +182,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     registerHealthRoutes(scoped, ctx);
     registerServiceRoutes(scoped, ctx);
     registerWorkerRoutes(scoped, ctx);
+    registerServiceStatsRoute(scoped, ctx);
   });
   return app;
 }

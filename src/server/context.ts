@@ -1,7 +1,7 @@
 /** What the routes share: the parts they call and the settings they obey. */
 import type { Broker, EventPublisher } from '../broker/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
-import type { Callbacks, EventLog, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
+import type { Callbacks, EventLog, ServiceActivity, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
 import type { Authenticator, AuthSettings } from './auth/authenticate.ts';
 import type { TaskLinker } from './access.ts';
 import type { ServiceGate } from './service-gate.ts';
@@ -11,6 +11,7 @@ import type { CallbackAllowlist, Links, OriginList } from '../core/index.ts';
 import type { StreamCounter } from './stream-limits.ts';
 import type { CapabilityKeyring, Grant } from '../core/index.ts';
 import type { TlsFiles } from './tls-options.ts';
+import type { StatsSettings } from './service-stats.ts';
 
 export interface ServerSettings {
   /**
@@ -95,10 +96,12 @@ export interface ServerSettings {
   // Completion callbacks (issue 14)
   /** The hosts a submission's `callback` may name (--callback-hosts); unset or empty: callbacks are refused. */
   callbackHosts?: CallbackAllowlist;
+  /** Capacity figures (issue 14): their sample and default target wait; defaults in service-stats.ts. */
+  stats?: StatsSettings;
 }
 
 export interface RouteContext {
-  store: TaskSubmission & TaskReads & TaskChanges & EventLog & Pick<Callbacks, 'addCallback' | 'getCallbacks'>;
+  store: TaskSubmission & TaskReads & TaskChanges & EventLog & Pick<Callbacks, 'addCallback' | 'getCallbacks'> & ServiceActivity;
   broker: Broker;
   ids: FlakeIdGenerator;
   events: EventHub;

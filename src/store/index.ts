@@ -1,4 +1,4 @@
-export type { Store, TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, NewTask, StartedTask, CompletedTask, CompletionOutcome, StoredFile, UnfinishedTask, RunningTask, RequeueOutcome, StartOutcome, ProgressUpdate, CancelOutcome, DeleteOutcome, QueuePosition, CachedSubmission, NewApiKey, ApiKeyInfo, Callbacks, CallbackAttempt, CallbackAttemptEnd, ClaimedCallback, TaskCallback } from './store.ts';
+export type { Store, TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, NewTask, StartedTask, CompletedTask, CompletionOutcome, StoredFile, UnfinishedTask, RunningTask, RequeueOutcome, StartOutcome, ProgressUpdate, CancelOutcome, DeleteOutcome, QueuePosition, CachedSubmission, NewApiKey, ApiKeyInfo, Callbacks, CallbackAttempt, CallbackAttemptEnd, ClaimedCallback, TaskCallback, ServiceActivity, ActivityWindows, ServiceActivityFigures, DurationSpread } from './store.ts';
 export { INTERRUPTED_ATTEMPT } from './sql-callbacks.ts';
 export type { SqlClient } from './sql-client.ts';
 export { createSqlStore } from './sql-store.ts';

@@ -53,10 +53,11 @@ export function sqlTaskReads(db: SqlClient): TaskReads {
     },
 
     async queuePosition(task) {
+      // `completed_at IS NOT NULL` (true of every done task) lets the mean use task_service_ended.
       const row = await one<{ ahead: number; mean: number | null }>(
         `SELECT (SELECT count(*)::int FROM task WHERE status = 'queued' AND service = $1 AND id < $2) AS ahead,
            (SELECT extract(epoch FROM avg(completed_at - started_at))::float8 FROM (
-              SELECT completed_at, started_at FROM task WHERE status = 'done' AND service = $1
+              SELECT completed_at, started_at FROM task WHERE status = 'done' AND service = $1 AND completed_at IS NOT NULL
               ORDER BY completed_at DESC LIMIT 20) recent) AS mean`,
         [task.service, taskIdToDecimal(task.id)],
       );

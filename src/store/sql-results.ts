@@ -10,7 +10,7 @@ import { isTransientError } from './sql-errors.ts';
 import { appendEvents, EVENT_COLUMNS, toEvent } from './sql-events.ts';
 import type { EventRow } from './sql-events.ts';
 import { settleCacheEntries } from './sql-result-cache.ts';
-import { HEX_ID } from './sql-task-rows.ts';
+import { HEX_ID, recordedStart } from './sql-task-rows.ts';
 import type { CompletedTask, CompletionOutcome } from './store.ts';
 
 /** Code of a task whose result could not be written in any form (its own row was at fault). */
@@ -37,11 +37,12 @@ async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Re
     OR (old.status = 'running' AND u.carries_start AND u.run_id IS NOT NULL AND old.run_id IS DISTINCT FROM u.run_id))`;
   const recorded = await q.query<{ id: string; status: TaskStatus; service: string; was: TaskStatus; attempts: number; was_attempts: number; worker: string | null; was_worker: string | null; run_id: string | null; progress_seq: number | null; started_at: Date; cached: boolean }>(
     `UPDATE task t SET status = u.status, result = u.result::json, error = u.error::jsonb, console = u.console,
-       completed_at = now(), started_at = coalesce(t.started_at, now()), expires_at = now() + t.ttl,
+       completed_at = now(), expires_at = now() + t.ttl,
+       started_at = CASE WHEN t.started_at IS NULL OR ${newAttempt} THEN ${recordedStart('u.started_at')} ELSE t.started_at END,
        attempts = CASE WHEN ${newAttempt} THEN t.attempts + 1 ELSE t.attempts END,
        worker = CASE WHEN ${newAttempt} THEN u.worker ELSE t.worker END,
        run_id = coalesce(u.run_id, t.run_id), script = coalesce(t.script, u.script)
-     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[]) AS u(id, status, result, error, console, run_id, worker, script, carries_start),
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[], $10::timestamptz[]) AS u(id, status, result, error, console, run_id, worker, script, carries_start, started_at),
        (SELECT id, status, run_id, progress_seq, attempts, worker FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE) AS old
      WHERE t.id = u.id AND old.id = t.id AND old.status IN ('queued', 'running')
      RETURNING lpad(to_hex(t.id), 16, '0') AS id, t.status, t.service, old.status AS was, t.attempts, old.attempts AS was_attempts, t.worker, old.worker AS was_worker,
@@ -50,7 +51,7 @@ async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Re
       tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
       tasks.map((t) => t.indexText ?? JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
       tasks.map((t) => t.console ?? null), tasks.map((t) => t.runId ?? null), tasks.map((t) => t.worker ?? null),
-      tasks.map((t) => t.script ?? null), tasks.map((t) => t.carriesStart === true),
+      tasks.map((t) => t.script ?? null), tasks.map((t) => t.carriesStart === true), tasks.map((t) => t.startedAt?.toISOString() ?? null),
     ],
   );
   const ended = new Map(recorded.rows.map((r) => [r.id, r]));

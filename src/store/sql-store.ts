@@ -2,7 +2,7 @@
  * The Store on SQL: one implementation, run by `pg` in production and by PGlite embedded. Each
  * concern of store.ts has its module (sql-submission, sql-reads, sql-task-changes,
  * sql-worker-reports with sql-results, sql-retention, sql-recovery, sql-node-leases, sql-events,
- * sql-api-keys, sql-callbacks); this file puts them together over one client.
+ * sql-api-keys, sql-callbacks, sql-service-activity); this file puts them together over one client.
  */
 import type { SqlClient } from './sql-client.ts';
 import { createApiKey, listApiKeys, revokeApiKey, useApiKey } from './sql-api-keys.ts';
@@ -11,6 +11,7 @@ import { sqlNodeLeases } from './sql-node-leases.ts';
 import { sqlTaskReads } from './sql-reads.ts';
 import { sqlRecovery } from './sql-recovery.ts';
 import { sqlRetention } from './sql-retention.ts';
+import { sqlServiceActivity } from './sql-service-activity.ts';
 import { sqlTaskSubmission } from './sql-submission.ts';
 import { sqlTaskChanges } from './sql-task-changes.ts';
 import { sqlWorkerReports } from './sql-worker-reports.ts';
@@ -35,6 +36,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     ...sqlRecovery(db),
     ...sqlNodeLeases(db),
     ...sqlCallbacks(db),
+    ...sqlServiceActivity(db),
 
     readEvents: (filter, after, upTo, limit) => readEvents(db, filter, after, upTo, limit),
     lastEvents: (filter, upTo, count) => lastEvents(db, filter, upTo, count),

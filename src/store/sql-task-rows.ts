@@ -74,17 +74,24 @@ export async function insertRows(q: SqlQueryable, tasks: NewTask[], cacheKey: st
   })));
 }
 
-export interface StartRow { id: string; runId: string | null; worker: string | null; attempt: number; script: string | null }
+export interface StartRow { id: string; runId: string | null; worker: string | null; attempt: number; script: string | null; startedAt?: Date | null }
+
+/**
+ * A run's start as recorded: the worker's time (`reported`, a timestamptz expression) when it
+ * gave one, else now; never before the task was created nor after now, whatever its clock says.
+ */
+export const recordedStart = (reported: string): string => `least(greatest(coalesce(${reported}, now()), t.created_at), now())`;
 
 /** Marks tasks running as the attempts in `starts`. */
 export async function startTasks(q: SqlQueryable, starts: StartRow[]): Promise<void> {
   if (starts.length === 0) return;
   await q.query(
-    `UPDATE task t SET status = 'running', started_at = now(), worker = u.worker, attempts = u.attempt, run_id = u.run_id,
+    `UPDATE task t SET status = 'running', started_at = ${recordedStart('u.started_at')}, worker = u.worker, attempts = u.attempt, run_id = u.run_id,
        progress = NULL, progress_seq = NULL, script = coalesce(u.script, t.script)
-     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[]) AS u(id, worker, run_id, attempt, script)
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[]) AS u(id, worker, run_id, attempt, script, started_at)
      WHERE t.id = u.id`,
-    [starts.map((s) => taskIdToDecimal(s.id)), starts.map((s) => s.worker), starts.map((s) => s.runId), starts.map((s) => s.attempt), starts.map((s) => s.script)],
+    [starts.map((s) => taskIdToDecimal(s.id)), starts.map((s) => s.worker), starts.map((s) => s.runId), starts.map((s) => s.attempt), starts.map((s) => s.script),
+      starts.map((s) => s.startedAt?.toISOString() ?? null)],
   );
 }
 

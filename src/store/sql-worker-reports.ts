@@ -29,7 +29,7 @@ async function startRows(q: SqlQueryable, tasks: StartedTask[], maxAttempts: num
     switch (transition.kind) {
       case 'start':
         snapshots.set(task.id, afterStart(task, transition, now));
-        starts.push({ id: task.id, runId: transition.runId, worker: transition.worker, attempt: transition.attempt, script: report.script ?? null });
+        starts.push({ id: task.id, runId: transition.runId, worker: transition.worker, attempt: transition.attempt, script: report.script ?? null, startedAt: report.startedAt ?? null });
         events.push(...transition.events);
         return { pending: 'started', attempt: transition.attempt };
       case 'give-up':

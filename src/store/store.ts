@@ -39,6 +39,8 @@ export interface StartedTask {
   runId?: string | null;
   /** The worker reports a run under way again, having been sent a copy of its task. */
   resumed?: boolean;
+  /** When the run began by the worker's clock (its start report comes later); recorded between creation and now. */
+  startedAt?: Date | null;
 }
 
 /** What a start report did: began an attempt, gave up on the task, or nothing (already ended, same attempt, no task). */
@@ -84,6 +86,8 @@ export interface CompletedTask {
   script?: string | null;
   /** True when the result carries its run's start (no start report was sent): on a task running under another run, it is a new attempt. */
   carriesStart?: boolean;
+  /** That start's time by the worker's clock, when it carries one: recorded between creation and now. */
+  startedAt?: Date | null;
 }
 
 /**
@@ -313,7 +317,51 @@ export interface Callbacks {
 }
 
 /** Everything, as one process opens it. */
-export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, Callbacks {
+/** How to measure a service's recent activity. */
+export interface ActivityWindows {
+  /** Windows, in seconds, arrivals and completions are counted over (at most a day each). */
+  windows: number[];
+  /** Wait and run times come from the latest `sampleSize` tasks that ran and ended... */
+  sampleSize: number;
+  /** ...no longer than this many seconds ago. */
+  sampleSeconds: number;
+}
+
+/** Spread of a duration over the sample, in seconds. */
+export interface DurationSpread { p50: number; p90: number; p99: number; mean: number }
+
+/** One service's tasks now and lately, as the database saw them at `at`. */
+export interface ServiceActivityFigures {
+  /** The database's clock when it answered: the windows end here. */
+  at: Date;
+  /** Tasks queued (a task that ends before its start report is due counts as queued until it ends). */
+  queued: number;
+  running: number;
+  /** Creation time of the oldest queued task. */
+  oldestQueuedAt: Date | null;
+  /** Tasks created in each window (a copy answered from another principal's cached result is not an arrival). */
+  arrivals: number[];
+  /** Tasks that ran and ended (done or failed) in each window. */
+  completions: number[];
+  sample: {
+    tasks: number;
+    /** When the first and last task of the sample ended. */
+    from: Date | null;
+    to: Date | null;
+    /** created → started. */
+    wait: DurationSpread | null;
+    /** started → completed. */
+    run: DurationSpread | null;
+  };
+}
+
+/** Capacity figures per service (GET /services/:name/stats): bounded reads, never the history. */
+export interface ServiceActivity {
+  serviceActivity(service: string, windows: ActivityWindows): Promise<ServiceActivityFigures>;
+}
+
+/** Everything, as one process opens it. */
+export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, Callbacks, ServiceActivity {
   close(): Promise<void>;
   /** What the store is connected to, for logs (no password). */
   readonly target: string;

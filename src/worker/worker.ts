@@ -238,8 +238,11 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       broker.send(replyTo, body, { correlationId: taskId, contentType, ...extra, headers: { [RUN_HEADER]: runId, [WORKER_HEADER]: id, ...extra.headers } });
     const controller = new AbortController();
     if (stopped.has(taskId)) controller.abort({ code: 'canceled', message: 'the task was canceled' } satisfies StopReason);
+    // When the run began: the start report is sent up to --start-report-after later, and the
+    // database records this time (clamped to the task's creation and the recording) as its start.
+    const startedAt = new Date().toISOString();
     const reportStart = (report: { script?: string; resumed?: true }): Promise<void> =>
-      reply(Buffer.from(JSON.stringify({ worker: id, ...report })), 'application/json', { type: STARTED_TYPE });
+      reply(Buffer.from(JSON.stringify({ worker: id, ...report })), 'application/json', { type: STARTED_TYPE, headers: { [STARTED_AT_HEADER]: startedAt } });
     // The start report carries the script (Patavi sent that as a message of its own); so does a
     // result that carries its start, in a header, when the script is small enough for one.
     const script = service.executor.script?.();
@@ -261,7 +264,6 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         return 'requeue';
       }
     }
-    const startedAt = new Date().toISOString();
     const startHeaders = (): Record<string, unknown> => (startReported ? {} : { [STARTED_AT_HEADER]: startedAt, ...(script === undefined ? {} : { [SCRIPT_HEADER]: script }) });
     const run = runStarted(service, delivery, taskId, runId, controller, reply, startHeaders)
       .catch((err: unknown): boolean => { log.error({ taskId, err: (err as Error).message }, 'task run failed unexpectedly'); return false; })

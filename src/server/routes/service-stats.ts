@@ -1,0 +1,128 @@
+/** `GET /services/:name/stats`: a service's capacity figures (service-stats.ts computes them). */
+import type { FastifyInstance, FastifySchemaValidationError } from 'fastify';
+import { checkDuration, ErrandError, figuresAccess, serviceNameProblem } from '../../core/index.ts';
+import { requireAllowed } from '../access.ts';
+import type { RouteContext } from '../context.ts';
+import { computeServiceStats, DEFAULT_MODEL_WINDOW, DEFAULT_STATS_SETTINGS, STATS_WINDOWS } from '../service-stats.ts';
+import type { StatsWindow } from '../service-stats.ts';
+
+const nullable = (schema: Record<string, unknown>) => ({ anyOf: [{ type: 'null' }, schema] });
+const seconds = { type: 'number', minimum: 0 };
+const perWindow = {
+  type: 'object', required: Object.keys(STATS_WINDOWS), additionalProperties: false,
+  properties: Object.fromEntries(Object.keys(STATS_WINDOWS).map((w) => [w, seconds])),
+  description: 'tasks per second over the last minute, 5 and 15 minutes',
+};
+const spread = {
+  type: 'object', required: ['p50', 'p90', 'p99', 'mean'], additionalProperties: false,
+  properties: { p50: seconds, p90: seconds, p99: seconds, mean: seconds },
+};
+
+export const serviceStatsSchema = {
+  summary: "A service's capacity figures",
+  description: 'Queue depth, tasks running, slots, arrival and completion rates, wait and run times, and the slots an M/M/c queue needs for a target wait (docs/operations.md, "Capacity").',
+  tags: ['services'],
+  params: {
+    type: 'object', required: ['name'], additionalProperties: false,
+    properties: { name: { type: 'string', description: 'the service' } },
+  },
+  querystring: {
+    type: 'object',
+    properties: {
+      targetWait: { type: 'string', description: 'ISO 8601 duration above 0 the slots needed keep the expected wait under (default --stats-target-wait, PT1M)', examples: ['PT1M'] },
+      window: { type: 'string', enum: Object.keys(STATS_WINDOWS), default: DEFAULT_MODEL_WINDOW, description: 'the window whose rates feed the model' },
+    },
+  },
+  response: {
+    200: {
+      type: 'object',
+      required: ['service', 'at', 'announced', 'online', 'queue', 'tasks', 'workers', 'arrivalsPerSecond', 'completionsPerSecond', 'waitSeconds', 'runSeconds', 'sample', 'model', 'estimatedWaitSeconds', 'estimate', 'targetWait', 'targetWaitSeconds', 'slotsNeeded'],
+      additionalProperties: false,
+      properties: {
+        service: { type: 'string' },
+        at: { type: 'string', format: 'date-time' },
+        announced: { type: 'boolean' },
+        online: { type: 'boolean' },
+        queue: nullable({
+          type: 'object', required: ['messages', 'consumers'], additionalProperties: false,
+          properties: { messages: { type: 'integer' }, consumers: { type: 'integer' } },
+        }),
+        tasks: {
+          type: 'object', required: ['queued', 'running', 'oldestQueuedSeconds'], additionalProperties: false,
+          properties: { queued: { type: 'integer' }, running: { type: 'integer' }, oldestQueuedSeconds: nullable(seconds) },
+        },
+        workers: {
+          type: 'object', required: ['online', 'slots'], additionalProperties: false,
+          properties: { online: { type: 'integer' }, slots: { type: 'integer' } },
+        },
+        arrivalsPerSecond: perWindow,
+        completionsPerSecond: perWindow,
+        waitSeconds: nullable(spread),
+        runSeconds: nullable(spread),
+        sample: {
+          type: 'object', required: ['tasks', 'limit', 'maxAge', 'from', 'to'], additionalProperties: false,
+          properties: {
+            tasks: { type: 'integer' }, limit: { type: 'integer' }, maxAge: { type: 'string' },
+            from: nullable({ type: 'string', format: 'date-time' }), to: nullable({ type: 'string', format: 'date-time' }),
+          },
+        },
+        model: nullable({
+          type: 'object', additionalProperties: false,
+          required: ['window', 'arrivalRate', 'completionRate', 'meanRunSeconds', 'slots', 'offeredLoad', 'utilization', 'stable', 'waitProbability', 'expectedWaitSeconds'],
+          properties: {
+            window: { type: 'string', enum: Object.keys(STATS_WINDOWS) },
+            arrivalRate: seconds, completionRate: seconds, meanRunSeconds: seconds, slots: { type: 'integer' },
+            offeredLoad: { type: 'number' }, utilization: nullable({ type: 'number' }), stable: { type: 'boolean' },
+            waitProbability: nullable({ type: 'number' }), expectedWaitSeconds: nullable(seconds),
+          },
+        }),
+        estimatedWaitSeconds: nullable(seconds),
+        estimate: { type: 'string', enum: ['free-slot', 'queue', 'overloaded', 'no-slots', 'unknown'] },
+        targetWait: { type: 'string' },
+        targetWaitSeconds: seconds,
+        slotsNeeded: nullable({ type: 'integer' }),
+        note: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
+/** The field a schema refusal is about: the property named in its path, or the one missing. */
+function fieldOf(error: FastifySchemaValidationError): string | undefined {
+  const missing = (error.params as { missingProperty?: unknown } | undefined)?.missingProperty;
+  if (typeof missing === 'string') return missing;
+  return error.instancePath.split('/').filter(Boolean)[0];
+}
+
+export function registerServiceStatsRoute(app: FastifyInstance, ctx: RouteContext): void {
+  const settings = ctx.settings.stats ?? DEFAULT_STATS_SETTINGS;
+  app.get<{ Params: { name: string }; Querystring: { targetWait?: string; window?: StatsWindow } }>('/services/:name/stats', {
+    schema: serviceStatsSchema,
+    // A refusal of the schema is answered in Errand's shape, naming the field, after the caller is known.
+    attachValidation: true,
+  }, async (request) => {
+    requireAllowed(figuresAccess(await ctx.auth.caller(request)));
+    const invalid = request.validationError?.validation[0];
+    if (invalid) {
+      const field = fieldOf(invalid);
+      const allowed = (invalid.params as { allowedValues?: unknown } | undefined)?.allowedValues;
+      const problem = Array.isArray(allowed) ? `must be one of ${allowed.join(', ')}` : invalid.message ?? 'is not valid';
+      throw new ErrandError('invalid_field', `${field ?? 'the request'} ${problem}`, field);
+    }
+    const { name } = request.params;
+    const problem = serviceNameProblem(name);
+    if (problem) throw new ErrandError('invalid_field', problem, 'name');
+    let targetWait: { text: string; seconds: number } | undefined;
+    if (request.query.targetWait !== undefined) {
+      const text = request.query.targetWait;
+      const checked = checkDuration(text);
+      if (!checked.ok || checked.ms <= 0) {
+        throw new ErrandError('invalid_field', `targetWait must be an ISO 8601 duration above zero, such as PT1M or PT30S, got ${JSON.stringify(text.slice(0, 64))}`, 'targetWait');
+      }
+      targetWait = { text, seconds: checked.ms / 1000 };
+    }
+    const stats = await computeServiceStats(ctx, name, { window: request.query.window ?? DEFAULT_MODEL_WINDOW, ...(targetWait ? { targetWait } : {}) }, settings);
+    if (!stats) throw new ErrandError('not_found', `no worker runs a service named ${JSON.stringify(name)}`, 'name');
+    return stats;
+  });
+}

@@ -100,12 +100,13 @@ async function completeSimpleRows(q: SqlQueryable, tasks: CompletedTask[]): Prom
     OR (old.status = 'running' AND u.carries_start AND u.run_id IS NOT NULL AND old.run_id IS DISTINCT FROM u.run_id))`;
   const rows = await q.query<EventRow>(
     `WITH u AS (
-       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[])
-         WITH ORDINALITY AS u(id, status, result, error, console, run_id, worker, script, carries_start, ord)),
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[], $10::timestamptz[])
+         WITH ORDINALITY AS u(id, status, result, error, console, run_id, worker, script, carries_start, started_at, ord)),
      old AS (SELECT id, status, run_id, attempts, worker, cache_key FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE),
      ended AS (
        UPDATE task t SET status = u.status, result = u.result::json, error = u.error::jsonb, console = u.console,
-         completed_at = now(), started_at = coalesce(t.started_at, now()), expires_at = now() + t.ttl,
+         completed_at = now(), expires_at = now() + t.ttl,
+         started_at = CASE WHEN t.started_at IS NULL OR ${newAttempt} THEN ${recordedStart('u.started_at')} ELSE t.started_at END,
          attempts = CASE WHEN ${newAttempt} THEN t.attempts + 1 ELSE t.attempts END,
          worker = CASE WHEN ${newAttempt} THEN u.worker ELSE t.worker END,
          run_id = coalesce(u.run_id, t.run_id), script = coalesce(t.script, u.script)
@@ -131,7 +132,7 @@ async function completeSimpleRows(q: SqlQueryable, tasks: CompletedTask[]): Prom
       tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
       tasks.map((t) => t.indexText ?? JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
       tasks.map((t) => t.console ?? null), tasks.map((t) => t.runId ?? null), tasks.map((t) => t.worker ?? null),
-      tasks.map((t) => t.script ?? null), tasks.map((t) => t.carriesStart === true),
+      tasks.map((t) => t.script ?? null), tasks.map((t) => t.carriesStart === true), tasks.map((t) => t.startedAt?.toISOString() ?? null),
     ],
   );
   const recorded: Recorded = new Map();

@@ -99,6 +99,13 @@ export function signedInAccess(caller: Caller): Decision {
   return caller.principal ? { kind: 'allowed' } : { kind: 'unauthenticated', message: NO_SIGN_IN };
 }
 
+/** What only an operator may see (issue 14: /metrics on the API's port): `read:all` or `admin`. */
+export function operatorAccess(caller: Caller): Decision {
+  const { principal } = caller;
+  if (!principal) return signedInAccess(caller);
+  return holds(principal, 'read:all') ? { kind: 'allowed' } : { kind: 'forbidden', message: `${principal.id} may not read metrics: that needs read:all or admin` };
+}
+
 /** Submitting to `service`. */
 export function submitAccess(caller: Caller, service: string): Decision {
   const { principal } = caller;

@@ -41,7 +41,11 @@ export interface JanitorOptions {
   lostCheckIntervalMs?: number;
   /** When a worker counts as lost (core/liveness.ts); defaults suit workers announcing every 5 s. */
   liveness?: Partial<LivenessRules>;
+  /** Told of each running task of a lost worker it queued again or failed (the lost-workers metric, issue 14). */
+  observer?: JanitorObserver;
 }
+
+export interface JanitorObserver { workerLost(service: string, outcome: 'requeued' | 'failed'): void }
 
 export interface Janitor {
   /** Removes every task past its ttl, cache entry past its lifetime and event past the retention; returns the tasks removed. */
@@ -115,6 +119,7 @@ export function startJanitor(options: JanitorOptions): Janitor {
         const outcome = await store.requeueLost(task, maxAttempts, (t) => requeueTask(broker, t));
         if (outcome.kind === 'moved-on') continue;
         publisher.written(outcome.events);
+        options.observer?.workerLost(task.service, outcome.kind === 'requeued' ? 'requeued' : 'failed');
         count++;
         if (outcome.kind === 'requeued') {
           log.warn({ taskId: task.id, service: task.service, worker: task.worker }, 'worker lost mid-task; task queued again');

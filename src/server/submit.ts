@@ -14,7 +14,7 @@ import { describeWithEstimate } from './describe.ts';
 import { taskDeadline, taskTtl, requestedTtl } from './submission-durations.ts';
 import type { DurationLimits } from './submission-durations.ts';
 
-export interface SubmitContext extends Pick<RouteContext, 'broker' | 'ids' | 'publisher' | 'gate' | 'registry' | 'linker' | 'settings'> {
+export interface SubmitContext extends Pick<RouteContext, 'broker' | 'ids' | 'publisher' | 'gate' | 'registry' | 'linker' | 'settings' | 'monitor'> {
   store: TaskSubmission & Pick<TaskChanges, 'deleteTask'> & Pick<TaskReads, 'queuePosition'>;
   /** The server's bounds on ttl and deadline (durationLimits(settings), computed once). */
   limits: DurationLimits;
@@ -86,6 +86,7 @@ export async function submitTask(ctx: SubmitContext, request: SubmitRequest): Pr
         // A hit on another principal's result is a new task of the caller's, with events of its own.
         if (submitted.kind === 'hit' && submitted.events) ctx.publisher.written(submitted.events);
         // The task that has (or will have) this result answers, as any submission does (Patavi's clients require a 201).
+        ctx.monitor.cacheLookup?.(service, submitted.kind);
         const description = await describeWithEstimate(ctx, caller, submitted.task, consumers === 0 && submitted.task.status === 'queued' ? 'no-workers' : undefined);
         description.cache = { status: submitted.kind };
         return description;
@@ -108,6 +109,10 @@ export async function submitTask(ctx: SubmitContext, request: SubmitRequest): Pr
   }
   ctx.publisher.written([queued]);
   const description = ctx.linker.describe(caller, { id, service, status: 'queued', deadline }, consumers === 0 ? 'no-workers' : undefined);
-  if (cache) description.cache = { status: cache.fresh ? 'bypass' : 'miss' };
+  if (cache) {
+    const status = cache.fresh ? 'bypass' : 'miss';
+    description.cache = { status };
+    ctx.monitor.cacheLookup?.(service, status);
+  }
   return description;
 }

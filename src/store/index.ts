@@ -1,4 +1,4 @@
-export type { Store, TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, NewTask, StartedTask, CompletedTask, CompletionOutcome, StoredFile, UnfinishedTask, RunningTask, RequeueOutcome, StartOutcome, ProgressUpdate, CancelOutcome, DeleteOutcome, QueuePosition, CachedSubmission, NewApiKey, ApiKeyInfo } from './store.ts';
+export type { Store, TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, NewTask, StartedTask, CompletedTask, CompletionOutcome, StoredFile, UnfinishedTask, RunningTask, RequeueOutcome, StartOutcome, ProgressUpdate, CancelOutcome, DeleteOutcome, QueuePosition, CachedSubmission, NewApiKey, ApiKeyInfo, SchemaHealth, SchemaStatus } from './store.ts';
 export type { SqlClient } from './sql-client.ts';
 export { createSqlStore } from './sql-store.ts';
 export { DatabaseError, errorNature, isInvalidValue, isTransientError } from './sql-errors.ts';

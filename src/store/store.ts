@@ -259,8 +259,22 @@ export interface ApiKeys {
   useApiKey(secretSha256: string): Promise<ApiKeyInfo | undefined>;
 }
 
+/** Where the schema stands against this code's migrations (readiness, issue 14). */
+export interface SchemaStatus {
+  /** Migrations this code has that the database has not applied (names, in order). */
+  pending: string[];
+  /** Versions the database has applied that this code does not know (a newer Errand migrated it). */
+  newer: number[];
+}
+
+/** What a readiness probe asks of the database. */
+export interface SchemaHealth {
+  /** Reads the applied migrations; rejects when the database cannot be reached. */
+  schemaStatus(): Promise<SchemaStatus>;
+}
+
 /** Everything, as one process opens it. */
-export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys {
+export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, SchemaHealth {
   close(): Promise<void>;
   /** What the store is connected to, for logs (no password). */
   readonly target: string;

@@ -71,6 +71,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
       // Each scrape starts from nothing: a label set no longer reported (a service gone) disappears.
       async function collect(this: Gauge<string> | Counter<string>): Promise<void> {
         this.reset();
+        // prom-client gives a family without labels a value of 0 on reset: nothing read is nothing shown.
+        if (family.labelNames.length === 0) this.remove();
         let samples: Iterable<Sample<string>>;
         try {
           samples = await read();

@@ -16,13 +16,24 @@ export const LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 
 type Child = ReturnType<Counter<string>['labels']>;
 
-/** One child per service label, found once (the label itself is bounded by metrics.service). */
-function perService(metrics: Metrics, counter: Counter<'service'>): (service: string) => Child {
-  const children = new Map<string, Child>();
-  return (service) => {
-    let child = children.get(service);
-    if (!child) children.set(service, (child = counter.labels({ service: metrics.service(service) })));
+/**
+ * One child per label set, found once. Keyed by the label values, never the raw service name: a
+ * name past the cap is `_other` and shares its child, so the cache is as bounded as the labels.
+ */
+function children<L extends string>(counter: Counter<L>): (labels: Record<L, string>, key: string) => Child {
+  const found = new Map<string, Child>();
+  return (labels, key) => {
+    let child = found.get(key);
+    if (!child) found.set(key, (child = counter.labels(labels as Partial<Record<L, string>>)));
     return child;
+  };
+}
+
+function perService(metrics: Metrics, counter: Counter<'service'>): (service: string) => Child {
+  const child = children(counter);
+  return (service) => {
+    const label = metrics.service(service);
+    return child({ service: label }, label);
   };
 }
 
@@ -62,14 +73,11 @@ export function eventLag(metrics: Metrics): (event: TaskEvent) => void {
 
 /** What the recorder reports: each result that ended its task. */
 export function resultCounts(metrics: Metrics): { recorded(service: string, status: TaskStatus): void } {
-  const counter = metrics.counter<'service' | 'status'>('errand_results_recorded_total', 'Results recorded that ended their task, by service and status (done or failed). Repeats of a result already recorded are not counted.', ['service', 'status']);
-  const children = new Map<string, Child>();
+  const child = children(metrics.counter<'service' | 'status'>('errand_results_recorded_total', 'Results recorded that ended their task, by service and status (done or failed). Repeats of a result already recorded are not counted.', ['service', 'status']));
   return {
     recorded(service, status) {
-      const key = `${status} ${service}`;
-      let child = children.get(key);
-      if (!child) children.set(key, (child = counter.labels({ service: metrics.service(service), status })));
-      child.inc();
+      const label = metrics.service(service);
+      child({ service: label, status }, `${status} ${label}`).inc();
     },
   };
 }
@@ -84,12 +92,9 @@ export type CacheOutcome = 'hit' | 'joined' | 'miss' | 'bypass';
 
 /** What the server reports of each submission to a service that caches. */
 export function cacheCounts(metrics: Metrics): (service: string, outcome: CacheOutcome) => void {
-  const counter = metrics.counter<'service' | 'outcome'>('errand_cache_lookups_total', 'Submissions to services that cache, by outcome: hit (a finished result answered), joined (a task under way answered), miss (a new task), bypass (the client asked for a fresh run).', ['service', 'outcome']);
-  const children = new Map<string, Child>();
+  const child = children(metrics.counter<'service' | 'outcome'>('errand_cache_lookups_total', 'Submissions to services that cache, by outcome: hit (a finished result answered), joined (a task under way answered), miss (a new task), bypass (the client asked for a fresh run).', ['service', 'outcome']));
   return (service, outcome) => {
-    const key = `${outcome} ${service}`;
-    let child = children.get(key);
-    if (!child) children.set(key, (child = counter.labels({ service: metrics.service(service), outcome })));
-    child.inc();
+    const label = metrics.service(service);
+    child({ service: label, outcome }, `${outcome} ${label}`).inc();
   };
 }

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { hashApiKey, newApiKey, RESULT_QUEUE, RUN_HEADER, STARTED_TYPE, WORKER_HEADER } from '../../src/core/index.ts';
 import { createEventPublisher } from '../../src/broker/index.ts';
 import type { Broker } from '../../src/broker/index.ts';
-import { createMetrics, executorMetrics, instrumentPublisher, lostWorkerCounts, OTHER_SERVICES } from '../../src/monitor/index.ts';
+import { createMetrics, executorMetrics, instrumentPublisher, lostWorkerCounts, OTHER_SERVICES, resultCounts } from '../../src/monitor/index.ts';
 import type { Metrics } from '../../src/monitor/index.ts';
 import { startJanitor } from '../../src/recorder/index.ts';
 import type { Janitor } from '../../src/recorder/index.ts';
@@ -175,9 +175,18 @@ await describeEachBackend('metrics', (kind) => {
 });
 
 describe('metrics, on their own', () => {
-  test('past --metrics-max-services, further service names are counted as _other', () => {
+  test('past --metrics-max-services, further service names are counted as _other', async () => {
     const metrics = newMetrics(2);
     assert.deepEqual(['a', 'b', 'c', 'a', 'd', 'b'].map((s) => metrics.service(s)), ['a', 'b', OTHER_SERVICES, 'a', OTHER_SERVICES, 'b']);
+    const results = resultCounts(metrics);
+    for (const name of ['a', 'x', 'y', 'z', 'a']) results.recorded(name, 'done');
+    results.recorded('w', 'failed');
+    const samples = [...parseMetrics((await metrics.text()).body)].filter(([k]) => k.startsWith('errand_results_recorded_total'));
+    assert.deepEqual(samples, [
+      ['errand_results_recorded_total{service="a",status="done"}', 2],
+      ['errand_results_recorded_total{service="_other",status="done"}', 3],
+      ['errand_results_recorded_total{service="_other",status="failed"}', 1],
+    ]);
   });
 
   test('a figure read at scrape time that fails leaves its family empty; the rest is served', async () => {

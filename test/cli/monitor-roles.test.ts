@@ -77,9 +77,11 @@ await describeEachBackend('roles with --metrics-port', () => {
     const recorder = spawnErrand(['recorder', '--database-url', backend.urls!.database, '--amqp-url', backend.urls!.amqp, '--public-url', stack.baseUrl, '--metrics-port', '0']);
     processes.push(recorder);
     const url = await monitorUrl(recorder);
-    await recorder.waitForLog((l) => l.msg === 'errand recorder running', 60_000);
-    const ready = await getJson(`${url}/ready`);
-    assert.equal(ready.status, 200, JSON.stringify(ready.body));
+    // The janitor's ear on the registry channel is set up just after the recorder says it runs.
+    const ready = await eventually(async () => {
+      const answer = await getJson(`${url}/ready`);
+      return answer.status === 200 && answer;
+    }, 'the recorder to be ready', 60_000);
     assert.deepEqual(Object.keys(ready.body.checks), ['lifecycle', 'postgres', 'schema', 'rabbitmq', 'consumers']);
     for (let i = 0; i < 3; i++) {
       const { json } = await postTask(stack.baseUrl, 'echo', { i });

@@ -51,9 +51,21 @@ export interface SendOptions extends MessageProperties {
   persistent?: boolean;
 }
 
+/** What a readiness probe asks of the broker (issue 14): read from state kept as events come, no round trip. */
+export interface BrokerHealth {
+  /** Connected, and not blocked by one of RabbitMQ's resource alarms. */
+  connected: boolean;
+  /** Why not, when not connected. */
+  problem?: string;
+  /** Every consumer and channel listener opened and not closed: its queue (or exchange), and whether it consumes now. */
+  consumers: Array<{ name: string; ready: boolean }>;
+}
+
 export interface Broker {
   /** Where the broker is, for messages (no password). */
   readonly target: string;
+  /** The connection's and the consumers' state now. */
+  health(): BrokerHealth;
   /** Declares a durable work queue with Patavi's arguments (durable, not exclusive, not auto-delete). */
   declareQueue(name: string): Promise<void>;
   /** Message and consumer counts, or undefined when no such queue exists. */

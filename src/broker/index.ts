@@ -1,4 +1,4 @@
-export type { Broker, Delivery, DeliveryHandler, Disposition, MessageProperties, QueueStats, SendOptions, Subscription } from './broker.ts';
+export type { Broker, BrokerHealth, Delivery, DeliveryHandler, Disposition, MessageProperties, QueueStats, SendOptions, Subscription } from './broker.ts';
 export { topicMatches, Channels, channelExchange, MessageRefusedError } from './broker.ts';
 export type { Channel } from './broker.ts';
 export { createMemoryBroker } from './memory/index.ts';

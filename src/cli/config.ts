@@ -152,6 +152,17 @@ export interface Config {
   callbackTimeoutMs: number;
   callbackPollIntervalMs: number;
   callbackConcurrency: number;
+  // Health, readiness and metrics (issue 14)
+  /** A listener for /health, /ready and /metrics on this port (any role); unset: none (serve and dev answer them on --port). */
+  metricsPort?: number;
+  /** The address that listener binds. */
+  metricsHost: string;
+  /** serve and dev: how long /ready answers 503 after SIGTERM before the server stops listening. */
+  drainDelayMs: number;
+  /** Longest a readiness check waits for PostgreSQL before it counts it as unreachable. */
+  readyTimeoutMs: number;
+  /** Distinct service names a metric keeps as labels; later ones are counted under `_other`. */
+  metricsMaxServices: number;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -254,6 +265,12 @@ const OPTIONS = {
   'callback-timeout': { env: 'ERRAND_CALLBACK_TIMEOUT', type: 'string' },
   'callback-poll-interval': { env: 'ERRAND_CALLBACK_POLL_INTERVAL', type: 'string' },
   'callback-concurrency': { env: 'ERRAND_CALLBACK_CONCURRENCY', type: 'string' },
+  // Health, readiness and metrics (issue 14)
+  'metrics-port': { env: 'ERRAND_METRICS_PORT', type: 'string' },
+  'metrics-host': { env: 'ERRAND_METRICS_HOST', type: 'string' },
+  'drain-delay': { env: 'ERRAND_DRAIN_DELAY', type: 'string' },
+  'ready-timeout': { env: 'ERRAND_READY_TIMEOUT', type: 'string' },
+  'metrics-max-services': { env: 'ERRAND_METRICS_MAX_SERVICES', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -392,6 +409,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
   const callbacks = callbackFlags(get, getList, command);
   const nodeId = get('node-id');
   const apiKey = get('api-key');
+  const metricsPort = get('metrics-port');
   const config: Config = {
     amqpUrl: get('amqp-url') ?? 'amqp://guest:guest@127.0.0.1:5672',
     databaseUrl: withPgUser(get('database-url') ?? 'postgres://127.0.0.1:5432/errand', env.PGUSER),
@@ -452,6 +470,12 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     ...(jwt !== undefined ? { jwt } : {}),
     // Completion callbacks (issue 14)
     ...callbacks,
+    // Health, readiness and metrics (issue 14): a server drains by default, a developer's Ctrl-C does not wait.
+    ...(metricsPort !== undefined ? { metricsPort: integer(metricsPort, 'metrics-port', 0, 65535) } : {}),
+    metricsHost: get('metrics-host') ?? '127.0.0.1',
+    drainDelayMs: integer(get('drain-delay') ?? (parsed.positionals[0] === 'serve' ? '5000' : '0'), 'drain-delay', 0, 3_600_000),
+    readyTimeoutMs: integer(get('ready-timeout') ?? '2000', 'ready-timeout', 100, 60_000),
+    metricsMaxServices: integer(get('metrics-max-services') ?? '200', 'metrics-max-services', 1, 100_000),
   };
   const help = flags.help === true;
   // Links are built from it, never from a request's Host header, so serve cannot guess it.
@@ -767,6 +791,11 @@ Options (flag, then environment variable, then default):
   --callback-timeout MS   ERRAND_CALLBACK_TIMEOUT  10000: an attempt without an answer (its headers) within this fails
   --callback-poll-interval MS ERRAND_CALLBACK_POLL_INTERVAL 1000: how often a recorder looks for callbacks due
   --callback-concurrency N ERRAND_CALLBACK_CONCURRENCY 16: callback attempts in flight per recorder
+  --metrics-port N        ERRAND_METRICS_PORT      none: serve GET /health, /ready and /metrics on this port too (worker and recorder: the only way to reach them; 0 picks a free port, logged)
+  --metrics-host HOST     ERRAND_METRICS_HOST      127.0.0.1: the address --metrics-port binds (it asks for no credential)
+  --drain-delay MS        ERRAND_DRAIN_DELAY       serve 5000, dev 0: after SIGTERM, /ready answers 503 this long before the server stops listening
+  --ready-timeout MS      ERRAND_READY_TIMEOUT     2000: a readiness check counts PostgreSQL unreachable when it has not answered in this time
+  --metrics-max-services N ERRAND_METRICS_MAX_SERVICES 200: service names kept as metric labels; later ones are counted as _other
 `;
 
 /** The result bounds workers and recorders enforce. */

@@ -15,7 +15,8 @@ import { loadServiceDir, startWorker } from '../worker/index.ts';
 import type { Config } from './config.ts';
 import { resultLimits } from './config.ts';
 import { errandVersion } from './version.ts';
-import { createLogger, onShutdown } from './lifecycle.ts';
+import { createLogger, drain, onShutdown, startMonitor } from './lifecycle.ts';
+import { executorMetrics, instrumentPublisher, lostWorkerCounts, resultCounts } from '../monitor/index.ts';
 import { capabilitySettings, serverSettings } from './serve.ts';
 import { authSettings, credentialFlags, refuseContradiction } from './auth.ts';
 import { capabilityKeyringFor } from './capability-secret.ts';
@@ -58,24 +59,30 @@ export async function dev(config: Config, print: (line: string) => void = consol
   const logger = createLogger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel }, 'errand-dev');
   const tls = await readTlsFiles(config);
   print(`Errand dev: data in ${config.dataDir} (PGlite), in-process broker`);
+  const monitor = await startMonitor(config, logger, 'dev');
+  const { metrics, readiness } = monitor;
+  if (monitor.listener) print(`Health, readiness and metrics also at ${monitor.listener.url}/ready and /metrics`);
   const db = await openEmbedded(config.dataDir);
   await migrate(db);
   const store = createSqlStore(db);
   const broker = createMemoryBroker();
+  readiness.use({ store, broker });
   const { services, problems } = await loadServiceDir(config.servicesDir, { defaultConcurrency: config.concurrency, executorIdleTimeoutMs: config.executorIdleTimeoutMs, rscript: config.rscript, logger, secrets: secretValues([config.apiKey, config.databaseUrl, config.amqpUrl]) });
   for (const problem of problems) print(`service not started: ${problem.file}${problem.field ? ` (${problem.field})` : ''}: ${problem.message}`);
   const worker = await startWorker({ broker, services, logger, announceIntervalMs: config.announceIntervalMs, progressIntervalMs: config.progressIntervalMs, slotWaitMs: config.slotWaitMs, startReportAfterMs: config.startReportAfterMs, stopGraceMs: config.stopGraceMs, resultLimits: resultLimits(config), errandVersion: errandVersion() });
+  executorMetrics(metrics, services);
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
   // One event pipeline for the server, the recorder and the janitor; links use the server's base.
-  const publisher = createEventPublisher(broker, logger, { publicUrl: () => config.publicUrl ?? listeningUrl(app.server.address(), tls ? 'https' : 'http') });
-  const app = await createApp({ store, broker, publisher, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: await devServerSettings(config, tls) });
+  const publisher = instrumentPublisher(createEventPublisher(broker, logger, { publicUrl: () => config.publicUrl ?? listeningUrl(app.server.address(), tls ? 'https' : 'http') }), metrics);
+  const app = await createApp({ store, broker, publisher, ids: new FlakeIdGenerator(config.nodeId ?? lease!.nodeId), logger, settings: await devServerSettings(config, tls), monitor: { readiness, metrics } });
   await app.listen({ host: config.host, port: config.port });
   // The server's links use the same base (see createApp): its own address unless --public-url.
   const base = config.publicUrl ?? listeningUrl(app.server.address(), tls ? 'https' : 'http');
-  const recorder = await startRecorder({ store, broker, logger, publicUrl: base, publisher, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) });
-  const janitor = startJanitor({ store, broker, logger, publicUrl: base, publisher, ...janitorSettings(config) });
+  const recorder = await startRecorder({ store, broker, logger, publicUrl: base, publisher, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config), observer: resultCounts(metrics) });
+  const janitor = startJanitor({ store, broker, logger, publicUrl: base, publisher, ...janitorSettings(config), observer: lostWorkerCounts(metrics) });
   const requeued = await requeueUnfinished(store, broker, config.maxAttempts);
   if (requeued > 0) print(`re-queued ${requeued} unfinished task(s) from the last run`);
+  readiness.started();
 
   print(`Services: ${services.map((s) => s.name).join(', ')}`);
   print(`Open ${base}/ to submit a task and watch it run, or try:`);
@@ -86,6 +93,7 @@ export async function dev(config: Config, print: (line: string) => void = consol
   }
   print(`then follow the "self" link it returns; Ctrl-C stops.`);
   onShutdown(logger, async () => {
+    await drain(readiness, logger, config.drainDelayMs);
     await app.close();
     await worker.close();
     await recorder.close();
@@ -94,5 +102,6 @@ export async function dev(config: Config, print: (line: string) => void = consol
     await broker.close();
     await lease?.release();
     await store.close();
+    await monitor.close();
   });
 }

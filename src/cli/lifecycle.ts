@@ -1,4 +1,5 @@
 /** What every command shares: the logger, connecting to the real engines, and a clean shutdown. */
+import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { connectAmqp } from '../broker/index.ts';
@@ -7,6 +8,8 @@ import { ErrandError } from '../core/index.ts';
 import { connectPostgres, createSqlStore, migrate, pendingMigrations } from '../store/index.ts';
 import type { Store } from '../store/index.ts';
 import type { Config } from './config.ts';
+import { createMetrics, createReadiness, readinessMetrics, startMonitorListener } from '../monitor/index.ts';
+import type { Metrics, MonitorListener, Readiness } from '../monitor/index.ts';
 
 export function createLogger(config: Config, name: string): Logger {
   return pino({ name, level: config.logLevel });
@@ -49,4 +52,44 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>): void {
   };
   process.once('SIGINT', () => handle('SIGINT'));
   process.once('SIGTERM', () => handle('SIGTERM'));
+}
+
+/** Errand's version, from the package.json beside src/ (and dist/). */
+export function errandVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** A process's monitor (issue 14): its one metrics registry, its readiness, and the --metrics-port listener when asked for. */
+export interface ProcessMonitor {
+  metrics: Metrics;
+  readiness: Readiness;
+  listener?: MonitorListener;
+  /** Closes the listener: the last thing a stopping role does, so that /health answers until then. */
+  close(): Promise<void>;
+}
+
+/**
+ * Made first thing, so that with --metrics-port /health answers (and /ready says "starting")
+ * while the role connects and loads its services. The role tells the readiness what it opened
+ * (`use`) and when it is up (`started`).
+ */
+export async function startMonitor(config: Config, logger: Logger, role: string): Promise<ProcessMonitor> {
+  const metrics = createMetrics({ role, version: errandVersion(), maxServices: config.metricsMaxServices, processMetrics: true });
+  const readiness = createReadiness({ timeoutMs: config.readyTimeoutMs, role });
+  readinessMetrics(metrics, readiness);
+  const listener = config.metricsPort === undefined ? undefined : await startMonitorListener({ host: config.metricsHost, port: config.metricsPort, readiness, metrics });
+  if (listener) logger.info({ address: listener.url }, 'health, readiness and metrics listening');
+  return { metrics, readiness, ...(listener ? { listener } : {}), close: async () => { await listener?.close(); } };
+}
+
+/** `errand serve` (and dev) on SIGTERM: /ready answers 503 for `delayMs` while everything else still serves, so that load balancers stop sending first. */
+export async function drain(readiness: Readiness, logger: Logger, delayMs: number): Promise<void> {
+  readiness.stopping();
+  if (delayMs <= 0) return;
+  logger.info({ drainDelayMs: delayMs }, 'draining: /ready answers 503; serving on until the delay ends');
+  await new Promise((resolve) => setTimeout(resolve, delayMs));
 }

@@ -5,7 +5,8 @@ import { startJanitor, startRecorder } from '../recorder/index.ts';
 import { createApp, leaseNodeId } from '../server/index.ts';
 import type { Config } from './config.ts';
 import { resultLimits } from './config.ts';
-import { createLogger, onShutdown, openPostgresStore, openRabbitMq } from './lifecycle.ts';
+import { createLogger, drain, onShutdown, openPostgresStore, openRabbitMq, startMonitor } from './lifecycle.ts';
+import { instrumentPublisher, lostWorkerCounts, resultCounts } from '../monitor/index.ts';
 import { janitorSettings } from './recorder.ts';
 import { readTlsFiles } from './tls.ts';
 import type { AuthSettings, ServerSettings, TlsFiles } from '../server/index.ts';
@@ -15,23 +16,30 @@ import { capabilityKeyringFor } from './capability-secret.ts';
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config, 'errand-serve');
   const tls = await readTlsFiles(config); // before any connection: a bad file stops here, in one line
+  const monitor = await startMonitor(config, logger, 'serve');
+  const { metrics, readiness } = monitor;
   const store = await openPostgresStore(config, logger);
+  readiness.use({ store });
   // Before the broker and the node lease: a server that will not authenticate stops here, in one line.
   const auth = await serveAuthSettings(config, store).catch(async (err: unknown) => { await store.close(); throw err; });
   const capabilities = await capabilityKeyringFor(config, 'serve');
   if (auth.required && !capabilities) logger.warn('no --capability-secret: task links carry no access token, so a browser can follow them only with a credential of its own');
   const broker = await openRabbitMq(config, logger, 'errand-serve');
+  readiness.use({ broker });
   const lease = config.nodeId === undefined ? await leaseNodeId(store, logger, () => process.exit(70)) : undefined;
   const nodeId = config.nodeId ?? lease!.nodeId;
   const publicUrl = config.publicUrl!; // readConfig refuses serve without it
-  // One event pipeline for the server, its recorder and its janitor.
-  const publisher = createEventPublisher(broker, logger, { publicUrl });
-  const app = await createApp({ store, broker, publisher, ids: new FlakeIdGenerator(nodeId), logger, settings: { ...serverSettings(config, tls), auth, ...capabilitySettings(config, capabilities) } });
-  const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, publisher, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config) }) : undefined;
-  const janitor = config.recorder ? startJanitor({ store, broker, logger, publicUrl, publisher, ...janitorSettings(config) }) : undefined;
+  // One event pipeline for the server, its recorder and its janitor, counting what they write.
+  const publisher = instrumentPublisher(createEventPublisher(broker, logger, { publicUrl }), metrics);
+  const app = await createApp({ store, broker, publisher, ids: new FlakeIdGenerator(nodeId), logger, settings: { ...serverSettings(config, tls), auth, ...capabilitySettings(config, capabilities) }, monitor: { readiness, metrics } });
+  const recorder = config.recorder ? await startRecorder({ store, broker, logger, publicUrl, publisher, prefetch: config.recorderPrefetch, maxAttempts: config.maxAttempts, resultLimits: resultLimits(config), observer: resultCounts(metrics) }) : undefined;
+  const janitor = config.recorder ? startJanitor({ store, broker, logger, publicUrl, publisher, ...janitorSettings(config), observer: lostWorkerCounts(metrics) }) : undefined;
   const address = await app.listen({ host: config.host, port: config.port });
+  readiness.started();
   logger.info({ address, nodeId, database: store.target, broker: broker.target, recorder: config.recorder }, 'errand serving');
   onShutdown(logger, async () => {
+    // Load balancers see /ready fail and stop sending; requests still arriving meanwhile are served.
+    await drain(readiness, logger, config.drainDelayMs);
     await app.close();
     await recorder?.close();
     await janitor?.stop();
@@ -39,6 +47,7 @@ export async function serve(config: Config): Promise<void> {
     await broker.close();
     await lease?.release();
     await store.close();
+    await monitor.close();
   });
 }
 

@@ -37,6 +37,8 @@ export const ErrorCodes = {
   expectation_failed: 417,
   // JWT bearer tokens (issue 12): the keys to check a token could not be fetched (the token may be fine).
   auth_unavailable: 503,
+  // Readiness (issue 14): GET /ready, when a check fails (`field` names the first one).
+  not_ready: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -46,7 +46,11 @@ export interface JanitorOptions {
   liveness?: Partial<LivenessRules>;
   /** Completion callbacks to deliver (issue 14); unset: none are (and servers refuse them). Needs `publicUrl`. */
   callbacks?: CallbackSettings;
+  /** Told of each running task of a lost worker it queued again or failed (the lost-workers metric, issue 14). */
+  observer?: JanitorObserver;
 }
+
+export interface JanitorObserver { workerLost(service: string, outcome: 'requeued' | 'failed'): void }
 
 export interface Janitor {
   /** The callback deliverer, when callbacks are configured. */
@@ -122,6 +126,7 @@ export function startJanitor(options: JanitorOptions): Janitor {
         const outcome = await store.requeueLost(task, maxAttempts, (t) => requeueTask(broker, t));
         if (outcome.kind === 'moved-on') continue;
         publisher.written(outcome.events);
+        options.observer?.workerLost(task.service, outcome.kind === 'requeued' ? 'requeued' : 'failed');
         count++;
         if (outcome.kind === 'requeued') {
           log.warn({ taskId: task.id, service: task.service, worker: task.worker }, 'worker lost mid-task; task queued again');

@@ -49,7 +49,11 @@ export interface RecorderOptions {
   resultLimits?: ResultLimits;
   /** The process's event pipeline, shared with the server and janitor in the same process; else the recorder's own. */
   publisher?: EventPublisher;
+  /** Told of each result that ended its task (the results metric, issue 14). */
+  observer?: RecorderObserver;
 }
+
+export interface RecorderObserver { recorded(service: string, status: TaskStatus): void }
 
 export interface Recorder {
   /** Stops consuming; results still queued stay in the broker for the next recorder. */
@@ -285,7 +289,11 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
           return 'ack';
         }
         if (outcome.kind === 'already-ended') log.info({ taskId, status: outcome.status }, 'result for a task that had already ended; ignored');
-        else log.debug({ taskId, status: outcome.status }, 'result recorded');
+        else {
+          log.debug({ taskId, status: outcome.status }, 'result recorded');
+          const end = options.observer && outcome.events.find((e) => e.type === outcome.status);
+          if (end) options.observer!.recorded(end.service, outcome.status);
+        }
         // The first recording's end goes out with its events; a repeat is announced again, in case
         // a recorder died between commit and announcement.
         if (outcome.kind === 'already-ended') await announceEnd(taskId, outcome.status);

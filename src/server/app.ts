@@ -40,6 +40,8 @@ import { startEventHub } from './event-hub.ts';
 import { eventSocketHandler } from './routes/events-ws.ts';
 import { registerEventSourceRoutes } from './routes/events-sse.ts';
 import { answerControlMessages } from './control.ts';
+import { cacheCounts, createReadiness, eventLag, instrumentHttp } from '../monitor/index.ts';
+import type { Metrics, Readiness } from '../monitor/index.ts';
 
 export interface AppDeps {
   store: Store;
@@ -49,6 +51,12 @@ export interface AppDeps {
   settings: ServerSettings;
   /** The process's event pipeline, when it is shared with a recorder in the same process. */
   publisher?: EventPublisher;
+  /**
+   * The process's readiness and metrics (issue 14), which the CLI makes for everything the process
+   * runs. Without a readiness the app makes its own, checking its store and broker, ready once
+   * built; without metrics it serves no /metrics and counts nothing.
+   */
+  monitor?: { readiness?: Readiness; metrics?: Metrics };
 }
 
 /**
@@ -102,7 +110,8 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // Patavi's server declares the reply queue too: results must have a queue before any recorder runs.
   await deps.broker.declareQueue(RESULT_QUEUE);
-  const events = await startEventHub({ store: deps.store, broker: deps.broker, logger: deps.logger });
+  const metrics = deps.monitor?.metrics;
+  const events = await startEventHub({ store: deps.store, broker: deps.broker, logger: deps.logger, ...(metrics ? { onDelivered: eventLag(metrics) } : {}) });
   app.addHook('onClose', () => events.close());
   // Read when a link is built: the listening address is known only once the server listens.
   const publicBase = (): string => settings.publicUrl ?? listeningUrl(app.server.address(), settings.tls ? 'https' : 'http');
@@ -143,6 +152,8 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     subscriptionsPerSocket: settings.maxSubscriptionsPerSocket ?? DEFAULT_STREAM_LIMITS.subscriptionsPerSocket,
     total: settings.maxStreams ?? DEFAULT_STREAM_LIMITS.total,
   };
+  const readiness = deps.monitor?.readiness ?? createReadiness({ timeoutMs: 2000, role: 'server' });
+  if (!deps.monitor?.readiness) readiness.use({ store: deps.store, broker: deps.broker });
   const ctx: RouteContext = {
     store: deps.store,
     broker: deps.broker,
@@ -167,7 +178,10 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
       ...(settings.capabilities ? { keyring: settings.capabilities.keyring } : {}),
     }),
     streams: createStreamCounter(streamLimits),
+    monitor: { readiness, ...(metrics ? { metrics, cacheLookup: cacheCounts(metrics) } : {}) },
   };
+  // Before the routes, so that every one of them is timed.
+  if (metrics) instrumentHttp(app, metrics, ctx.streams);
   await app.register(async (scoped) => {
     registerTaskRoutes(scoped, ctx);
     registerUpdatesRoute(scoped, ctx);
@@ -184,5 +198,6 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     registerWorkerRoutes(scoped, ctx);
     registerServiceStatsRoute(scoped, ctx);
   });
+  if (!deps.monitor?.readiness) readiness.started();
   return app;
 }

@@ -12,6 +12,7 @@ import type { StreamCounter } from './stream-limits.ts';
 import type { CapabilityKeyring, Grant } from '../core/index.ts';
 import type { TlsFiles } from './tls-options.ts';
 import type { StatsSettings } from './service-stats.ts';
+import type { CacheOutcome, Metrics, Readiness } from '../monitor/index.ts';
 
 export interface ServerSettings {
   /**
@@ -100,6 +101,15 @@ export interface ServerSettings {
   stats?: StatsSettings;
 }
 
+/** Health, readiness and metrics as the routes see them (issue 14). */
+export interface ServerMonitor {
+  readiness: Readiness;
+  /** The process's registry; without it (tests that pass none) there is no /metrics. */
+  metrics?: Metrics;
+  /** Counts a submission to a service that caches, by what the cache did. */
+  cacheLookup?: (service: string, outcome: CacheOutcome) => void;
+}
+
 export interface RouteContext {
   store: TaskSubmission & TaskReads & TaskChanges & EventLog & Pick<Callbacks, 'addCallback' | 'getCallbacks'> & ServiceActivity;
   broker: Broker;
@@ -117,4 +127,5 @@ export interface RouteContext {
   linker: TaskLinker;
   /** Open streams, counted against the per-client and server-wide caps. */
   streams: StreamCounter;
+  monitor: ServerMonitor;
 }

@@ -36,6 +36,8 @@ export interface EventHubOptions {
   gapWaitMs?: number;
   /** How often the hub compares its position with the database's last id (default 1 s). */
   pollIntervalMs?: number;
+  /** Told of each event as it is handed out (the delivery-lag metric, issue 14). */
+  onDelivered?: (event: TaskEvent) => void;
 }
 
 const PAGE = 1000;
@@ -55,8 +57,11 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub 
   let catchingUp: Promise<void> | undefined;
   let closed = false;
 
+  const onDelivered = options.onDelivered;
+
   function deliver(event: TaskEvent): void {
     position = event.id;
+    onDelivered?.(event);
     const targets = [...(byTask.get(event.taskId) ?? []), ...general];
     for (const entry of targets) {
       if (!matchesFilter(entry.filter, event)) continue;

@@ -14,7 +14,7 @@ import { describeWithEstimate } from './describe.ts';
 import { taskDeadline, taskTtl, requestedTtl } from './submission-durations.ts';
 import type { DurationLimits } from './submission-durations.ts';
 
-export interface SubmitContext extends Pick<RouteContext, 'broker' | 'ids' | 'publisher' | 'gate' | 'registry' | 'linker' | 'settings'> {
+export interface SubmitContext extends Pick<RouteContext, 'broker' | 'ids' | 'publisher' | 'gate' | 'registry' | 'linker' | 'settings' | 'monitor'> {
   store: TaskSubmission & Pick<TaskChanges, 'deleteTask'> & Pick<TaskReads, 'queuePosition'> & Pick<Callbacks, 'addCallback' | 'getCallbacks'>;
   /** The server's bounds on ttl and deadline (durationLimits(settings), computed once). */
   limits: DurationLimits;
@@ -92,6 +92,7 @@ export async function submitTask(ctx: SubmitContext, request: SubmitRequest): Pr
         if (callback !== undefined) await addCallback(ctx, submitted.task.id, callback, false);
         const task = callback !== undefined ? { ...submitted.task, hasCallbacks: true } : submitted.task;
         // The task that has (or will have) this result answers, as any submission does (Patavi's clients require a 201).
+        ctx.monitor.cacheLookup?.(service, submitted.kind);
         const description = await describeWithEstimate(ctx, caller, task, consumers === 0 && task.status === 'queued' ? 'no-workers' : undefined);
         description.cache = { status: submitted.kind };
         return description;
@@ -126,7 +127,11 @@ export async function submitTask(ctx: SubmitContext, request: SubmitRequest): Pr
   ctx.publisher.written([queued]);
   const description = ctx.linker.describe(caller, { id, service, status: 'queued', deadline }, consumers === 0 ? 'no-workers' : undefined);
   if (callback !== undefined) description.callbacks = [{ url: callback, state: 'pending', attempts: [] }];
-  if (cache) description.cache = { status: cache.fresh ? 'bypass' : 'miss' };
+  if (cache) {
+    const status = cache.fresh ? 'bypass' : 'miss';
+    description.cache = { status };
+    ctx.monitor.cacheLookup?.(service, status);
+  }
   return description;
 }
 

@@ -2,11 +2,12 @@
  * The Store on SQL: one implementation, run by `pg` in production and by PGlite embedded. Each
  * concern of store.ts has its module (sql-submission, sql-reads, sql-task-changes,
  * sql-worker-reports with sql-results, sql-retention, sql-recovery, sql-node-leases, sql-events,
- * sql-api-keys, sql-callbacks, sql-service-activity); this file puts them together over one client.
+ * sql-api-keys, sql-callbacks, sql-service-activity, sql-health); this file puts them together over one client.
  */
 import type { SqlClient } from './sql-client.ts';
 import { createApiKey, listApiKeys, revokeApiKey, useApiKey } from './sql-api-keys.ts';
 import { lastEventId, lastEvents, oldestEventId, readEvents, trimEvents } from './sql-events.ts';
+import { sqlSchemaHealth } from './sql-health.ts';
 import { sqlNodeLeases } from './sql-node-leases.ts';
 import { sqlTaskReads } from './sql-reads.ts';
 import { sqlRecovery } from './sql-recovery.ts';
@@ -37,6 +38,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     ...sqlNodeLeases(db),
     ...sqlCallbacks(db),
     ...sqlServiceActivity(db),
+    ...sqlSchemaHealth(db),
 
     readEvents: (filter, after, upTo, limit) => readEvents(db, filter, after, upTo, limit),
     lastEvents: (filter, upTo, count) => lastEvents(db, filter, upTo, count),

@@ -316,7 +316,6 @@ export interface Callbacks {
   finishCallbackAttempt(end: CallbackAttemptEnd): Promise<void>;
 }
 
-/** Everything, as one process opens it. */
 /** How to measure a service's recent activity. */
 export interface ActivityWindows {
   /** Windows, in seconds, arrivals and completions are counted over (at most a day each). */
@@ -360,8 +359,22 @@ export interface ServiceActivity {
   serviceActivity(service: string, windows: ActivityWindows): Promise<ServiceActivityFigures>;
 }
 
+/** Where the schema stands against this code's migrations (readiness, issue 14). */
+export interface SchemaStatus {
+  /** Migrations this code has that the database has not applied (names, in order). */
+  pending: string[];
+  /** Versions the database has applied that this code does not know (a newer Errand migrated it). */
+  newer: number[];
+}
+
+/** What a readiness probe asks of the database. */
+export interface SchemaHealth {
+  /** Reads the applied migrations; rejects when the database cannot be reached. */
+  schemaStatus(): Promise<SchemaStatus>;
+}
+
 /** Everything, as one process opens it. */
-export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, Callbacks, ServiceActivity {
+export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, Callbacks, ServiceActivity, SchemaHealth {
   close(): Promise<void>;
   /** What the store is connected to, for logs (no password). */
   readonly target: string;

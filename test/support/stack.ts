@@ -9,6 +9,9 @@ import type { ServerSettings } from '../../src/server/index.ts';
 import { startWorker } from '../../src/worker/index.ts';
 import type { ServiceDefinition, Worker } from '../../src/worker/index.ts';
 import type { Broker } from '../../src/broker/index.ts';
+import { createEventPublisher } from '../../src/broker/index.ts';
+import { instrumentPublisher, resultCounts } from '../../src/monitor/index.ts';
+import type { Metrics, Readiness } from '../../src/monitor/index.ts';
 import type { Backend } from './backends.ts';
 import { testLogger } from './backends.ts';
 
@@ -31,6 +34,10 @@ export interface StackOptions {
   /** Result bounds of the stack's worker and recorder (defaults otherwise). */
   workerLimits?: ResultLimits;
   recorderLimits?: ResultLimits;
+  /** Wired as the CLI wires it (issue 14): /metrics, one counted event pipeline for the server and recorder, results counted. */
+  metrics?: Metrics;
+  /** The stack's readiness, instead of the one the app makes (ready once built). */
+  readiness?: Readiness;
 }
 
 /** The capability secret of test stacks: links carry tokens whenever a stack asks for credentials. */
@@ -42,20 +49,28 @@ export async function startStack(backend: Backend, options: StackOptions = {}): 
   const broker = options.broker ?? backend.broker;
   const worker = services.length > 0 ? await startWorker({ broker, services, logger: testLogger, ...(options.workerLimits ? { resultLimits: options.workerLimits } : {}) }) : undefined;
   const settings: ServerSettings = { bodyLimit: 5 * 1024 * 1024, maxJsonDepth: 256, allowUnknownServices: false, capabilities: TEST_CAPABILITIES, ...options.settings };
-  const app = await createApp({ store: backend.store, broker, ids: new FlakeIdGenerator(options.nodeId ?? 1), logger: testLogger, settings });
+  const { metrics } = options;
+  // With metrics, one pipeline for the server and its recorder, as in `errand serve`.
+  const publisher = metrics ? instrumentPublisher(createEventPublisher(broker, testLogger, { publicUrl: () => stack.baseUrl }), metrics) : undefined;
+  const monitor = metrics || options.readiness ? { ...(metrics ? { metrics } : {}), ...(options.readiness ? { readiness: options.readiness } : {}) } : undefined;
+  const app = await createApp({ store: backend.store, broker, ids: new FlakeIdGenerator(options.nodeId ?? 1), logger: testLogger, settings, ...(publisher ? { publisher } : {}), ...(monitor ? { monitor } : {}) });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const stack: Stack = {
     app,
     baseUrl: address,
     ...(worker ? { worker } : {}),
     async startRecorder() {
-      stack.recorder = await startRecorder({ store: backend.store, broker, logger: testLogger, publicUrl: address, prefetch: 64, retryDelayMs: 50, ...(options.recorderLimits ? { resultLimits: options.recorderLimits } : {}) });
+      stack.recorder = await startRecorder({
+        store: backend.store, broker, logger: testLogger, publicUrl: address, prefetch: 64, retryDelayMs: 50, ...(options.recorderLimits ? { resultLimits: options.recorderLimits } : {}),
+        ...(publisher && metrics ? { publisher, observer: resultCounts(metrics) } : {}),
+      });
       return stack.recorder;
     },
     async close() {
       await app.close();
       await worker?.close();
       await stack.recorder?.close();
+      await publisher?.close();
     },
   };
   if (options.recorder !== false) await stack.startRecorder();

@@ -88,7 +88,7 @@ function poolSuite(runtime: Runtime): void {
 
   test(`${runtime.name}: the pool starts one process; three tasks at once grow it to three`, () => withPool(3, undefined, async (pool) => {
     assert.equal(pool.pids().length, 1);
-    assert.deepEqual(pool.stats(), { processes: 1, starting: 0, idle: 1, waiting: 0 });
+    assert.deepEqual(pool.stats(), { processes: 1, starting: 0, idle: 1, waiting: 0, started: 1, failedStarts: 0, restarted: 0, crashed: 0 });
     const dir = await gate();
     // Each waits until all three have arrived: they end only if they run at the same time.
     const results = (await Promise.all([1, 2, 3].map(() => pool.run(task({ action: 'gather', dir, count: 3 }))))).map(where);
@@ -96,6 +96,8 @@ function poolSuite(runtime: Runtime): void {
     const pids = new Set(results.map((r) => r.pid));
     assert.equal(pids.size, 3, 'in three processes');
     assert.deepEqual(sorted(pool.pids()), sorted(pids));
+    // Grown, not replaced: the counts the metrics read (issue 14).
+    assert.deepEqual({ ...pool.stats(), idle: 0 }, { processes: 3, starting: 0, idle: 0, waiting: 0, started: 3, failedStarts: 0, restarted: 0, crashed: 0 });
   }));
 
   test(`${runtime.name}: never more processes than the concurrency; tasks beyond it wait for a busy one`, () => withPool(2, undefined, async (pool) => {
@@ -136,6 +138,8 @@ function poolSuite(runtime: Runtime): void {
     const second = where(await pool.run(task({ action: 'where' })));
     assert.notEqual(second.pid, first.pid);
     assert.deepEqual(pool.pids(), [second.pid]);
+    const { started, restarted, crashed } = pool.stats();
+    assert.deepEqual({ started, restarted, crashed }, { started: 2, restarted: 1, crashed: 1 });
   }));
 
   test(`${runtime.name}: a process killed during a task fails it as crashed, is replaced and its folder removed`, () => withPool(2, undefined, async (pool) => {
@@ -150,6 +154,8 @@ function poolSuite(runtime: Runtime): void {
     await eventually(() => pool.pids().length === 1 && pool.pids()[0] !== victim!.pid, 'a replacement process');
     if (victim!.workDir !== undefined) await eventually(() => !existsSync(victim!.workDir!), 'the dead process\'s folder to be removed');
     assert.notEqual(where(await pool.run(task({ action: 'where' }))).pid, victim!.pid);
+    const { started, restarted, crashed, failedStarts } = pool.stats();
+    assert.deepEqual({ started, restarted, crashed, failedStarts }, { started: 2, restarted: 1, crashed: 1, failedStarts: 0 });
   }));
 }
 

@@ -9,7 +9,7 @@ import type { AsyncMessage, Consumer, Envelope } from 'rabbitmq-client';
 import type { Logger } from 'pino';
 import { ErrandError, redactUrl, STATUS_EXCHANGE } from '../../core/index.ts';
 import { Channels, channelExchange, MessageRefusedError } from '../broker.ts';
-import type { Broker, Delivery, Disposition, MessageProperties, QueueStats, Subscription } from '../broker.ts';
+import type { Broker, BrokerHealth, Delivery, Disposition, MessageProperties, QueueStats, Subscription } from '../broker.ts';
 
 export interface AmqpOptions { url: string; logger?: Logger; connectTimeoutMs?: number; name?: string }
 
@@ -86,26 +86,31 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
   rabbit.off('error', beforeConnected);
   rabbit.on('error', (err) => log?.warn({ err: err.message }, 'RabbitMQ connection error; reconnecting'));
   rabbit.on('connection', () => log?.info({ target }, 'connected to RabbitMQ'));
+  const state = trackHealth(rabbit);
 
   // Confirms in flight: each send resolves on its own basic.ack, many are outstanding at once.
   const publisher = rabbit.createPublisher({ confirm: true, maxAttempts: 3, exchanges: [STATUS_EXCHANGE_DECLARATION, ...CHANNEL_DECLARATIONS] });
   publisher.on('basic.return', (msg) => log?.warn({ routingKey: msg.routingKey }, 'message returned unroutable'));
   const publish = (envelope: Envelope, body: Buffer): Promise<void> => publisher.send(envelope, body).catch((err: unknown) => Promise.reject(translatedPublishError(err)));
   const subscriptions = new Set<Subscription>();
-  /** A consumer as a Subscription that the broker's close() also ends. */
-  const track = (consumer: Consumer): Subscription => {
+  /** A consumer as a Subscription that the broker's close() also ends; its state is watched until then. */
+  const track = (consumer: Consumer, name: string): { subscription: Subscription; forget(): void } => {
+    const unwatch = state.watch(consumer, name);
     const subscription: Subscription = {
       async close() {
-        subscriptions.delete(subscription);
+        forget();
         await consumer.close();
       },
     };
+    const forget = (): void => { subscriptions.delete(subscription); unwatch(); };
     subscriptions.add(subscription);
-    return subscription;
+    return { subscription, forget };
   };
 
   const broker: Broker = {
     target,
+
+    health: () => state.health(),
 
     async declareQueue(name) {
       await rabbit.queueDeclare({ queue: name, durable: true, exclusive: false, autoDelete: false });
@@ -155,8 +160,10 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
         },
       );
       consumer.on('error', (err) => log?.warn({ channel, err: err.message }, 'channel listener error; it will resume'));
-      await waitReady(consumer, exchange);
-      return track(consumer);
+      // Watched from before its first `ready`; a consumer that cannot be set up at all is not the broker's to close.
+      const tracked = track(consumer, exchange);
+      await waitReady(consumer, exchange).catch((err: unknown) => { tracked.forget(); throw err; });
+      return tracked.subscription;
     },
 
     async consume(queue, handler, consumeOptions) {
@@ -167,11 +174,22 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
           queue, queueOptions: { durable: true, exclusive: false, autoDelete: false }, qos: { prefetchCount: prefetch }, concurrency: prefetch, requeue: true,
           ...(binding ? { exchanges: [STATUS_EXCHANGE_DECLARATION], queueBindings: [{ exchange: STATUS_EXCHANGE, routingKey: binding }] } : {}),
         },
-        async (msg) => STATUS_FOR[await handler(toDelivery(msg))],
+        async (msg) => {
+          // A handler's failure is answered here (requeued, as the client would), so that every
+          // error the consumer emits is about its channel: the health watch reads it so.
+          try {
+            return STATUS_FOR[await handler(toDelivery(msg))];
+          } catch (err) {
+            log?.warn({ queue, err: (err as Error).message }, 'a message handler failed; message requeued');
+            return ConsumerStatus.REQUEUE;
+          }
+        },
       );
       consumer.on('error', (err) => log?.warn({ queue, err: err.message }, 'consumer error; it will resume'));
-      await waitReady(consumer, queue);
-      return track(consumer);
+      // Watched from before its first `ready`; a consumer that cannot be set up at all is not the broker's to close.
+      const tracked = track(consumer, queue);
+      await waitReady(consumer, queue).catch((err: unknown) => { tracked.forget(); throw err; });
+      return tracked.subscription;
     },
 
     async close() {
@@ -181,6 +199,44 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
     },
   };
   return broker;
+}
+
+/**
+ * The connection's and consumers' state, from rabbitmq-client's events (no round trip, so a probe
+ * costs nothing): `connection` is (re)connected, `error` is the connection lost (the client emits
+ * it only then), `connection.blocked` a resource alarm. A consumer is set up when it says `ready`
+ * (after each reconnect, too) and not since when it emits `error`: its handler's failures are
+ * caught before the client sees them, so its errors are its channel's (setup failed, cancelled by
+ * the server, acknowledgement on a dead channel).
+ */
+function trackHealth(rabbit: Connection): { health(): BrokerHealth; watch(consumer: Consumer, name: string): () => void } {
+  let connected = true;
+  let problem: string | undefined;
+  let blocked: string | undefined;
+  const consumers = new Map<Consumer, { name: string; ready: boolean }>();
+  rabbit.on('connection', () => { connected = true; problem = undefined; blocked = undefined; });
+  rabbit.on('error', (err) => {
+    connected = false;
+    problem = err.message;
+    for (const entry of consumers.values()) entry.ready = false;
+  });
+  rabbit.on('connection.blocked', (reason) => { blocked = String(reason); });
+  rabbit.on('connection.unblocked', () => { blocked = undefined; });
+  return {
+    health() {
+      const list = [...consumers.values()].map(({ name, ready }) => ({ name, ready: ready && connected }));
+      if (!connected) return { connected: false, problem: `connection lost (${problem ?? 'unknown reason'}); reconnecting`, consumers: list };
+      if (blocked !== undefined) return { connected: false, problem: `RabbitMQ blocks publishing: ${blocked}`, consumers: list };
+      return { connected: true, consumers: list };
+    },
+    watch(consumer, name) {
+      const entry = { name, ready: false };
+      consumers.set(consumer, entry);
+      consumer.on('ready', () => { entry.ready = true; });
+      consumer.on('error', () => { entry.ready = false; });
+      return () => { consumers.delete(consumer); };
+    },
+  };
 }
 
 /**

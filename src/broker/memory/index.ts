@@ -5,7 +5,7 @@
  * survives the process: `errand dev` re-queues unfinished tasks from the database on start.
  */
 import type { Broker, Channel, Delivery, DeliveryHandler, Disposition, MessageProperties, QueueStats, SendOptions, Subscription } from '../broker.ts';
-import { topicMatches } from '../broker.ts';
+import { channelExchange, topicMatches } from '../broker.ts';
 
 /** `order`: when it was first queued; a message handed back returns to that place, as in RabbitMQ. */
 interface Message { body: Buffer; properties: MessageProperties; routingKey: string; redelivered: boolean; order: number }
@@ -69,6 +69,13 @@ export function createMemoryBroker(): Broker {
 
   const broker: Broker = {
     target: 'the in-process broker',
+
+    health() {
+      // In the process: connected until closed, and a consumer consumes from the moment it is made.
+      const consumers = [...queues.entries()].flatMap(([name, q]) => q.consumers.filter((c) => !c.closed).map(() => ({ name, ready: true })));
+      const channels = [...listeners].map((l) => ({ name: channelExchange(l.channel), ready: true }));
+      return closed ? { connected: false, problem: 'the in-process broker is closed', consumers: [] } : { connected: true, consumers: [...consumers, ...channels] };
+    },
 
     async declareQueue(name) {
       ensureOpen();

@@ -90,6 +90,8 @@ export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContex
       ready: () => (raw.writableNeedDrain ? new Promise((resolve) => raw.once('drain', resolve)) : Promise.resolve()),
       get open() { return !ended; },
     });
+    // Set on the reply too, so that its hooks see a stream (the request-duration metric leaves streams out).
+    void reply.header('content-type', 'text/event-stream; charset=utf-8');
     reply.hijack();
     raw.writeHead(200, {
       ...(reply.getHeaders() as Record<string, string>),

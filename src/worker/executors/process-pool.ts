@@ -67,7 +67,7 @@ export interface ProcessPoolOptions<P extends PooledProcess> {
   logger: Logger;
 }
 
-/** Counts at one moment, for tests and logs. */
+/** Counts at one moment, for tests, logs and metrics; the last four only grow. */
 export interface PoolStats {
   /** Started and not yet gone: busy or idle. */
   processes: number;
@@ -76,6 +76,14 @@ export interface PoolStats {
   idle: number;
   /** Tasks waiting for a process. */
   waiting: number;
+  /** Processes started and ready, the first one included. */
+  started: number;
+  /** Starts that failed (the script did not load, the runtime is missing). */
+  failedStarts: number;
+  /** Processes started in place of one that left: it died, or was killed to stop its task. */
+  restarted: number;
+  /** Processes that died unasked: during a task (which fails `crashed`) or while idle. */
+  crashed: number;
 }
 
 export interface ProcessPool extends Executor {
@@ -102,6 +110,7 @@ export function createProcessPool<P extends PooledProcess>(options: ProcessPoolO
   /** Starts and clean-ups under way, for close() to wait for. */
   const pending = new Set<Promise<unknown>>();
   let starting = 0;
+  const counts = { started: 0, failedStarts: 0, restarted: 0, crashed: 0 };
   let closed = false;
   const growAfterMs = options.growAfterMs ?? DEFAULT_GROW_AFTER_MS;
   let growTimer: NodeJS.Timeout | undefined;
@@ -132,12 +141,14 @@ export function createProcessPool<P extends PooledProcess>(options: ProcessPoolO
   async function launch(): Promise<P> {
     starting++;
     try {
-      const p = await runtime.start();
+      const p = await runtime.start().catch((err: unknown) => { counts.failedStarts++; throw err; });
+      counts.started++;
       all.add(p);
       void p.whenEnded.then(() => {
         // One running a task is the task's to hand back (its folder may still be read); this is one that died idle.
         if (!all.has(p) || busy.has(p)) return;
         log.warn({ pid: p.pid }, `an idle ${runtime.name} process exited; starting another`);
+        counts.crashed++;
         discard(p, 'kill');
         replace();
       });
@@ -181,7 +192,9 @@ export function createProcessPool<P extends PooledProcess>(options: ProcessPoolO
 
   /** A process is gone: another takes its place. */
   function replace(): void {
-    if (!closed && all.size + starting < maxProcesses) startInBackground();
+    if (closed || all.size + starting >= maxProcesses) return;
+    counts.restarted++;
+    startInBackground();
   }
 
   function acquire(): Promise<P> {
@@ -247,6 +260,7 @@ export function createProcessPool<P extends PooledProcess>(options: ProcessPoolO
       log.error({ taskId: task.taskId, err: (err as Error).message }, `the ${runtime.name} runtime failed a task`);
       result = { outcome: { status: 'failed', error: { code: 'crashed', message: `the ${runtime.name} runtime failed: ${(err as Error).message}` } }, reusable: false };
     }
+    if (result.outcome.status === 'failed' && result.outcome.error.code === 'crashed') counts.crashed++;
     release(p, result.reusable);
     return result.outcome;
   }
@@ -260,7 +274,7 @@ export function createProcessPool<P extends PooledProcess>(options: ProcessPoolO
 
     pids: () => [...all].filter((p) => p.alive).map((p) => p.pid!),
 
-    stats: () => ({ processes: all.size, starting, idle: idle.length, waiting: waiters.length }),
+    stats: () => ({ processes: all.size, starting, idle: idle.length, waiting: waiters.length, ...counts }),
 
     async close() {
       closed = true;

@@ -99,11 +99,11 @@ export function signedInAccess(caller: Caller): Decision {
   return caller.principal ? { kind: 'allowed' } : { kind: 'unauthenticated', message: NO_SIGN_IN };
 }
 
-/** What only operators may see (GET /workers: which hosts run what; /metrics on the API's port): `read:all` or `admin`. */
-export function operatorAccess(caller: Caller): Decision {
+/** What only operators may see (GET /workers: which hosts run what; /metrics on the API's port): `read:all` or `admin`. `what` ends the refusal: "<id> may not <what>". */
+export function operatorAccess(caller: Caller, what: string): Decision {
   const { principal } = caller;
   if (!principal) return signedInAccess(caller);
-  return holds(principal, 'read:all') ? { kind: 'allowed' } : { kind: 'forbidden', message: `${principal.id} may not see this (workers, metrics): that needs read:all or admin` };
+  return holds(principal, 'read:all') ? { kind: 'allowed' } : { kind: 'forbidden', message: `${principal.id} may not ${what}: that needs read:all or admin` };
 }
 
 /**

@@ -28,7 +28,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RouteContext): v
   if (!metrics) return;
   app.get('/metrics', async (request, reply) => {
     // With authentication off every caller is `local`, allowed everything.
-    requireAllowed(operatorAccess(await ctx.auth.caller(request)));
+    requireAllowed(operatorAccess(await ctx.auth.caller(request), 'read metrics'));
     const { contentType, body } = await metrics.text();
     return reply.header('cache-control', 'no-store').type(contentType).send(body);
   });

@@ -63,7 +63,7 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: RouteContext): v
       response: { 200: workersResponseSchema },
     },
   }, async (request) => {
-    requireAllowed(operatorAccess(await ctx.auth.caller(request)));
+    requireAllowed(operatorAccess(await ctx.auth.caller(request), 'see the workers'));
     return { workers: ctx.registry.workers().map(shown) };
   });
 }

@@ -62,6 +62,7 @@ export function serverSettings(config: Config, tls?: TlsFiles) {
     maxHeaderSize: config.maxHeaderSize,
     maxParamLength: config.maxParamLength,
     maxStatusIds: config.maxStatusIds,
+    maxTasksPerPage: config.maxTasksPerPage,
     ...(config.publicUrl !== undefined ? { publicUrl: config.publicUrl } : {}),
     ...(config.defaultTtl !== undefined ? { defaultTtl: config.defaultTtl } : {}),
     ...(config.defaultQueueTimeout !== undefined ? { defaultQueueTimeout: config.defaultQueueTimeout } : {}),

@@ -26,3 +26,4 @@ export * from './origins.ts';
 export * from './api-key.ts';
 export * from './jwt-settings.ts';
 export * from './access.ts';
+export * from './task-list.ts';

@@ -31,6 +31,7 @@ import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerServiceRoutes } from './routes/services.ts';
 import { registerTaskRoutes } from './routes/tasks.ts';
+import { registerTaskListRoute } from './routes/task-list.ts';
 import { registerUpdatesRoute } from './routes/updates.ts';
 import { createServiceGate } from './service-gate.ts';
 import { startServiceRegistry } from './registry.ts';
@@ -168,6 +169,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   await app.register(async (scoped) => {
     registerTaskRoutes(scoped, ctx);
+    registerTaskListRoute(scoped, ctx);
     registerUpdatesRoute(scoped, ctx);
     const maxBufferedBytes = settings.maxStreamBufferBytes ?? 4 * 1024 * 1024;
     const eventSource = registerEventSourceRoutes(scoped, ctx, { maxBufferedBytes, keepAliveMs: 15_000 });

@@ -1,6 +1,6 @@
 /**
  * The Store on SQL: one implementation, run by `pg` in production and by PGlite embedded. Each
- * concern of store.ts has its module (sql-submission, sql-reads, sql-task-changes,
+ * concern of store.ts has its module (sql-submission, sql-reads, sql-task-list, sql-task-changes,
  * sql-worker-reports with sql-results, sql-retention, sql-recovery, sql-node-leases, sql-events,
  * sql-api-keys); this file puts them together over one client.
  */
@@ -13,6 +13,7 @@ import { sqlRecovery } from './sql-recovery.ts';
 import { sqlRetention } from './sql-retention.ts';
 import { sqlTaskSubmission } from './sql-submission.ts';
 import { sqlTaskChanges } from './sql-task-changes.ts';
+import { sqlTaskList } from './sql-task-list.ts';
 import { sqlWorkerReports } from './sql-worker-reports.ts';
 import type { Store } from './store.ts';
 
@@ -28,6 +29,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     insertTask: submission.insertTask,
     submitCached: submission.submitCached,
     ...sqlTaskReads(db),
+    ...sqlTaskList(db),
     ...sqlTaskChanges(db),
     ...sqlWorkerReports(db),
     ...sqlRetention(db),

@@ -2,7 +2,7 @@
  * What every part needs from persistence, by concern. One implementation (sql-store.ts, which
  * composes the sql-*.ts modules) runs on both drivers.
  */
-import type { CacheClaim, KeyExpiry, EventFilter, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
+import type { CacheClaim, KeyExpiry, EventFilter, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskListQuery, TaskPage, TaskStatus } from '../core/index.ts';
 
 export interface NewTask {
   id: string;
@@ -173,6 +173,16 @@ export interface TaskReads {
   stoppedBeforeStart(withinSeconds: number, limit: number): Promise<string[]>;
 }
 
+/** The task list (GET /tasks, issue 14). */
+export interface TaskList {
+  /**
+   * A page of the tasks that pass `query`'s filters, newest first by (created_at, id), starting
+   * after `query.after`; `next` is set when more tasks follow. Pages never overlap nor skip a
+   * task, whatever is stored between them (core/task-list.ts).
+   */
+  listTasks(query: TaskListQuery): Promise<TaskPage>;
+}
+
 /** What a caller does to a task it may change. */
 export interface TaskChanges {
   /** Ends a queued or running task as canceled; `by`, the principal that did it, goes into the event. */
@@ -260,7 +270,7 @@ export interface ApiKeys {
 }
 
 /** Everything, as one process opens it. */
-export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys {
+export interface Store extends TaskSubmission, TaskReads, TaskList, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys {
   close(): Promise<void>;
   /** What the store is connected to, for logs (no password). */
   readonly target: string;

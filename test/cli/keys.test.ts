@@ -32,7 +32,7 @@ await describeEachBackend('errand keys', () => {
   test('a database whose schema is behind is refused, saying what to run', async () => {
     const run = await keys(database.url, 'list');
     assert.equal(run.code, 1);
-    assert.match(run.output, /^errand: the database at .* needs migrations \(.*010_as_written\): run `errand migrate` or pass --migrate\n$/);
+    assert.match(run.output, /^errand: the database at .* needs migrations \(.*011_task_list\): run `errand migrate` or pass --migrate\n$/);
   });
 
   test('create prints the key once, alone on the last line; servers accept it as key:<name> with its scopes', async () => {

@@ -247,6 +247,19 @@ await describeEachBackend('GET /tasks', (kind) => {
     });
   });
 
+  test('open reads (--patavi-open-reads) and an open server (errand dev) list every task, owners shown', async () => {
+    for (const settings of [{ auth: { required: true, pataviOpenReads: true }, capabilities: TEST_CAPABILITIES }, {}]) {
+      const open = await startStack(backend, { recorder: false, settings });
+      try {
+        const answer = await fetch(`${open.baseUrl}/tasks?limit=${TASKS}`).then((r) => r.json()) as Page;
+        assert.deepEqual(idsOf(answer.tasks), expected(() => true));
+        assert.ok(answer.tasks.every((t) => typeof t.owner === 'string'));
+      } finally {
+        await open.close();
+      }
+    }
+  });
+
   describe('paging', () => {
     test('every task once, in order, whatever the page size', async () => {
       for (const limit of [1, 4, 7, MAX_PAGE]) {
@@ -356,6 +369,8 @@ await describeEachBackend('GET /tasks', (kind) => {
       ['service', { service: 'report', limit: 50 }, 'task_service_created'],
       ['status', { statuses: ['failed'], limit: 50 }, 'task_status_created'],
       ['errorCode', { errorCode: 'timeout', limit: 50 }, 'task_error_code_created'],
+      ['owner and status', { owner: 'key:alice', statuses: ['failed'], limit: 50 }, 'task_principal_status_created'],
+      ['service and status', { service: 'report', statuses: ['queued'], limit: 50 }, 'task_service_status_created'],
       ['created window, next page', { createdSince: minute(2), createdUntil: minute(20), after, limit: 50 }, 'task_created'],
       ['owner, next page', { owner: 'key:alice', after, limit: 50 }, 'task_principal_created'],
     ];

@@ -17,5 +17,10 @@ CREATE INDEX IF NOT EXISTS task_service_created ON task (service, created_at, id
 -- out keeps this index small (queued, running and the unsuccessful ends) and spares it a row when
 -- a task completes.
 CREATE INDEX IF NOT EXISTS task_status_created ON task (status, created_at, id) WHERE status <> 'done';
+-- Owner or service with status= (a user's failed tasks, a service's): read in order whatever the
+-- two filters' overlap. Without these, a principal with many tasks and none failed would read all
+-- of its tasks, or all failed tasks, to find that there are none. Done tasks are left out as above.
+CREATE INDEX IF NOT EXISTS task_principal_status_created ON task (principal, status, created_at, id) WHERE status <> 'done';
+CREATE INDEX IF NOT EXISTS task_service_status_created ON task (service, status, created_at, id) WHERE status <> 'done';
 -- errorCode=: only ended tasks without success have an error.
 CREATE INDEX IF NOT EXISTS task_error_code_created ON task ((error->>'code'), created_at, id) WHERE error IS NOT NULL

@@ -50,7 +50,7 @@ await describeEachBackend('bench history fill', () => {
   test('a few tasks differ, as MIX says: another service, failed with a code, another principal', async () => {
     const ids = await historyIds();
     const task = async (n: number) => (await backend.store.getTask(ids[n - 1]!))!;
-    assert.equal((await task(20)).service, MIX.otherService);
+    assert.equal((await task(23)).service, MIX.otherService);
     assert.equal((await task(5)).owner, MIX.otherPrincipal);
     const failed = await task(53);
     assert.deepEqual([failed.status, failed.error?.code], ['failed', MIX.code]);
@@ -60,7 +60,9 @@ await describeEachBackend('bench history fill', () => {
     assert.deepEqual(events[2]!.data, { error: failed.error });
     assert.equal((await task(3)).error?.code, MIX.rareCode);
     const count = async (where: string) => (await backend.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM task WHERE ${where}`)).rows[0]!.n;
-    assert.equal(await count(`service = '${MIX.otherService}'`), 12); // tasks 20, 40, ... 240
+    assert.equal(await count(`service = '${MIX.otherService}'`), 13); // tasks 3, 23, ... 243
+    assert.equal(await count(`service = '${MIX.otherService}' AND status = 'failed'`), 3); // tasks 3, 103, 203
+    assert.equal(await count(`principal = '${MIX.otherPrincipal}' AND status = 'failed'`), 0);
     assert.equal(await count(`status = 'failed'`), 5); // tasks 3, 53, 103, 153, 203
     assert.equal(await count(`principal = '${MIX.otherPrincipal}'`), 3); // tasks 5, 105 and 205
   });

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { FlakeIdGenerator, isTerminal, taskIdToDecimal } from '../../src/core/index.ts';
+import { ErrandError, FlakeIdGenerator, isTerminal, taskIdToDecimal } from '../../src/core/index.ts';
 import type { TaskListQuery, TaskStatus } from '../../src/core/index.ts';
 import { taskListStatement } from '../../src/store/index.ts';
 import type { Backend } from '../support/backends.ts';
@@ -257,6 +257,19 @@ await describeEachBackend('GET /tasks', (kind) => {
       } finally {
         await open.close();
       }
+    }
+  });
+
+  test('the database away: 503 database_unavailable with Retry-After, in the usual shape', async () => {
+    const { listTasks } = backend.store;
+    backend.store.listTasks = async () => { throw new ErrandError('database_unavailable', 'PostgreSQL at test is unavailable: connection refused'); };
+    try {
+      const answer = await list('?status=failed', keys.ops!);
+      assert.equal(answer.status, 503);
+      assert.equal(answer.headers.get('retry-after'), '5');
+      assert.deepEqual(answer.body, { error: { code: 'database_unavailable', message: 'PostgreSQL at test is unavailable: connection refused' } });
+    } finally {
+      backend.store.listTasks = listTasks;
     }
   });
 

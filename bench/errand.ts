@@ -151,8 +151,11 @@ async function throughput(amqpUrl: string, submit: () => Promise<{ id: string }>
   return { tasksPerSecond: (load.tasks / elapsed) * 1000, submitPerSecond: (load.tasks / (submitted - start)) * 1000 };
 }
 
-/** One run against a prepared database and an empty vhost: throughput with the CPU split, then latency, then R when asked. */
-export async function measureErrand(target: ErrandTarget, load: Load, rTasks?: number): Promise<{ result: RunResult; r?: RMeasures }> {
+/**
+ * One run against a prepared database and an empty vhost: throughput with the CPU split, then
+ * latency, then R when asked, then `after` (more measures of the running server at `base`).
+ */
+export async function measureErrand(target: ErrandTarget, load: Load, rTasks?: number, after?: (base: string) => Promise<void>): Promise<{ result: RunResult; r?: RMeasures }> {
   const { base, worker, serve, recorder } = await startRoles(target, load.workerConcurrency);
   const http = client(base, target.apiKey, load.clients);
   try {
@@ -176,6 +179,7 @@ export async function measureErrand(target: ErrandTarget, load: Load, rTasks?: n
     const cpu = perThousand(before, await cpuSnapshot(probe), load.tasks);
     const l = await http.latency(load.latencyTasks);
     const result: RunResult = { ...t, ...l, cpu };
+    await after?.(base);
     if (rTasks === undefined) return { result };
     await http.latency(50, 'rnoop'); // warm up
     const rl = await http.latency(rTasks, 'rnoop');

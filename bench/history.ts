@@ -26,6 +26,12 @@ export interface History {
   reused: boolean;
 }
 
+/** When the history's tasks were created (to the second: the fill's start is not kept, its end and durations are). */
+export function historySpan(history: History): { start: Date; end: Date } {
+  const end = history.filledAt.getTime() - (history.fillSeconds + history.settleSeconds) * 1000 - 10 * 60_000;
+  return { start: new Date(end - SPAN_HOURS * 3600_000), end: new Date(end) };
+}
+
 /** What a kept database must match to be used again: every migration's text, the fill's SQL, and N. */
 async function fingerprint(tasks: number): Promise<string> {
   const hash = createHash('sha256');

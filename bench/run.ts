@@ -3,7 +3,8 @@
  * the other in one invocation and alternating over the runs (Errand, peer, Errand, peer, ...), so
  * that the machine's mood falls on both. Per run it prints each system's result; at the end, the
  * median (min-max) of each measure per system, the CPU split per process, and the ratios.
- * With --history N, Errand also runs against a database holding N finished tasks (history.ts).
+ * With --history N, Errand also runs against a database holding N finished tasks (history.ts), and
+ * times filtered first pages of the task list there (task-list.ts).
  * Options and method: `npm run bench -- --help`, docs/benchmarks.md.
  */
 import { execFile } from 'node:child_process';
@@ -13,12 +14,14 @@ import { join } from 'node:path';
 import { promisify, parseArgs } from 'node:util';
 import { amqpUrlOf, databaseUrlOf, dropDatabase, measureErrand, migrateWithKey, resetVhost } from './errand.ts';
 import type { ErrandTarget, Load, RMeasures } from './errand.ts';
-import { prepareHistory } from './history.ts';
+import { historySpan, prepareHistory } from './history.ts';
 import type { History } from './history.ts';
 import { CHECKOUT, defaultPeersFolder, findPeers, measurePeer, preparePeer } from './peers.ts';
 import { rLine, rTable, runLine, summariseR, summaryTables } from './report.ts';
 import type { RSummary } from './report.ts';
-import { ratio, summarise } from './stats.ts';
+import { ratio, spread, summarise } from './stats.ts';
+import { listFilters, measureTaskList, taskListLine } from './task-list.ts';
+import type { TaskListMeasure } from './task-list.ts';
 import type { Ratio, RunResult, SystemSummary } from './stats.ts';
 
 const HELP = `npm run bench -- [options]
@@ -34,6 +37,7 @@ const HELP = `npm run bench -- [options]
   --no-empty                     with --history: skip the runs on an empty database
   --history-batch B       100000 tasks per transaction of the fill
   --refill-history               fill again even when the kept history database matches
+  --list-requests L       200    with --history: filtered first pages of GET /tasks timed per run (0: none)
   --r / --no-r                   the R measures (default: on only when Errand runs alone, without --history)
   --r-tasks T             500    R tasks per R measure
   --json FILE                    also write the summary (and every run) as JSON
@@ -53,6 +57,7 @@ const { values } = parseArgs({
     'no-empty': { type: 'boolean', default: false },
     'history-batch': { type: 'string', default: '100000' },
     'refill-history': { type: 'boolean', default: false },
+    'list-requests': { type: 'string', default: '200' },
     r: { type: 'boolean', default: false },
     'no-r': { type: 'boolean', default: false },
     'r-tasks': { type: 'string', default: '500' },
@@ -78,6 +83,7 @@ const load: Load = {
 const RUNS = count('runs', values.runs);
 const HISTORY = values.history === undefined ? undefined : count('history', values.history);
 const R_TASKS = count('r-tasks', values['r-tasks']);
+const LIST_REQUESTS = count('list-requests', values['list-requests'], 0);
 if (values.r && values['no-r']) throw new Error('--r and --no-r: choose one');
 if (values['no-empty'] && HISTORY === undefined) throw new Error('--no-empty needs --history N');
 if (!/^[a-z_][a-z0-9_]*$/.test(values.name)) throw new Error(`--name must be a lower-case SQL identifier, got ${JSON.stringify(values.name)}`);
@@ -115,19 +121,36 @@ function floorSystems(): System[] {
 }
 
 const rResults: RMeasures[] = [];
+const listResults: TaskListMeasure[] = [];
 const rNodeP50: number[] = [];
 
-/** Errand on `target`; `resetDatabase` makes the database afresh before each run (the empty runs), else it is kept. */
-function errandSystem(name: string, vhost: string, target: () => Promise<ErrandTarget>, withR: boolean): System {
+/**
+ * Errand on `target`; `resetDatabase` makes the database afresh before each run (the empty runs),
+ * else it is kept. With `history`, each run also times the task list there.
+ */
+function errandSystem(name: string, vhost: string, target: () => Promise<ErrandTarget>, withR: boolean, history?: History): System {
   return {
     name,
     async run(round) {
       await resetVhost(vhost);
-      const { result, r } = await measureErrand(await target(), load, withR ? R_TASKS : undefined);
-      if (!r) return { result };
-      rResults.push(r);
-      rNodeP50.push(result.p50);
-      return { result, more: rLine(round, RUNS, r) };
+      const to = await target();
+      let list: TaskListMeasure | undefined;
+      const span = history && historySpan(history);
+      const after = span && LIST_REQUESTS > 0
+        ? async (base: string) => { list = await measureTaskList(base, to, listFilters(span.start, span.end), LIST_REQUESTS); }
+        : undefined;
+      const { result, r } = await measureErrand(to, load, withR ? R_TASKS : undefined, after);
+      const more: string[] = [];
+      if (list) {
+        listResults.push(list);
+        more.push(taskListLine(round, RUNS, list));
+      }
+      if (r) {
+        rResults.push(r);
+        rNodeP50.push(result.p50);
+        more.push(rLine(round, RUNS, r));
+      }
+      return more.length > 0 ? { result, more: more.join('\n') } : { result };
     },
   };
 }
@@ -151,7 +174,7 @@ async function main(): Promise<void> {
     const name = `${NAME}_history`;
     history = await prepareHistory(name, HISTORY, { batch: count('history-batch', values['history-batch']), refill: values['refill-history'], log: note });
     const target = { databaseUrl: databaseUrlOf(name), amqpUrl: amqpUrlOf(NAME), apiKey: history.apiKey };
-    errands.push(errandSystem('errand-history', NAME, async () => target, withR && errands.length === 0));
+    errands.push(errandSystem('errand-history', NAME, async () => target, withR && errands.length === 0, history));
   }
   const systems = [...errands, ...floors, ...peers];
   const results = new Map<string, RunResult[]>(systems.map((s) => [s.name, []]));
@@ -175,19 +198,32 @@ async function main(): Promise<void> {
     const [a, b] = [results.get(r.subject)!, results.get(r.reference)!];
     console.log(`throughput ${r.subject} / ${r.reference} round by round: ${a.map((x, i) => (x.tasksPerSecond / b[i]!.tasksPerSecond).toFixed(2)).join(', ')}`);
   }
+  const list = listSummary();
+  if (list) console.log(`\ntask list on ${HISTORY} tasks of history: ${list.requestsPerRun} filtered first pages per run, p95 ${list.p95.median.toFixed(2)} ms (runs: ${list.p95.min.toFixed(2)}-${list.p95.max.toFixed(2)}), p99 ${list.p99.median.toFixed(2)} ms; target: p95 under 20 ms on 10 million`);
   const r = rResults.length > 0 ? summariseR(rResults, rNodeP50) : undefined;
   if (r) console.log(`\n${rTable(r)}`);
   if (values.json) {
-    await writeFile(values.json, JSON.stringify(await jsonSummary(summaries, ratios, results, history, r), sixDigits, 2) + '\n');
+    await writeFile(values.json, JSON.stringify(await jsonSummary(summaries, ratios, results, history, r, list), sixDigits, 2) + '\n');
     console.log(`\nsummary written to ${values.json}`);
   }
+}
+
+/** The task list's figures over the runs: the median run's p95 and p99, and every run. */
+function listSummary() {
+  if (listResults.length === 0) return undefined;
+  return {
+    requestsPerRun: LIST_REQUESTS,
+    p95: spread(listResults.map((m) => m.p95)),
+    p99: spread(listResults.map((m) => m.p99)),
+    runs: listResults,
+  };
 }
 
 const run = promisify(execFile);
 /** Measures in JSON to six significant digits: more would be noise. */
 const sixDigits = (_key: string, value: unknown) => (typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(6)) : value);
 
-async function jsonSummary(systems: SystemSummary[], ratios: Ratio[], runs: Map<string, RunResult[]>, history: History | undefined, r: RSummary | undefined) {
+async function jsonSummary(systems: SystemSummary[], ratios: Ratio[], runs: Map<string, RunResult[]>, history: History | undefined, r: RSummary | undefined, taskList: ReturnType<typeof listSummary>) {
   const git = (...args: string[]) => run('git', ['-C', CHECKOUT, ...args]).then(({ stdout }) => stdout.trim(), () => '');
   return {
     at: new Date().toISOString(),
@@ -200,6 +236,7 @@ async function jsonSummary(systems: SystemSummary[], ratios: Ratio[], runs: Map<
     systems,
     ratios,
     r: r ?? null,
+    taskList: taskList ?? null,
     runs: Object.fromEntries(runs),
   };
 }

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { apiKeyNameProblem, capabilityKeyring, parseCallbackHosts, checkDuration, DEFAULT_JWT_CLOCK_TOLERANCE_SECONDS, DEFAULT_JWT_JWKS_TIMEOUT_MS, DEFAULT_JWT_MAX_BYTES, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, jwtSettings, MAX_JWT_CLOCK_TOLERANCE_SECONDS, MAX_NODE_ID, parseIsoDuration, parseOriginList, parseScopes, secretStrengthProblem } from '../core/index.ts';
+import { apiKeyNameProblem, capabilityKeyring, parseCallbackHosts, checkDuration, DEFAULT_JWT_CLOCK_TOLERANCE_SECONDS, DEFAULT_JWT_JWKS_TIMEOUT_MS, DEFAULT_JWT_MAX_BYTES, DEFAULT_MAX_DEADLINE, DEFAULT_MAX_TASK_LIST_LIMIT, DEFAULT_MAX_TTL, DEFAULT_RESULT_LIMITS, DURATION_CEILING, durationToMillis, ErrandError, jwtSettings, MAX_JWT_CLOCK_TOLERANCE_SECONDS, MAX_NODE_ID, parseIsoDuration, parseOriginList, parseScopes, secretStrengthProblem } from '../core/index.ts';
 import type { CallbackAllowlist, Grant, JwtFlags, JwtSettings, OriginList, ResultLimits } from '../core/index.ts';
 import { DEFAULT_CLIENT_CERT_SCOPES } from '../server/index.ts';
 
@@ -107,6 +107,8 @@ export interface Config {
   // Capacity figures (issue 14): GET /services/:name/stats.
   /** Wait and run times over the latest sampleSize tasks ended within sampleAge; slots needed for targetWait unless asked. */
   stats: { sampleSize: number; sampleAge: string; sampleAgeSeconds: number; targetWait: string; targetWaitSeconds: number };
+  /** Largest page (`limit`) of GET /tasks. */
+  maxTasksPerPage: number;
   // Capability links (issue 12): the secret that signs them, older ones still accepted, how long one lasts.
   /** Signs new capability tokens; unset: serve issues none, dev keeps one in its data dir. */
   capabilitySecret?: string;
@@ -227,6 +229,7 @@ const OPTIONS = {
   'stats-sample': { env: 'ERRAND_STATS_SAMPLE', type: 'string' },
   'stats-sample-age': { env: 'ERRAND_STATS_SAMPLE_AGE', type: 'string' },
   'stats-target-wait': { env: 'ERRAND_STATS_TARGET_WAIT', type: 'string' },
+  'max-tasks-per-page': { env: 'ERRAND_MAX_TASKS_PER_PAGE', type: 'string' },
   // Capability links (issue 12)
   'capability-secret': { env: 'ERRAND_CAPABILITY_SECRET', type: 'string' },
   'capability-secret-previous': { env: 'ERRAND_CAPABILITY_SECRET_PREVIOUS', type: 'string' },
@@ -537,6 +540,7 @@ function httpEdge(get: (name: SingleOptionName) => string | undefined) {
     maxHeaderSize: bytes(get('max-header-size') ?? '16kb', 'max-header-size'),
     maxParamLength: integer(get('max-param-length') ?? '255', 'max-param-length', 16, 65_535),
     maxStatusIds: integer(get('max-status-ids') ?? '500', 'max-status-ids', 1, 100_000),
+    maxTasksPerPage: integer(get('max-tasks-per-page') ?? String(DEFAULT_MAX_TASK_LIST_LIMIT), 'max-tasks-per-page', 1, 10_000),
   };
 }
 
@@ -759,6 +763,7 @@ Options (flag, then environment variable, then default):
   --stats-sample N        ERRAND_STATS_SAMPLE      1000: GET /services/:name/stats takes wait and run times from the latest N tasks that ran...
   --stats-sample-age DUR  ERRAND_STATS_SAMPLE_AGE  P1D: ...and ended no longer ago than this (PT1M to P30D)
   --stats-target-wait DUR ERRAND_STATS_TARGET_WAIT PT1M: the expected wait slotsNeeded is computed for when a request gives no targetWait
+  --max-tasks-per-page N  ERRAND_MAX_TASKS_PER_PAGE 500: largest limit of GET /tasks (1 to 10000; the default page is 50)
   --capability-secret S   ERRAND_CAPABILITY_SECRET none: serve issues no capability links; dev keeps a random one in --data-dir. At least 32 random bytes (openssl rand -base64 32); the same on every server
   --capability-secret-previous S[,S] ERRAND_CAPABILITY_SECRET_PREVIOUS none: earlier secrets whose links still verify (rotation)
   --capability-lifetime DUR ERRAND_CAPABILITY_LIFETIME P7D: how long a capability link lasts (PT1M to P1Y)

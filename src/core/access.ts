@@ -94,6 +94,23 @@ export function streamAccess(caller: Caller): StreamAccess {
   return { kind: 'unauthenticated', message: caller.badCapability ? 'the access token is not valid (tampered, expired or signed with a secret no longer accepted)' : NO_CREDENTIAL };
 }
 
+/** Listing tasks (`GET /tasks`): every task, only the caller's own, or a refusal. */
+export type ListAccess = { readonly kind: 'all' } | { readonly kind: 'owner'; readonly owner: string } | Exclude<Decision, { kind: 'allowed' } | { kind: 'hidden' }>;
+
+/**
+ * Listing tasks: `read:all` and `admin` list every task (and may filter by owner), `read` its own.
+ * A task link reads one task and lists nothing: a credential is needed. Open reads list everything,
+ * as they read every task and every stream.
+ */
+export function listAccess(caller: Caller): ListAccess {
+  if (caller.openReads) return { kind: 'all' };
+  const { principal } = caller;
+  if (!principal) return { kind: 'unauthenticated', message: NO_SIGN_IN };
+  if (holds(principal, 'read:all')) return { kind: 'all' };
+  if (principal.scopes.has('read')) return { kind: 'owner', owner: principal.id };
+  return { kind: 'forbidden', message: `${principal.id} may not list tasks: it has no read scope` };
+}
+
 /** What only a signed-in caller may do at all (submit, the service registry): a task link is no credential there. */
 export function signedInAccess(caller: Caller): Decision {
   return caller.principal ? { kind: 'allowed' } : { kind: 'unauthenticated', message: NO_SIGN_IN };

@@ -30,3 +30,4 @@ export * from './worker-views.ts';
 export * from './addresses.ts';
 export * from './callbacks.ts';
 export * from './capacity.ts';
+export * from './task-list.ts';

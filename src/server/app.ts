@@ -32,6 +32,7 @@ import { registerHealthRoutes } from './routes/health.ts';
 import { registerServiceRoutes } from './routes/services.ts';
 import { registerServiceStatsRoute } from './routes/service-stats.ts';
 import { registerTaskRoutes } from './routes/tasks.ts';
+import { registerTaskListRoute } from './routes/task-list.ts';
 import { registerUpdatesRoute } from './routes/updates.ts';
 import { registerWorkerRoutes } from './routes/workers.ts';
 import { createServiceGate } from './service-gate.ts';
@@ -184,6 +185,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   if (metrics) instrumentHttp(app, metrics, ctx.streams);
   await app.register(async (scoped) => {
     registerTaskRoutes(scoped, ctx);
+    registerTaskListRoute(scoped, ctx);
     registerUpdatesRoute(scoped, ctx);
     const maxBufferedBytes = settings.maxStreamBufferBytes ?? 4 * 1024 * 1024;
     const eventSource = registerEventSourceRoutes(scoped, ctx, { maxBufferedBytes, keepAliveMs: 15_000 });

@@ -1,7 +1,7 @@
 /** What the routes share: the parts they call and the settings they obey. */
 import type { Broker, EventPublisher } from '../broker/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
-import type { Callbacks, EventLog, ServiceActivity, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
+import type { Callbacks, EventLog, ServiceActivity, TaskChanges, TaskList, TaskReads, TaskSubmission } from '../store/index.ts';
 import type { Authenticator, AuthSettings } from './auth/authenticate.ts';
 import type { TaskLinker } from './access.ts';
 import type { ServiceGate } from './service-gate.ts';
@@ -66,6 +66,8 @@ export interface ServerSettings {
   // HTTP edge (issue 11): limits on what a request may be and how long it may take to arrive.
   /** Task ids one GET /status may ask for (default 500). */
   maxStatusIds?: number;
+  /** Largest `limit` of GET /tasks (default 500). */
+  maxTasksPerPage?: number;
   /** Time for a whole request, headers and body, to arrive (ms; 0 turns it off). */
   requestTimeoutMs?: number;
   /** Time for a request's headers to arrive (ms). */
@@ -111,7 +113,7 @@ export interface ServerMonitor {
 }
 
 export interface RouteContext {
-  store: TaskSubmission & TaskReads & TaskChanges & EventLog & Pick<Callbacks, 'addCallback' | 'getCallbacks'> & ServiceActivity;
+  store: TaskSubmission & TaskReads & TaskList & TaskChanges & EventLog & Pick<Callbacks, 'addCallback' | 'getCallbacks'> & ServiceActivity;
   broker: Broker;
   ids: FlakeIdGenerator;
   events: EventHub;

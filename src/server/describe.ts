@@ -52,3 +52,13 @@ export async function describeWithEstimate(ctx: DescribeContext, caller: Caller,
   if (callbacks) description.callbacks = callbacks;
   return description;
 }
+
+/**
+ * A task as the task list shows it: its description without the queue estimate (that is a query
+ * per task; GET /task/:id has it), and with its owner for a caller who may list every task's.
+ */
+export function describeListed(ctx: Pick<RouteContext, 'linker'>, caller: Caller, task: TaskInfo, showOwner: boolean): TaskDescription {
+  const description = ctx.linker.describe(caller, task);
+  if (showOwner) description.owner = task.owner;
+  return description;
+}

@@ -1,6 +1,6 @@
 /**
  * The Store on SQL: one implementation, run by `pg` in production and by PGlite embedded. Each
- * concern of store.ts has its module (sql-submission, sql-reads, sql-task-changes,
+ * concern of store.ts has its module (sql-submission, sql-reads, sql-task-list, sql-task-changes,
  * sql-worker-reports with sql-results, sql-retention, sql-recovery, sql-node-leases, sql-events,
  * sql-api-keys, sql-callbacks, sql-service-activity, sql-health); this file puts them together over one client.
  */
@@ -15,6 +15,7 @@ import { sqlRetention } from './sql-retention.ts';
 import { sqlServiceActivity } from './sql-service-activity.ts';
 import { sqlTaskSubmission } from './sql-submission.ts';
 import { sqlTaskChanges } from './sql-task-changes.ts';
+import { sqlTaskList } from './sql-task-list.ts';
 import { sqlWorkerReports } from './sql-worker-reports.ts';
 import { sqlCallbacks } from './sql-callbacks.ts';
 import type { Store } from './store.ts';
@@ -31,6 +32,7 @@ export function createSqlStore(db: SqlClient, options: { maxBatch?: number } = {
     insertTask: submission.insertTask,
     submitCached: submission.submitCached,
     ...sqlTaskReads(db),
+    ...sqlTaskList(db),
     ...sqlTaskChanges(db),
     ...sqlWorkerReports(db),
     ...sqlRetention(db),

@@ -2,7 +2,7 @@
  * What every part needs from persistence, by concern. One implementation (sql-store.ts, which
  * composes the sql-*.ts modules) runs on both drivers.
  */
-import type { CacheClaim, KeyExpiry, EventFilter, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskStatus } from '../core/index.ts';
+import type { CacheClaim, KeyExpiry, EventFilter, ProgressReport, ResultFile, TaskError, TaskEvent, TaskInfo, TaskListQuery, TaskPage, TaskStatus } from '../core/index.ts';
 
 export interface NewTask {
   id: string;
@@ -175,6 +175,16 @@ export interface TaskReads {
   queuePosition(task: { id: string; service: string }): Promise<QueuePosition>;
   /** Ids of tasks canceled or expired before they started, ended within the last `withinSeconds`. */
   stoppedBeforeStart(withinSeconds: number, limit: number): Promise<string[]>;
+}
+
+/** The task list (GET /tasks, issue 14). */
+export interface TaskList {
+  /**
+   * A page of the tasks that pass `query`'s filters, newest first by (created_at, id), starting
+   * after `query.after`; `next` is set when more tasks follow. Pages never overlap nor skip a
+   * task, whatever is stored between them (core/task-list.ts).
+   */
+  listTasks(query: TaskListQuery): Promise<TaskPage>;
 }
 
 /** What a caller does to a task it may change. */
@@ -374,7 +384,7 @@ export interface SchemaHealth {
 }
 
 /** Everything, as one process opens it. */
-export interface Store extends TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, Callbacks, ServiceActivity, SchemaHealth {
+export interface Store extends TaskSubmission, TaskReads, TaskList, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, Callbacks, ServiceActivity, SchemaHealth {
   close(): Promise<void>;
   /** What the store is connected to, for logs (no password). */
   readonly target: string;

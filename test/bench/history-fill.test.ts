@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { fillHistory } from '../../bench/history-fill.ts';
+import { fillHistory, MIX } from '../../bench/history-fill.ts';
 import { FlakeIdGenerator } from '../../src/core/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { countTasks, describeEachBackend, realBackend } from '../support/backends.ts';
@@ -27,10 +27,14 @@ await describeEachBackend('bench history fill', () => {
   });
   after(() => backend.close());
 
+  /** The history's task ids in task order: ids[n - 1] is task n. */
+  const historyIds = async () => (await backend.db.query<{ id: string }>(`SELECT lpad(to_hex(id), 16, '0') AS id FROM task ORDER BY id`)).rows.map((r) => r.id);
+
   test('each history task reads as a finished task of the bench key with its result and three events', async () => {
     assert.equal(await countTasks(backend), TASKS);
-    const ids = (await backend.db.query<{ id: string }>(`SELECT lpad(to_hex(id), 16, '0') AS id FROM task ORDER BY id`)).rows.map((r) => r.id);
-    for (const id of [ids[0]!, ids[99]!, ids[100]!, ids.at(-1)!]) {
+    const ids = await historyIds();
+    // Tasks 1, 99, 101 and 250 are none of the MIX's few that differ.
+    for (const id of [ids[0]!, ids[98]!, ids[100]!, ids.at(-1)!]) {
       const task = (await backend.store.getTask(id))!;
       assert.equal(task.status, 'done');
       assert.equal(task.service, 'noop');
@@ -41,6 +45,26 @@ await describeEachBackend('bench history fill', () => {
       const events = await backend.store.readEvents({ tasks: new Set([id]), owner: 'key:bench' }, 0, null, 10);
       assert.deepEqual(events.map((e) => e.type), ['queued', 'started', 'done']);
     }
+  });
+
+  test('a few tasks differ, as MIX says: another service, failed with a code, another principal', async () => {
+    const ids = await historyIds();
+    const task = async (n: number) => (await backend.store.getTask(ids[n - 1]!))!;
+    assert.equal((await task(23)).service, MIX.otherService);
+    assert.equal((await task(5)).owner, MIX.otherPrincipal);
+    const failed = await task(53);
+    assert.deepEqual([failed.status, failed.error?.code], ['failed', MIX.code]);
+    assert.deepEqual(JSON.parse((await backend.store.getResult(failed.id))!), { status: 'failed', cause: 'the script stopped', error: failed.error });
+    const events = await backend.store.readEvents({ tasks: new Set([failed.id]) }, 0, null, 10);
+    assert.deepEqual(events.map((e) => e.type), ['queued', 'started', 'failed']);
+    assert.deepEqual(events[2]!.data, { error: failed.error });
+    assert.equal((await task(3)).error?.code, MIX.rareCode);
+    const count = async (where: string) => (await backend.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM task WHERE ${where}`)).rows[0]!.n;
+    assert.equal(await count(`service = '${MIX.otherService}'`), 13); // tasks 3, 23, ... 243
+    assert.equal(await count(`service = '${MIX.otherService}' AND status = 'failed'`), 3); // tasks 3, 103, 203
+    assert.equal(await count(`principal = '${MIX.otherPrincipal}' AND status = 'failed'`), 0);
+    assert.equal(await count(`status = 'failed'`), 5); // tasks 3, 53, 103, 153, 203
+    assert.equal(await count(`principal = '${MIX.otherPrincipal}'`), 3); // tasks 5, 105 and 205
   });
 
   test('the log holds every event once, numbered from 1 in task order, and numbers the next one after them', async () => {

@@ -148,6 +148,17 @@ test('the HTTP timeouts and size limits have defaults and flags, and refuse valu
   assert.throws(() => readConfig(['serve', '--public-url', 'http://errand.test', '--max-status-ids', '0'], {}), (err: ErrandError) => err.field === 'max-status-ids');
 });
 
+// The task list (issue 14)
+test('--max-tasks-per-page bounds GET /tasks\' limit: 500 by default, from the flag or ERRAND_MAX_TASKS_PER_PAGE, 1 to 10000', () => {
+  const serve = ['serve', '--public-url', 'http://errand.test'];
+  assert.equal(readConfig(serve, {}).config.maxTasksPerPage, 500);
+  assert.equal(readConfig([...serve, '--max-tasks-per-page', '100'], {}).config.maxTasksPerPage, 100);
+  assert.equal(readConfig(serve, { ERRAND_MAX_TASKS_PER_PAGE: '2000' }).config.maxTasksPerPage, 2000);
+  for (const bad of ['0', '10001', 'many']) {
+    assert.throws(() => readConfig([...serve, '--max-tasks-per-page', bad], {}), (err: ErrandError) => err.field === 'max-tasks-per-page');
+  }
+});
+
 // Capability links (issue 12)
 test('capability links: no secret and P7D by default; the secret, previous ones and the lifetime from flags or ERRAND_*', () => {
   const current = 'q3cKb1oG0X9vJ3nq5mRzT7wYp2dLhF8sAeUiOkBcNtM';

@@ -94,7 +94,7 @@ await describeEachBackend('errand roles', () => {
     const database = await createTestDatabase();
     const serve = spawnErrand(['serve', '--database-url', database.url, '--amqp-url', backend.urls!.amqp, '--port', '0', '--public-url', 'http://127.0.0.1:1']);
     assert.equal((await serve.exited).code, 1);
-    assert.match(serve.output(), /^errand: the database at .* needs migrations \(001_initial, 002_console, 003_events, 004_cache, 005_running, 006_ttl_ceiling, 007_api_keys, 008_owners, 009_events_at_commit, 010_as_written, 012_service_stats, 013_callbacks\): run `errand migrate` or pass --migrate\n$/);
+    assert.match(serve.output(), /^errand: the database at .* needs migrations \(001_initial, 002_console, 003_events, 004_cache, 005_running, 006_ttl_ceiling, 007_api_keys, 008_owners, 009_events_at_commit, 010_as_written, 011_task_list, 012_service_stats, 013_callbacks\): run `errand migrate` or pass --migrate\n$/);
     await database.drop();
   });
 

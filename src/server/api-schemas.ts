@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ErrorCodes, EventTypes, SERVICE_NAME_PATTERN, SERVICE_NAME_RULE, TASK_ID_PATTERN, TaskStatuses } from '../core/index.ts';
+import { MAX_FILTER_SERVICES, MAX_FILTER_TASKS, MAX_LAST } from './stream-request.ts';
 import type { ErrorAnnotation } from './validation-errors.ts';
 
 type Schema = Record<string, unknown>;
@@ -77,7 +78,7 @@ function eventCount(description: string, minimum: number, maximum: number, field
 
 const EVENT_START: Schema = {
   since: eventCount('Replay from after this event id (0: from the first kept).', 0, Number.MAX_SAFE_INTEGER, 'since'),
-  last: eventCount('Replay the last N events first.', 1, 10_000, 'last'),
+  last: eventCount('Replay the last N events first.', 1, MAX_LAST, 'last'),
 };
 
 const EVENT_TYPE_FILTER: Schema = {
@@ -87,8 +88,8 @@ const EVENT_TYPE_FILTER: Schema = {
 export const EVENTS_QUERY: Schema = {
   type: 'object',
   properties: {
-    task: { type: 'array', maxItems: 1000, items: annotated({ ...TASK_ID }, { code: 'invalid_id', message: 'task ids are 16 lower-case hex digits' }), description: 'Only these tasks\' events (repeat the parameter).' },
-    service: { type: 'array', maxItems: 100, items: serviceName('A service name.'), description: 'Only these services\' events (repeat the parameter).' },
+    task: { type: 'array', maxItems: MAX_FILTER_TASKS, items: annotated({ ...TASK_ID }, { code: 'invalid_id', message: 'task ids are 16 lower-case hex digits' }), description: 'Only these tasks\' events (repeat the parameter).' },
+    service: { type: 'array', maxItems: MAX_FILTER_SERVICES, items: serviceName('A service name.'), description: 'Only these services\' events (repeat the parameter).' },
     type: EVENT_TYPE_FILTER,
     ...EVENT_START,
   },

@@ -10,7 +10,9 @@
 export const MAX_NODE_ID = 1023;
 const SEQUENCE_LIMIT = 4096;
 
-const TASK_ID = /^[0-9a-f]{16}$/;
+/** A task id as JSON Schemas write it (route schemas, the OpenAPI description). */
+export const TASK_ID_PATTERN = '^[0-9a-f]{16}$';
+const TASK_ID = new RegExp(TASK_ID_PATTERN);
 
 export function isTaskId(value: unknown): value is string {
   return typeof value === 'string' && TASK_ID.test(value);

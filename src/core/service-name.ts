@@ -6,6 +6,10 @@
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const RESERVED = /^(amq\.|errand\.|rpc_result$|rpc_status$)/;
 
+/** Both rules as one pattern, for JSON Schemas (route schemas, the OpenAPI description). */
+export const SERVICE_NAME_PATTERN = '^(?!amq\\.|errand\\.|rpc_result$|rpc_status$)[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
+export const SERVICE_NAME_RULE = '1-128 characters: letters, digits, "_", "-" and ".", starting with a letter or digit; not amq.*, errand.*, rpc_result or rpc_status';
+
 /** Why the name is not a valid service name, or undefined when it is. */
 export function serviceNameProblem(name: string): string | undefined {
   if (!SERVICE_NAME.test(name)) {

@@ -43,6 +43,9 @@ import { registerEventSourceRoutes } from './routes/events-sse.ts';
 import { answerControlMessages } from './control.ts';
 import { cacheCounts, createReadiness, eventLag, instrumentHttp } from '../monitor/index.ts';
 import type { Metrics, Readiness } from '../monitor/index.ts';
+import { installApiDescription, registerApiDescriptionRoutes } from './openapi.ts';
+import { AJV_OPTIONS, validationError } from './validation-errors.ts';
+import { EVENTS_ROUTE_SCHEMA } from './routes/events-sse.ts';
 
 export interface AppDeps {
   store: Store;
@@ -108,7 +111,12 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     ...serverOptions(limits, settings.tls),
     clientErrorHandler: clientErrorHandler(limits),
     frameworkErrors: frameworkErrorHandler(settings.bodyLimit, limits),
+    // Route schemas check parameters; their failures leave as Errand's errors (validation-errors.ts).
+    ajv: AJV_OPTIONS,
+    schemaErrorFormatter: validationError,
   });
+  // Before any route: it gathers every route's schema into /openapi.json.
+  await installApiDescription(app, { ...(settings.publicUrl !== undefined ? { publicUrl: settings.publicUrl } : {}) });
   // Patavi's server declares the reply queue too: results must have a queue before any recorder runs.
   await deps.broker.declareQueue(RESULT_QUEUE);
   const metrics = deps.monitor?.metrics;
@@ -190,7 +198,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     const maxBufferedBytes = settings.maxStreamBufferBytes ?? 4 * 1024 * 1024;
     const eventSource = registerEventSourceRoutes(scoped, ctx, { maxBufferedBytes, keepAliveMs: 15_000 });
     scoped.route({
-      method: 'GET', url: '/events', exposeHeadRoute: false, config: { websocket: true },
+      method: 'GET', url: '/events', exposeHeadRoute: false, config: { websocket: true }, schema: EVENTS_ROUTE_SCHEMA,
       // Who may watch is settled before the upgrade, so that a refusal is an HTTP status.
       preValidation: async (request) => { narrowForCaller(await ctx.auth.caller(request), {}); },
       preHandler: webSocketSlot(ctx.streams), handler: eventSource, wsHandler: eventSocketHandler(ctx, { maxBufferedBytes, maxSubscriptions: streamLimits.subscriptionsPerSocket }) });
@@ -199,6 +207,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     registerServiceRoutes(scoped, ctx);
     registerWorkerRoutes(scoped, ctx);
     registerServiceStatsRoute(scoped, ctx);
+    await registerApiDescriptionRoutes(scoped, ctx);
   });
   if (!deps.monitor?.readiness) readiness.started();
   return app;

@@ -4,7 +4,7 @@
  * and answers with what comes back (a description) or the ErrandError thrown.
  */
 import { sendTask } from '../broker/index.ts';
-import { cacheBypassed, cacheKey, canonicalJson, checkCallbackUrl, checkJsonInput, ErrandError, NO_CALLBACKS, ownerOf, serviceNameProblem, submitAccess } from '../core/index.ts';
+import { cacheBypassed, cacheKey, canonicalJson, checkCallbackUrl, checkJsonInput, ErrandError, NO_CALLBACKS, ownerOf, submitAccess } from '../core/index.ts';
 import type { AnnouncedService, CacheClaim, Caller, TaskDescription, TaskEvent } from '../core/index.ts';
 import { isInvalidValue } from '../store/index.ts';
 import type { Callbacks, NewTask, TaskChanges, TaskReads, TaskSubmission } from '../store/index.ts';
@@ -20,21 +20,31 @@ export interface SubmitContext extends Pick<RouteContext, 'broker' | 'ids' | 'pu
   limits: DurationLimits;
 }
 
+/** The query of a submission, as its route's schema let it through (SUBMIT_QUERY in api-schemas.ts). */
+export interface SubmitQuery {
+  /** A valid service name. */
+  service: string;
+  ttl?: string;
+  deadline?: string;
+  /** `true` or `false`. */
+  cache?: string;
+  /** A URL to POST the task's description to when it ends (an allowlisted host). */
+  callback?: string;
+}
+
 /** A submission as the route read it. */
 export interface SubmitRequest {
   caller: Caller;
-  /** The query parameters as parsed: one given twice is an array, which is refused. */
-  query: Record<string, unknown>;
+  query: SubmitQuery;
   /** The Cache-Control header (several joined by commas). */
   cacheControl: string | undefined;
   /** The body as received, whatever its content type. */
   body: Buffer | undefined;
 }
 
-function param(query: Record<string, unknown>, name: string): string | undefined {
-  const value = query[name];
-  if (Array.isArray(value)) throw new ErrandError('invalid_field', `${name} must be given once`, name);
-  return typeof value === 'string' ? value : undefined;
+/** No credential: refused before the request is looked at. */
+export function refuseAnonymousSubmission(caller: Caller): void {
+  if (!caller.principal) requireAllowed(submitAccess(caller, ''));
 }
 
 /**
@@ -42,7 +52,7 @@ function param(query: Record<string, unknown>, name: string): string | undefined
  * canonical form. Entries are each owner's own (issue 12) unless the service shares them.
  */
 function cacheClaim(request: SubmitRequest, definition: AnnouncedService | undefined, input: string, owner: string | null): CacheClaim | undefined {
-  const fresh = cacheBypassed(param(request.query, 'cache'), request.cacheControl);
+  const fresh = cacheBypassed(request.query.cache, request.cacheControl);
   if (!definition?.cache.enabled) return undefined;
   const canonical = canonicalJson(input);
   if (canonical === undefined) return undefined;
@@ -52,24 +62,19 @@ function cacheClaim(request: SubmitRequest, definition: AnnouncedService | undef
 
 /** The checks a submission passes before anything is written; in this order, so that the first problem is the one reported. */
 async function checkedSubmission(ctx: SubmitContext, request: SubmitRequest) {
-  const { caller } = request;
-  // No credential: refused before the request is looked at.
-  if (!caller.principal) requireAllowed(submitAccess(caller, ''));
-  const service = param(request.query, 'service');
-  if (service === undefined || service === '') throw new ErrandError('missing_field', 'service is required: POST /task?service=<name>', 'service');
-  const nameProblem = serviceNameProblem(service);
-  if (nameProblem) throw new ErrandError('invalid_field', nameProblem, 'service');
+  const { caller, query } = request;
+  const { service } = query;
+  refuseAnonymousSubmission(caller);
   requireAllowed(submitAccess(caller, service));
-  const askedTtl = requestedTtl(param(request.query, 'ttl'), ctx.limits);
+  const askedTtl = requestedTtl(query.ttl, ctx.limits);
   // Checked against the allowlist only: names are resolved when a delivery is made (docs/security.md).
-  const callbackText = param(request.query, 'callback');
-  const callback = callbackText === undefined ? undefined : checkCallbackUrl(callbackText, ctx.settings.callbackHosts ?? NO_CALLBACKS);
+  const callback = query.callback === undefined ? undefined : checkCallbackUrl(query.callback, ctx.settings.callbackHosts ?? NO_CALLBACKS);
   const input = checkJsonInput(request.body, ctx.settings.maxJsonDepth);
   const admission = await ctx.gate.admit(service);
   ctx.gate.checkInput(admission.service, input);
   const definition = admission.service?.definition;
   const ttl = taskTtl(askedTtl, definition?.ttl, ctx.settings.defaultTtl, ctx.limits);
-  const deadline = taskDeadline(param(request.query, 'deadline'), definition?.queueTimeout, ctx.settings.defaultQueueTimeout, Date.now(), ctx.limits);
+  const deadline = taskDeadline(query.deadline, definition?.queueTimeout, ctx.settings.defaultQueueTimeout, Date.now(), ctx.limits);
   return { service, input, ttl, deadline, definition, consumers: admission.consumers, callback };
 }
 

@@ -73,6 +73,11 @@ export function registerDashboardRoutes(app: FastifyInstance, ctx: RouteContext)
     await ctx.auth.caller(request);
     return reply.type('text/html; charset=utf-8').send(PAGE);
   };
-  app.get('/', page);
-  app.get('/index.html', page);
+  const schema = (operationId: string) => ({
+    operationId, tags: ['server'], summary: 'A page to submit a task and watch it',
+    description: 'Patavi\'s clients call it with their key as a health check: 200 with a valid credential or none.',
+    response: { 200: { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } }, 401: { description: 'A credential that is not accepted.', $ref: 'Error#' } },
+  });
+  app.get('/', { schema: schema('getDashboard') }, page);
+  app.get('/index.html', { schema: schema('getDashboardIndexHtml') }, page);
 }

@@ -13,7 +13,8 @@ import { eventText, openEventStream, SlowConsumerError } from '../event-stream.t
 import type { StreamStart } from '../event-stream.ts';
 import { parseFilter, parseStart, QUERY_FILTER_FIELDS } from '../stream-request.ts';
 import { streamClient } from '../stream-limits.ts';
-import { requireExistingTaskId } from './ids.ts';
+import { issuedTaskId } from './ids.ts';
+import { content, errors, EVENT_STREAM_HEADERS, EVENTS_QUERY, ID_PARAMS, SWITCHING_PROTOCOLS, TASK_EVENTS_QUERY } from '../api-schemas.ts';
 import { taskCacheControl } from '../cache-control.ts';
 import { narrowForCaller, notFound, readerOf } from '../access.ts';
 import { closeAtExpiry } from '../stream-expiry.ts';
@@ -45,6 +46,18 @@ function startOf(request: FastifyRequest, fallback: StreamStart): StreamStart {
   const asked = parseStart(query.since, query.last);
   return asked.since !== undefined || asked.last !== undefined ? asked : fallback;
 }
+
+/** `GET /events`: SSE to a plain request, the WebSocket (events-ws.ts) to an upgrade. */
+export const EVENTS_ROUTE_SCHEMA = {
+  operationId: 'streamEvents', tags: ['events'], summary: 'The event log as a stream: server-sent events, or a WebSocket',
+  description: 'A plain GET answers server-sent events matching the query, resumable with Last-Event-ID. A WebSocket upgrade opens a socket carrying several filtered subscriptions (subscribe, unsubscribe, ack messages). Only events of tasks the caller may read. See docs/events.md.',
+  querystring: EVENTS_QUERY, headers: EVENT_STREAM_HEADERS,
+  response: {
+    101: SWITCHING_PROTOCOLS,
+    200: content('text/event-stream', { type: 'string' }, 'The event stream: `id`, `event` (the type) and `data` (the event as JSON) per event.'),
+    ...errors(400, 401, 403, 429, 503),
+  },
+};
 
 /** Registers `GET /task/:id/events`; returns the handler of `GET /events`, which shares its route with the WebSocket. */
 export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContext, settings: EventSourceSettings): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
@@ -119,8 +132,20 @@ export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContex
 
 
   // No HEAD twin: it would take a stream slot and hold a stream open that sends no body.
-  app.get<{ Params: { id: string } }>('/task/:id/events', { exposeHeadRoute: false }, async (request, reply) => {
-    const id = requireExistingTaskId(request.params.id);
+  app.get<{ Params: { id: string } }>('/task/:id/events', {
+    exposeHeadRoute: false,
+    schema: {
+      operationId: 'streamTaskEvents', tags: ['events'], summary: 'A task\'s events as server-sent events',
+      description: 'The task\'s events from its first (or after Last-Event-ID), ending after its terminal one. See docs/events.md.',
+      params: ID_PARAMS, querystring: TASK_EVENTS_QUERY, headers: EVENT_STREAM_HEADERS,
+      response: {
+        200: content('text/event-stream', { type: 'string' }, 'The event stream: `id`, `event` (the type) and `data` (the event as JSON) per event.'),
+        204: { type: 'null', description: 'The client already has every event of this ended task: EventSource stops reconnecting.' },
+        ...errors(400, 401, 403, 404, 429, 503),
+      },
+    },
+  }, async (request, reply) => {
+    const id = issuedTaskId(request.params.id);
     const query = request.query as Query;
     const filter = { ...parseFilter({ types: query.type }, '', QUERY_FILTER_FIELDS), tasks: new Set([id]) };
     const start = startOf(request, { since: 0 });

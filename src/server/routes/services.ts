@@ -1,7 +1,9 @@
 /** The service registry over HTTP: which services run, their input schema, docs, workers and queue. */
 import type { FastifyInstance } from 'fastify';
 import type { FastifyRequest } from 'fastify';
-import { ErrandError, serviceNameProblem, signedInAccess } from '../../core/index.ts';
+import { ErrandError, signedInAccess } from '../../core/index.ts';
+import { errors, SERVICE_PARAMS } from '../api-schemas.ts';
+import { rejectInvalid } from '../validation-errors.ts';
 import { requireAllowed } from '../access.ts';
 import type { RouteContext } from '../context.ts';
 import type { RegisteredService } from '../registry.ts';
@@ -34,17 +36,31 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: RouteContext): 
     return { operator: scopes.has('admin') || scopes.has('read:all') };
   }
 
-  app.get('/services', async (request) => {
+  app.get('/services', {
+    schema: {
+      operationId: 'listServices', tags: ['services'], summary: 'The services workers run',
+      response: {
+        200: { description: 'Every service announced, and those whose workers left within the hour (online: false).', type: 'object', required: ['services'], properties: { services: { type: 'array', items: { $ref: 'ServiceSummary#' } } } },
+        ...errors(401),
+      },
+    },
+  }, async (request) => {
     await viewer(request);
     const base = ctx.links().http;
     return { services: ctx.registry.services().map((service) => summary(service, base)) };
   });
 
-  app.get<{ Params: { name: string } }>('/services/:name', async (request) => {
+  app.get<{ Params: { name: string } }>('/services/:name', {
+    attachValidation: true,
+    schema: {
+      operationId: 'getService', tags: ['services'], summary: 'A service: its input schema, docs, workers and queue',
+      params: SERVICE_PARAMS,
+      response: { 200: { description: 'The service.', $ref: 'Service#' }, ...errors(400, 401, 404, 503) },
+    },
+  }, async (request) => {
     const { operator } = await viewer(request);
+    rejectInvalid(request);
     const { name } = request.params;
-    const problem = serviceNameProblem(name);
-    if (problem) throw new ErrandError('invalid_field', problem, 'name');
     const base = ctx.links().http;
     const service = ctx.registry.service(name);
     const stats = await ctx.broker.queueStats(name).catch((err: Error) => {

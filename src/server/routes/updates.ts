@@ -13,7 +13,8 @@ import type { RouteContext } from '../context.ts';
 import { notFound, readerOf } from '../access.ts';
 import { closeAtExpiry, CREDENTIAL_EXPIRED_CLOSE } from '../stream-expiry.ts';
 import { webSocketSlot } from '../stream-limits.ts';
-import { requireExistingTaskId } from './ids.ts';
+import { issuedTaskId } from './ids.ts';
+import { errors, ID_PARAMS, SWITCHING_PROTOCOLS } from '../api-schemas.ts';
 
 type IdParams = { Params: { id: string } };
 
@@ -29,18 +30,26 @@ export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): v
     method: 'GET',
     url: '/task/:id/updates',
     config: { websocket: true },
-    // Refused before the upgrade, with an HTTP status a client can read: a task the caller may
-    // not read is as absent as one that does not exist.
-    preValidation: async (request) => {
-      const id = requireExistingTaskId(request.params.id);
-      const { owner } = await readerOf(ctx.auth, request, id);
-      const position = ctx.events.position;
-      const task = await ctx.store.getTask(id);
-      if (!task || (owner !== undefined && task.owner !== owner)) throw notFound(id);
-      checked.set(request, { task, position });
+    schema: {
+      operationId: 'watchTaskUpdates', tags: ['events'], summary: 'Patavi\'s WebSocket of a task\'s progress and end',
+      description: 'Text frames `{taskId, eventType, eventData}`: progress as the script reported it, then one `done` or `failed` with `{href}` of the results, then close. Connect with a WebSocket client.',
+      params: ID_PARAMS,
+      response: { 101: SWITCHING_PROTOCOLS, ...errors(400, 401, 404, 426, 429, 503) },
     },
-    // The client's WebSocket cap (429), also before the upgrade.
-    preHandler: webSocketSlot(ctx.streams),
+    preHandler: [
+      // Refused before the upgrade, with an HTTP status a client can read: a task the caller may
+      // not read is as absent as one that does not exist.
+      async (request) => {
+        const id = issuedTaskId(request.params.id);
+        const { owner } = await readerOf(ctx.auth, request, id);
+        const position = ctx.events.position;
+        const task = await ctx.store.getTask(id);
+        if (!task || (owner !== undefined && task.owner !== owner)) throw notFound(id);
+        checked.set(request, { task, position });
+      },
+      // The client's WebSocket cap (429), also before the upgrade.
+      webSocketSlot(ctx.streams),
+    ],
     // The same URL without an upgrade: say what it needs (426 with Upgrade: websocket).
     handler: async () => {
       throw new ErrandError('websocket_required', 'this is a WebSocket endpoint: connect with a WebSocket client (Connection: Upgrade, Upgrade: websocket)');

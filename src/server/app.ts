@@ -20,7 +20,7 @@ import type { RouteContext, ServerSettings } from './context.ts';
 import { linksAt, listeningUrl } from './links.ts';
 import { createStreamCounter, DEFAULT_STREAM_LIMITS, webSocketSlot } from './stream-limits.ts';
 import type { StreamLimits } from './stream-limits.ts';
-import { frameworkErrorHandler, installErrorHandling } from './errors.ts';
+import { frameworkErrorHandler, installErrorHandling, refuseWhileClosing } from './errors.ts';
 import { answerRequestsNodeKeeps, clientErrorHandler } from './client-errors.ts';
 import { httpLimits, serverOptions } from './http-options.ts';
 import { refuseIncompleteRequests } from './request-guards.ts';
@@ -107,7 +107,10 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     ...serverOptions(limits, settings.tls),
     clientErrorHandler: clientErrorHandler(limits),
     frameworkErrors: frameworkErrorHandler(settings.bodyLimit, limits),
+    // Requests that arrive while it closes are answered in Errand's shape (refuseWhileClosing).
+    return503OnClosing: false,
   });
+  refuseWhileClosing(app, limits);
   // Patavi's server declares the reply queue too: results must have a queue before any recorder runs.
   await deps.broker.declareQueue(RESULT_QUEUE);
   const metrics = deps.monitor?.metrics;

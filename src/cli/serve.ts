@@ -73,6 +73,7 @@ export function serverSettings(config: Config, tls?: TlsFiles) {
     maxStatusIds: config.maxStatusIds,
     // Capacity figures (issue 14)
     stats: config.stats,
+    metricsStats: { concurrency: config.metricsStatsConcurrency, maxAgeMs: config.metricsStatsMaxAgeMs },
     ...(config.publicUrl !== undefined ? { publicUrl: config.publicUrl } : {}),
     ...(config.defaultTtl !== undefined ? { defaultTtl: config.defaultTtl } : {}),
     ...(config.defaultQueueTimeout !== undefined ? { defaultQueueTimeout: config.defaultQueueTimeout } : {}),

@@ -36,11 +36,13 @@ import { registerUpdatesRoute } from './routes/updates.ts';
 import { registerWorkerRoutes } from './routes/workers.ts';
 import { createServiceGate } from './service-gate.ts';
 import { startServiceRegistry } from './registry.ts';
+import type { ServiceRegistry } from './registry.ts';
+import { computeServiceStats, DEFAULT_STATS_SETTINGS } from './service-stats.ts';
 import { startEventHub } from './event-hub.ts';
 import { eventSocketHandler } from './routes/events-ws.ts';
 import { registerEventSourceRoutes } from './routes/events-sse.ts';
 import { answerControlMessages } from './control.ts';
-import { cacheCounts, createReadiness, eventLag, instrumentHttp } from '../monitor/index.ts';
+import { cacheCounts, createReadiness, eventLag, instrumentHttp, SERVICE_METRICS_DEFAULTS, serviceMetrics } from '../monitor/index.ts';
 import type { Metrics, Readiness } from '../monitor/index.ts';
 
 export interface AppDeps {
@@ -90,6 +92,34 @@ function takeAccessToken(raw: IncomingMessage): string {
   if (!split) return url;
   rememberAccessToken(raw, split.token);
   return split.rest;
+}
+
+/**
+ * Every service's capacity figures and the registry's workers on /metrics, read as GET
+ * /services/:name/stats reads them. A service whose figures cannot be read is logged once when it
+ * starts failing, and again when it recovers.
+ */
+function exportServiceFigures(metrics: Metrics, deps: AppDeps, registry: ServiceRegistry, settings: ServerSettings): void {
+  const log = deps.logger.child({ part: 'service-metrics' });
+  const failing = new Set<string>();
+  const stats = settings.stats ?? DEFAULT_STATS_SETTINGS;
+  serviceMetrics(metrics, {
+    names: () => registry.services().map((s) => s.definition.name),
+    figures: async (name) => {
+      const figures = await computeServiceStats({ store: deps.store, broker: deps.broker, registry }, name, {}, stats);
+      if (failing.delete(name)) log.info({ service: name }, 'service figures read again');
+      return figures;
+    },
+    workers: () => registry.workers(),
+  }, {
+    ...SERVICE_METRICS_DEFAULTS,
+    ...settings.metricsStats,
+    onError: (service, err) => {
+      if (failing.has(service)) return;
+      failing.add(service);
+      log.warn({ service, err: (err as Error).message }, 'service figures could not be read; left out of /metrics until they can');
+    },
+  });
 }
 
 export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -184,7 +214,10 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     monitor: { readiness, ...(metrics ? { metrics, cacheLookup: cacheCounts(metrics) } : {}) },
   };
   // Before the routes, so that every one of them is timed.
-  if (metrics) instrumentHttp(app, metrics, ctx.streams);
+  if (metrics) {
+    instrumentHttp(app, metrics, ctx.streams);
+    exportServiceFigures(metrics, deps, registry, settings);
+  }
   await app.register(async (scoped) => {
     registerTaskRoutes(scoped, ctx);
     registerUpdatesRoute(scoped, ctx);

@@ -165,6 +165,10 @@ export interface Config {
   readyTimeoutMs: number;
   /** Distinct service names a metric keeps as labels; later ones are counted under `_other`. */
   metricsMaxServices: number;
+  /** serve and dev: services whose capacity figures a scrape reads at once. */
+  metricsStatsConcurrency: number;
+  /** serve and dev: how long one read of the capacity figures answers scrapes (ms). */
+  metricsStatsMaxAgeMs: number;
 }
 
 /** Flag name, environment variable, and how to read it. */
@@ -274,6 +278,8 @@ const OPTIONS = {
   'drain-delay': { env: 'ERRAND_DRAIN_DELAY', type: 'string' },
   'ready-timeout': { env: 'ERRAND_READY_TIMEOUT', type: 'string' },
   'metrics-max-services': { env: 'ERRAND_METRICS_MAX_SERVICES', type: 'string' },
+  'metrics-stats-concurrency': { env: 'ERRAND_METRICS_STATS_CONCURRENCY', type: 'string' },
+  'metrics-stats-max-age': { env: 'ERRAND_METRICS_STATS_MAX_AGE', type: 'string' },
   help: { env: '', type: 'boolean' },
 } as const;
 
@@ -479,6 +485,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, cwd = process
     drainDelayMs: integer(get('drain-delay') ?? (parsed.positionals[0] === 'serve' ? '5000' : '0'), 'drain-delay', 0, 3_600_000),
     readyTimeoutMs: integer(get('ready-timeout') ?? '2000', 'ready-timeout', 100, 60_000),
     metricsMaxServices: integer(get('metrics-max-services') ?? '200', 'metrics-max-services', 1, 100_000),
+    metricsStatsConcurrency: integer(get('metrics-stats-concurrency') ?? '4', 'metrics-stats-concurrency', 1, 64),
+    metricsStatsMaxAgeMs: integer(get('metrics-stats-max-age') ?? '1000', 'metrics-stats-max-age', 0, 60_000),
   };
   const help = flags.help === true;
   // Links are built from it, never from a request's Host header, so serve cannot guess it.
@@ -801,6 +809,8 @@ Options (flag, then environment variable, then default):
   --drain-delay MS        ERRAND_DRAIN_DELAY       serve 5000, dev 0: after SIGTERM, /ready answers 503 this long before the server stops listening
   --ready-timeout MS      ERRAND_READY_TIMEOUT     2000: a readiness check counts PostgreSQL unreachable when it has not answered in this time
   --metrics-max-services N ERRAND_METRICS_MAX_SERVICES 200: service names kept as metric labels; later ones are counted as _other
+  --metrics-stats-concurrency N ERRAND_METRICS_STATS_CONCURRENCY 4: services whose capacity figures a /metrics scrape reads at once (serve, dev)
+  --metrics-stats-max-age MS ERRAND_METRICS_STATS_MAX_AGE 1000: scrapes within this of the last read of the capacity figures get that read's (0: each scrape reads)
 `;
 
 /** The result bounds workers and recorders enforce. */

@@ -74,6 +74,7 @@ export function serverSettings(config: Config, tls?: TlsFiles) {
     // Capacity figures (issue 14)
     stats: config.stats,
     maxTasksPerPage: config.maxTasksPerPage,
+    metricsStats: { concurrency: config.metricsStatsConcurrency, maxAgeMs: config.metricsStatsMaxAgeMs },
     ...(config.publicUrl !== undefined ? { publicUrl: config.publicUrl } : {}),
     ...(config.defaultTtl !== undefined ? { defaultTtl: config.defaultTtl } : {}),
     ...(config.defaultQueueTimeout !== undefined ? { defaultQueueTimeout: config.defaultQueueTimeout } : {}),

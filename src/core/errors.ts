@@ -39,6 +39,8 @@ export const ErrorCodes = {
   auth_unavailable: 503,
   // Readiness (issue 14): GET /ready, when a check fails (`field` names the first one).
   not_ready: 503,
+  // A request that reaches a server while it closes (on a connection it had open): send it to another.
+  shutting_down: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

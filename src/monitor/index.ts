@@ -10,6 +10,8 @@ export type { OpenStreams } from './http-metrics.ts';
 export { cacheCounts, eventCounts, eventLag, instrumentPublisher, LAG_BUCKETS, lostWorkerCounts, resultCounts } from './task-metrics.ts';
 export type { CacheOutcome } from './task-metrics.ts';
 export { executorMetrics } from './executor-metrics.ts';
+export { SERVICE_METRICS_DEFAULTS, serviceMetrics } from './service-metrics.ts';
+export type { ServiceFigures, ServiceFigureSource, ServiceMetricsOptions, Spread } from './service-metrics.ts';
 export type { PoolCounts, PooledService } from './executor-metrics.ts';
 export { CHECKS, createReadiness, HEALTH_BODY, readyAnswer } from './readiness.ts';
 export type { CheckName, CheckResult, Lifecycle, Readiness, ReadinessReport } from './readiness.ts';

@@ -20,7 +20,7 @@ import type { RouteContext, ServerSettings } from './context.ts';
 import { linksAt, listeningUrl } from './links.ts';
 import { createStreamCounter, DEFAULT_STREAM_LIMITS, webSocketSlot } from './stream-limits.ts';
 import type { StreamLimits } from './stream-limits.ts';
-import { frameworkErrorHandler, installErrorHandling } from './errors.ts';
+import { frameworkErrorHandler, installErrorHandling, refuseWhileClosing } from './errors.ts';
 import { answerRequestsNodeKeeps, clientErrorHandler } from './client-errors.ts';
 import { httpLimits, serverOptions } from './http-options.ts';
 import { refuseIncompleteRequests } from './request-guards.ts';
@@ -37,11 +37,13 @@ import { registerUpdatesRoute } from './routes/updates.ts';
 import { registerWorkerRoutes } from './routes/workers.ts';
 import { createServiceGate } from './service-gate.ts';
 import { startServiceRegistry } from './registry.ts';
+import type { ServiceRegistry } from './registry.ts';
+import { computeServiceStats, DEFAULT_STATS_SETTINGS } from './service-stats.ts';
 import { startEventHub } from './event-hub.ts';
 import { eventSocketHandler } from './routes/events-ws.ts';
 import { registerEventSourceRoutes } from './routes/events-sse.ts';
 import { answerControlMessages } from './control.ts';
-import { cacheCounts, createReadiness, eventLag, instrumentHttp } from '../monitor/index.ts';
+import { cacheCounts, createReadiness, eventLag, instrumentHttp, SERVICE_METRICS_DEFAULTS, serviceMetrics } from '../monitor/index.ts';
 import type { Metrics, Readiness } from '../monitor/index.ts';
 import { installApiDescription, registerApiDescriptionRoutes } from './openapi.ts';
 import { AJV_OPTIONS, validationError } from './validation-errors.ts';
@@ -96,6 +98,34 @@ function takeAccessToken(raw: IncomingMessage): string {
   return split.rest;
 }
 
+/**
+ * Every service's capacity figures and the registry's workers on /metrics, read as GET
+ * /services/:name/stats reads them. A service whose figures cannot be read is logged once when it
+ * starts failing, and again when it recovers.
+ */
+function exportServiceFigures(metrics: Metrics, deps: AppDeps, registry: ServiceRegistry, settings: ServerSettings): void {
+  const log = deps.logger.child({ part: 'service-metrics' });
+  const failing = new Set<string>();
+  const stats = settings.stats ?? DEFAULT_STATS_SETTINGS;
+  serviceMetrics(metrics, {
+    names: () => registry.services().map((s) => s.definition.name),
+    figures: async (name) => {
+      const figures = await computeServiceStats({ store: deps.store, broker: deps.broker, registry }, name, {}, stats);
+      if (failing.delete(name)) log.info({ service: name }, 'service figures read again');
+      return figures;
+    },
+    workers: () => registry.workers(),
+  }, {
+    ...SERVICE_METRICS_DEFAULTS,
+    ...settings.metricsStats,
+    onError: (service, err) => {
+      if (failing.has(service)) return;
+      failing.add(service);
+      log.warn({ service, err: (err as Error).message }, 'service figures could not be read; left out of /metrics until they can');
+    },
+  });
+}
+
 export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const auth = authSettingsOf(deps.settings);
   // Answers that depend on who asks must not be shared by caches (issue 12).
@@ -114,7 +144,10 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     // Route schemas check parameters; their failures leave as Errand's errors (validation-errors.ts).
     ajv: AJV_OPTIONS,
     schemaErrorFormatter: validationError,
+    // Requests that arrive while it closes are answered in Errand's shape (refuseWhileClosing).
+    return503OnClosing: false,
   });
+  refuseWhileClosing(app, limits);
   // Before any route: it gathers every route's schema into /openapi.json.
   await installApiDescription(app, { ...(settings.publicUrl !== undefined ? { publicUrl: settings.publicUrl } : {}) });
   // Patavi's server declares the reply queue too: results must have a queue before any recorder runs.
@@ -190,7 +223,10 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     monitor: { readiness, ...(metrics ? { metrics, cacheLookup: cacheCounts(metrics) } : {}) },
   };
   // Before the routes, so that every one of them is timed.
-  if (metrics) instrumentHttp(app, metrics, ctx.streams);
+  if (metrics) {
+    instrumentHttp(app, metrics, ctx.streams);
+    exportServiceFigures(metrics, deps, registry, settings);
+  }
   await app.register(async (scoped) => {
     registerTaskRoutes(scoped, ctx);
     registerTaskListRoute(scoped, ctx);

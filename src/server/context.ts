@@ -101,6 +101,8 @@ export interface ServerSettings {
   callbackHosts?: CallbackAllowlist;
   /** Capacity figures (issue 14): their sample and default target wait; defaults in service-stats.ts. */
   stats?: StatsSettings;
+  /** The capacity figures on /metrics (issue 14): services read at once, and how long a refresh answers scrapes (ms). */
+  metricsStats?: { concurrency: number; maxAgeMs: number };
 }
 
 /** Health, readiness and metrics as the routes see them (issue 14). */

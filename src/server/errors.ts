@@ -1,8 +1,8 @@
 /**
  * Every error leaves as `{ "error": { "code", "message", "field"? } }` with its HTTP status and a
  * JSON content type: route errors, unknown routes, and what Fastify's router refuses before any
- * route runs (bad percent-encoding, an overlong path part). Node's parser errors, which come
- * before Fastify, are answered in client-errors.ts.
+ * route runs (bad percent-encoding, an overlong path part), and requests that arrive while the
+ * server closes. Node's parser errors, which come before Fastify, are answered in client-errors.ts.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrandError, isErrandError } from '../core/index.ts';
@@ -64,4 +64,22 @@ export function frameworkErrorHandler(bodyLimit: number, limits: HttpLimits) {
   return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
     void sendError(request, reply, isErrandError(err) ? err : translate(err, bodyLimit, limits), limits);
   };
+}
+
+/**
+ * Requests that reach the server while it closes (sent on a connection it had open: server.close()
+ * takes no new ones) get Errand's 503 `shutting_down`, with `Retry-After` and `Connection: close`,
+ * instead of Fastify's own body (`return503OnClosing: false` in app.ts). Fastify marks itself
+ * closing and then runs the preClose hooks, in one go: no request comes between the two.
+ */
+export function refuseWhileClosing(app: FastifyInstance, limits: HttpLimits): void {
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
+    void sendError(request, reply, new ErrandError('shutting_down', 'this server is shutting down: send the request again, to another server or once it is back'), limits);
+  });
 }

@@ -8,7 +8,6 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ErrandError, isErrandError } from '../core/index.ts';
 import type { HttpLimits } from './http-options.ts';
 import { lingerBudget } from './http-options.ts';
-import { schemaError } from './schema-errors.ts';
 import { releaseAfterAnswer } from './upgrade.ts';
 
 /** Longest part of a request's path an error message repeats back. */
@@ -27,8 +26,6 @@ function translate(err: FastifyError, bodyLimit: number, limits: HttpLimits): Er
       return new ErrandError('unsupported_media_type', err.message, 'content-type');
     case 'FST_ERR_BAD_URL':
       return new ErrandError('invalid_url', 'the request path holds a bad percent-encoding (such as %zz, or bytes that are not UTF-8)', 'url');
-    case 'FST_ERR_VALIDATION':
-      return schemaError(err);
     case 'FST_ERR_MAX_PARAM_LENGTH':
       return new ErrandError('uri_too_long', `a part of the request path is longer than ${limits.maxParamLength} characters`, 'url');
     default:

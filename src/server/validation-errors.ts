@@ -23,13 +23,16 @@ export interface ErrorAnnotation {
 }
 
 /** What Ajv adds to each error with `verbose: true`: the schema that failed and the value. */
-type VerboseError = FastifySchemaValidationError & { parentSchema?: Record<string, unknown>; data?: unknown };
+type VerboseError = FastifySchemaValidationError & { parentSchema?: Record<string, unknown>; data?: unknown; propertyName?: string };
 
 /** Fastify's `ajv` option: errors carry the failing schema and value; `x-error` is an annotation. */
 export const AJV_OPTIONS = {
   customOptions: { verbose: true },
   plugins: [(ajv: Ajv) => ajv.addKeyword('x-error')],
 };
+
+/** How a message names where an unknown name was given. */
+const WHERE: Record<string, string> = { querystring: 'query parameter', params: 'path parameter', headers: 'header', body: 'body field' };
 
 /** Longest rendering of a bad value an error message repeats back. */
 const MAX_ECHO = 100;
@@ -68,6 +71,13 @@ export function validationError(errors: FastifySchemaValidationError[], context:
     const annotation = annotationOf((first.parentSchema?.properties as Record<string, unknown> | undefined)?.[missing]);
     return new ErrandError('missing_field', annotation.missing ?? `${annotation.field ?? field} is required`, annotation.field ?? field);
   }
+  // An unknown parameter: reported by the name's own check (with propertyName), or as an additional property.
+  const unknown = all.find((e) => e.propertyName !== undefined)?.propertyName
+    ?? (first.keyword === 'additionalProperties' ? (first.params as { additionalProperty: string }).additionalProperty : undefined);
+  if (unknown !== undefined) {
+    const taken = all.map((e) => (e.params as { allowedValues?: unknown }).allowedValues).find(Array.isArray) as string[] | undefined;
+    return new ErrandError('invalid_field', `unknown ${WHERE[context] ?? 'field'} ${shown(unknown)}${taken ? `; this route takes ${taken.join(', ')}` : ''}`, unknown);
+  }
   // A combination (anyOf) reports each branch, then itself: its schema holds the annotation.
   const described = all.find((e) => e.parentSchema?.['x-error'] !== undefined) ?? first;
   const annotation = annotationOf(described.parentSchema);
@@ -87,6 +97,9 @@ export function validationError(errors: FastifySchemaValidationError[], context:
     return new ErrandError('invalid_field', message, name);
   }
   const what = annotation.message
+    ?? (described.keyword === 'format' && (described.params as { format?: string }).format === 'date-time'
+      ? `${name} must be a date-time with a time zone (RFC 3339), such as 2026-12-01T00:00:00Z or 2026-12-01T01:00:00+01:00`
+      : undefined)
     ?? (described.keyword === 'enum' ? `${name} must be one of ${(parentSchema?.enum as unknown[]).map((v) => String(v)).join(', ')}` : `${name} ${described.message ?? 'is not valid'}`);
   return new ErrandError(codeOf(annotation), `${what}, got ${shown(data)}`, name);
 }

@@ -247,7 +247,7 @@ await describeEachBackend('/metrics with authentication on', () => {
     assert.equal(((await none.json()) as { error: { code: string } }).error.code, 'unauthorized');
     const user = await fetch(`${stack.baseUrl}/metrics`, { headers: { authorization: `Bearer ${reader}` } });
     assert.equal(user.status, 403);
-    assert.deepEqual(await user.json(), { error: { code: 'forbidden', message: 'key:reader may not see this (workers, metrics): that needs read:all or admin' } });
+    assert.deepEqual(await user.json(), { error: { code: 'forbidden', message: 'key:reader may not read metrics: that needs read:all or admin' } });
     const operator = await fetch(`${stack.baseUrl}/metrics`, { headers: { authorization: 'Bearer k-operator' } });
     assert.equal(operator.status, 200);
     assert.match(operator.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);

@@ -104,7 +104,7 @@ await describeEachBackend('service stats', (kind) => {
     }
     const { body } = await getJson(`${stack.baseUrl}/services/quick/stats?targetWait=soon`);
     assert.match(body.error.message, /^targetWait must be an ISO 8601 duration above zero/);
-    assert.equal((await getJson(`${stack.baseUrl}/services/quick/stats?window=2m`)).body.error.message, 'window must be one of 1m, 5m, 15m');
+    assert.equal((await getJson(`${stack.baseUrl}/services/quick/stats?window=2m`)).body.error.message, 'window must be one of 1m, 5m, 15m, got "2m"');
     const ok = await getJson(`${stack.baseUrl}/services/quick/stats?targetWait=PT2M&window=15m`);
     assert.equal(ok.status, 200);
     assert.equal(ok.body.targetWaitSeconds, 120);

@@ -1,10 +1,12 @@
 /** `GET /services/:name/stats`: a service's capacity figures (service-stats.ts computes them). */
-import type { FastifyInstance, FastifySchemaValidationError } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { checkDuration, ErrandError, figuresAccess, serviceNameProblem } from '../../core/index.ts';
 import { requireAllowed } from '../access.ts';
 import type { RouteContext } from '../context.ts';
 import { computeServiceStats, DEFAULT_MODEL_WINDOW, DEFAULT_STATS_SETTINGS, STATS_WINDOWS } from '../service-stats.ts';
 import type { StatsWindow } from '../service-stats.ts';
+import { errors } from '../api-schemas.ts';
+import { rejectInvalid } from '../validation-errors.ts';
 
 const nullable = (schema: Record<string, unknown>) => ({ anyOf: [{ type: 'null' }, schema] });
 const seconds = { type: 'number', minimum: 0 };
@@ -19,6 +21,7 @@ const spread = {
 };
 
 export const serviceStatsSchema = {
+  operationId: 'getServiceStats',
   summary: "A service's capacity figures",
   description: 'Queue depth, tasks running, slots, arrival and completion rates, wait and run times, and the slots an M/M/c queue needs for a target wait (docs/operations.md, "Capacity").',
   tags: ['services'],
@@ -34,7 +37,9 @@ export const serviceStatsSchema = {
     },
   },
   response: {
+    ...errors(400, 401, 403, 404, 503),
     200: {
+      description: "The service's figures now and over the windows, and the model's estimates.",
       type: 'object',
       required: ['service', 'at', 'announced', 'online', 'queue', 'tasks', 'workers', 'arrivalsPerSecond', 'completionsPerSecond', 'waitSeconds', 'runSeconds', 'sample', 'model', 'estimatedWaitSeconds', 'estimate', 'targetWait', 'targetWaitSeconds', 'slotsNeeded'],
       additionalProperties: false,
@@ -87,13 +92,6 @@ export const serviceStatsSchema = {
   },
 } as const;
 
-/** The field a schema refusal is about: the property named in its path, or the one missing. */
-function fieldOf(error: FastifySchemaValidationError): string | undefined {
-  const missing = (error.params as { missingProperty?: unknown } | undefined)?.missingProperty;
-  if (typeof missing === 'string') return missing;
-  return error.instancePath.split('/').filter(Boolean)[0];
-}
-
 export function registerServiceStatsRoute(app: FastifyInstance, ctx: RouteContext): void {
   const settings = ctx.settings.stats ?? DEFAULT_STATS_SETTINGS;
   app.get<{ Params: { name: string }; Querystring: { targetWait?: string; window?: StatsWindow } }>('/services/:name/stats', {
@@ -102,13 +100,7 @@ export function registerServiceStatsRoute(app: FastifyInstance, ctx: RouteContex
     attachValidation: true,
   }, async (request) => {
     requireAllowed(figuresAccess(await ctx.auth.caller(request)));
-    const invalid = request.validationError?.validation[0];
-    if (invalid) {
-      const field = fieldOf(invalid);
-      const allowed = (invalid.params as { allowedValues?: unknown } | undefined)?.allowedValues;
-      const problem = Array.isArray(allowed) ? `must be one of ${allowed.join(', ')}` : invalid.message ?? 'is not valid';
-      throw new ErrandError('invalid_field', `${field ?? 'the request'} ${problem}`, field);
-    }
+    rejectInvalid(request);
     const { name } = request.params;
     const problem = serviceNameProblem(name);
     if (problem) throw new ErrandError('invalid_field', problem, 'name');

@@ -11,7 +11,8 @@ import { refusal } from '../access.ts';
 import { taskCacheControl } from '../cache-control.ts';
 import type { RouteContext } from '../context.ts';
 import { describeListed } from '../describe.ts';
-import { ERROR_SCHEMA, HREF_SCHEMA, TASK_DESCRIPTION_SCHEMA } from '../task-schemas.ts';
+import { HREF_SCHEMA, TASK_DESCRIPTION_SCHEMA } from '../task-schemas.ts';
+import { errors } from '../api-schemas.ts';
 
 interface ListParams {
   service?: string;
@@ -52,6 +53,7 @@ function querySchema(maxLimit: number) {
 
 const RESPONSE_SCHEMA = {
   200: {
+    description: 'A page of tasks, newest first; `_links.next` is the next page, when there is one.',
     type: 'object',
     required: ['tasks', '_links'],
     properties: {
@@ -59,8 +61,6 @@ const RESPONSE_SCHEMA = {
       _links: { type: 'object', required: ['self'], properties: { self: HREF_SCHEMA, next: HREF_SCHEMA } },
     },
   },
-  '4xx': ERROR_SCHEMA,
-  '5xx': ERROR_SCHEMA,
 } as const;
 
 /** The list's access, or the refusal thrown: 401 without a credential, 403 without `read`. */
@@ -89,7 +89,11 @@ export function registerTaskListRoute(app: FastifyInstance, ctx: RouteContext): 
   const caching = taskCacheControl(ctx.settings);
 
   app.get<{ Querystring: ListParams }>('/tasks', {
-    schema: { querystring: querySchema(maxLimit), response: RESPONSE_SCHEMA },
+    schema: {
+      operationId: 'listTasks', tags: ['tasks'], summary: 'Tasks, newest first, filtered and paged',
+      description: 'A page of task descriptions (without inputs or results) ordered by creation, newest first; `_links.next` follows on. A `read` caller sees its own tasks; `read:all` or `admin` sees everyone\'s.',
+      querystring: querySchema(maxLimit), response: { ...RESPONSE_SCHEMA, ...errors(400, 401, 403, 503) },
+    },
     // Who asks is settled before the query is looked at: no credential is a 401 whatever the query says.
     preValidation: async (request) => { await lister(ctx, request); },
   }, async (request, reply) => {

@@ -8,6 +8,7 @@ import { operatorAccess } from '../../core/index.ts';
 import type { WorkerView } from '../../core/index.ts';
 import { requireAllowed } from '../access.ts';
 import type { RouteContext } from '../context.ts';
+import { errors } from '../api-schemas.ts';
 
 const count = { type: 'integer', minimum: 0 } as const;
 const nullableCount = { type: ['integer', 'null'], minimum: 0 } as const;
@@ -59,8 +60,10 @@ function shown(view: WorkerView) {
 export function registerWorkerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get('/workers', {
     schema: {
+      operationId: 'listWorkers', tags: ['services'],
       summary: 'The workers and what they run (operators: read:all or admin)',
-      response: { 200: workersResponseSchema },
+      description: 'Every worker heard from lately: its services and their versions (a version other workers of the service do not run is flagged), slots, tasks running and done, host and times.',
+      response: { 200: { description: 'The workers.', ...workersResponseSchema }, ...errors(401, 403) },
     },
   }, async (request) => {
     requireAllowed(operatorAccess(await ctx.auth.caller(request), 'see the workers'));

@@ -11,7 +11,6 @@ import { refusal } from '../access.ts';
 import { taskCacheControl } from '../cache-control.ts';
 import type { RouteContext } from '../context.ts';
 import { describeListed } from '../describe.ts';
-import { HREF_SCHEMA, TASK_DESCRIPTION_SCHEMA } from '../task-schemas.ts';
 import { errors } from '../api-schemas.ts';
 
 interface ListParams {
@@ -57,8 +56,8 @@ const RESPONSE_SCHEMA = {
     type: 'object',
     required: ['tasks', '_links'],
     properties: {
-      tasks: { type: 'array', items: TASK_DESCRIPTION_SCHEMA },
-      _links: { type: 'object', required: ['self'], properties: { self: HREF_SCHEMA, next: HREF_SCHEMA } },
+      tasks: { type: 'array', items: { $ref: 'TaskDescription#' } },
+      _links: { type: 'object', required: ['self'], properties: { self: { $ref: 'Link#' }, next: { $ref: 'Link#' } } },
     },
   },
 } as const;

@@ -23,15 +23,20 @@ function heldBroker() {
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-test('a figure past cacheMs is used at once while a fresh one is fetched; the fresh one is used next', async () => {
-  const { broker, pending, lookups } = heldBroker();
-  let clock = 0;
-  const gate = createServiceGate(broker, noRegistry, { allowUnknownServices: true, cacheMs: 1000, now: () => clock });
+/** A gate (cacheMs 1000, on a clock the test moves) whose first lookup of `svc` answered one consumer. */
+async function primedGate() {
+  const held = heldBroker();
+  const clock = { now: 0 };
+  const gate = createServiceGate(held.broker, noRegistry, { allowUnknownServices: true, cacheMs: 1000, now: () => clock.now });
   const first = gate.admit('svc');
-  pending.shift()!.resolve({ messages: 0, consumers: 1 });
+  held.pending.shift()!.resolve({ messages: 0, consumers: 1 });
   assert.equal((await first).consumers, 1);
+  return { ...held, gate, clock };
+}
 
-  clock = 1500; // stale, within the limit
+test('a figure past cacheMs is used at once while a fresh one is fetched; the fresh one is used next', async () => {
+  const { pending, lookups, gate, clock } = await primedGate();
+  clock.now = 1500; // stale, within the limit
   const order: string[] = [];
   const second = gate.admit('svc').then((a) => { order.push('admitted'); return a; });
   await settle();
@@ -50,13 +55,8 @@ test('a figure past cacheMs is used at once while a fresh one is fetched; the fr
 });
 
 test('a figure past STALE_LIMIT cacheMs is waited for', async () => {
-  const { broker, pending, lookups } = heldBroker();
-  let clock = 0;
-  const gate = createServiceGate(broker, noRegistry, { allowUnknownServices: true, cacheMs: 1000, now: () => clock });
-  const first = gate.admit('svc');
-  pending.shift()!.resolve({ messages: 0, consumers: 1 });
-  await first;
-  clock = 5000;
+  const { pending, lookups, gate, clock } = await primedGate();
+  clock.now = 5000;
   let answered = false;
   const next = gate.admit('svc').then((a) => { answered = true; return a; });
   await settle();
@@ -67,13 +67,8 @@ test('a figure past STALE_LIMIT cacheMs is waited for', async () => {
 });
 
 test('a refresh that fails is dropped: the next caller past cacheMs looks up again', async () => {
-  const { broker, pending, lookups } = heldBroker();
-  let clock = 0;
-  const gate = createServiceGate(broker, noRegistry, { allowUnknownServices: true, cacheMs: 1000, now: () => clock });
-  const first = gate.admit('svc');
-  pending.shift()!.resolve({ messages: 0, consumers: 1 });
-  await first;
-  clock = 1200;
+  const { pending, lookups, gate, clock } = await primedGate();
+  clock.now = 1200;
   assert.equal((await gate.admit('svc')).consumers, 1);
   pending.shift()!.reject(new Error('broker away'));
   await settle();

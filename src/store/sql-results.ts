@@ -23,6 +23,36 @@ function messageOf(err: unknown): string {
 
 type Recorded = Map<string, { status: TaskStatus; events: TaskEvent[] }>;
 
+/** The results as parameters $1-$10, in the order RESULT_COLUMNS types them. */
+function resultParams(tasks: CompletedTask[]): unknown[] {
+  return [
+    tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
+    tasks.map((t) => t.indexText ?? JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
+    tasks.map((t) => t.console ?? null), tasks.map((t) => t.runId ?? null), tasks.map((t) => t.worker ?? null),
+    tasks.map((t) => t.script ?? null), tasks.map((t) => t.carriesStart === true), tasks.map((t) => t.startedAt?.toISOString() ?? null),
+  ];
+}
+
+/** unnest's arguments for resultParams: (id, status, result, error, console, run_id, worker, script, carries_start, started_at). */
+const RESULT_COLUMNS = '$1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[], $10::timestamptz[]';
+
+/**
+ * A new attempt: a result for a task still queued (its start report overtaken or never sent), or
+ * one that carries its own start from a run other than the one the task runs under (a copy of the
+ * task went to another worker after the first was lost before its acknowledgement). `old` is the
+ * locked row before the update, `u` the result.
+ */
+const NEW_ATTEMPT = `((old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id))
+    OR (old.status = 'running' AND u.carries_start AND u.run_id IS NOT NULL AND old.run_id IS DISTINCT FROM u.run_id))`;
+
+/** What a result sets on its task row (`t`), the same on both paths. */
+const RESULT_SET = `status = u.status, result = u.result::json, error = u.error::jsonb, console = u.console,
+       completed_at = now(), expires_at = now() + t.ttl,
+       started_at = CASE WHEN t.started_at IS NULL OR ${NEW_ATTEMPT} THEN ${recordedStart('u.started_at')} ELSE t.started_at END,
+       attempts = CASE WHEN ${NEW_ATTEMPT} THEN t.attempts + 1 ELSE t.attempts END,
+       worker = CASE WHEN ${NEW_ATTEMPT} THEN u.worker ELSE t.worker END,
+       run_id = coalesce(u.run_id, t.run_id), script = coalesce(t.script, u.script)`;
+
 async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Recorded> {
   // Rows are found by id only (the status test is on the locked copy): a test on t.status lets the
   // planner walk the partial index of unfinished tasks, which holds an entry for every task
@@ -30,29 +60,14 @@ async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Re
   // `was` is the row before this update: a result for a task still queued overtook its start
   // report (a new attempt), unless it comes from the attempt the task was queued again after
   // (its worker was judged lost, yet finished): that attempt was counted already.
-  // A new attempt: a result for a task still queued (its start report overtaken or never sent),
-  // or one that carries its own start from a run other than the one the task runs under (a copy
-  // of the task went to another worker after the first was lost before its acknowledgement).
-  const newAttempt = `((old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id))
-    OR (old.status = 'running' AND u.carries_start AND u.run_id IS NOT NULL AND old.run_id IS DISTINCT FROM u.run_id))`;
   const recorded = await q.query<{ id: string; status: TaskStatus; service: string; was: TaskStatus; attempts: number; was_attempts: number; worker: string | null; was_worker: string | null; run_id: string | null; progress_seq: number | null; started_at: Date; cached: boolean }>(
-    `UPDATE task t SET status = u.status, result = u.result::json, error = u.error::jsonb, console = u.console,
-       completed_at = now(), expires_at = now() + t.ttl,
-       started_at = CASE WHEN t.started_at IS NULL OR ${newAttempt} THEN ${recordedStart('u.started_at')} ELSE t.started_at END,
-       attempts = CASE WHEN ${newAttempt} THEN t.attempts + 1 ELSE t.attempts END,
-       worker = CASE WHEN ${newAttempt} THEN u.worker ELSE t.worker END,
-       run_id = coalesce(u.run_id, t.run_id), script = coalesce(t.script, u.script)
-     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[], $10::timestamptz[]) AS u(id, status, result, error, console, run_id, worker, script, carries_start, started_at),
+    `UPDATE task t SET ${RESULT_SET}
+     FROM unnest(${RESULT_COLUMNS}) AS u(id, status, result, error, console, run_id, worker, script, carries_start, started_at),
        (SELECT id, status, run_id, progress_seq, attempts, worker FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE) AS old
      WHERE t.id = u.id AND old.id = t.id AND old.status IN ('queued', 'running')
      RETURNING lpad(to_hex(t.id), 16, '0') AS id, t.status, t.service, old.status AS was, t.attempts, old.attempts AS was_attempts, t.worker, old.worker AS was_worker,
        old.run_id, old.progress_seq, t.started_at, t.cache_key IS NOT NULL AS cached`,
-    [
-      tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
-      tasks.map((t) => t.indexText ?? JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
-      tasks.map((t) => t.console ?? null), tasks.map((t) => t.runId ?? null), tasks.map((t) => t.worker ?? null),
-      tasks.map((t) => t.script ?? null), tasks.map((t) => t.carriesStart === true), tasks.map((t) => t.startedAt?.toISOString() ?? null),
-    ],
+    resultParams(tasks),
   );
   const ended = new Map(recorded.rows.map((r) => [r.id, r]));
   await settleCacheEntries(q, tasks.flatMap((task) => {
@@ -96,20 +111,13 @@ async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Re
  */
 async function completeSimpleRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Recorded> {
   // Same row lookup as completeRows: by id only, the status test on the locked copy.
-  const newAttempt = `((old.status = 'queued' AND (u.run_id IS NULL OR old.run_id IS DISTINCT FROM u.run_id))
-    OR (old.status = 'running' AND u.carries_start AND u.run_id IS NOT NULL AND old.run_id IS DISTINCT FROM u.run_id))`;
   const rows = await q.query<EventRow>(
     `WITH u AS (
-       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[], $10::timestamptz[])
+       SELECT * FROM unnest(${RESULT_COLUMNS})
          WITH ORDINALITY AS u(id, status, result, error, console, run_id, worker, script, carries_start, started_at, ord)),
      old AS (SELECT id, status, run_id, attempts, worker, cache_key FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE),
      ended AS (
-       UPDATE task t SET status = u.status, result = u.result::json, error = u.error::jsonb, console = u.console,
-         completed_at = now(), expires_at = now() + t.ttl,
-         started_at = CASE WHEN t.started_at IS NULL OR ${newAttempt} THEN ${recordedStart('u.started_at')} ELSE t.started_at END,
-         attempts = CASE WHEN ${newAttempt} THEN t.attempts + 1 ELSE t.attempts END,
-         worker = CASE WHEN ${newAttempt} THEN u.worker ELSE t.worker END,
-         run_id = coalesce(u.run_id, t.run_id), script = coalesce(t.script, u.script)
+       UPDATE task t SET ${RESULT_SET}
        FROM u, old
        WHERE t.id = u.id AND old.id = t.id AND old.status IN ('queued', 'running') AND old.cache_key IS NULL
        RETURNING t.id, t.service, t.principal, t.status, t.attempts, t.worker, u.ord, u.run_id AS new_run_id, u.error,
@@ -128,12 +136,7 @@ async function completeSimpleRows(q: SqlQueryable, tasks: CompletedTask[]): Prom
      INSERT INTO task_event (id, task_id, service, type, data, at, principal)
      SELECT taken.before + row_number() OVER (ORDER BY e.ord, e.k), e.id, e.service, e.type, e.data, now(), e.principal FROM taken, e
      RETURNING ${EVENT_COLUMNS}`,
-    [
-      tasks.map((t) => taskIdToDecimal(t.id)), tasks.map((t) => t.status),
-      tasks.map((t) => t.indexText ?? JSON.stringify(t.index ?? null)), tasks.map((t) => (t.error ? JSON.stringify(t.error) : null)),
-      tasks.map((t) => t.console ?? null), tasks.map((t) => t.runId ?? null), tasks.map((t) => t.worker ?? null),
-      tasks.map((t) => t.script ?? null), tasks.map((t) => t.carriesStart === true), tasks.map((t) => t.startedAt?.toISOString() ?? null),
-    ],
+    resultParams(tasks),
   );
   const recorded: Recorded = new Map();
   for (const event of rows.rows.map(toEvent).sort((a, b) => a.id - b.id)) {

@@ -1,6 +1,7 @@
 export type { Store, TaskSubmission, TaskReads, TaskChanges, WorkerReports, EventLog, Retention, Recovery, NodeLeases, ApiKeys, NewTask, StartedTask, CompletedTask, CompletionOutcome, StoredFile, UnfinishedTask, RunningTask, RequeueOutcome, StartOutcome, ProgressUpdate, CancelOutcome, DeleteOutcome, QueuePosition, CachedSubmission, NewApiKey, ApiKeyInfo, Callbacks, CallbackAttempt, CallbackAttemptEnd, ClaimedCallback, TaskCallback, ServiceActivity, ActivityWindows, ServiceActivityFigures, DurationSpread, SchemaHealth, SchemaStatus, TaskList } from './store.ts';
 export { INTERRUPTED_ATTEMPT } from './sql-callbacks.ts';
-export type { SqlClient } from './sql-client.ts';
+export { prepared } from './sql-client.ts';
+export type { Prepared, SqlClient, Statement } from './sql-client.ts';
 export { createSqlStore } from './sql-store.ts';
 export { taskListStatement } from './sql-task-list.ts';
 export { DatabaseError, errorNature, isInvalidValue, isTransientError } from './sql-errors.ts';

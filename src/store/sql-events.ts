@@ -4,6 +4,7 @@
  */
 import { canBeIssued, taskIdToDecimal } from '../core/index.ts';
 import type { EventFilter, EventType, NewEvent, TaskEvent } from '../core/index.ts';
+import { prepared } from './sql-client.ts';
 import type { SqlQueryable } from './sql-client.ts';
 
 export interface EventRow { id: string; task_id: string; service: string; type: EventType; data: unknown; at: Date; owner: string | null }
@@ -41,13 +42,14 @@ export async function changeWithEvents(q: SqlQueryable, change: Change | undefin
   }
   const before = change?.params ?? [];
   const p = (n: number): string => `$${before.length + n}`;
-  const rows = await q.query<EventRow>(
+  // Its text is one of a few (one per kind of change): kept prepared.
+  const rows = await q.query<EventRow>(prepared(
     `WITH ${change ? `change AS (${change.sql}), ` : ''}taken AS (UPDATE event_log SET last_id = last_id + ${p(6)} RETURNING last_id - ${p(6)} AS before)
      INSERT INTO task_event (id, task_id, service, type, data, at, principal)
      SELECT taken.before + u.n, u.task_id, u.service, u.type, u.data::jsonb, now(), coalesce(u.owner, t.principal)
      FROM taken, unnest(${p(1)}::bigint[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::text[], ${p(5)}::text[]) WITH ORDINALITY AS u(task_id, service, type, data, owner, n)
        LEFT JOIN task t ON t.id = u.task_id
-     RETURNING ${EVENT_COLUMNS}`,
+     RETURNING ${EVENT_COLUMNS}`),
     [
       ...before,
       events.map((e) => taskIdToDecimal(e.taskId)), events.map((e) => e.service), events.map((e) => e.type),

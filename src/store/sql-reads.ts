@@ -1,21 +1,25 @@
 /** Reads of tasks and their parts, as the server answers them. */
 import { taskIdToDecimal } from '../core/index.ts';
-import type { SqlClient } from './sql-client.ts';
+import { prepared } from './sql-client.ts';
+import type { SqlClient, Statement } from './sql-client.ts';
 import { HEX_ID, TASK_COLUMNS, toTaskInfo } from './sql-task-rows.ts';
 import type { TaskRow } from './sql-task-rows.ts';
 import type { StoredFile, TaskReads } from './store.ts';
+
+/** A task by id: read for every watcher that connects, kept prepared. */
+const TASK_BY_ID = prepared(`SELECT ${TASK_COLUMNS} FROM task WHERE id = $1`);
 
 /** A read limited to one owner's tasks: `$2` is the owner, or null for any task. */
 const OWNED_BY_2 = '($2::text IS NULL OR principal = $2::text)';
 
 export function sqlTaskReads(db: SqlClient): TaskReads {
-  async function one<Row>(text: string, params: unknown[]): Promise<Row | undefined> {
+  async function one<Row>(text: Statement, params: unknown[]): Promise<Row | undefined> {
     return (await db.query<Row>(text, params)).rows[0];
   }
 
   return {
     async getTask(id) {
-      const row = await one<TaskRow>(`SELECT ${TASK_COLUMNS} FROM task WHERE id = $1`, [taskIdToDecimal(id)]);
+      const row = await one<TaskRow>(TASK_BY_ID, [taskIdToDecimal(id)]);
       return row && toTaskInfo(row);
     },
 

@@ -5,6 +5,7 @@
  */
 import { decideProgress, failureIndex, taskIdToDecimal } from '../core/index.ts';
 import type { NewEvent, TaskEvent, TaskStatus } from '../core/index.ts';
+import { prepared } from './sql-client.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 import { isTransientError } from './sql-errors.ts';
 import { appendEvents, EVENT_COLUMNS, toEvent } from './sql-events.ts';
@@ -101,18 +102,9 @@ async function completeRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Re
   return new Map(recorded.rows.map((r) => [r.id, { status: r.status, events: written.filter((e) => e.taskId === r.id) }]));
 }
 
-/**
- * The common case in ONE autocommit statement: results without files or a last progress report,
- * for tasks that do not cache. The task rows and their events (retried, started, done or failed,
- * decided in SQL exactly as completeRows decides them in code) are written together, the events
- * numbered last (sql-events.ts), so a short task costs the recorder one round trip instead of
- * four (BEGIN, update, events, COMMIT). Tasks it does not end (already ended, unknown, caching)
- * are left to completeRows, which answers for them as before.
- */
-async function completeSimpleRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Recorded> {
-  // Same row lookup as completeRows: by id only, the status test on the locked copy.
-  const rows = await q.query<EventRow>(
-    `WITH u AS (
+/** completeSimpleRows's statement, kept prepared (the recorder's hottest). */
+const COMPLETE_SIMPLE = prepared(
+  `WITH u AS (
        SELECT * FROM unnest(${RESULT_COLUMNS})
          WITH ORDINALITY AS u(id, status, result, error, console, run_id, worker, script, carries_start, started_at, ord)),
      old AS (SELECT id, status, run_id, attempts, worker, cache_key FROM task WHERE id = ANY($1::bigint[]) FOR UPDATE),
@@ -136,8 +128,19 @@ async function completeSimpleRows(q: SqlQueryable, tasks: CompletedTask[]): Prom
      INSERT INTO task_event (id, task_id, service, type, data, at, principal)
      SELECT taken.before + row_number() OVER (ORDER BY e.ord, e.k), e.id, e.service, e.type, e.data, now(), e.principal FROM taken, e
      RETURNING ${EVENT_COLUMNS}`,
-    resultParams(tasks),
-  );
+);
+
+/**
+ * The common case in ONE autocommit statement: results without files or a last progress report,
+ * for tasks that do not cache. The task rows and their events (retried, started, done or failed,
+ * decided in SQL exactly as completeRows decides them in code) are written together, the events
+ * numbered last (sql-events.ts), so a short task costs the recorder one round trip instead of
+ * four (BEGIN, update, events, COMMIT). Tasks it does not end (already ended, unknown, caching)
+ * are left to completeRows, which answers for them as before.
+ */
+async function completeSimpleRows(q: SqlQueryable, tasks: CompletedTask[]): Promise<Recorded> {
+  // Same row lookup as completeRows: by id only, the status test on the locked copy.
+  const rows = await q.query<EventRow>(COMPLETE_SIMPLE, resultParams(tasks));
   const recorded: Recorded = new Map();
   for (const event of rows.rows.map(toEvent).sort((a, b) => a.id - b.id)) {
     const entry = recorded.get(event.taskId) ?? { status: 'done' as TaskStatus, events: [] };

@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { PGlite } from '@electric-sql/pglite';
-import type { SqlClient, SqlQueryable, QueryResult } from '../sql-client.ts';
+import { statementText } from '../sql-client.ts';
+import type { SqlClient, SqlQueryable, QueryResult, Statement } from '../sql-client.ts';
 import { translateDriverError } from '../sql-errors.ts';
 
 /** PostgreSQL settings on top of PGlite's own: a development database, not a server's. */
@@ -54,9 +55,9 @@ export async function openEmbedded(dataDir?: string): Promise<SqlClient> {
   setFlagsFromString('--liftoff-only');
   const db = await PGlite.create(dataDir, { startParams: startParams() });
   const wrap = (q: Pick<PGlite, 'query'>): SqlQueryable => ({
-    async query<Row>(text: string, params?: unknown[]): Promise<QueryResult<Row>> {
+    async query<Row>(statement: Statement, params?: unknown[]): Promise<QueryResult<Row>> {
       try {
-        const r = await q.query<Row>(text, params);
+        const r = await q.query<Row>(statementText(statement), params);
         return { rows: r.rows, rowCount: (r.affectedRows ?? 0) || r.rows.length };
       } catch (err) {
         throw translateDriverError(err);

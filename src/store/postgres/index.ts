@@ -3,8 +3,8 @@ import { userInfo } from 'node:os';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { ErrandError, redactUrl } from '../../core/index.ts';
-import type { SqlClient, SqlQueryable, QueryResult } from '../sql-client.ts';
-import { translateDriverError } from '../sql-errors.ts';
+import type { SqlClient, SqlQueryable, QueryResult, Statement } from '../sql-client.ts';
+import { DatabaseError, translateDriverError } from '../sql-errors.ts';
 
 export interface PostgresOptions { url: string; poolSize?: number; logger?: Logger; connectTimeoutMs?: number }
 
@@ -37,6 +37,21 @@ function result<Row>(r: pg.QueryResult): QueryResult<Row> {
   return { rows: r.rows as Row[], rowCount: r.rowCount ?? 0 };
 }
 
+/** pg's form of a statement: a prepared one goes by its name (parsed once per connection). */
+function queryConfig(statement: Statement, params: unknown[] | undefined): pg.QueryConfig {
+  return typeof statement === 'string' ? { text: statement, values: params } : { name: statement.name, text: statement.text, values: params };
+}
+
+/**
+ * A prepared statement whose result columns changed under it (a migration altered a table while
+ * this process ran): PostgreSQL refuses it on that connection until it is prepared again, which
+ * pg cannot do on a connection that has it, so the connection is dropped and the call made again.
+ */
+function isStalePlan(err: unknown): boolean {
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  return code === '0A000' && typeof message === 'string' && message.includes('cached plan must not change result type');
+}
+
 /** Connects and checks the server answers, so a wrong URL fails at start with one clear line. */
 export async function connectPostgres(options: PostgresOptions): Promise<SqlClient> {
   const target = redactUrl(options.url);
@@ -56,11 +71,32 @@ export async function connectPostgres(options: PostgresOptions): Promise<SqlClie
   }
   return {
     target,
-    async query<Row>(text: string, params?: unknown[]) {
+    async query<Row>(statement: Statement, params?: unknown[]) {
+      if (typeof statement === 'string') {
+        try {
+          return result<Row>(await pool.query(statement, params));
+        } catch (err) {
+          throw translated(err, target);
+        }
+      }
+      const client = await pool.connect().catch((err: unknown) => Promise.reject(translated(err, target)));
+      let stale: Error | undefined;
       try {
-        return result<Row>(await pool.query(text, params as unknown[]));
+        return result<Row>(await client.query(queryConfig(statement, params)));
       } catch (err) {
-        throw translated(err, target);
+        if (!isStalePlan(err)) throw translated(err, target);
+        stale = err as Error;
+        options.logger?.info({ statement: statement.name }, 'a prepared statement went stale (the schema changed); reconnecting');
+        // Once more, unprepared, on the same connection (another may be long in coming); the
+        // other connections meet the stale statement in turn and are replaced too.
+        try {
+          return result<Row>(await client.query(statement.text, params));
+        } catch (again) {
+          throw translated(again, target);
+        }
+      } finally {
+        // A stale connection is discarded, not handed to the next caller.
+        client.release(stale);
       }
     },
     async transaction<T>(work: (tx: SqlQueryable) => Promise<T>): Promise<T> {
@@ -73,11 +109,14 @@ export async function connectPostgres(options: PostgresOptions): Promise<SqlClie
         options.logger?.warn({ err: err.message }, 'PostgreSQL connection lost during a transaction');
       };
       client.on('error', onLost);
-      const query = async <Row>(text: string, params?: unknown[]): Promise<QueryResult<Row>> => {
+      const query = async <Row>(statement: Statement, params?: unknown[]): Promise<QueryResult<Row>> => {
         try {
-          return result<Row>(await client.query(text, params as unknown[]));
+          return result<Row>(await client.query(queryConfig(statement, params)));
         } catch (err) {
-          throw translated(err, target);
+          if (!isStalePlan(err)) throw translated(err, target);
+          // The transaction is lost, not the database: dropped with its connection, and worth trying again.
+          lost = err as Error;
+          throw new DatabaseError((err as Error).message, 'transient', undefined, { cause: err });
         }
       };
       try {

@@ -121,15 +121,18 @@ export async function submitTask(ctx: SubmitContext, request: SubmitRequest): Pr
       throw err;
     }
   }
+  const sending = sendTask(ctx.broker, { id, service, input }, deadline);
+  // Committed, so announced now, in the same socket write as the task's message (event-publisher.ts).
+  // Should the broker refuse the message, the task's `deleted` event follows it.
+  ctx.publisher.written([queued]);
   try {
-    await sendTask(ctx.broker, { id, service, input }, deadline);
+    await sending;
   } catch (err) {
     // Not queued, so not kept: a task must never sit in the database with no message to run it.
     const removed = await ctx.store.deleteTask(id).catch(() => undefined);
-    ctx.publisher.written([queued, ...(removed?.events ?? [])]);
+    ctx.publisher.written(removed?.events ?? []);
     throw new ErrandError('broker_unavailable', `the task could not be queued: ${(err as Error).message}`, undefined, { cause: err });
   }
-  ctx.publisher.written([queued]);
   const description = ctx.linker.describe(caller, { id, service, status: 'queued', deadline }, consumers === 0 ? 'no-workers' : undefined);
   if (callback !== undefined) description.callbacks = [{ url: callback, state: 'pending', attempts: [] }];
   if (cache) {

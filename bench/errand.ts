@@ -1,6 +1,8 @@
 /**
- * Errand's side of the bench: the RabbitMQ + PostgreSQL roles as separate processes (errand serve
- * --no-recorder, errand recorder, errand worker), driven over HTTP the way clients drive them.
+ * Errand's side of the bench: the RabbitMQ + PostgreSQL roles as `errand serve` runs them by
+ * default (with its recorder inside) and `errand worker`, or with --split-recorder as three
+ * processes (errand serve --no-recorder, errand recorder, errand worker); driven over HTTP the way
+ * clients drive them.
  *   throughput: N no-op tasks submitted by C concurrent clients, from the first submit to the
  *               last result committed (the recorder's `<id>.end`, published after the commit)
  *   latency:    M tasks one after another, each from POST to the terminal WebSocket message
@@ -32,7 +34,7 @@ export const amqpUrlOf = (vhost: string) => `amqp://guest:guest@127.0.0.1:5672/$
 /** Where one Errand run points: its database, its vhost, and the API key its clients send. */
 export interface ErrandTarget { databaseUrl: string; amqpUrl: string; apiKey: string }
 
-export interface Load { tasks: number; clients: number; latencyTasks: number; workerConcurrency: number }
+export interface Load { tasks: number; clients: number; latencyTasks: number; workerConcurrency: number; splitRecorder?: boolean }
 
 export interface RMeasures { rP50: number; rP99: number; execP50: number; execP99: number; scriptP50: number; scriptP99: number; forkMs: number }
 
@@ -71,12 +73,13 @@ export async function migrateWithKey(databaseUrl: string): Promise<string> {
   return key.output().trim().split('\n').at(-1)!;
 }
 
-export async function startRoles(target: ErrandTarget, workerConcurrency: number): Promise<{ base: string; worker: RunningErrand; serve: RunningErrand; recorder: RunningErrand }> {
+export async function startRoles(target: ErrandTarget, workerConcurrency: number, splitRecorder = false): Promise<{ base: string; worker: RunningErrand; serve: RunningErrand; recorder?: RunningErrand }> {
   const common = ['--database-url', target.databaseUrl, '--amqp-url', target.amqpUrl, '--log-level', 'warn'];
   const worker = spawnErrand(['worker', '--amqp-url', target.amqpUrl, '--services', SERVICES, '--concurrency', String(workerConcurrency), '--log-level', 'info']);
   await worker.waitForLog((l) => l.msg === 'errand worker running');
-  const serve = spawnErrand(['serve', ...common, ...(await serveAddressArgs()), '--no-recorder', '--capability-secret', CAPABILITY_SECRET, '--log-level', 'info']);
+  const serve = spawnErrand(['serve', ...common, ...(await serveAddressArgs()), ...(splitRecorder ? ['--no-recorder'] : []), '--capability-secret', CAPABILITY_SECRET, '--log-level', 'info']);
   const base = (await serve.waitForLog((l) => l.msg === 'errand serving')).address as string;
+  if (!splitRecorder) return { base, worker, serve };
   const recorder = spawnErrand(['recorder', ...common, '--public-url', base, '--log-level', 'info']);
   await recorder.waitForLog((l) => l.msg === 'errand recorder running');
   return { base, worker, serve, recorder };
@@ -156,19 +159,19 @@ async function throughput(amqpUrl: string, submit: () => Promise<{ id: string }>
  * latency, then R when asked, then `after` (more measures of the running server at `base`).
  */
 export async function measureErrand(target: ErrandTarget, load: Load, rTasks?: number, after?: (base: string) => Promise<void>): Promise<{ result: RunResult; r?: RMeasures }> {
-  const { base, worker, serve, recorder } = await startRoles(target, load.workerConcurrency);
+  const { base, worker, serve, recorder } = await startRoles(target, load.workerConcurrency, load.splitRecorder);
   const http = client(base, target.apiKey, load.clients);
   try {
     await http.latency(load.latencyTasks).catch(() => undefined); // warm up connections and JIT, not measured
     // And the worker's process pool: it grows under load (a process per task that waits 20 ms),
     // once; the measured run is the steady state, as the peer's worker runs in one process throughout.
     await throughput(target.amqpUrl, () => http.submit(), { ...load, tasks: Math.min(load.tasks, load.clients * 20) });
-    const probe = {
-      server: () => cpuSeconds([serve.child.pid!]),
+    const probe: Record<string, () => Promise<number>> = {
+      [recorder ? 'server' : 'server and recorder']: () => cpuSeconds([serve.child.pid!]),
       worker: () => cpuSeconds([worker.child.pid!]),
       // The Node service runs in the worker's child processes (so that a stop can kill it).
       'worker services': () => childrenSeconds(worker.child.pid!),
-      recorder: () => cpuSeconds([recorder.child.pid!]),
+      ...(recorder ? { recorder: () => cpuSeconds([recorder.child.pid!]) } : {}),
       // Every backend, the exited ones included (in the postmaster's reaped-children time); other databases' too, on a shared machine.
       postgres: async () => cpuSeconds(await pidsOf('postgres'), true),
       rabbitmq: async () => cpuSeconds(await pidsOf('beam.smp'), true),
@@ -188,6 +191,6 @@ export async function measureErrand(target: ErrandTarget, load: Load, rTasks?: n
     return { result, r: { rP50: rl.p50, rP99: rl.p99, execP50: exec.p50, execP99: exec.p99, scriptP50: script.p50, scriptP99: script.p99, forkMs: await forkCost(200) } };
   } finally {
     await http.close();
-    await Promise.all([worker, serve, recorder].map((role) => role.stop()));
+    await Promise.all([worker, serve, ...(recorder ? [recorder] : [])].map((role) => role.stop()));
   }
 }

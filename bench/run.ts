@@ -33,6 +33,7 @@ const HELP = `npm run bench -- [options]
   --peers DIR             ../shared/bench-peers beside the repository (the main checkout's, from a worktree)
   --no-peers                     Errand alone (and the floor, unless --no-floor)
   --no-floor                     leave out the floor: Errand's guarantees from the raw clients, no Errand code (bench/floor/)
+  --split-recorder               run Errand's recorder as a process of its own (serve --no-recorder + recorder), not inside serve
   --history N                    also run Errand against a database holding N finished tasks and their events
   --no-empty                     with --history: skip the runs on an empty database
   --history-batch B       100000 tasks per transaction of the fill
@@ -53,6 +54,7 @@ const { values } = parseArgs({
     peers: { type: 'string' },
     'no-peers': { type: 'boolean', default: false },
     'no-floor': { type: 'boolean', default: false },
+    'split-recorder': { type: 'boolean', default: false },
     history: { type: 'string' },
     'no-empty': { type: 'boolean', default: false },
     'history-batch': { type: 'string', default: '100000' },
@@ -79,6 +81,7 @@ function count(option: string, text: string | undefined, min = 1): number {
 const load: Load = {
   tasks: count('tasks', values.tasks), clients: count('clients', values.clients),
   latencyTasks: count('latency-tasks', values['latency-tasks']), workerConcurrency: count('worker-concurrency', values['worker-concurrency']),
+  splitRecorder: values['split-recorder'],
 };
 const RUNS = count('runs', values.runs);
 const HISTORY = values.history === undefined ? undefined : count('history', values.history);
@@ -156,7 +159,7 @@ function errandSystem(name: string, vhost: string, target: () => Promise<ErrandT
 }
 
 async function main(): Promise<void> {
-  console.log(`errand bench: ${load.tasks} tasks, ${load.clients} clients, ${load.latencyTasks} latency tasks, worker concurrency ${load.workerConcurrency}, ${RUNS} run${RUNS === 1 ? '' : 's'}${HISTORY ? `, history ${HISTORY}` : ''}; ${cpus().length} cores, node ${process.version}, checkout ${CHECKOUT}`);
+  console.log(`errand bench: ${load.tasks} tasks, ${load.clients} clients, ${load.latencyTasks} latency tasks, worker concurrency ${load.workerConcurrency}, recorder ${load.splitRecorder ? 'in a process of its own' : 'inside serve'}, ${RUNS} run${RUNS === 1 ? '' : 's'}${HISTORY ? `, history ${HISTORY}` : ''}; ${cpus().length} cores, node ${process.version}, checkout ${CHECKOUT}`);
   const peers = await peerSystems();
   const floors = floorSystems();
   const withR = values.r || (!values['no-r'] && peers.length === 0 && HISTORY === undefined);

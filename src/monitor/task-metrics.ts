@@ -60,6 +60,7 @@ export function instrumentPublisher(publisher: EventPublisher, metrics: Metrics)
       count(events);
       publisher.written(events);
     },
+    onAnnounce: (listener) => publisher.onAnnounce(listener),
     flush: () => publisher.flush(),
     close: () => publisher.close(),
   };

@@ -153,13 +153,14 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   // Patavi's server declares the reply queue too: results must have a queue before any recorder runs.
   await deps.broker.declareQueue(RESULT_QUEUE);
   const metrics = deps.monitor?.metrics;
-  const events = await startEventHub({ store: deps.store, broker: deps.broker, logger: deps.logger, ...(metrics ? { onDelivered: eventLag(metrics) } : {}) });
-  app.addHook('onClose', () => events.close());
   // Read when a link is built: the listening address is known only once the server listens.
   const publicBase = (): string => settings.publicUrl ?? listeningUrl(app.server.address(), settings.tls ? 'https' : 'http');
   // The process's one pipeline when the caller shares it (serve with its recorder); else the app's own.
   const publisher = deps.publisher ?? createEventPublisher(deps.broker, deps.logger, { publicUrl: publicBase });
   if (!deps.publisher) app.addHook('onClose', () => publisher.close());
+  // The hub hears what this process commits straight from the pipeline (event-hub.ts `local`).
+  const events = await startEventHub({ store: deps.store, broker: deps.broker, logger: deps.logger, local: publisher, ...(metrics ? { onDelivered: eventLag(metrics) } : {}) });
+  app.addHook('onClose', () => events.close());
   const control = await answerControlMessages({ store: deps.store, broker: deps.broker, logger: deps.logger });
   app.addHook('onClose', () => control.close());
   const registry = await startServiceRegistry({ broker: deps.broker, logger: deps.logger, ...(settings.retainOfflineServicesMs !== undefined ? { retainOfflineMs: settings.retainOfflineServicesMs } : {}) });

@@ -7,7 +7,7 @@
  * 003_events.sql), so what the database shows after id N is all there is after N.
  */
 import type { Logger } from 'pino';
-import type { Broker, Subscription } from '../broker/index.ts';
+import type { Broker, EventPublisher, Subscription } from '../broker/index.ts';
 import { eventFromJson, matchesFilter } from '../core/index.ts';
 import type { EventFilter, EventJson, TaskEvent } from '../core/index.ts';
 import type { EventLog } from '../store/index.ts';
@@ -38,6 +38,12 @@ export interface EventHubOptions {
   pollIntervalMs?: number;
   /** Told of each event as it is handed out (the delivery-lag metric, issue 14). */
   onDelivered?: (event: TaskEvent) => void;
+  /**
+   * This process's own event pipeline: what it commits (a server's submissions, its recorder's
+   * results) reaches the hub at once; the broker's copy, arriving later, is then a repeat and
+   * ignored. Events of other processes still come by broadcast, in the same id order.
+   */
+  local?: Pick<EventPublisher, 'onAnnounce'>;
 }
 
 const PAGE = 1000;
@@ -104,6 +110,12 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub 
     return catchingUp;
   }
 
+  /** Committed events, from this process or another: queued by id, handed out without gaps. */
+  function offer(events: TaskEvent[]): void {
+    for (const event of events) if (event.id > position) early.set(event.id, event);
+    drain();
+  }
+
   function onBroadcast(body: Buffer): void {
     let events: EventJson[];
     try {
@@ -112,14 +124,12 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub 
       return;
     }
     if (!Array.isArray(events)) return;
-    for (const json of events) {
-      if (typeof json?.id === 'number' && json.id > position) early.set(json.id, eventFromJson(json));
-    }
-    drain();
+    offer(events.filter((json) => typeof json?.id === 'number' && json.id > position).map(eventFromJson));
   }
 
   // Listen first, then ask where the log ends: nothing committed in between can be missed.
   const subscription: Subscription = await options.broker.listen('events', onBroadcast);
+  const stopLocal = options.local?.onAnnounce(offer);
   position = await store.lastEventId();
   drain();
 
@@ -162,6 +172,7 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub 
     get listeners() { return listenerCount; },
     async close() {
       closed = true;
+      stopLocal?.();
       clearInterval(poll);
       clearTimeout(gapTimer);
       await subscription.close();

@@ -38,6 +38,8 @@ export interface StackOptions {
   metrics?: Metrics;
   /** The stack's readiness, instead of the one the app makes (ready once built). */
   readiness?: Readiness;
+  /** One event pipeline for the server and its recorder, as in `errand serve` (implied by `metrics`). */
+  sharedPipeline?: boolean;
 }
 
 /** The capability secret of test stacks: links carry tokens whenever a stack asks for credentials. */
@@ -51,7 +53,8 @@ export async function startStack(backend: Backend, options: StackOptions = {}): 
   const settings: ServerSettings = { bodyLimit: 5 * 1024 * 1024, maxJsonDepth: 256, allowUnknownServices: false, capabilities: TEST_CAPABILITIES, ...options.settings };
   const { metrics } = options;
   // With metrics, one pipeline for the server and its recorder, as in `errand serve`.
-  const publisher = metrics ? instrumentPublisher(createEventPublisher(broker, testLogger, { publicUrl: () => stack.baseUrl }), metrics) : undefined;
+  const shared = metrics || options.sharedPipeline ? createEventPublisher(broker, testLogger, { publicUrl: () => stack.baseUrl }) : undefined;
+  const publisher = shared && metrics ? instrumentPublisher(shared, metrics) : shared;
   const monitor = metrics || options.readiness ? { ...(metrics ? { metrics } : {}), ...(options.readiness ? { readiness: options.readiness } : {}) } : undefined;
   const app = await createApp({ store: backend.store, broker, ids: new FlakeIdGenerator(options.nodeId ?? 1), logger: testLogger, settings, ...(publisher ? { publisher } : {}), ...(monitor ? { monitor } : {}) });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -62,7 +65,8 @@ export async function startStack(backend: Backend, options: StackOptions = {}): 
     async startRecorder() {
       stack.recorder = await startRecorder({
         store: backend.store, broker, logger: testLogger, publicUrl: address, prefetch: 64, retryDelayMs: 50, ...(options.recorderLimits ? { resultLimits: options.recorderLimits } : {}),
-        ...(publisher && metrics ? { publisher, observer: resultCounts(metrics) } : {}),
+        ...(publisher ? { publisher } : {}),
+        ...(metrics ? { observer: resultCounts(metrics) } : {}),
       });
       return stack.recorder;
     },

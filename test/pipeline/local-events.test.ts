@@ -1,0 +1,65 @@
+/**
+ * A server hears what its own process commits (its submissions, its recorder's results) from its
+ * event pipeline, not only by the broker's broadcast: with every event broadcast lost, a watcher of
+ * a task the server's own recorder records still gets its end, and the hub never had to read the
+ * database to catch up.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { WebSocket } from 'ws';
+import type { Broker } from '../../src/broker/index.ts';
+import type { Store } from '../../src/store/index.ts';
+import type { Backend } from '../support/backends.ts';
+import { describeEachBackend } from '../support/backends.ts';
+import { postTask } from '../support/http.ts';
+import { gate } from '../support/services.ts';
+import type { Stack } from '../support/stack.ts';
+import { startStack } from '../support/stack.ts';
+
+await describeEachBackend('events heard from the process\'s own pipeline', (kind) => {
+  let backend: Backend;
+  let stack: Stack;
+  const held = gate();
+  let catchUpReads = 0;
+  let dropped = 0;
+  before(async () => {
+    backend = await kind.create();
+    const real = await backend.connectBroker();
+    const silent: Broker = {
+      ...real,
+      target: real.target,
+      async broadcast(channel, body) {
+        if (channel === 'events') { dropped++; return; }
+        return real.broadcast(channel, body);
+      },
+    };
+    // The hub catches up from the database with readEvents: counted, to show it never had to.
+    const store: Store = { ...backend.store, readEvents: (...args) => { catchUpReads++; return backend.store.readEvents(...args); } };
+    stack = await startStack({ ...backend, store }, { services: [held.definition], broker: silent, sharedPipeline: true });
+  });
+  after(async () => {
+    held.release();
+    await stack.close();
+    await backend.close();
+  });
+
+  test('with every event broadcast lost, a watcher gets the end its server\'s recorder recorded, with no catch-up read', async () => {
+    const task = await postTask(stack.baseUrl, 'gate', { n: 1 });
+    assert.equal(task.response.status, 201);
+    await held.whenStarted(1);
+    const socket = new WebSocket(task.json._links.updates.href as string);
+    const messages: Array<{ eventType: string }> = [];
+    const closed = new Promise<number>((resolve, reject) => {
+      socket.on('message', (data) => messages.push(JSON.parse(data.toString()) as { eventType: string }));
+      socket.on('close', (code) => resolve(code));
+      socket.on('error', reject);
+    });
+    await new Promise((resolve) => socket.once('open', resolve));
+    const readsBefore = catchUpReads;
+    held.release();
+    assert.equal(await closed, 1000);
+    assert.deepEqual(messages.map((m) => m.eventType), ['done']);
+    assert.ok(dropped >= 2, `the queued, started and done broadcasts were lost (${dropped})`);
+    assert.equal(catchUpReads - readsBefore, 0, 'the hub read no events from the database');
+  });
+});

@@ -61,6 +61,14 @@ export interface BrokerHealth {
   consumers: Array<{ name: string; ready: boolean }>;
 }
 
+/**
+ * How a message that only tells (an event broadcast, an end message) is sent. `unconfirmed`: the
+ * broker does not confirm it, for messages whose loss costs nothing but time (servers read missed
+ * events from the database). A confirm is a frame the broker makes and the sender reads, often
+ * with a wake-up of its own: three a task, on the hot path (docs/benchmarks.md).
+ */
+export interface Announcement { unconfirmed?: boolean }
+
 export interface Broker {
   /** Where the broker is, for messages (no password). */
   readonly target: string;
@@ -76,15 +84,15 @@ export interface Broker {
    * publishStatus and broadcast); other errors say the broker could not be reached.
    */
   send(queue: string, body: Buffer, options?: SendOptions): Promise<void>;
-  /** Publishes on the `rpc_status` topic exchange; resolves once confirmed. */
-  publishStatus(routingKey: string, body: Buffer, properties?: MessageProperties): Promise<void>;
+  /** Publishes on the `rpc_status` topic exchange; resolves once confirmed (once written, with `unconfirmed`). */
+  publishStatus(routingKey: string, body: Buffer, properties?: MessageProperties, options?: Announcement): Promise<void>;
   /**
    * Consumes a durable queue with at most `prefetch` unacknowledged messages at a time;
    * `statusBinding` also binds the queue to `rpc_status` with that routing key pattern.
    */
   consume(queue: string, handler: DeliveryHandler, options: { prefetch: number; statusBinding?: string }): Promise<Subscription>;
-  /** Publishes to every listener of an Errand channel (not persistent; resolves once confirmed). */
-  broadcast(channel: Channel, body: Buffer): Promise<void>;
+  /** Publishes to every listener of an Errand channel (not persistent; resolves once confirmed, or once written with `unconfirmed`). */
+  broadcast(channel: Channel, body: Buffer, options?: Announcement): Promise<void>;
   /** Receives every later message of an Errand channel until closed; re-attached after reconnects. */
   listen(channel: Channel, onMessage: (body: Buffer) => void): Promise<Subscription>;
   close(): Promise<void>;

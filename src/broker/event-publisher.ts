@@ -2,14 +2,16 @@
  * The process's one event pipeline: after a writer commits events (already numbered by their
  * transaction, see store/sql-events.ts), each terminal one leaves Patavi's `<id>.end` message on
  * `rpc_status`, and the events are announced on `errand.events`, those committed by the same
- * burst of callbacks in one broadcast. Writers do not wait for any of it.
+ * burst of callbacks in one broadcast. Writers do not wait for any of it, and neither message
+ * waits for the broker's confirm (Announcement.unconfirmed): a lost one costs nothing but time,
+ * since servers read what they miss from the database (server/event-hub.ts), and a failed one was
+ * only ever logged.
  *
  * Both leave on the tick after the writer's callbacks (process.nextTick), not on a later turn of
  * the loop: the broker adapter gathers a tick's frames into one socket write (amqp/index.ts), so
  * a recorder's end message, broadcast and acknowledgement of the result cost one write, and a
  * server's broadcast rides with the task's message. On a virtual machine a write that wakes
- * another process costs about 0.3 ms of CPU (docs/benchmarks.md). A lost broadcast costs
- * nothing but time: servers read what they miss from the database (server/event-hub.ts).
+ * another process costs about 0.3 ms of CPU (docs/benchmarks.md).
  */
 import type { Logger } from 'pino';
 import { endMessage, endRoutingKey, eventToJson, TERMINAL_EVENT_TYPES } from '../core/index.ts';
@@ -52,7 +54,7 @@ export function createEventPublisher(broker: Broker, logger: Logger, options: Ev
     waiting = [];
     if (events.length === 0) return;
     endMessages(events);
-    track(broker.broadcast('events', Buffer.from(JSON.stringify(events.map(eventToJson)))).catch((err: Error) => {
+    track(broker.broadcast('events', Buffer.from(JSON.stringify(events.map(eventToJson))), { unconfirmed: true }).catch((err: Error) => {
       logger.warn({ err: err.message, events: events.length }, 'could not broadcast events; servers will read them from the database');
     }));
     for (const listener of local) {
@@ -70,7 +72,7 @@ export function createEventPublisher(broker: Broker, logger: Logger, options: Ev
     for (const event of events) {
       if (!TERMINAL_EVENT_TYPES.has(event.type)) continue;
       const message = endMessage(event.taskId, event.type as TaskStatus, `${base}/task/${event.taskId}/results`);
-      track(broker.publishStatus(endRoutingKey(event.taskId), Buffer.from(JSON.stringify(message))).catch((err: Error) => {
+      track(broker.publishStatus(endRoutingKey(event.taskId), Buffer.from(JSON.stringify(message)), {}, { unconfirmed: true }).catch((err: Error) => {
         logger.debug({ taskId: event.taskId, err: err.message }, 'could not publish the end message');
       }));
     }

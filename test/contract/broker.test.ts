@@ -123,4 +123,30 @@ await describeEachBackend('broker', (kind) => {
     assert.deepEqual(got, ['aaaaaaaaaaaaaaaa.status=p1', 'bbbbbbbbbbbbbbbb.status=p2', 'cccccccccccccccc.status=p3']);
     await sub.close();
   });
+
+  test('unconfirmed announcements (event broadcasts, end messages) arrive as confirmed ones do, in order', async () => {
+    const heard: string[] = [];
+    const allHeard = deferred();
+    const listening = await broker.listen('events', (body) => {
+      heard.push(body.toString());
+      if (heard.length === 3) allHeard.resolve();
+    });
+    const ends: string[] = [];
+    const allEnds = deferred();
+    const sub = await broker.consume('q-ends', async (d) => {
+      ends.push(`${d.routingKey}=${d.body.toString()}`);
+      if (ends.length === 2) allEnds.resolve();
+      return 'ack';
+    }, { prefetch: 4, statusBinding: '*.end' });
+    await broker.broadcast('events', Buffer.from('[1]'), { unconfirmed: true });
+    await broker.publishStatus('dddddddddddddddd.end', Buffer.from('e1'), {}, { unconfirmed: true });
+    await broker.broadcast('events', Buffer.from('[2]'), { unconfirmed: true });
+    await broker.broadcast('events', Buffer.from('[3]'), { unconfirmed: true });
+    await broker.publishStatus('eeeeeeeeeeeeeeee.end', Buffer.from('e2'), {}, { unconfirmed: true });
+    await Promise.all([allHeard.promise, allEnds.promise]);
+    assert.deepEqual(heard, ['[1]', '[2]', '[3]']);
+    assert.deepEqual(ends, ['dddddddddddddddd.end=e1', 'eeeeeeeeeeeeeeee.end=e2']);
+    await sub.close();
+    await listening.close();
+  });
 });

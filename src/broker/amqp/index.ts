@@ -9,7 +9,7 @@ import type { AsyncMessage, Consumer, Envelope } from 'rabbitmq-client';
 import type { Logger } from 'pino';
 import { ErrandError, redactUrl, STATUS_EXCHANGE } from '../../core/index.ts';
 import { Channels, channelExchange, MessageRefusedError } from '../broker.ts';
-import type { Broker, BrokerHealth, Delivery, Disposition, MessageProperties, QueueStats, Subscription } from '../broker.ts';
+import type { Announcement, Broker, BrokerHealth, Delivery, Disposition, MessageProperties, QueueStats, Subscription } from '../broker.ts';
 
 export interface AmqpOptions { url: string; logger?: Logger; connectTimeoutMs?: number; name?: string }
 
@@ -91,7 +91,11 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
   // Confirms in flight: each send resolves on its own basic.ack, many are outstanding at once.
   const publisher = rabbit.createPublisher({ confirm: true, maxAttempts: 3, exchanges: [STATUS_EXCHANGE_DECLARATION, ...CHANNEL_DECLARATIONS] });
   publisher.on('basic.return', (msg) => log?.warn({ routingKey: msg.routingKey }, 'message returned unroutable'));
-  const publish = (envelope: Envelope, body: Buffer): Promise<void> => publisher.send(envelope, body).catch((err: unknown) => Promise.reject(translatedPublishError(err)));
+  // Messages that only tell (Announcement.unconfirmed) go on a channel of their own without
+  // confirms: the send resolves once the frames are written.
+  const teller = rabbit.createPublisher({ confirm: false, maxAttempts: 1, exchanges: [STATUS_EXCHANGE_DECLARATION, ...CHANNEL_DECLARATIONS] });
+  const publish = (envelope: Envelope, body: Buffer, announcement: Announcement = {}): Promise<void> =>
+    (announcement.unconfirmed ? teller : publisher).send(envelope, body).catch((err: unknown) => Promise.reject(translatedPublishError(err)));
   const subscriptions = new Set<Subscription>();
   /** A consumer as a Subscription that the broker's close() also ends; its state is watched until then. */
   const track = (consumer: Consumer, name: string): { subscription: Subscription; forget(): void } => {
@@ -131,12 +135,12 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
       await publish({ routingKey: queue, durable: persistent, ...properties }, body);
     },
 
-    async publishStatus(routingKey, body, properties = {}) {
-      await publish({ exchange: STATUS_EXCHANGE, routingKey, ...properties }, body);
+    async publishStatus(routingKey, body, properties = {}, announcement = {}) {
+      await publish({ exchange: STATUS_EXCHANGE, routingKey, ...properties }, body, announcement);
     },
 
-    async broadcast(channel, body) {
-      await publish({ exchange: channelExchange(channel), routingKey: channel, durable: false, contentType: 'application/json' }, body);
+    async broadcast(channel, body, announcement = {}) {
+      await publish({ exchange: channelExchange(channel), routingKey: channel, durable: false, contentType: 'application/json' }, body, announcement);
     },
 
     async listen(channel, onMessage) {
@@ -195,6 +199,7 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
     async close() {
       await Promise.allSettled([...subscriptions].map((s) => s.close()));
       await publisher.close();
+      await teller.close();
       await rabbit.close();
     },
   };

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { Broker, EventPublisher, Subscription } from '../broker/index.ts';
 import { eventFromJson, matchesFilter } from '../core/index.ts';
-import type { EventFilter, EventJson, TaskEvent } from '../core/index.ts';
+import type { EventFilter, EventJson, EventType, TaskEvent, TaskStatus } from '../core/index.ts';
 import type { EventLog } from '../store/index.ts';
 
 export type EventListener = (event: TaskEvent) => void;
@@ -20,9 +20,18 @@ export interface HubListener {
   close(): void;
 }
 
+/** A task as its events describe it, as of the hub's position. */
+export interface KnownTask { status: TaskStatus | 'deleted'; owner: string | null }
+
 export interface EventHub {
   /** Events after the hub's current position that pass `filter` go to `onEvent`, in order. */
   listen(filter: EventFilter, onEvent: EventListener): HubListener;
+  /**
+   * The task as of `position`, when the hub has handed out its events from its `queued` one on
+   * (the latest KNOWN_TASKS such tasks): every change of a task's status is an event, so this is
+   * what a read of the task would say of its status and owner. Undefined when the hub cannot tell.
+   */
+  known(taskId: string): KnownTask | undefined;
   /** The id of the last event handed out. */
   readonly position: number;
   readonly listeners: number;
@@ -47,6 +56,13 @@ export interface EventHubOptions {
 }
 
 const PAGE = 1000;
+/** Tasks the hub keeps the state of (known()): the latest queued, about 100 bytes each. */
+export const KNOWN_TASKS = 10_000;
+
+/** What a task's status is after an event of this type (progress and queued excepted). */
+const STATUS_AFTER: Partial<Record<EventType, TaskStatus | 'deleted'>> = {
+  started: 'running', retried: 'running', done: 'done', failed: 'failed', canceled: 'canceled', expired: 'expired', deleted: 'deleted',
+};
 
 interface Entry { filter: EventFilter; onEvent: EventListener }
 
@@ -65,8 +81,22 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub 
 
   const onDelivered = options.onDelivered;
 
+  const knownTasks = new Map<string, KnownTask>();
+  function remember(event: TaskEvent): void {
+    if (event.type === 'queued') {
+      knownTasks.delete(event.taskId);
+      knownTasks.set(event.taskId, { status: 'queued', owner: event.owner ?? null });
+      if (knownTasks.size > KNOWN_TASKS) knownTasks.delete(knownTasks.keys().next().value!);
+      return;
+    }
+    const task = knownTasks.get(event.taskId);
+    const status = STATUS_AFTER[event.type];
+    if (task && status) task.status = status;
+  }
+
   function deliver(event: TaskEvent): void {
     position = event.id;
+    remember(event);
     onDelivered?.(event);
     const targets = [...(byTask.get(event.taskId) ?? []), ...general];
     for (const entry of targets) {
@@ -168,6 +198,7 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub 
         },
       };
     },
+    known: (taskId) => knownTasks.get(taskId),
     get position() { return position; },
     get listeners() { return listenerCount; },
     async close() {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
+import { FlakeIdGenerator } from '../../src/core/index.ts';
 import type { Broker } from '../../src/broker/index.ts';
 import type { Store } from '../../src/store/index.ts';
 import type { Backend } from '../support/backends.ts';
@@ -61,5 +62,55 @@ await describeEachBackend('events heard from the process\'s own pipeline', (kind
     assert.deepEqual(messages.map((m) => m.eventType), ['done']);
     assert.ok(dropped >= 2, `the queued, started and done broadcasts were lost (${dropped})`);
     assert.equal(catchUpReads - readsBefore, 0, 'the hub read no events from the database');
+  });
+});
+
+await describeEachBackend('a watcher of a task its server has followed from the start', (kind) => {
+  let backend: Backend;
+  let stack: Stack;
+  const held = gate('held');
+  let taskReads = 0;
+  before(async () => {
+    backend = await kind.create();
+    const store: Store = { ...backend.store, getTask: (id) => { taskReads++; return backend.store.getTask(id); } };
+    stack = await startStack({ ...backend, store }, { services: [held.definition] });
+  });
+  after(async () => {
+    held.release();
+    await stack.close();
+    await backend.close();
+  });
+
+  test('is answered from the event hub, with no read of the task, and gets the end', async () => {
+    const task = await postTask(stack.baseUrl, 'held', { n: 1 });
+    await held.whenStarted(1);
+    const readsBefore = taskReads;
+    const socket = new WebSocket(task.json._links.updates.href as string);
+    const messages: Array<{ eventType: string }> = [];
+    const closed = new Promise<number>((resolve, reject) => {
+      socket.on('message', (data) => messages.push(JSON.parse(data.toString()) as { eventType: string }));
+      socket.on('close', (code) => resolve(code));
+      socket.on('error', reject);
+    });
+    await new Promise((resolve) => socket.once('open', resolve));
+    assert.equal(taskReads - readsBefore, 0, 'the task was not read from the database');
+    held.release();
+    assert.equal(await closed, 1000);
+    assert.deepEqual(messages.map((m) => m.eventType), ['done']);
+  });
+
+  test('a task the hub has not followed (written by another process, never announced) still ends for its watcher', async () => {
+    const id = new FlakeIdGenerator(9).next();
+    await backend.store.insertTask({ id, service: 'held', input: '{}', owner: null, clientName: null, ttl: null });
+    await backend.store.completeTasks([{ id, status: 'done', index: {}, files: [], error: null }]);
+    const socket = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}/task/${id}/updates`);
+    const messages: Array<{ eventType: string }> = [];
+    const code = await new Promise<number>((resolve, reject) => {
+      socket.on('message', (data) => messages.push(JSON.parse(data.toString()) as { eventType: string }));
+      socket.on('close', (c) => resolve(c));
+      socket.on('error', reject);
+    });
+    assert.equal(code, 1000);
+    assert.deepEqual(messages.map((m) => m.eventType), ['done']);
   });
 });

@@ -23,7 +23,20 @@ type IdParams = { Params: { id: string } };
  * the hub's position just before that read: if the hub is still there once the socket listens,
  * no event came in between and that read is still the task's state.
  */
-const checked = new WeakMap<FastifyRequest, { task: TaskInfo; position: number }>();
+const checked = new WeakMap<FastifyRequest, { task: WatchedTask; position: number }>();
+
+/** What a watcher needs of its task: whether it has ended, and whose it is. */
+type WatchedTask = Pick<TaskInfo, 'status' | 'owner'>;
+
+/**
+ * The task's status and owner from the hub when it has followed the task from its start (a task
+ * submitted a moment ago, the usual watcher's), else from the database. As of `position`.
+ */
+async function watchedTask(ctx: RouteContext, id: string): Promise<WatchedTask | undefined> {
+  const known = ctx.events.known(id);
+  if (!known) return ctx.store.getTask(id);
+  return known.status === 'deleted' ? undefined : { status: known.status, owner: known.owner };
+}
 
 export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): void {
   app.route<IdParams>({
@@ -43,7 +56,7 @@ export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): v
         const id = issuedTaskId(request.params.id);
         const { owner } = await readerOf(ctx.auth, request, id);
         const position = ctx.events.position;
-        const task = await ctx.store.getTask(id);
+        const task = await watchedTask(ctx, id);
         if (!task || (owner !== undefined && task.owner !== owner)) throw notFound(id);
         checked.set(request, { task, position });
       },
@@ -97,7 +110,7 @@ function watchTask(ctx: RouteContext) {
     socket.on('close', () => { expiry.cancel(); listener.close(); });
     try {
       // Read again only when events came between the check and the listener (see `checked`).
-      const task = before && listener.from === before.position && before.position >= 0 ? before.task : await ctx.store.getTask(id);
+      const task = before && listener.from === before.position && before.position >= 0 ? before.task : await watchedTask(ctx, id);
       if (!task) {
         listener.close();
         socket.close(1008, 'task deleted');

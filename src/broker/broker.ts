@@ -67,7 +67,17 @@ export interface BrokerHealth {
  * events from the database). A confirm is a frame the broker makes and the sender reads, often
  * with a wake-up of its own: three a task, on the hot path (docs/benchmarks.md).
  */
-export interface Announcement { unconfirmed?: boolean }
+export interface Announcement {
+  unconfirmed?: boolean;
+  /** The sending process's origin (origin-routing.ts): listeners that ignore it do not get this broadcast. */
+  origin?: number;
+}
+
+/** How a channel is heard. */
+export interface Listening {
+  /** Broadcasts from this origin (the listener's own process) are not delivered (origin-routing.ts). */
+  ignoreOrigin?: number;
+}
 
 export interface Broker {
   /** Where the broker is, for messages (no password). */
@@ -94,7 +104,7 @@ export interface Broker {
   /** Publishes to every listener of an Errand channel (not persistent; resolves once confirmed, or once written with `unconfirmed`). */
   broadcast(channel: Channel, body: Buffer, options?: Announcement): Promise<void>;
   /** Receives every later message of an Errand channel until closed; re-attached after reconnects. */
-  listen(channel: Channel, onMessage: (body: Buffer) => void): Promise<Subscription>;
+  listen(channel: Channel, onMessage: (body: Buffer) => void, options?: Listening): Promise<Subscription>;
   close(): Promise<void>;
 }
 

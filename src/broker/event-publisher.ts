@@ -13,10 +13,12 @@
  * server's broadcast rides with the task's message. On a virtual machine a write that wakes
  * another process costs about 0.3 ms of CPU (docs/benchmarks.md).
  */
+import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import { endMessage, endRoutingKey, eventToJson, TERMINAL_EVENT_TYPES } from '../core/index.ts';
 import type { TaskEvent, TaskStatus } from '../core/index.ts';
 import type { Broker } from './broker.ts';
+import { ORIGINS } from './origin-routing.ts';
 
 export interface EventPublisher {
   /** Called once `events` are committed. */
@@ -27,6 +29,8 @@ export interface EventPublisher {
    * process's wake-up, per task). Returns the way to stop.
    */
   onAnnounce(listener: (events: TaskEvent[]) => void): () => void;
+  /** This pipeline's origin on `errand.events` (origin-routing.ts): its own hub need not hear the broker's copy. */
+  readonly origin: number;
   /** Resolves when everything written so far has been announced (or failed and logged). */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -42,6 +46,7 @@ export function createEventPublisher(broker: Broker, logger: Logger, options: Ev
   let waiting: TaskEvent[] = [];
   let scheduled = false;
   const local = new Set<(events: TaskEvent[]) => void>();
+  const origin = randomInt(ORIGINS);
 
   const track = (work: Promise<void>): void => {
     inFlight.add(work);
@@ -54,7 +59,7 @@ export function createEventPublisher(broker: Broker, logger: Logger, options: Ev
     waiting = [];
     if (events.length === 0) return;
     endMessages(events);
-    track(broker.broadcast('events', Buffer.from(JSON.stringify(events.map(eventToJson))), { unconfirmed: true }).catch((err: Error) => {
+    track(broker.broadcast('events', Buffer.from(JSON.stringify(events.map(eventToJson))), { unconfirmed: true, origin }).catch((err: Error) => {
       logger.warn({ err: err.message, events: events.length }, 'could not broadcast events; servers will read them from the database');
     }));
     for (const listener of local) {
@@ -89,6 +94,7 @@ export function createEventPublisher(broker: Broker, logger: Logger, options: Ev
         process.nextTick(announce);
       }
     },
+    origin,
     onAnnounce(listener) {
       local.add(listener);
       return () => { local.delete(listener); };

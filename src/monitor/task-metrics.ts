@@ -61,6 +61,7 @@ export function instrumentPublisher(publisher: EventPublisher, metrics: Metrics)
       publisher.written(events);
     },
     onAnnounce: (listener) => publisher.onAnnounce(listener),
+    origin: publisher.origin,
     flush: () => publisher.flush(),
     close: () => publisher.close(),
   };

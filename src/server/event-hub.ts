@@ -49,10 +49,11 @@ export interface EventHubOptions {
   onDelivered?: (event: TaskEvent) => void;
   /**
    * This process's own event pipeline: what it commits (a server's submissions, its recorder's
-   * results) reaches the hub at once; the broker's copy, arriving later, is then a repeat and
-   * ignored. Events of other processes still come by broadcast, in the same id order.
+   * results) reaches the hub at once, and the broker does not send the hub its copy (the hub
+   * listens ignoring the pipeline's origin). Events of other processes still come by broadcast,
+   * in the same id order.
    */
-  local?: Pick<EventPublisher, 'onAnnounce'>;
+  local?: Pick<EventPublisher, 'onAnnounce' | 'origin'>;
 }
 
 const PAGE = 1000;
@@ -158,7 +159,8 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub 
   }
 
   // Listen first, then ask where the log ends: nothing committed in between can be missed.
-  const subscription: Subscription = await options.broker.listen('events', onBroadcast);
+  // The broker's copies of what the local pipeline announces are not sent here at all.
+  const subscription: Subscription = await options.broker.listen('events', onBroadcast, options.local ? { ignoreOrigin: options.local.origin } : {});
   const stopLocal = options.local?.onAnnounce(offer);
   position = await store.lastEventId();
   drain();

@@ -149,4 +149,28 @@ await describeEachBackend('broker', (kind) => {
     await sub.close();
     await listening.close();
   });
+
+  test('a listener that ignores an origin gets every broadcast but that origin\'s, in order', async () => {
+    const heard: string[] = [];
+    const last = deferred();
+    const listening = await broker.listen('events', (body) => {
+      heard.push(body.toString());
+      if (body.toString() === '[4]') last.resolve();
+    }, { ignoreOrigin: 4242 });
+    const all: string[] = [];
+    const allDone = deferred();
+    const everything = await broker.listen('events', (body) => {
+      all.push(body.toString());
+      if (body.toString() === '[4]') allDone.resolve();
+    });
+    await broker.broadcast('events', Buffer.from('[1]'), { unconfirmed: true, origin: 4242 });
+    await broker.broadcast('events', Buffer.from('[2]'), { unconfirmed: true, origin: 4243 });
+    await broker.broadcast('events', Buffer.from('[3]'), { unconfirmed: true });
+    await broker.broadcast('events', Buffer.from('[4]'), { unconfirmed: true, origin: 0 });
+    await Promise.all([last.promise, allDone.promise]);
+    assert.deepEqual(heard, ['[2]', '[3]', '[4]']);
+    assert.deepEqual(all, ['[1]', '[2]', '[3]', '[4]']);
+    await listening.close();
+    await everything.close();
+  });
 });

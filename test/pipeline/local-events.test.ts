@@ -23,15 +23,21 @@ await describeEachBackend('events heard from the process\'s own pipeline', (kind
   const held = gate();
   let catchUpReads = 0;
   let dropped = 0;
+  const origins = new Set<number | undefined>();
+  const ignored: Array<number | undefined> = [];
   before(async () => {
     backend = await kind.create();
     const real = await backend.connectBroker();
     const silent: Broker = {
       ...real,
       target: real.target,
-      async broadcast(channel, body) {
-        if (channel === 'events') { dropped++; return; }
-        return real.broadcast(channel, body);
+      async broadcast(channel, body, announcement) {
+        if (channel === 'events') { dropped++; origins.add(announcement?.origin); return; }
+        return real.broadcast(channel, body, announcement);
+      },
+      async listen(channel, onMessage, listening) {
+        if (channel === 'events') ignored.push(listening?.ignoreOrigin);
+        return real.listen(channel, onMessage, listening);
       },
     };
     // The hub catches up from the database with readEvents: counted, to show it never had to.
@@ -62,6 +68,14 @@ await describeEachBackend('events heard from the process\'s own pipeline', (kind
     assert.deepEqual(messages.map((m) => m.eventType), ['done']);
     assert.ok(dropped >= 2, `the queued, started and done broadcasts were lost (${dropped})`);
     assert.equal(catchUpReads - readsBefore, 0, 'the hub read no events from the database');
+  });
+
+  test('the hub does not ask the broker for its own pipeline\'s broadcasts', () => {
+    // One pipeline, one origin on every broadcast; the hub's subscription ignores exactly it.
+    assert.equal(origins.size, 1);
+    const [origin] = [...origins];
+    assert.equal(typeof origin, 'number');
+    assert.deepEqual(ignored, [origin]);
   });
 });
 

@@ -9,6 +9,7 @@ import type { AsyncMessage, Consumer, Envelope } from 'rabbitmq-client';
 import type { Logger } from 'pino';
 import { ErrandError, redactUrl, STATUS_EXCHANGE } from '../../core/index.ts';
 import { Channels, channelExchange, MessageRefusedError } from '../broker.ts';
+import { bindingsExcept, originRoutingKey } from '../origin-routing.ts';
 import type { Announcement, Broker, BrokerHealth, Delivery, Disposition, MessageProperties, QueueStats, Subscription } from '../broker.ts';
 
 export interface AmqpOptions { url: string; logger?: Logger; connectTimeoutMs?: number; name?: string }
@@ -140,10 +141,11 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
     },
 
     async broadcast(channel, body, announcement = {}) {
-      await publish({ exchange: channelExchange(channel), routingKey: channel, durable: false, contentType: 'application/json' }, body, announcement);
+      const routingKey = announcement.origin === undefined ? channel : originRoutingKey(channel, announcement.origin);
+      await publish({ exchange: channelExchange(channel), routingKey, durable: false, contentType: 'application/json' }, body, announcement);
     },
 
-    async listen(channel, onMessage) {
+    async listen(channel, onMessage, listening = {}) {
       // Server-named, exclusive, auto-delete: rabbitmq-client declares and binds it again on every reconnect.
       const exchange = channelExchange(channel);
       const consumer = rabbit.createConsumer(
@@ -152,7 +154,7 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
           noAck: true,
           queueOptions: { exclusive: true, autoDelete: true, durable: false },
           exchanges: [{ exchange, type: 'topic', durable: false }],
-          queueBindings: [{ exchange, routingKey: '#' }],
+          queueBindings: (listening.ignoreOrigin === undefined ? ['#'] : bindingsExcept(channel, listening.ignoreOrigin)).map((routingKey) => ({ exchange, routingKey })),
         },
         async (msg) => {
           // A listener that throws on a malformed message must not take the consumer down with it.

@@ -21,7 +21,7 @@ interface QueueState { messages: Message[]; consumers: ConsumerState[]; next: nu
 
 export function createMemoryBroker(): Broker {
   const queues = new Map<string, QueueState>();
-  const listeners = new Set<{ channel: Channel; onMessage: (body: Buffer) => void }>();
+  const listeners = new Set<{ channel: Channel; onMessage: (body: Buffer) => void; ignoreOrigin?: number | undefined }>();
   let closed = false;
 
   // Like a closed connection: every operation fails once the broker is closed.
@@ -107,19 +107,22 @@ export function createMemoryBroker(): Broker {
       }
     },
 
-    async broadcast(channel, body) {
+    async broadcast(channel, body, announcement = {}) {
       ensureOpen();
       // Delivered later, as over a network: a listener never runs inside the publisher's call.
       // A listener that throws on a malformed message must not take the process down (as RabbitMQ's consumers do not).
       const call = (listener: { onMessage: (body: Buffer) => void }): void => {
         try { listener.onMessage(body); } catch { /* the listener's own problem */ }
       };
-      for (const listener of listeners) if (listener.channel === channel) setImmediate(() => listeners.has(listener) && call(listener));
+      for (const listener of listeners) {
+        if (listener.channel !== channel || (announcement.origin !== undefined && listener.ignoreOrigin === announcement.origin)) continue;
+        setImmediate(() => listeners.has(listener) && call(listener));
+      }
     },
 
-    async listen(channel, onMessage): Promise<Subscription> {
+    async listen(channel, onMessage, listening = {}): Promise<Subscription> {
       ensureOpen();
-      const listener = { channel, onMessage };
+      const listener = { channel, onMessage, ignoreOrigin: listening.ignoreOrigin };
       listeners.add(listener);
       return { async close() { listeners.delete(listener); } };
     },

@@ -28,8 +28,10 @@ export interface EventHub {
   listen(filter: EventFilter, onEvent: EventListener): HubListener;
   /**
    * The task as of `position`, when the hub has handed out its events from its `queued` one on
-   * (the latest KNOWN_TASKS such tasks): every change of a task's status is an event, so this is
-   * what a read of the task would say of its status and owner. Undefined when the hub cannot tell.
+   * (the latest KNOWN_TASKS such tasks). Every change of a task's status is an event, but one: an
+   * ended task's removal at its ttl (the janitor's sweep) writes none. So a task known as queued
+   * or running is what a read would say of its status and owner; an ended one may be gone since.
+   * Undefined when the hub cannot tell.
    */
   known(taskId: string): KnownTask | undefined;
   /** The id of the last event handed out. */

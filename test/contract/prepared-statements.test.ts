@@ -4,11 +4,15 @@
  * really holds them by name, and one whose result columns a migration changed keeps answering.
  */
 import assert from 'node:assert/strict';
+import { connect, createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { connectPostgres, DatabaseError, prepared } from '../../src/store/index.ts';
 import type { SqlClient } from '../../src/store/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { BACKENDS, describeEachBackend, realBackend } from '../support/backends.ts';
+import { eventually } from '../support/wait.ts';
+import { isErrandError } from '../../src/core/index.ts';
 
 const BY_N = prepared('SELECT n, label FROM prepared_probe WHERE n = $1');
 const BY_RANGE = prepared('SELECT count(*)::int AS c FROM prepared_probe WHERE n >= $1 AND n < $2');
@@ -83,5 +87,33 @@ await describeEachBackend('prepared statements on PostgreSQL', () => {
       (err: unknown) => err instanceof DatabaseError && err.refusal === 'transient',
     );
     assert.deepEqual(await one.transaction(async (tx) => (await tx.query(BY_N, [6])).rows), [{ n: 6, label: 'row 6' }]);
+  });
+
+  test('a connection that drops under a prepared statement fails that call as unavailable, and the process lives on', async () => {
+    // A TCP proxy in front of PostgreSQL, cut while the statement runs.
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const server = connect(5432, '127.0.0.1');
+      sockets.add(client).add(server);
+      client.pipe(server).pipe(client);
+      client.on('error', () => server.destroy());
+      server.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const url = new URL(backend.urls!.database);
+    url.host = `127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const through = await connectPostgres({ url: url.toString(), poolSize: 1 });
+    try {
+      const sleeping = through.query(prepared('SELECT pg_sleep(30) AS slept, 1 AS marker_for_prepared_drop_test'));
+      await eventually(async () => (await backend.db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%marker_for_prepared_drop_test%' AND pid <> pg_backend_pid()",
+      )).rows[0]!.n > 0, 'the statement to be running');
+      sockets.forEach((socket) => socket.destroy());
+      await assert.rejects(sleeping, (err: unknown) => isErrandError(err) && err.code === 'database_unavailable');
+    } finally {
+      await through.close().catch(() => undefined);
+      proxy.close();
+      await backend.db.query("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%marker_for_prepared_drop_test%' AND pid <> pg_backend_pid()");
+    }
   });
 }, [realBackend]);

@@ -12,10 +12,11 @@ import type { Broker } from '../../src/broker/index.ts';
 import type { Store } from '../../src/store/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { describeEachBackend } from '../support/backends.ts';
-import { postTask } from '../support/http.ts';
+import { openUpdates, postTask, watchUpdates } from '../support/http.ts';
 import { gate } from '../support/services.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
+import { eventually } from '../support/wait.ts';
 
 await describeEachBackend('events heard from the process\'s own pipeline', (kind) => {
   let backend: Backend;
@@ -54,17 +55,12 @@ await describeEachBackend('events heard from the process\'s own pipeline', (kind
     const task = await postTask(stack.baseUrl, 'gate', { n: 1 });
     assert.equal(task.response.status, 201);
     await held.whenStarted(1);
-    const socket = new WebSocket(task.json._links.updates.href as string);
-    const messages: Array<{ eventType: string }> = [];
-    const closed = new Promise<number>((resolve, reject) => {
-      socket.on('message', (data) => messages.push(JSON.parse(data.toString()) as { eventType: string }));
-      socket.on('close', (code) => resolve(code));
-      socket.on('error', reject);
-    });
-    await new Promise((resolve) => socket.once('open', resolve));
+    const watcher = openUpdates(task.json._links.updates.href as string);
+    await watcher.opened;
     const readsBefore = catchUpReads;
     held.release();
-    assert.equal(await closed, 1000);
+    const { code, messages } = await watcher.closed;
+    assert.equal(code, 1000);
     assert.deepEqual(messages.map((m) => m.eventType), ['done']);
     assert.ok(dropped >= 2, `the queued, started and done broadcasts were lost (${dropped})`);
     assert.equal(catchUpReads - readsBefore, 0, 'the hub read no events from the database');
@@ -99,17 +95,12 @@ await describeEachBackend('a watcher of a task its server has followed from the 
     const task = await postTask(stack.baseUrl, 'held', { n: 1 });
     await held.whenStarted(1);
     const readsBefore = taskReads;
-    const socket = new WebSocket(task.json._links.updates.href as string);
-    const messages: Array<{ eventType: string }> = [];
-    const closed = new Promise<number>((resolve, reject) => {
-      socket.on('message', (data) => messages.push(JSON.parse(data.toString()) as { eventType: string }));
-      socket.on('close', (code) => resolve(code));
-      socket.on('error', reject);
-    });
-    await new Promise((resolve) => socket.once('open', resolve));
+    const watcher = openUpdates(task.json._links.updates.href as string);
+    await watcher.opened;
     assert.equal(taskReads - readsBefore, 0, 'the task was not read from the database');
     held.release();
-    assert.equal(await closed, 1000);
+    const { code, messages } = await watcher.closed;
+    assert.equal(code, 1000);
     assert.deepEqual(messages.map((m) => m.eventType), ['done']);
   });
 
@@ -117,14 +108,22 @@ await describeEachBackend('a watcher of a task its server has followed from the 
     const id = new FlakeIdGenerator(9).next();
     await backend.store.insertTask({ id, service: 'held', input: '{}', owner: null, clientName: null, ttl: null });
     await backend.store.completeTasks([{ id, status: 'done', index: {}, files: [], error: null }]);
-    const socket = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}/task/${id}/updates`);
-    const messages: Array<{ eventType: string }> = [];
-    const code = await new Promise<number>((resolve, reject) => {
-      socket.on('message', (data) => messages.push(JSON.parse(data.toString()) as { eventType: string }));
-      socket.on('close', (c) => resolve(c));
-      socket.on('error', reject);
-    });
+    const { code, messages } = await watchUpdates(`${stack.baseUrl.replace('http', 'ws')}/task/${id}/updates`);
     assert.equal(code, 1000);
     assert.deepEqual(messages.map((m) => m.eventType), ['done']);
+  });
+
+  test('a task it followed that ended and was removed at its ttl is gone for a new watcher (404), not reported from memory', async () => {
+    const task = await postTask(stack.baseUrl, 'held', { n: 2 }, { ttl: 'PT0S' });
+    held.release();
+    const first = await watchUpdates(task.json._links.updates.href as string);
+    assert.deepEqual(first.messages.map((m) => m.eventType), ['done']);
+    await eventually(async () => (await backend.store.deleteExpired(100)) > 0 || (await backend.store.getTask(task.json.id as string)) === undefined, 'the task to be removed at its ttl');
+    const status = await new Promise<string>((resolve) => {
+      const socket = new WebSocket(task.json._links.updates.href as string);
+      socket.on('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
+      socket.on('open', () => { resolve('opened'); socket.terminate(); });
+    });
+    assert.equal(status, '404');
   });
 });

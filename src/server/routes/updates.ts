@@ -29,13 +29,15 @@ const checked = new WeakMap<FastifyRequest, { task: WatchedTask; position: numbe
 type WatchedTask = Pick<TaskInfo, 'status' | 'owner'>;
 
 /**
- * The task's status and owner from the hub when it has followed the task from its start (a task
- * submitted a moment ago, the usual watcher's), else from the database. As of `position`.
+ * The task's status and owner from the hub when it has followed the task from its start and the
+ * task has not ended (a task submitted a moment ago, the usual watcher's), else from the
+ * database. As of `position`. An ended task is read: its removal at its ttl writes no event.
  */
 async function watchedTask(ctx: RouteContext, id: string): Promise<WatchedTask | undefined> {
   const known = ctx.events.known(id);
-  if (!known) return ctx.store.getTask(id);
-  return known.status === 'deleted' ? undefined : { status: known.status, owner: known.owner };
+  if (known?.status === 'deleted') return undefined;
+  if (!known || isTerminal(known.status)) return ctx.store.getTask(id);
+  return { status: known.status, owner: known.owner };
 }
 
 export function registerUpdatesRoute(app: FastifyInstance, ctx: RouteContext): void {

@@ -48,8 +48,10 @@ function queryConfig(statement: Statement, params: unknown[] | undefined): pg.Qu
  * pg cannot do on a connection that has it, so the connection is dropped and the call made again.
  */
 function isStalePlan(err: unknown): boolean {
-  const { code, message } = err as { code?: unknown; message?: unknown };
-  return code === '0A000' && typeof message === 'string' && message.includes('cached plan must not change result type');
+  // The routine's name, not the message, which the server translates (lc_messages).
+  const { code, routine, message } = err as { code?: unknown; routine?: unknown; message?: unknown };
+  if (code !== '0A000') return false;
+  return routine === 'RevalidateCachedQuery' || (typeof message === 'string' && message.includes('cached plan must not change result type'));
 }
 
 /** Connects and checks the server answers, so a wrong URL fails at start with one clear line. */
@@ -80,11 +82,15 @@ export async function connectPostgres(options: PostgresOptions): Promise<SqlClie
         }
       }
       const client = await pool.connect().catch((err: unknown) => Promise.reject(translated(err, target)));
+      // A connection that drops while checked out emits 'error' as well as failing the query; the
+      // pool listens only while a client is idle, so without this it would crash the process.
       let stale: Error | undefined;
+      const onLost = (err: Error): void => { stale = err; };
+      client.on('error', onLost);
       try {
         return result<Row>(await client.query(queryConfig(statement, params)));
       } catch (err) {
-        if (!isStalePlan(err)) throw translated(err, target);
+        if (stale || !isStalePlan(err)) throw translated(err, target);
         stale = err as Error;
         options.logger?.info({ statement: statement.name }, 'a prepared statement went stale (the schema changed); reconnecting');
         // Once more, unprepared, on the same connection (another may be long in coming); the
@@ -95,7 +101,8 @@ export async function connectPostgres(options: PostgresOptions): Promise<SqlClie
           throw translated(again, target);
         }
       } finally {
-        // A stale connection is discarded, not handed to the next caller.
+        client.off('error', onLost);
+        // A stale or lost connection is discarded, not handed to the next caller.
         client.release(stale);
       }
     },

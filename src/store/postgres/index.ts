@@ -71,6 +71,28 @@ export async function connectPostgres(options: PostgresOptions): Promise<SqlClie
     await pool.end().catch(() => undefined);
     throw new ErrandError('database_unavailable', `cannot connect to PostgreSQL at ${target}: ${describePgError(err)}`, undefined, { cause: err });
   }
+  /**
+   * Runs `use` on a connection of its own. A connection that drops while checked out emits
+   * 'error' as well as failing its query; the pool listens only while a client is idle, so
+   * without a listener here it would crash the process. A connection `use` marks broken (or that
+   * was lost) is discarded, not handed to the next caller.
+   */
+  async function checkedOut<T>(use: (client: pg.PoolClient, connection: { lost: Error | undefined }) => Promise<T>): Promise<T> {
+    const client = await pool.connect().catch((err: unknown) => Promise.reject(translated(err, target)));
+    const connection: { lost: Error | undefined } = { lost: undefined };
+    const onLost = (err: Error): void => {
+      connection.lost = err;
+      options.logger?.warn({ err: err.message }, 'PostgreSQL connection lost while in use');
+    };
+    client.on('error', onLost);
+    try {
+      return await use(client, connection);
+    } finally {
+      client.off('error', onLost);
+      client.release(connection.lost);
+    }
+  }
+
   return {
     target,
     async query<Row>(statement: Statement, params?: unknown[]) {
@@ -81,65 +103,46 @@ export async function connectPostgres(options: PostgresOptions): Promise<SqlClie
           throw translated(err, target);
         }
       }
-      const client = await pool.connect().catch((err: unknown) => Promise.reject(translated(err, target)));
-      // A connection that drops while checked out emits 'error' as well as failing the query; the
-      // pool listens only while a client is idle, so without this it would crash the process.
-      let stale: Error | undefined;
-      const onLost = (err: Error): void => { stale = err; };
-      client.on('error', onLost);
-      try {
-        return result<Row>(await client.query(queryConfig(statement, params)));
-      } catch (err) {
-        if (stale || !isStalePlan(err)) throw translated(err, target);
-        stale = err as Error;
-        options.logger?.info({ statement: statement.name }, 'a prepared statement went stale (the schema changed); reconnecting');
-        // Once more, unprepared, on the same connection (another may be long in coming); the
-        // other connections meet the stale statement in turn and are replaced too.
-        try {
-          return result<Row>(await client.query(statement.text, params));
-        } catch (again) {
-          throw translated(again, target);
-        }
-      } finally {
-        client.off('error', onLost);
-        // A stale or lost connection is discarded, not handed to the next caller.
-        client.release(stale);
-      }
-    },
-    async transaction<T>(work: (tx: SqlQueryable) => Promise<T>): Promise<T> {
-      const client = await pool.connect().catch((err: unknown) => Promise.reject(translated(err, target)));
-      // A connection that drops while checked out emits 'error' as well as failing the next
-      // query; the pool only listens while a client is idle, so without this it would crash us.
-      let lost: Error | undefined;
-      const onLost = (err: Error): void => {
-        lost = err;
-        options.logger?.warn({ err: err.message }, 'PostgreSQL connection lost during a transaction');
-      };
-      client.on('error', onLost);
-      const query = async <Row>(statement: Statement, params?: unknown[]): Promise<QueryResult<Row>> => {
+      return checkedOut(async (client, connection) => {
         try {
           return result<Row>(await client.query(queryConfig(statement, params)));
         } catch (err) {
-          if (!isStalePlan(err)) throw translated(err, target);
-          // The transaction is lost, not the database: dropped with its connection, and worth trying again.
-          lost = err as Error;
-          throw new DatabaseError((err as Error).message, 'transient', undefined, { cause: err });
+          if (connection.lost || !isStalePlan(err)) throw translated(err, target);
+          connection.lost = err as Error;
+          options.logger?.info({ statement: statement.name }, 'a prepared statement went stale (the schema changed); reconnecting');
+          // Once more, unprepared, on the same connection (another may be long in coming); the
+          // other connections meet the stale statement in turn and are replaced too.
+          try {
+            return result<Row>(await client.query(statement.text, params));
+          } catch (again) {
+            throw translated(again, target);
+          }
         }
-      };
-      try {
-        await query('BEGIN');
-        // What `work` throws passes as it is: its queries' errors are translated already, and the rest are not pg's.
-        const value = await work({ query });
-        await query('COMMIT');
-        return value;
-      } catch (err) {
-        if (!lost) await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.off('error', onLost);
-        // A lost connection is discarded, not handed to the next caller.
-        client.release(lost);
-      }
+      });
+    },
+    async transaction<T>(work: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+      return checkedOut(async (client, connection) => {
+        const query = async <Row>(statement: Statement, params?: unknown[]): Promise<QueryResult<Row>> => {
+          try {
+            return result<Row>(await client.query(queryConfig(statement, params)));
+          } catch (err) {
+            if (!isStalePlan(err)) throw translated(err, target);
+            // The transaction is lost, not the database: dropped with its connection, and worth trying again.
+            connection.lost = err as Error;
+            throw new DatabaseError((err as Error).message, 'transient', undefined, { cause: err });
+          }
+        };
+        try {
+          await query('BEGIN');
+          // What `work` throws passes as it is: its queries' errors are translated already, and the rest are not pg's.
+          const value = await work({ query });
+          await query('COMMIT');
+          return value;
+        } catch (err) {
+          if (!connection.lost) await client.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      });
     },
     async exec(text: string) {
       try {

@@ -8,8 +8,20 @@
  * after the stream joined.
  */
 
+import type { TaskStatus } from './task.ts';
+
 export const EventTypes = ['queued', 'started', 'progress', 'retried', 'done', 'failed', 'canceled', 'expired', 'deleted'] as const;
 export type EventType = (typeof EventTypes)[number];
+
+/** A task's status after an event of this type (`deleted` once it is gone); undefined for progress, which leaves it as it was. */
+export function statusAfter(type: EventType): TaskStatus | 'deleted' | undefined {
+  switch (type) {
+    case 'queued': return 'queued';
+    case 'started': case 'retried': return 'running';
+    case 'progress': return undefined;
+    default: return type;
+  }
+}
 
 /** Event types after which a task changes no more (`deleted` may still follow). */
 export const TERMINAL_EVENT_TYPES: ReadonlySet<EventType> = new Set(['done', 'failed', 'canceled', 'expired']);

@@ -8,8 +8,8 @@
  */
 import type { Logger } from 'pino';
 import type { Broker, EventPublisher, Subscription } from '../broker/index.ts';
-import { eventFromJson, matchesFilter } from '../core/index.ts';
-import type { EventFilter, EventJson, EventType, TaskEvent, TaskStatus } from '../core/index.ts';
+import { eventFromJson, matchesFilter, statusAfter } from '../core/index.ts';
+import type { EventFilter, EventJson, TaskEvent, TaskStatus } from '../core/index.ts';
 import type { EventLog } from '../store/index.ts';
 
 export type EventListener = (event: TaskEvent) => void;
@@ -62,11 +62,6 @@ const PAGE = 1000;
 /** Tasks the hub keeps the state of (known()): the latest queued, about 100 bytes each. */
 export const KNOWN_TASKS = 10_000;
 
-/** What a task's status is after an event of this type (progress and queued excepted). */
-const STATUS_AFTER: Partial<Record<EventType, TaskStatus | 'deleted'>> = {
-  started: 'running', retried: 'running', done: 'done', failed: 'failed', canceled: 'canceled', expired: 'expired', deleted: 'deleted',
-};
-
 interface Entry { filter: EventFilter; onEvent: EventListener }
 
 export async function startEventHub(options: EventHubOptions): Promise<EventHub & { close(): Promise<void> }> {
@@ -93,7 +88,7 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub 
       return;
     }
     const task = knownTasks.get(event.taskId);
-    const status = STATUS_AFTER[event.type];
+    const status = statusAfter(event.type);
     if (task && status) task.status = status;
   }
 

@@ -1,11 +1,11 @@
 /** `GET /services/:name/stats`: a service's capacity figures (service-stats.ts computes them). */
 import type { FastifyInstance } from 'fastify';
-import { checkDuration, ErrandError, figuresAccess, serviceNameProblem } from '../../core/index.ts';
+import { checkDuration, ErrandError, figuresAccess } from '../../core/index.ts';
 import { requireAllowed } from '../access.ts';
 import type { RouteContext } from '../context.ts';
 import { computeServiceStats, DEFAULT_MODEL_WINDOW, DEFAULT_STATS_SETTINGS, STATS_WINDOWS } from '../service-stats.ts';
 import type { StatsWindow } from '../service-stats.ts';
-import { errors } from '../api-schemas.ts';
+import { errors, SERVICE_PARAMS } from '../api-schemas.ts';
 import { rejectInvalid } from '../validation-errors.ts';
 
 const nullable = (schema: Record<string, unknown>) => ({ anyOf: [{ type: 'null' }, schema] });
@@ -25,10 +25,7 @@ export const serviceStatsSchema = {
   summary: "A service's capacity figures",
   description: 'Queue depth, tasks running, slots, arrival and completion rates, wait and run times, and the slots an M/M/c queue needs for a target wait (docs/operations.md, "Capacity").',
   tags: ['services'],
-  params: {
-    type: 'object', required: ['name'], additionalProperties: false,
-    properties: { name: { type: 'string', description: 'the service' } },
-  },
+  params: SERVICE_PARAMS,
   querystring: {
     type: 'object',
     properties: {
@@ -102,8 +99,6 @@ export function registerServiceStatsRoute(app: FastifyInstance, ctx: RouteContex
     requireAllowed(figuresAccess(await ctx.auth.caller(request)));
     rejectInvalid(request);
     const { name } = request.params;
-    const problem = serviceNameProblem(name);
-    if (problem) throw new ErrandError('invalid_field', problem, 'name');
     let targetWait: { text: string; seconds: number } | undefined;
     if (request.query.targetWait !== undefined) {
       const text = request.query.targetWait;

@@ -126,4 +126,18 @@ await describeEachBackend('a watcher of a task its server has followed from the 
     });
     assert.equal(status, '404');
   });
+
+  test('a task it followed that was deleted is gone for a new watcher (404)', async () => {
+    held.release();
+    const task = await postTask(stack.baseUrl, 'held', { n: 3 });
+    const first = await watchUpdates(task.json._links.updates.href as string);
+    assert.deepEqual(first.messages.map((m) => m.eventType), ['done']);
+    assert.equal((await fetch(`${stack.baseUrl}/task/${task.json.id as string}`, { method: 'DELETE' })).status, 200);
+    const status = await new Promise<string>((resolve) => {
+      const socket = new WebSocket(task.json._links.updates.href as string);
+      socket.on('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
+      socket.on('open', () => { resolve('opened'); socket.terminate(); });
+    });
+    assert.equal(status, '404');
+  });
 });

@@ -9,7 +9,7 @@ slow <- function(params) {
     started <- Sys.time()
     Sys.sleep(duration / 100)
     steps[i] <- as.numeric(Sys.time() - started, units = "secs")
-    if (!silent) update(list(progress = i))
+    if (!silent) update(list(progress = i, message = sprintf("step %d of 100", i)))
   }
   if (isTRUE(params$fail)) stop("failed because params$fail was TRUE")
   plot <- save.plot(function() hist(steps * 1000, main = "Step durations", xlab = "ms"), "duration", type = "png")

@@ -10,17 +10,21 @@ const run = promisify(execFile);
 
 export const R_INSTALL_HINT = 'R is not installed: apt-get install -y r-base-core r-cran-jsonlite to run the R tests';
 
-let checked: Promise<string | undefined> | undefined;
+const checked = new Map<string, Promise<string | undefined>>();
 
-/** Why R cannot run here, or undefined when it can. */
-export function rUnavailable(): Promise<string | undefined> {
-  checked ??= run('Rscript', ['--vanilla', '-e', 'library(jsonlite)']).then(() => undefined, () => R_INSTALL_HINT);
-  return checked;
+/** Why R (with these packages) cannot run here, or undefined when it can. */
+export function rUnavailable(packages: string[] = ['jsonlite']): Promise<string | undefined> {
+  const key = packages.join(',');
+  if (!checked.has(key)) {
+    const hint = key === 'jsonlite' ? R_INSTALL_HINT : `R with ${packages.join(' and ')} is not installed: apt-get install -y r-base-core ${packages.map((p) => `r-cran-${p}`).join(' ')}`;
+    checked.set(key, run('Rscript', ['--vanilla', '-e', packages.map((p) => `library(${p})`).join(';')]).then(() => undefined, () => hint));
+  }
+  return checked.get(key)!;
 }
 
 /** describe() for suites that need R: skipped with the hint outside CI, failing in CI. */
-export async function describeWithR(title: string, body: () => void): Promise<void> {
-  const reason = await rUnavailable();
+export async function describeWithR(title: string, body: () => void, packages?: string[]): Promise<void> {
+  const reason = await rUnavailable(packages);
   const skip = reason !== undefined && process.env.CI !== 'true' ? reason : false;
   describe(title, { skip }, () => {
     if (reason !== undefined && process.env.CI === 'true') throw new Error(`R is required in CI: ${reason}`);

@@ -13,7 +13,7 @@ import type { Broker } from '../broker/index.ts';
 import { RESULT_QUEUE, splitAccess } from '../core/index.ts';
 import type { FlakeIdGenerator } from '../core/index.ts';
 import type { Store } from '../store/index.ts';
-import { createAuthenticator, rememberAccessToken } from './auth/authenticate.ts';
+import { createAuthenticator, echoedSubprotocol, rememberAccessToken } from './auth/authenticate.ts';
 import type { AuthSettings } from './auth/authenticate.ts';
 import { createTaskLinker, narrowForCaller } from './access.ts';
 import type { RouteContext, ServerSettings } from './context.ts';
@@ -185,8 +185,9 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
   installCors(app, origins);
-  // ws echoes the first subprotocol a client offers, which MCDA's client needs.
-  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  // ws echoes the first subprotocol a client offers, which MCDA's client needs; never a credential
+  // (errand.bearer.<key>, how a browser's WebSocket signs in): that one is not echoed back.
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024, handleProtocols: echoedSubprotocol } });
   guardUpgrades(app, limits);
 
   const streamLimits: StreamLimits = {

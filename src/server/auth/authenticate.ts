@@ -5,6 +5,9 @@
  *                               Patavi's single --api-key; anything presented and not accepted
  *                               is a 401, never a fall back to an anonymous caller
  *   x-api-key: <v>              Patavi's header: the single key, or a stored one
+ *   Sec-WebSocket-Protocol: errand.bearer.<v>
+ *                               on a WebSocket upgrade only, as Authorization: Bearer <v>: a
+ *                               browser's WebSocket cannot send headers, only subprotocols
  *   a client certificate        verified against --client-ca: `cert:<subject>`
  *   /access/<token>/…           a capability for one task (beside any of the above)
  *
@@ -67,6 +70,32 @@ function labelOf(request: FastifyRequest): string | null {
 
 const BEARER = /^Bearer +([^\s]+) *$/i;
 
+/** The subprotocol a browser's WebSocket carries its credential in (it cannot set Authorization). */
+export const BEARER_SUBPROTOCOL_PREFIX = 'errand.bearer.';
+
+/**
+ * The subprotocol a WebSocket answer names: the first offered that is not a credential. A browser
+ * fails a handshake whose answer names none of those it offered, so a client that offers only its
+ * credential gets it back; clients offer `errand` beside it so that it is not.
+ */
+export function echoedSubprotocol(offered: Set<string>): string | false {
+  let credential: string | undefined;
+  for (const protocol of offered) {
+    if (!protocol.startsWith(BEARER_SUBPROTOCOL_PREFIX)) return protocol;
+    credential ??= protocol;
+  }
+  return credential ?? false;
+}
+
+/** The credential in a WebSocket upgrade's subprotocols, when one is offered. */
+export function bearerFromSubprotocols(request: { headers: Record<string, string | string[] | undefined> }): string | undefined {
+  if (String(request.headers.upgrade ?? '').toLowerCase() !== 'websocket') return undefined;
+  const offered = request.headers['sec-websocket-protocol'];
+  const all = (Array.isArray(offered) ? offered.join(',') : offered ?? '').split(',').map((p) => p.trim());
+  const entry = all.find((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX));
+  return entry === undefined ? undefined : entry.slice(BEARER_SUBPROTOCOL_PREFIX.length);
+}
+
 export async function createAuthenticator(
   settings: AuthSettings,
   deps: { store: Pick<Store, 'useApiKey'>; certificates: ClientCertSettings; capabilities?: CapabilityKeyring; now?: () => number },
@@ -82,21 +111,15 @@ export async function createAuthenticator(
 
   const invalidKey = (field: string): ErrandError => new ErrandError('unauthorized', `the API key in ${field} is not valid (unknown, revoked or expired)`, field);
 
-  /** The principal and its expiry from Authorization or x-api-key, or undefined when neither is sent. */
+  /** The principal and its expiry from what the request presents, or undefined when it presents nothing. */
   async function presented(request: FastifyRequest): Promise<{ principal: Principal; expiresAt?: number } | undefined> {
     const authorization = header(request, 'authorization');
+    const subprotocol = authorization === undefined ? bearerFromSubprotocols(request) : undefined;
+    if (subprotocol !== undefined) return bearer(subprotocol, 'sec-websocket-protocol');
     if (authorization !== undefined) {
       const value = BEARER.exec(authorization)?.[1];
       if (value === undefined) throw new ErrandError('unauthorized', 'Authorization must be "Bearer <API key or token>"', 'authorization');
-      if (!isApiKeyFormat(value) && jwt) {
-        const outcome = await jwt.verify(value);
-        // Requests are accepted up to exp plus the clock tolerance: streams run as long.
-        if (outcome.kind === 'principal') return { principal: outcome.principal, expiresAt: outcome.expiresAt + settings.jwt!.clockToleranceSeconds * 1000 };
-        if (outcome.kind === 'refused') throw outcome.error;
-      }
-      const principal = await keys.verify(value);
-      if (principal) return { principal };
-      throw isApiKeyFormat(value) || !jwt ? invalidKey('authorization') : new ErrandError('unauthorized', 'the bearer value is neither an API key nor a signed JWT', 'authorization');
+      return bearer(value, 'authorization');
     }
     const apiKey = header(request, 'x-api-key');
     if (apiKey !== undefined) {
@@ -106,6 +129,19 @@ export async function createAuthenticator(
     }
     const certificate = certificatePrincipal(request, deps.certificates);
     return certificate ? { principal: certificate } : undefined;
+  }
+
+  /** A bearer value (from Authorization, or a WebSocket's subprotocol): an API key, a JWT, or Patavi's single key. */
+  async function bearer(value: string, field: string): Promise<{ principal: Principal; expiresAt?: number }> {
+    if (!isApiKeyFormat(value) && jwt) {
+      const outcome = await jwt.verify(value);
+      // Requests are accepted up to exp plus the clock tolerance: streams run as long.
+      if (outcome.kind === 'principal') return { principal: outcome.principal, expiresAt: outcome.expiresAt + settings.jwt!.clockToleranceSeconds * 1000 };
+      if (outcome.kind === 'refused') throw outcome.error;
+    }
+    const principal = await keys.verify(value);
+    if (principal) return { principal };
+    throw isApiKeyFormat(value) || !jwt ? invalidKey(field) : new ErrandError('unauthorized', 'the bearer value is neither an API key nor a signed JWT', field);
   }
 
   /** A key's or certificate's end, which the principal carries; a JWT's comes with the outcome. */

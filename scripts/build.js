@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Builds what production runs: src/ compiled to dist/ by tsc (tsconfig.build.json), plus the files
- * tsc does not copy (the R runtime, the SQL migrations). dist/ is made afresh each time, so nothing
+ * tsc does not copy (the R runtime, the SQL migrations), and the dashboard (src/dashboard) bundled
+ * by esbuild into dist/dashboard/app.js and app.css. dist/ is made afresh each time, so nothing
  * of a deleted source (a migration above all) outlives it.
  *
  * `--if-stale` builds only when an input changed since the last build: what `npm start` and the
@@ -18,6 +19,8 @@ const SRC = join(ROOT, 'src');
 const DIST = join(ROOT, 'dist');
 /** Written last; its time is when the build started (an edit made during the build is newer). */
 const STAMP = join(DIST, '.built');
+/** The browser's code: bundled by esbuild, not compiled file by file. */
+const DASHBOARD = join(SRC, 'dashboard');
 const INPUTS = [SRC, ...['tsconfig.json', 'tsconfig.build.json', 'scripts/build.js'].map((f) => join(ROOT, f))];
 
 /** Every file and folder under `path` (a folder's time changes when an entry is deleted). */
@@ -50,13 +53,41 @@ function build() {
   const compiled = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
   if (compiled.status !== 0) fail(`tsc failed (${compiled.signal ?? `status ${compiled.status}`})`);
   for (const path of walk(SRC)) {
-    if (path.endsWith('.ts') || statSync(path).isDirectory()) continue;
+    if (path.endsWith('.ts') || statSync(path).isDirectory() || path.startsWith(DASHBOARD)) continue;
     const target = join(DIST, relative(SRC, path));
     mkdirSync(dirname(target), { recursive: true });
     copyFileSync(path, target);
   }
+  bundleDashboard();
   writeFileSync(STAMP, `${startedAt.toISOString()}\n`);
   utimesSync(STAMP, startedAt, startedAt);
+}
+
+/** The dashboard's script and styles, minified, for the browsers Errand's users have (2022 on). */
+function bundleDashboard() {
+  let esbuild;
+  try {
+    esbuild = createRequire(import.meta.url)('esbuild');
+  } catch {
+    fail('esbuild is not installed: build after `npm ci` (before pruning dev dependencies)');
+  }
+  try {
+    esbuild.buildSync({
+      entryPoints: { app: join(DASHBOARD, 'main.tsx') },
+      outdir: join(DIST, 'dashboard'),
+      bundle: true,
+      minify: true,
+      sourcemap: 'linked',
+      format: 'esm',
+      target: ['chrome100', 'firefox100', 'safari15'],
+      jsx: 'automatic',
+      jsxImportSource: 'preact',
+      legalComments: 'linked',
+      logLevel: 'error',
+    });
+  } catch {
+    fail('the dashboard did not bundle (esbuild printed why above)');
+  }
 }
 
 if (process.argv.includes('--if-stale')) {

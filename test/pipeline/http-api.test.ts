@@ -243,10 +243,18 @@ await describeEachBackend('HTTP API', (kind) => {
     assert.match(preflight.headers.get('access-control-allow-methods')!, /DELETE/);
   });
 
-  test('the dashboard answers GET /', async () => {
+  test('the dashboard answers GET /: its shell, which loads the bundled script and styles', async () => {
     const response = await fetch(`${base}/`);
     assert.equal(response.status, 200);
-    assert.match(await response.text(), /Errand is running/);
+    assert.match(response.headers.get('content-security-policy')!, /script-src 'self'/);
+    const html = await response.text();
+    const script = /<script type="module" src="(dashboard\/app\.js\?v=[0-9a-f]{16})">/.exec(html);
+    assert.ok(script, html);
+    const asset = await fetch(`${base}/${script[1]}`);
+    assert.equal(asset.status, 200);
+    assert.match(asset.headers.get('content-type')!, /^text\/javascript/);
+    assert.match(asset.headers.get('cache-control')!, /immutable/);
+    assert.equal((await fetch(`${base}/dashboard/nothing.js`)).status, 404);
   });
 
   test('unknown routes get the JSON error shape', async () => {

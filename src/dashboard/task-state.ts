@@ -10,6 +10,12 @@ const RANK: Record<string, number> = { queued: 0, 'no-workers': 0, running: 1, d
 
 export const isEnded = (status: string): boolean => RANK[status] === 2;
 
+/** A started task's place in the queue is history. */
+function withoutQueue(task: TaskDescription): TaskDescription {
+  const { queue: _queue, ...rest } = task;
+  return rest;
+}
+
 /** What the event makes of the task (undefined: the event does not concern a known task's view). */
 export function applyEvent(task: TaskDescription, event: TaskEvent): TaskDescription {
   const data = event.data as { percent?: unknown; etaSeconds?: unknown; value?: unknown; error?: TaskDescription['error']; attempt?: unknown };
@@ -21,11 +27,11 @@ export function applyEvent(task: TaskDescription, event: TaskEvent): TaskDescrip
     case 'started':
     case 'retried':
       if (isEnded(status)) return task;
-      return { ...task, status: 'running', startedAt: task.startedAt ?? event.at, ...(typeof data.attempt === 'number' ? { attempts: data.attempt } : {}) };
+      return { ...withoutQueue(task), status: 'running', startedAt: task.startedAt ?? event.at, ...(typeof data.attempt === 'number' ? { attempts: data.attempt } : {}) };
     case 'progress':
       if (isEnded(status)) return task;
       return {
-        ...task,
+        ...withoutQueue(task),
         status: 'running',
         progress: {
           value: data.value,

@@ -76,6 +76,8 @@ export interface ServiceStats {
   tasks: { queued: number; running: number; oldestQueuedSeconds?: number | null };
   workers: { online: number; slots: number };
   estimatedWaitSeconds?: number | null;
+  /** Share (0 to 1) of the tasks that ran and ended in each window that failed; null when none ended. */
+  failureRate?: Record<'1m' | '5m' | '15m', number | null>;
   [more: string]: unknown;
 }
 

@@ -59,6 +59,8 @@ export interface ServiceStats {
   workers: { online: number; slots: number };
   arrivalsPerSecond: PerWindow;
   completionsPerSecond: PerWindow;
+  /** Share of the tasks that ran and ended in each window that failed; null when none ended. */
+  failureRate: Record<StatsWindow, number | null>;
   waitSeconds: DurationSpread | null;
   runSeconds: DurationSpread | null;
   sample: { tasks: number; limit: number; maxAge: string; from: string | null; to: string | null };
@@ -119,6 +121,10 @@ export async function computeServiceStats(deps: ServiceStatsDeps, name: string, 
     workers: { online: registered ? registered.workers.length : queue!.consumers, slots },
     arrivalsPerSecond,
     completionsPerSecond,
+    failureRate: Object.fromEntries(WINDOW_NAMES.map((name, i) => {
+      const ended = activity.completions[i] ?? 0;
+      return [name, ended > 0 ? (activity.failures[i] ?? 0) / ended : null];
+    })) as Record<StatsWindow, number | null>,
     waitSeconds: activity.sample.wait,
     runSeconds: activity.sample.run,
     sample: {

@@ -27,6 +27,7 @@ interface ActivityRow {
   oldest_queued_at: Date | null;
   arrivals: Array<number | string>;
   completions: Array<number | string>;
+  failures: Array<number | string>;
   sample_tasks: number;
   sample_from: Date | null;
   sample_to: Date | null;
@@ -50,7 +51,7 @@ export function serviceActivityQuery(service: string, options: ActivityWindows):
   }
   const longest = Math.max(...windows);
   // $1 service, $2 longest window (s), $3 sample size, $4 sample horizon (s), $5.. each window.
-  const counted = (column: string) => windows.map((_, i) => `count(*) FILTER (WHERE ${column} >= now() - make_interval(secs => $${i + 5}::float8))`).join(', ');
+  const counted = (column: string, also = '') => windows.map((_, i) => `count(*) FILTER (WHERE ${column} >= now() - make_interval(secs => $${i + 5}::float8)${also})`).join(', ');
   const text = `WITH arrived AS (
        SELECT created_at FROM task
         WHERE service = $1 AND status IN ('queued', 'running')
@@ -63,7 +64,7 @@ export function serviceActivityQuery(service: string, options: ActivityWindows):
           AND NOT (status = 'done' AND attempts = 0)
      ),
      ended AS (
-       SELECT completed_at FROM task
+       SELECT completed_at, status FROM task
         WHERE service = $1 AND completed_at >= now() - make_interval(secs => $2::float8) AND ${RAN}
      ),
      sample AS (
@@ -77,6 +78,7 @@ export function serviceActivityQuery(service: string, options: ActivityWindows):
        (SELECT count(*)::int FROM task WHERE service = $1 AND status = 'running') AS running,
        (SELECT ARRAY[${counted('created_at')}] FROM arrived) AS arrivals,
        (SELECT ARRAY[${counted('completed_at')}] FROM ended) AS completions,
+       (SELECT ARRAY[${counted('completed_at', ` AND status = 'failed'`)}] FROM ended) AS failures,
        s.*
      -- The oldest by min(), not ORDER BY id LIMIT 1: that invites the planner to walk every
      -- service's queue in id order (task_unfinished) hoping to meet this one's early.
@@ -100,6 +102,7 @@ export function sqlServiceActivity(db: SqlQueryable): ServiceActivity {
         oldestQueuedAt: row.oldest_queued_at && new Date(row.oldest_queued_at),
         arrivals: row.arrivals.map(Number),
         completions: row.completions.map(Number),
+        failures: row.failures.map(Number),
         sample: {
           tasks: Number(row.sample_tasks),
           from: row.sample_from && new Date(row.sample_from),

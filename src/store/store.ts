@@ -352,6 +352,8 @@ export interface ServiceActivityFigures {
   arrivals: number[];
   /** Tasks that ran and ended (done or failed) in each window. */
   completions: number[];
+  /** Of those, the ones that failed. */
+  failures: number[];
   sample: {
     tasks: number;
     /** When the first and last task of the sample ended. */

@@ -11,7 +11,7 @@ import type { Backend } from '../support/backends.ts';
 import { describeEachBackend } from '../support/backends.ts';
 import { createKeys } from '../support/access.ts';
 import { postTask } from '../support/http.ts';
-import { echo, gate } from '../support/services.ts';
+import { echo, gate, steps } from '../support/services.ts';
 import type { Stack } from '../support/stack.ts';
 import { startStack } from '../support/stack.ts';
 import { eventually } from '../support/wait.ts';
@@ -27,7 +27,7 @@ await describeEachBackend('service stats', (kind) => {
   const held = gate('held'); // 4 slots, holds every task until released
   before(async () => {
     backend = await kind.create();
-    stack = await startStack(backend, { services: [held.definition, echo('quick', 2)] });
+    stack = await startStack(backend, { services: [held.definition, echo('quick', 2), steps()] });
   });
   after(async () => {
     held.release();
@@ -55,6 +55,7 @@ await describeEachBackend('service stats', (kind) => {
     // Six arrivals within every window; none completed.
     assert.deepEqual(body.arrivalsPerSecond, { '1m': 6 / 60, '5m': 6 / 300, '15m': 6 / 900 });
     assert.deepEqual(body.completionsPerSecond, { '1m': 0, '5m': 0, '15m': 0 });
+    assert.deepEqual(body.failureRate, { '1m': null, '5m': null, '15m': null }, 'none ended: no rate');
     assert.equal(body.sample.tasks, 0);
     assert.equal(body.runSeconds, null);
     assert.equal(body.waitSeconds, null);
@@ -73,6 +74,7 @@ await describeEachBackend('service stats', (kind) => {
     }, 'all six tasks in the sample');
     assert.deepEqual(done.tasks, { queued: 0, running: 0, oldestQueuedSeconds: null });
     assert.deepEqual(done.completionsPerSecond, { '1m': 6 / 60, '5m': 6 / 300, '15m': 6 / 900 });
+    assert.deepEqual(done.failureRate, { '1m': 0, '5m': 0, '15m': 0 });
     assert.equal(done.estimate, 'free-slot');
     assert.equal(done.estimatedWaitSeconds, 0);
     assert.equal(done.model.window, '1m');
@@ -84,6 +86,16 @@ await describeEachBackend('service stats', (kind) => {
     for (const spread of [done.runSeconds, done.waitSeconds]) {
       assert.ok(spread.p50 <= spread.p90 && spread.p90 <= spread.p99, JSON.stringify(spread));
     }
+  });
+
+  test('the failure rate: the share of the tasks that ran and ended that failed, per window', async () => {
+    const ids = [];
+    for (const fail of [false, true, false, false]) ids.push((await postTask(stack.baseUrl, 'steps', { fail, pauseMs: 1 })).json.id);
+    const body = await eventually(async () => {
+      const answer = await getJson(`${stack.baseUrl}/services/steps/stats`);
+      return answer.body.sample?.tasks === 4 && answer.body;
+    }, 'the four tasks ended');
+    assert.deepEqual(body.failureRate, { '1m': 0.25, '5m': 0.25, '15m': 0.25 });
   });
 
   test('bad input is refused with 400 naming the field; an unknown service is 404', async () => {

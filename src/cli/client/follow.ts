@@ -49,8 +49,8 @@ export function eventLine(event: TaskEvent, state: ProgressState): string {
   const parts = ['progress'];
   if (state.percent !== undefined) parts.push(`${Math.round(state.percent)}%`);
   if (state.etaSeconds !== undefined) parts.push(`${shortDuration(state.etaSeconds)} left`);
-  if (state.message) parts.push(`: ${state.message.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')}`);
-  return parts.join(' ');
+  const line = parts.join(' ');
+  return state.message ? `${line}: ${state.message.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')}` : line;
 }
 
 export async function follow(client: ErrandClient, id: string, term: Terminal, options: { json?: boolean } = {}): Promise<FollowOutcome> {

@@ -78,11 +78,15 @@ function Field({ name, schema, required, value, problem, onChange }: { name: str
   );
 }
 
-export function SchemaForm({ schema, initial, busy, onSubmit }: { schema: unknown; initial: unknown; busy: boolean; onSubmit(input: unknown): void }) {
+/**
+ * `onSubmit` gets the checked input, and in the JSON view also its text as typed, which is what is
+ * sent (its number spelling kept: an R script reads 1.0 and 1 alike, but a cache key does not).
+ */
+export function SchemaForm({ schema, initial, initialText, busy, onSubmit }: { schema: unknown; initial: unknown; initialText?: string; busy: boolean; onSubmit(input: unknown, text?: string): void }) {
   const canForm = formable(schema);
-  const [mode, setMode] = useState<'form' | 'json'>(canForm ? 'form' : 'json');
+  const [mode, setMode] = useState<'form' | 'json'>(canForm && initialText === undefined ? 'form' : 'json');
   const [value, setValue] = useState<Record<string, unknown>>(() => (initial && typeof initial === 'object' && !Array.isArray(initial) ? { ...(initial as Record<string, unknown>) } : {}));
-  const [json, setJson] = useState(() => JSON.stringify(initial ?? {}, null, 2));
+  const [json, setJson] = useState(() => initialText ?? JSON.stringify(initial ?? {}, null, 2));
   const [problems, setProblems] = useState<Problem[]>([]);
   const required = useMemo(() => new Set(canForm ? (schema as ObjectSchema).required ?? [] : []), [schema]);
 
@@ -106,7 +110,7 @@ export function SchemaForm({ schema, initial, busy, onSubmit }: { schema: unknow
     const now = current();
     const found = now.problem ? [now.problem] : checkAgainst(schema, now.input);
     setProblems(found);
-    if (found.length === 0) onSubmit(now.input);
+    if (found.length === 0) onSubmit(now.input, mode === 'json' ? json : undefined);
   };
   const problemOf = (field: string) => problems.find((p) => p.field === field)?.message;
   const general = problems.filter((p) => p.field === '' || !(canForm && (schema as ObjectSchema).properties![p.field]) || mode === 'json');

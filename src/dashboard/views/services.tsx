@@ -12,7 +12,7 @@ import { duration, errorText, when } from '../format.ts';
 const REFRESH_MS = 2000;
 
 function ServiceCard({ service, stats }: { service: ServiceSummary; stats?: ServiceStats | null }) {
-  const failure = stats ? (stats as { failureRate?: Record<string, number | null> }).failureRate?.['15m'] : undefined;
+  const failure = stats?.failureRate?.['15m'];
   return (
     <article class="card" data-testid="service" data-service={service.name}>
       <header>

@@ -3,6 +3,7 @@
  * with its example, or with another task's input for "run again"), checked before it is sent.
  */
 import { useEffect, useState } from 'preact/hooks';
+import { JsonText } from '../../client/index.ts';
 import type { ServiceDetail, ServiceSummary } from '../../client/index.ts';
 import { SchemaForm } from '../components/schema-form.tsx';
 import { useDashboard } from '../context.ts';
@@ -13,6 +14,7 @@ export function Submit({ service, from, navigate }: { service?: string; from?: s
   const [services, setServices] = useState<ServiceSummary[]>([]);
   const [detail, setDetail] = useState<ServiceDetail | null>(null);
   const [initial, setInitial] = useState<unknown>(undefined);
+  const [initialText, setInitialText] = useState<string | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -27,18 +29,21 @@ export function Submit({ service, from, navigate }: { service?: string; from?: s
     if (!service) return;
     setDetail(null);
     setInitial(undefined);
+    setInitialText(undefined);
     setError(null);
-    Promise.all([client.service(service), from ? client.input(from) : Promise.resolve(undefined)]).then(([d, input]) => {
+    // Run again: the other task's input as it was written, shown as JSON so that it is sent so.
+    Promise.all([client.service(service), from ? client.inputText(from) : Promise.resolve(undefined)]).then(([d, text]) => {
       setDetail(d);
-      setInitial(input ?? d.example ?? {});
+      setInitialText(text);
+      setInitial(text !== undefined ? JSON.parse(text) : d.example ?? {});
     }, (err: unknown) => setError(errorText(err)));
   }, [service, from, client]);
 
-  const send = async (input: unknown) => {
+  const send = async (input: unknown, text?: string) => {
     setBusy(true);
     setError(null);
     try {
-      const task = await client.submit(service!, input);
+      const task = await client.submit(service!, text !== undefined ? new JsonText(text) : input);
       navigate(`#/task/${task.id}`);
     } catch (err) {
       setError(errorText(err));
@@ -61,7 +66,7 @@ export function Submit({ service, from, navigate }: { service?: string; from?: s
         <div class="submit">
           {detail.description ? <p>{detail.description}</p> : null}
           {detail.online === false ? <p class="warning">No worker runs this service now: the task will wait in its queue.</p> : null}
-          {initial !== undefined ? <SchemaForm key={`${service}:${from ?? ''}`} schema={detail.inputSchema} initial={initial} busy={busy} onSubmit={send} /> : null}
+          {initial !== undefined ? <SchemaForm key={`${service}:${from ?? ''}`} schema={detail.inputSchema} initial={initial} {...(initialText !== undefined ? { initialText } : {})} busy={busy} onSubmit={send} /> : null}
           {detail.docs ? <details class="docs"><summary>About this service</summary><pre>{detail.docs}</pre></details> : null}
         </div>
       ) : null}

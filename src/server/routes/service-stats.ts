@@ -38,7 +38,7 @@ export const serviceStatsSchema = {
     200: {
       description: "The service's figures now and over the windows, and the model's estimates.",
       type: 'object',
-      required: ['service', 'at', 'announced', 'online', 'queue', 'tasks', 'workers', 'arrivalsPerSecond', 'completionsPerSecond', 'waitSeconds', 'runSeconds', 'sample', 'model', 'estimatedWaitSeconds', 'estimate', 'targetWait', 'targetWaitSeconds', 'slotsNeeded'],
+      required: ['service', 'at', 'announced', 'online', 'queue', 'tasks', 'workers', 'arrivalsPerSecond', 'completionsPerSecond', 'failureRate', 'waitSeconds', 'runSeconds', 'sample', 'model', 'estimatedWaitSeconds', 'estimate', 'targetWait', 'targetWaitSeconds', 'slotsNeeded'],
       additionalProperties: false,
       properties: {
         service: { type: 'string' },
@@ -59,6 +59,11 @@ export const serviceStatsSchema = {
         },
         arrivalsPerSecond: perWindow,
         completionsPerSecond: perWindow,
+        failureRate: {
+          type: 'object', required: ['1m', '5m', '15m'], additionalProperties: false,
+          description: 'Share (0 to 1) of the tasks that ran and ended in each window that failed; null when none ended.',
+          properties: { '1m': nullable({ type: 'number' }), '5m': nullable({ type: 'number' }), '15m': nullable({ type: 'number' }) },
+        },
         waitSeconds: nullable(spread),
         runSeconds: nullable(spread),
         sample: {

@@ -9,6 +9,7 @@ slow <- function(params) {
     started <- Sys.time()
     Sys.sleep(duration / 100)
     steps[i] <- as.numeric(Sys.time() - started, units = "secs")
+    if (!silent && i %% 25 == 0) cat(sprintf("%d steps done, the last in %.0f ms\n", i, steps[i] * 1000))
     if (!silent) update(list(progress = i, message = sprintf("step %d of 100", i)))
   }
   if (isTRUE(params$fail)) stop("failed because params$fail was TRUE")

@@ -98,9 +98,9 @@ export interface Broker {
   publishStatus(routingKey: string, body: Buffer, properties?: MessageProperties, options?: Announcement): Promise<void>;
   /**
    * Consumes a durable queue with at most `prefetch` unacknowledged messages at a time;
-   * `statusBinding` also binds the queue to `rpc_status` with that routing key pattern.
+   * `statusBindings` also bind the queue to `rpc_status` with those routing key patterns.
    */
-  consume(queue: string, handler: DeliveryHandler, options: { prefetch: number; statusBinding?: string }): Promise<Subscription>;
+  consume(queue: string, handler: DeliveryHandler, options: { prefetch: number; statusBindings?: string[] }): Promise<Subscription>;
   /** Publishes to every listener of an Errand channel (not persistent; resolves once confirmed, or once written with `unconfirmed`). */
   broadcast(channel: Channel, body: Buffer, options?: Announcement): Promise<void>;
   /** Receives every later message of an Errand channel until closed; re-attached after reconnects. */

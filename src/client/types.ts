@@ -7,8 +7,9 @@
 export type TaskStatus = 'queued' | 'running' | 'done' | 'failed' | 'canceled' | 'expired';
 export const TERMINAL_STATUSES: ReadonlySet<string> = new Set<TaskStatus>(['done', 'failed', 'canceled', 'expired']);
 
-export type EventType = 'queued' | 'started' | 'progress' | 'retried' | 'done' | 'failed' | 'canceled' | 'expired' | 'deleted';
-export const EVENT_TYPES: readonly EventType[] = ['queued', 'started', 'progress', 'retried', 'done', 'failed', 'canceled', 'expired', 'deleted'];
+/** `console`: what a running task printed, `{text}`, as it printed it (docs/events.md). */
+export type EventType = 'queued' | 'started' | 'progress' | 'console' | 'retried' | 'done' | 'failed' | 'canceled' | 'expired' | 'deleted';
+export const EVENT_TYPES: readonly EventType[] = ['queued', 'started', 'progress', 'console', 'retried', 'done', 'failed', 'canceled', 'expired', 'deleted'];
 export const TERMINAL_EVENT_TYPES: ReadonlySet<string> = new Set<EventType>(['done', 'failed', 'canceled', 'expired']);
 
 export interface Link { href: string }

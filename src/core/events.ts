@@ -10,15 +10,15 @@
 
 import type { TaskStatus } from './task.ts';
 
-export const EventTypes = ['queued', 'started', 'progress', 'retried', 'done', 'failed', 'canceled', 'expired', 'deleted'] as const;
+export const EventTypes = ['queued', 'started', 'progress', 'console', 'retried', 'done', 'failed', 'canceled', 'expired', 'deleted'] as const;
 export type EventType = (typeof EventTypes)[number];
 
-/** A task's status after an event of this type (`deleted` once it is gone); undefined for progress, which leaves it as it was. */
+/** A task's status after an event of this type (`deleted` once it is gone); undefined for progress and console output, which leave it as it was. */
 export function statusAfter(type: EventType): TaskStatus | 'deleted' | undefined {
   switch (type) {
     case 'queued': return 'queued';
     case 'started': case 'retried': return 'running';
-    case 'progress': return undefined;
+    case 'progress': case 'console': return undefined;
     default: return type;
   }
 }

@@ -30,7 +30,7 @@ export const SCRIPT_HEADER = 'x-errand-script';
 export const STARTED_AT_HEADER = 'x-errand-started-at';
 /** Header on a task message: the ISO time after which it must not start (it has expired). */
 export const DEADLINE_HEADER = 'x-errand-deadline';
-/** Durable queue bound to `rpc_status` (`*.status`) from which recorders keep progress. */
+/** Durable queue bound to `rpc_status` (`*.status`, `*.console`) from which recorders keep progress and console output. */
 export const PROGRESS_QUEUE = 'errand.progress';
 
 export type UpdateEventType = 'progress' | 'done' | 'failed';
@@ -46,6 +46,32 @@ export function endMessage(taskId: string, status: TaskStatus, resultsHref: stri
 }
 
 export const statusRoutingKey = (taskId: string): string => `${taskId}.status`;
+/**
+ * What a running task prints, as it prints it, travels under `<id>.console`: a key of its own, so
+ * that a Patavi server listening on `<id>.status` never hands its clients an event type they do
+ * not know.
+ */
+export const consoleRoutingKey = (taskId: string): string => `${taskId}.console`;
+export const CONSOLE_EVENT_TYPE = 'console';
+
+/** The most one console message carries: a worker sends more as several; a recorder cuts a larger one. */
+export const MAX_CONSOLE_CHUNK_BYTES = 8 * 1024;
+
+/** The first `limit` bytes of `text` (UTF-8), never splitting a character, marked when cut. */
+export function headOfText(text: string, limit: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= limit) return text;
+  let end = limit;
+  // Step back over continuation bytes so the cut never splits a character.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return `${bytes.subarray(0, end).toString('utf8')}[… ${bytes.length - end} bytes cut]`;
+}
+
+export interface ConsoleMessage { taskId: string; eventType: typeof CONSOLE_EVENT_TYPE; eventData: { text: string } }
+
+export function consoleMessage(taskId: string, text: string): ConsoleMessage {
+  return { taskId, eventType: CONSOLE_EVENT_TYPE, eventData: { text } };
+}
 export const endRoutingKey = (taskId: string): string => `${taskId}.end`;
 
 /** The index Patavi's worker sends for a failure, with Errand's structured error added. */

@@ -31,6 +31,8 @@ export interface ProgressReport extends StartReport {
   /** The attempt's own count of its progress reports; null from workers that send none (Patavi's). */
   seq: number | null;
   value: unknown;
+  /** Set for what the script printed (an `<id>.console` message) rather than a progress value. */
+  console?: string;
 }
 
 export const WORKER_LOST: TaskError['code'] = 'worker_lost';
@@ -92,6 +94,17 @@ export function decideProgress(task: TaskSnapshot, report: ProgressReport, now: 
   };
   const { at: _at, ...data } = progress;
   return { kind: 'progress', seq: report.seq, progress, events: [{ taskId: task.id, service: task.service, type: 'progress', data }] };
+}
+
+/**
+ * What a running attempt printed: a `console` event, which changes nothing on the task row. Output
+ * of another attempt, or of a task that has ended (its whole console came with its result), is
+ * dropped.
+ */
+export function decideConsole(task: TaskSnapshot, report: ProgressReport & { console: string }): NewEvent[] {
+  if (task.status !== 'running' || report.console === '') return [];
+  if (report.runId !== null && task.runId !== null && report.runId !== task.runId) return [];
+  return [{ taskId: task.id, service: task.service, type: 'console', data: { text: report.console } }];
 }
 
 /** Applies a start to the snapshot, as the row will read once written. */

@@ -14,7 +14,7 @@ import type { Broker, Delivery, Disposition, EventPublisher, Subscription } from
 import type { CompletedTask, CompletionOutcome, ProgressUpdate, StartedTask, StartOutcome, WorkerReports } from '../store/index.ts';
 import { errorNature, isTransientError } from '../store/index.ts';
 import { createHeldBack } from './held-back.ts';
-import { CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, SCRIPT_HEADER, STARTED_AT_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isIssuableTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
+import { CONSOLE_EVENT_TYPE, CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, headOfText, MAX_CONSOLE_CHUNK_BYTES, failureIndex, resultFilesError, resultSizeError, STARTED_TYPE, LAST_PROGRESS_HEADER, NO_CACHE_HEADER, SCRIPT_HEADER, STARTED_AT_HEADER, VERSION_HEADER, createBatcher, encodeControl, endMessage, endRoutingKey, isIssuableTaskId, parseReply, PROGRESS_QUEUE, RESULT_QUEUE, RUN_HEADER, SEQ_HEADER, WORKER_HEADER } from '../core/index.ts';
 import type { ReplyMessage, ResultLimits, TaskError, TaskEvent, TaskStatus } from '../core/index.ts';
 
 /** Tries a message gets when its error says neither that the database is away nor that the data is bad. */
@@ -76,7 +76,11 @@ function startedAtOf(delivery: Delivery): Date | null {
   return Number.isFinite(ms) ? new Date(ms) : null;
 }
 
-/** A progress message from `rpc_status`: Patavi's `{taskId, eventType: 'progress', eventData}`, plus Errand's headers. */
+/**
+ * A progress message from `rpc_status`: Patavi's `{taskId, eventType: 'progress', eventData}`, plus
+ * Errand's headers; or what a running script printed, `{taskId, eventType: 'console', eventData:
+ * {text}}` under `<id>.console`.
+ */
 function progressOf(delivery: Delivery): ProgressUpdate | undefined {
   let message: unknown = delivery.json?.value;
   if (!delivery.json) {
@@ -85,9 +89,16 @@ function progressOf(delivery: Delivery): ProgressUpdate | undefined {
   if (typeof message !== 'object' || message === null) return undefined;
   const { taskId, eventType, eventData } = message as { taskId?: unknown; eventType?: unknown; eventData?: unknown };
   const id = isIssuableTaskId(taskId) ? taskId : delivery.routingKey.split('.')[0];
-  if (!isIssuableTaskId(id) || (eventType !== undefined && eventType !== 'progress')) return undefined;
+  if (!isIssuableTaskId(id)) return undefined;
   const seq = Number(delivery.properties.headers?.[SEQ_HEADER]);
-  return { id, value: eventData ?? null, runId: header(delivery, RUN_HEADER), worker: header(delivery, WORKER_HEADER), seq: Number.isSafeInteger(seq) ? seq : null };
+  const report = { id, runId: header(delivery, RUN_HEADER), worker: header(delivery, WORKER_HEADER), seq: Number.isSafeInteger(seq) ? seq : null };
+  if (eventType === CONSOLE_EVENT_TYPE) {
+    const text = (eventData as { text?: unknown } | null)?.text;
+    // PostgreSQL text cannot hold NUL; a chunk is bounded by the worker, and again here.
+    return typeof text === 'string' ? { ...report, value: null, console: headOfText(text.replace(/\u0000/g, '\uFFFD'), MAX_CONSOLE_CHUNK_BYTES) } : undefined;
+  }
+  if (eventType !== undefined && eventType !== 'progress') return undefined;
+  return { ...report, value: eventData ?? null };
 }
 
 function lastProgressOf(delivery: Delivery): { seq: number; value: unknown } | null {
@@ -331,7 +342,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
     PROGRESS_QUEUE,
     async (delivery) => {
       const update = progressOf(delivery);
-      if (!update) return deadLetter(PROGRESS_QUEUE, delivery, 'not a progress message: a JSON object with a task id (in it or in the routing key) and eventType "progress"');
+      if (!update) return deadLetter(PROGRESS_QUEUE, delivery, 'not a progress message: a JSON object with a task id (in it or in the routing key) and eventType "progress" (or "console" with eventData.text)');
       try {
         valueOf(await progress.add(update));
         return 'ack';
@@ -339,7 +350,7 @@ export async function startRecorder(options: RecorderOptions): Promise<Recorder>
         return failed(PROGRESS_QUEUE, delivery, err, 'progress');
       }
     },
-    { prefetch, statusBinding: '*.status' },
+    { prefetch, statusBindings: ['*.status', '*.console'] },
   );
   log.info({ queues: [RESULT_QUEUE, PROGRESS_QUEUE], prefetch }, 'recorder consuming');
 

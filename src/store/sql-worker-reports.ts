@@ -2,7 +2,7 @@
  * What workers report, as the recorder writes it: scripts, starts and progress (results are in
  * sql-results.ts). Each batch locks its tasks' rows and lets core decide every transition.
  */
-import { afterStart, decideProgress, decideStart, taskIdToDecimal } from '../core/index.ts';
+import { afterStart, decideConsole, decideProgress, decideStart, taskIdToDecimal } from '../core/index.ts';
 import type { NewEvent, ProgressState, TaskError, TaskEvent, TaskStatus } from '../core/index.ts';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 import { appendEvents } from './sql-events.ts';
@@ -88,6 +88,11 @@ async function progressRows(q: SqlQueryable, updates: ProgressUpdate[], maxAttem
       task = afterStart(task, start, now);
       starts.set(task.id, { id: task.id, runId: start.runId, worker: start.worker, attempt: start.attempt, script: null });
       events.push(...start.events);
+    }
+    if (update.console !== undefined) {
+      snapshots.set(task.id, task);
+      events.push(...decideConsole(task, { ...update, console: update.console }));
+      continue;
     }
     const transition = decideProgress(task, update, now);
     if (transition.kind !== 'progress') { snapshots.set(task.id, task); continue; }

@@ -12,13 +12,14 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createDeadLetters, MessageRefusedError } from '../broker/index.ts';
 import type { Broker, Delivery, Disposition, Subscription } from '../broker/index.ts';
-import { buildMultipart, CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, resultFilesError, resultSizeError, NO_CACHE_HEADER, SCRIPT_HEADER, STARTED_AT_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isIssuableTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
+import { buildMultipart, consoleMessage, consoleRoutingKey, CONSOLE_HEADER, DEFAULT_RESULT_LIMITS, resultFilesError, resultSizeError, NO_CACHE_HEADER, SCRIPT_HEADER, STARTED_AT_HEADER, VERSION_HEADER, createInputValidator, DEADLINE_HEADER, encodeControl, failureIndex, isIssuableTaskId, parseControl, progressMessage, RESULT_QUEUE, LAST_PROGRESS_HEADER, RUN_HEADER, SEQ_HEADER, STARTED_TYPE, statusRoutingKey, WORKER_HEADER } from '../core/index.ts';
 import type { ResultLimits, TaskError } from '../core/index.ts';
 import type { Outcome, ServiceDefinition, StopReason } from './executor.ts';
 import { stoppedOutcome } from './executor.ts';
 import { startAnnouncer } from './announcer.ts';
 import { createProgressCoalescer } from './progress-coalescer.ts';
-import { tail } from './executors/process-io.ts';
+import { MAX_CONSOLE_BYTES, tail } from './executors/process-io.ts';
+import { createConsoleStream } from './console-stream.ts';
 import { createSlots } from './slots.ts';
 
 export interface WorkerOptions {
@@ -164,16 +165,25 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       last.value = data;
       return publishProgress(taskId, runId, seq, data);
     }, progressIntervalMs);
+    // What it prints goes out as it prints it, at the progress pace, as much as a stored console holds.
+    const printed = createConsoleStream((text) => publishConsole(taskId, runId, text), progressIntervalMs, MAX_CONSOLE_BYTES);
     try {
       return await Promise.race([
-        service.executor.run({ taskId, service: service.name, input, signal: controller.signal, progress: (data) => progress.report(data), limits }),
+        service.executor.run({ taskId, service: service.name, input, signal: controller.signal, progress: (data) => progress.report(data), console: (text) => printed.report(text), limits }),
         abandoned,
       ]);
     } finally {
       clearTimeout(timer);
-      // The last progress value leaves before the result does.
-      await progress.flush();
+      // The last progress value and output leave before the result does.
+      await Promise.all([progress.flush(), printed.flush()]);
     }
+  }
+
+  async function publishConsole(taskId: string, runId: string, text: string): Promise<void> {
+    const message = Buffer.from(JSON.stringify(consoleMessage(taskId, text)));
+    await broker.publishStatus(consoleRoutingKey(taskId), message, { contentType: 'application/json', headers: { [RUN_HEADER]: runId, [WORKER_HEADER]: id } }).catch(
+      (err: Error) => log.debug({ taskId, err: err.message }, 'could not publish console output'),
+    );
   }
 
   async function publishProgress(taskId: string, runId: string, seq: number, data: unknown): Promise<void> {

@@ -79,6 +79,9 @@ describeWithBrowser('the dashboard against errand dev', () => {
     const progress = await page.waitForSelector('[data-testid=task-page] [data-testid=progress]');
     await page.waitForFunction(() => /\d+% .*step \d+ of 100/.test(document.querySelector('[data-testid=task-page] [data-testid=progress]')?.textContent ?? ''));
     assert.ok(progress);
+    // What the script prints shows while it runs.
+    await page.waitForFunction(() => /25 steps done/.test(document.querySelector('[data-testid=console]')?.textContent ?? ''));
+    assert.match((await page.textContent('h2:has-text("Console")')) ?? '', /live/);
     await page.screenshot({ path: screenshotPath('task-running') });
     await page.waitForSelector('[data-testid=task-page][data-status=done]', { timeout: 60_000 });
     const plot = await page.waitForSelector('[data-testid=result-file][data-file="duration.png"] img');

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { eventLine, nextState } from '../../src/cli/client/follow.ts';
+import { eventLine, nextState, printableConsole } from '../../src/cli/client/follow.ts';
 import { progressMessage, renderProgressLine, shortDuration } from '../../src/cli/client/progress-line.ts';
 import { isPlainName, linkedFiles } from '../../src/cli/client/results.ts';
 import { parseClientArgs, taskFilter, UsageError } from '../../src/cli/client/commands.ts';
@@ -66,4 +66,11 @@ test('tasks filters and argument errors', () => {
   assert.throws(() => parseClientArgs('tasks', ['--colour']), (err: unknown) => err instanceof UsageError && /colour/.test(err.message));
   assert.throws(() => parseClientArgs('task', []), (err: unknown) => err instanceof UsageError && /ID/.test(err.message));
   assert.throws(() => parseClientArgs('submit', ['a', 'b', 'c']), (err: unknown) => err instanceof UsageError && /"c"/.test(err.message));
+});
+
+test('console output keeps its lines and tabs, and cannot drive the terminal', () => {
+  assert.equal(printableConsole('a\tb\r\nc\n'), 'a\tb\nc\n');
+  assert.equal(printableConsole('x\x1b[2J\x1b]0;title\x07y\rz'), 'x [2J ]0;title y z');
+  const state = { status: 'running', percent: 40, elapsedSeconds: 1 };
+  assert.deepEqual(nextState(state, event('console', { text: 'hello' })), state, 'output changes nothing on the line');
 });

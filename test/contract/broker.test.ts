@@ -113,7 +113,7 @@ await describeEachBackend('broker', (kind) => {
       got.push(`${d.routingKey}=${d.body.toString()}`);
       if (d.routingKey === 'cccccccccccccccc.status') marker.resolve();
       return 'ack';
-    }, { prefetch: 1, statusBinding: '*.status' });
+    }, { prefetch: 1, statusBindings: ['*.status'] });
     await broker.publishStatus('aaaaaaaaaaaaaaaa.status', Buffer.from('p1'));
     await broker.publishStatus('aaaaaaaaaaaaaaaa.end', Buffer.from('end'));
     await broker.publishStatus('bbbbbbbbbbbbbbbb.status', Buffer.from('p2'));
@@ -137,7 +137,7 @@ await describeEachBackend('broker', (kind) => {
       ends.push(`${d.routingKey}=${d.body.toString()}`);
       if (ends.length === 2) allEnds.resolve();
       return 'ack';
-    }, { prefetch: 4, statusBinding: '*.end' });
+    }, { prefetch: 4, statusBindings: ['*.end'] });
     await broker.broadcast('events', Buffer.from('[1]'), { unconfirmed: true });
     await broker.publishStatus('dddddddddddddddd.end', Buffer.from('e1'), {}, { unconfirmed: true });
     await broker.broadcast('events', Buffer.from('[2]'), { unconfirmed: true });

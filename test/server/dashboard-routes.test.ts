@@ -55,7 +55,7 @@ test('a task address asked for HTML is the shell; asked for JSON it is the task,
   const page = await fetch(`${stack.baseUrl}/task/${task.id}`, { headers: HTML });
   assert.equal(page.status, 200);
   assert.match(page.headers.get('content-type')!, /^text\/html/);
-  assert.equal(page.headers.get('vary'), 'Accept');
+  assert.match(page.headers.get('vary')!, /Accept/);
   assert.match(await page.text(), /src="\.\.\/dashboard\/app\.js\?v=/);
   const json = await fetch(`${stack.baseUrl}/task/${task.id}`, { headers: bearer(keys.alice!) });
   assert.equal(((await json.json()) as { id: string }).id, task.id);

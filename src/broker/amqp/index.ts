@@ -174,11 +174,11 @@ export async function connectAmqp(options: AmqpOptions): Promise<Broker> {
 
     async consume(queue, handler, consumeOptions) {
       const prefetch = Math.max(1, consumeOptions.prefetch);
-      const binding = consumeOptions.statusBinding;
+      const bindings = consumeOptions.statusBindings ?? [];
       const consumer = rabbit.createConsumer(
         {
           queue, queueOptions: { durable: true, exclusive: false, autoDelete: false }, qos: { prefetchCount: prefetch }, concurrency: prefetch, requeue: true,
-          ...(binding ? { exchanges: [STATUS_EXCHANGE_DECLARATION], queueBindings: [{ exchange: STATUS_EXCHANGE, routingKey: binding }] } : {}),
+          ...(bindings.length > 0 ? { exchanges: [STATUS_EXCHANGE_DECLARATION], queueBindings: bindings.map((routingKey) => ({ exchange: STATUS_EXCHANGE, routingKey })) } : {}),
         },
         async (msg) => {
           // A handler's failure is answered here (requeued, as the client would), so that every

@@ -130,7 +130,7 @@ export function createMemoryBroker(): Broker {
     async consume(name, handler, options): Promise<Subscription> {
       ensureOpen();
       const q = queue(name);
-      if (options.statusBinding) q.statusBindings.add(options.statusBinding);
+      for (const binding of options.statusBindings ?? []) q.statusBindings.add(binding);
       const consumer: ConsumerState = { handler, prefetch: Math.max(1, options.prefetch), inFlight: new Set(), closed: false };
       q.consumers.push(consumer);
       setImmediate(() => dispatch(q));

@@ -26,6 +26,8 @@ export function nextState(state: ProgressState, event: TaskEvent): ProgressState
       return { ...state, status: 'queued' };
     case 'started':
       return { ...state, status: 'running' };
+    case 'console':
+      return state;
     case 'retried':
       return { status: 'running', elapsedSeconds: state.elapsedSeconds, message: `its worker was lost: attempt ${String(data.attempt ?? '?')}` };
     case 'progress': {
@@ -41,6 +43,14 @@ export function nextState(state: ProgressState, event: TaskEvent): ProgressState
     default:
       return { ...state, status: event.type, ...(event.type === 'done' ? { percent: 100, etaSeconds: 0 } : {}) };
   }
+}
+
+/**
+ * What the script printed, safe to write to a terminal: line breaks and tabs kept, every other
+ * control character (an escape sequence that would move the cursor or clear the screen) a space.
+ */
+export function printableConsole(text: string): string {
+  return text.replace(/\r\n/g, '\n').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, ' ');
 }
 
 /** One line per event for a log (stderr not a terminal). */
@@ -70,6 +80,17 @@ export async function follow(client: ErrandClient, id: string, term: Terminal, o
   const ticker = drawing ? setInterval(draw, 1000) : undefined;
   ticker?.unref();
 
+  // The script's output scrolls above the progress line, which is drawn again below it; while the
+  // question is on screen it waits.
+  let held = '';
+  const showHeld = () => {
+    if (asking || held === '') return;
+    const text = held;
+    held = '';
+    if (drawing) term.err.write(CLEAR_LINE + (text.endsWith('\n') ? text : `${text}\n`));
+    else term.err.write(text);
+    draw();
+  };
   const leave = () => {
     left = true;
     controller.abort(new Error('left running'));
@@ -93,6 +114,7 @@ export async function follow(client: ErrandClient, id: string, term: Terminal, o
         term.err.write(`still watching task ${id} (Ctrl-C to ask again)\n`);
       }
       asking = false;
+      showHeld();
       draw();
     });
   });
@@ -104,7 +126,10 @@ export async function follow(client: ErrandClient, id: string, term: Terminal, o
     })) {
       state = nextState(state, event);
       if (options.json) term.out.write(`${JSON.stringify(event)}\n`);
-      else if (!drawing) term.err.write(`${eventLine(event, state)}\n`);
+      else if (event.type === 'console') {
+        held += printableConsole(String((event.data as { text?: unknown }).text ?? ''));
+        showHeld();
+      } else if (!drawing) term.err.write(`${eventLine(event, state)}\n`);
       else draw();
     }
   } catch (err) {

@@ -33,8 +33,12 @@ function ErrorBox({ error }: { error: NonNullable<TaskDescription['error']> }) {
   );
 }
 
+/** What the script printed so far, from its `console` events (the stored console replaces it at the end). */
+const printedSoFar = (events: TaskEvent[]): string => events.filter((e) => e.type === 'console').map((e) => String((e.data as { text?: unknown }).text ?? '')).join('');
+
 function EventLog({ events }: { events: TaskEvent[] }) {
-  const shown = events.filter((e) => e.type !== 'progress').concat(events.filter((e) => e.type === 'progress').slice(-1)).sort((a, b) => a.id - b.id);
+  const moves = events.filter((e) => e.type !== 'console');
+  const shown = moves.filter((e) => e.type !== 'progress').concat(moves.filter((e) => e.type === 'progress').slice(-1)).sort((a, b) => a.id - b.id);
   return (
     <ol class="events" data-testid="event-log">
       {shown.map((e) => (
@@ -128,7 +132,9 @@ export function TaskPage({ id, navigate }: { id: string; navigate(hash: string):
         <div class="result"><h2>Result</h2><ResultFiles taskId={task.id} index={result.value} /><JsonTree value={result.value} /></div>
       ) : null}
       {result && result.value === undefined && result.text !== undefined ? <div class="result"><h2>Result</h2><pre>{result.text}</pre></div> : null}
-      {consoleText ? <div><h2>Console</h2><pre class="console" data-testid="console">{consoleText}</pre></div> : null}
+      {consoleText ?? (ended ? null : printedSoFar(log) || null)
+        ? <div><h2>Console{ended ? '' : ' (live)'}</h2><pre class="console" data-testid="console">{consoleText ?? printedSoFar(log)}</pre></div>
+        : null}
       <div class="columns">
         <div><h2>Input</h2>{input !== undefined ? <JsonTree value={input} /> : <p class="muted">…</p>}</div>
         <div>

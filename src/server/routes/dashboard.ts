@@ -66,6 +66,13 @@ function shell(assets: Map<string, Asset> | undefined, root: string): string {
 
 const TASK_ADDRESS = /^\/task\/[0-9a-f]{16}\/?(\?.*)?$/;
 
+/** Adds Accept to the answer's Vary, keeping what is there (CORS's Origin). */
+function varyOnAccept(reply: FastifyReply): void {
+  const now = reply.getHeader('vary');
+  const names = (Array.isArray(now) ? now.join(',') : String(now ?? '')).split(',').map((n) => n.trim()).filter(Boolean);
+  if (!names.some((n) => n.toLowerCase() === 'accept' || n === '*')) reply.header('vary', [...names, 'Accept'].join(', '));
+}
+
 /** A browser navigating asks for HTML first; fetch() and programs ask for JSON or anything. */
 export function wantsPage(accept: string | undefined): boolean {
   return /^\s*text\/html\b/i.test(accept ?? '');
@@ -73,11 +80,13 @@ export function wantsPage(accept: string | undefined): boolean {
 
 export function registerDashboardRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const assets = loadBundle();
-  const sendShell = (request: FastifyRequest, reply: FastifyReply) =>
-    reply
+  const sendShell = (request: FastifyRequest, reply: FastifyReply) => {
+    varyOnAccept(reply);
+    return reply
       .type('text/html; charset=utf-8')
-      .headers({ 'content-security-policy': DASHBOARD_CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-cache', vary: 'Accept' })
+      .headers({ 'content-security-policy': DASHBOARD_CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-cache' })
       .send(shell(assets, pathToRoot(request.originalUrl)));
+  };
 
   const page = async (request: FastifyRequest, reply: FastifyReply) => {
     // A credential that is sent must be good (Patavi's clients check their key this way).
@@ -97,6 +106,10 @@ export function registerDashboardRoutes(app: FastifyInstance, ctx: RouteContext)
       operationId: 'getDashboardAsset', tags: ['server'], summary: 'The dashboard\'s script and styles',
       params: { type: 'object', properties: { file: { type: 'string', maxLength: 64 } }, required: ['file'] },
       querystring: { type: 'object', properties: { v: { type: 'string', maxLength: 64 } } },
+      response: {
+        200: { description: 'The file; cached for good when asked by its version.', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } }, 'application/json': { schema: { type: 'string' } } } },
+        404: { description: 'No such dashboard file.', $ref: 'Error#' },
+      },
     },
   }, async (request, reply) => {
     const asset = assets?.get(request.params.file);
@@ -115,7 +128,7 @@ export function registerDashboardRoutes(app: FastifyInstance, ctx: RouteContext)
     if (wantsPage(request.headers.accept)) return sendShell(request, reply);
   });
   app.addHook('onSend', async (request, reply, payload) => {
-    if (request.method === 'GET' && TASK_ADDRESS.test(request.url)) reply.header('vary', 'Accept');
+    if (request.method === 'GET' && TASK_ADDRESS.test(request.url)) varyOnAccept(reply);
     return payload;
   });
 }

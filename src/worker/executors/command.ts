@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { access, mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from 'pino';
 import { DEFAULT_RESULT_LIMITS, resultSizeError } from '../../core/index.ts';
 import type { Manifest } from '../../core/index.ts';
@@ -83,7 +84,13 @@ export function createCommandExecutor(options: CommandExecutorOptions): Executor
       stdoutBytes += chunk.length;
       if (stdoutBytes <= limits.maxResultBytes) stdout.push(chunk);
     });
-    child.stderr!.on('data', (chunk: Buffer) => { stderr = tail(stderr + chunk.toString('utf8')); });
+    // A character split between two chunks is decoded whole once its last byte arrives.
+    const live = new StringDecoder('utf8');
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr = tail(stderr + chunk.toString('utf8'));
+      const text = live.write(chunk);
+      if (text) task.console?.(text);
+    });
     child.stdin!.on('error', () => undefined); // a program need not read its input
     child.stdin!.end(JSON.stringify(task.input ?? null));
 

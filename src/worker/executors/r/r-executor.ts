@@ -7,7 +7,9 @@
  * only its task; either way the pool starts a fresh one, and removes the old one's work folder.
  */
 import { readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from 'pino';
 import type { Manifest } from '../../../core/index.ts';
 import type { TaskRun } from '../../executor.ts';
@@ -47,11 +49,53 @@ async function consoleOf(r: RProcess, taskId: string, reply: RReply): Promise<st
   return readConsoleTail(join(r.taskDir(taskId), 'console.txt'));
 }
 
+/** How often a running task's console file is looked at for what it printed since. */
+const CONSOLE_POLL_MS = 200;
+
+/**
+ * Passes on what an R task prints while it runs: the runtime flushes the task's console.txt at
+ * each update(), and this reads what was added since the last look. Returns a stop that reads
+ * once more.
+ */
+function followConsole(path: string, pass: (text: string) => void): () => Promise<void> {
+  let offset = 0;
+  let reading: Promise<void> = Promise.resolve();
+  const decoder = new StringDecoder('utf8');
+  const look = () => {
+    reading = reading.then(async () => {
+      let handle;
+      try {
+        handle = await open(path, 'r');
+        const { size } = await handle.stat();
+        if (size <= offset) return;
+        const buffer = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+        offset += bytesRead;
+        const text = decoder.write(buffer.subarray(0, bytesRead));
+        if (text) pass(text);
+      } catch {
+        // Not there yet, or gone with its task: nothing to pass on.
+      } finally {
+        await handle?.close();
+      }
+    });
+  };
+  const timer = setInterval(look, CONSOLE_POLL_MS);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    look();
+    await reading;
+  };
+}
+
 /** Runs one task in its process: a stop kills the process (R gets no chance to run on). */
 async function runTask(r: RProcess, task: TaskRun, log: Logger): Promise<ProcessRun> {
   const stop = (): void => r.kill();
   task.signal.addEventListener('abort', stop, { once: true });
-  const reply = await r.run(task.taskId, JSON.stringify(task.input ?? null), task.progress);
+  const passOn = task.console;
+  const stopFollowing = passOn ? followConsole(join(r.taskDir(task.taskId), 'console.txt'), passOn) : undefined;
+  const reply = await r.run(task.taskId, JSON.stringify(task.input ?? null), task.progress).finally(() => stopFollowing?.());
   task.signal.removeEventListener('abort', stop);
   const console = await consoleOf(r, task.taskId, reply);
   const printed = console === undefined ? {} : { console };

@@ -43,7 +43,12 @@ local({
 }
 
 # Patavi's progress call: `update(x)` sends x as the progress event's data.
-update <- function(x) invisible(.errand$send(list(type = "progress", data = x)))
+# Each report also flushes what the task printed so far, which the worker passes on as it grows
+# (R holds a file's output in a buffer until then).
+update <- function(x) {
+  if (!is.null(.errand$console)) flush(.errand$console)
+  invisible(.errand$send(list(type = "progress", data = x)))
+}
 
 # Marks this task's result as one the result cache must never serve (it depends on more than the input).
 no.cache <- function() invisible(.errand$cacheable <- FALSE)
@@ -127,6 +132,7 @@ local({
   .errand$previous <- dir
   console_path <- file.path(dir, "console.txt")
   console <- file(console_path, open = "wt")
+  .errand$console <- console
   sink(console)
   sink(console, type = "message")
   setwd(dir)
@@ -155,6 +161,7 @@ local({
   })
   sink(type = "message")
   sink()
+  .errand$console <- NULL
   close(console)
   # Small output travels in the reply; a large one stays in the file for Node to read the end of.
   size <- file.size(console_path)

@@ -123,7 +123,7 @@ describeWithBrowser('the dashboard against errand dev', () => {
     await page.close();
   });
 
-  test('filter the list by service and status; the services page; a phone-sized screen', async () => {
+  test('filter the list by service and status; a CSV result as a table; run again and delete; the services page; a phone-sized screen', async () => {
     const echoTask = await client.submit('echo', { list: 1 });
     const other = await client.submit('wordcount', { text: 'one two two' });
     await client.wait(echoTask.id);
@@ -148,6 +148,20 @@ describeWithBrowser('the dashboard against errand dev', () => {
     await page.waitForSelector('[data-testid=service][data-service=regression]');
     await page.waitForSelector('[data-testid=workers]');
     await page.screenshot({ path: screenshotPath('services'), fullPage: true });
+
+    // A CSV result file as a table; "run again" opens the form with the input as it was written; delete.
+    await page.goto(`${base}/#/task/${other.id}`);
+    await page.waitForSelector('[data-testid=result-file][data-file="counts.csv"] [data-testid=csv-table]');
+    assert.match((await page.textContent('[data-testid=csv-table]')) ?? '', /two\s*2/);
+    await page.click('button:has-text("Run again")');
+    await page.waitForURL(new RegExp(`#/submit/wordcount\\?from=${other.id}$`));
+    await page.waitForSelector('textarea[name=input]');
+    assert.equal(await page.inputValue('textarea[name=input]'), '{"text":"one two two"}');
+    await page.goto(`${base}/#/task/${other.id}`);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.click('button:has-text("Delete")');
+    await page.waitForURL(/#\/tasks$/);
+    await assert.rejects(client.get(other.id), /not_found|no task/);
 
     const phone = await open('#/tasks', { width: 390, height: 844 });
     await phone.waitForSelector('[data-testid=task-row]');

@@ -136,7 +136,8 @@ errand_wait <- function(task, client = errand_client(), quiet = FALSE) {
             msg <- event$data$value$message
             if (is.character(msg) && !identical(msg, last_message)) {
               last_message <- msg
-              message("\n", msg)
+              # The script chose it: no control characters reach the console.
+              message("\n", gsub("[[:cntrl:]]", " ", msg))
             }
           }
           if (event$type %in% .terminal_types) { ended <- TRUE; break }
@@ -149,7 +150,7 @@ errand_wait <- function(task, client = errand_client(), quiet = FALSE) {
   result <- errand_task(id, client)
   if (!quiet) {
     if (!is.null(bar)) { if (identical(result$status, "done")) utils::setTxtProgressBar(bar, 100); close(bar); bar <- NULL; cat("\n") }
-    if (!identical(result$status, "done")) message("task ", id, " ", result$status, if (!is.null(result$error)) paste0(": ", result$error$code, ": ", result$error$message) else "")
+    if (!identical(result$status, "done")) message("task ", id, " ", result$status, if (!is.null(result$error)) gsub("[[:cntrl:]]", " ", paste0(": ", result$error$code, ": ", result$error$message)) else "")
   }
   result
 }

@@ -22,8 +22,12 @@ export interface ClientOptions {
   clientName?: string;
   /** The fetch to use; the global one by default. */
   fetch?: typeof globalThis.fetch;
-  /** How `watch` waits between reconnects: from `minMs`, doubling, to `maxMs` (250 ms to 5 s). */
-  reconnect?: { minMs?: number; maxMs?: number };
+  /**
+   * How `watch` waits between reconnects: from `minMs`, doubling, to `maxMs` (250 ms to 5 s); it
+   * gives up, with the last error, after `maxAttempts` in a row that got no event (120: about ten
+   * minutes; Infinity never gives up). Call `watch` again with `since` to go on.
+   */
+  reconnect?: { minMs?: number; maxMs?: number; maxAttempts?: number };
 }
 
 export interface SubmitOptions {
@@ -112,9 +116,12 @@ export class ErrandClient {
   readonly #fetch: typeof globalThis.fetch;
   readonly #reconnectMinMs: number;
   readonly #reconnectMaxMs: number;
+  readonly #reconnectMaxAttempts: number;
 
   constructor(options: ClientOptions) {
     const { base, linkTaskId } = parseClientUrl(options.url);
+    // Refused here rather than by fetch on every call (which a watch would take for a lost connection).
+    if (options.key && !/^[\x21-\x7e]+$/.test(options.key)) throw new TypeError('key must be printable ASCII with no spaces (an API key or a token)');
     this.base = base;
     this.linkTaskId = linkTaskId;
     this.#key = options.key || undefined;
@@ -124,6 +131,7 @@ export class ErrandClient {
     this.#fetch = (input, init) => f(input, init);
     this.#reconnectMinMs = options.reconnect?.minMs ?? 250;
     this.#reconnectMaxMs = options.reconnect?.maxMs ?? 5000;
+    this.#reconnectMaxAttempts = options.reconnect?.maxAttempts ?? 120;
   }
 
   /** The URL of a path under the client's base (`/task/<id>`, ...). */
@@ -235,7 +243,7 @@ export class ErrandClient {
             dropped = new ErrandApiError(503, error.code, error.message);
             break;
           }
-          const event = JSON.parse(message.data) as TaskEvent;
+          const event = parseEvent(message.data);
           if (last !== undefined && event.id <= last) continue;
           last = event.id;
           attempt = 0;
@@ -245,10 +253,12 @@ export class ErrandClient {
         dropped ??= new ErrandConnectionError('the event stream ended before the task did');
       } catch (err) {
         if (options.signal?.aborted) throw options.signal.reason;
-        if (!isTransient(err) && !(err instanceof TypeError)) throw err;
+        // Only a lost connection or a busy server is waited out; a refusal or a bug is thrown.
+        if (!isTransient(err)) throw err;
         dropped = err;
       }
       attempt++;
+      if (attempt > this.#reconnectMaxAttempts) throw dropped;
       options.onReconnect?.(dropped, attempt);
       await pause(Math.min(this.#reconnectMaxMs, this.#reconnectMinMs * 2 ** (attempt - 1)), options.signal);
     }
@@ -326,6 +336,21 @@ export class ErrandClient {
   async workers(options: { signal?: AbortSignal } = {}): Promise<WorkerView[]> {
     return (await this.#json<{ workers: WorkerView[] }>('GET', '/workers', { signal: options.signal })).workers;
   }
+}
+
+/** An event as the stream sends it; anything else is the server's fault, not the connection's: thrown. */
+function parseEvent(data: string): TaskEvent {
+  let event: unknown;
+  try {
+    event = JSON.parse(data);
+  } catch {
+    event = undefined;
+  }
+  const e = event as Partial<TaskEvent> | undefined;
+  if (!e || typeof e !== 'object' || typeof e.id !== 'number' || typeof e.type !== 'string' || typeof e.taskId !== 'string') {
+    throw new ErrandApiError(500, 'invalid_event', `the event stream sent something that is not an event: ${data.slice(0, 200)}`);
+  }
+  return e as TaskEvent;
 }
 
 function parseStreamError(data: string): { code: string; message: string } {

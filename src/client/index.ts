@@ -10,6 +10,8 @@
 export { createClient, ErrandClient, JsonText, parseClientUrl } from './client.ts';
 export type { ClientOptions, SubmitOptions, WaitOptions, WatchOptions } from './client.ts';
 export { ErrandApiError, ErrandConnectionError, isErrandApiError, isTransient } from './errors.ts';
+export { isPlainFileName, linkedResultFiles } from './result-links.ts';
+export type { LinkedFile } from './result-links.ts';
 export { readServerSentEvents } from './sse.ts';
 export type { ServerSentEvent } from './sse.ts';
 export { EVENT_TYPES, TERMINAL_EVENT_TYPES, TERMINAL_STATUSES } from './types.ts';

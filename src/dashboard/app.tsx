@@ -18,12 +18,24 @@ import { TaskPage } from './views/task-page.tsx';
 
 interface Route { view: 'tasks' | 'task' | 'services' | 'submit'; id?: string; service?: string; query: URLSearchParams }
 
+const TASK_ID = /^[0-9a-f]{16}$/;
+
+const decoded = (part: string): string => {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+};
+
+/** The view an address asks for; an address that names no task properly gets the list. */
 export function routeOf(hash: string, place: Place): Route {
   const [path = '', search = ''] = hash.replace(/^#/, '').split('?');
   const query = new URLSearchParams(search);
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  if (query.has('from') && !TASK_ID.test(query.get('from')!)) query.delete('from');
+  const parts = path.split('/').filter(Boolean).map(decoded);
   if (place.linkTaskId) return { view: 'task', id: place.linkTaskId, query };
-  if (parts[0] === 'task' && parts[1]) return { view: 'task', id: parts[1], query };
+  if (parts[0] === 'task' && parts[1] && TASK_ID.test(parts[1])) return { view: 'task', id: parts[1], query };
   if (parts[0] === 'services') return { view: 'services', query };
   if (parts[0] === 'submit') return { view: 'submit', ...(parts[1] ? { service: parts[1] } : {}), query };
   if (!path && place.taskId) return { view: 'task', id: place.taskId, query };
@@ -60,11 +72,18 @@ export function App({ place }: { place: Place }) {
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
 
+  // A new sign-in (even with the same key) makes a new client and socket.
+  const [signIns, setSignIns] = useState(0);
   const dashboard = useMemo<Dashboard>(() => {
     const client = createClient({ url: place.base, ...(key ? { key } : {}), clientName: 'errand-dashboard' });
     const events = new EventSocket(place.base, key);
     return { client, events, place, signOut: (message) => setSignIn({ message: message ?? null }) };
-  }, [key]);
+  }, [key, signIns]);
+
+  // Refused: the socket would only be refused again.
+  useEffect(() => {
+    if (signIn) dashboard.events.close();
+  }, [signIn, dashboard]);
 
   useEffect(() => {
     setConnection(dashboard.events.state);
@@ -104,7 +123,7 @@ export function App({ place }: { place: Place }) {
       </header>
       <main>
         {signedOut && !linkMode ? (
-          <SignIn message={signIn?.message ?? (connection === 'signed-out' ? 'The credential expired or is not accepted.' : null)} onKey={(k) => { storeKey(k); setSignIn(null); setKey(k); }} />
+          <SignIn message={signIn?.message ?? (connection === 'signed-out' ? 'The credential expired or is not accepted.' : null)} onKey={(k) => { storeKey(k); setSignIn(null); setKey(k); setSignIns((n) => n + 1); }} />
         ) : route.view === 'task' ? <TaskPage id={route.id!} navigate={navigate} />
           : route.view === 'services' ? <Services />
             : route.view === 'submit' ? <Submit {...(route.service ? { service: route.service } : {})} {...(route.query.get('from') ? { from: route.query.get('from')! } : {})} navigate={navigate} />

@@ -110,7 +110,7 @@ export class EventSocket {
   }
 
   #receive(text: string): void {
-    let message: { type?: string; subscription?: string; from?: number; event?: TaskEvent };
+    let message: { type?: string; subscription?: string; from?: number; event?: TaskEvent; error?: unknown };
     try {
       message = JSON.parse(text);
     } catch {
@@ -118,6 +118,13 @@ export class EventSocket {
     }
     const s = message.subscription ? this.#subscriptions.get(message.subscription) : undefined;
     if (!s) return;
+    if (message.type === 'error') {
+      // The server ended this subscription (its database was away, say): ask again from the last id.
+      setTimeout(() => {
+        if (this.#subscriptions.get(s.name) === s) this.#send(this.#subscribeMessage(s));
+      }, this.#retryMs);
+      return;
+    }
     if (message.type === 'subscribed' && s.last === undefined && typeof message.from === 'number') s.last = message.from;
     else if (message.type === 'live') s.onLive?.();
     else if (message.type === 'event' && message.event) {

@@ -8,10 +8,19 @@
 import { MAX_CONSOLE_CHUNK_BYTES } from '../core/index.ts';
 
 export interface ConsoleStream {
-  /** Text the script printed. */
-  report(text: string): void;
+  /** Text the script printed; false once the task's live output is full (more is dropped). */
+  report(text: string): boolean;
   /** Sends what is gathered now; resolves once every send so far has settled. */
   flush(): Promise<void>;
+}
+
+/** The first `size` bytes of `text` at most, never splitting a character. */
+export function firstBytes(text: string, size: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= size) return text;
+  let end = Math.max(0, size);
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString('utf8');
 }
 
 /** `text` in pieces of at most `size` bytes, never splitting a character (a character longer than `size` ends it). */
@@ -31,6 +40,8 @@ export function splitByBytes(text: string, size: number): string[] {
 
 export function createConsoleStream(send: (text: string) => Promise<void>, intervalMs: number, limit: number): ConsoleStream {
   let gathered = '';
+  /** Bytes gathered or sent: past `limit`, the rest is not even held. */
+  let taken = 0;
   let sentBytes = 0;
   let full = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -44,7 +55,7 @@ export function createConsoleStream(send: (text: string) => Promise<void>, inter
     const room = limit - sentBytes;
     const size = Buffer.byteLength(text, 'utf8');
     if (size > room) {
-      text = `${splitByBytes(text, Math.max(0, room))[0] ?? ''}\n[… live output stops here, at ${limit} bytes; the end of it is kept with the task's result]\n`;
+      text = `${firstBytes(text, room)}\n[… live output stops here, at ${limit} bytes; the end of it is kept with the task's result]\n`;
       full = true;
     }
     sentBytes += Math.min(size, room);
@@ -53,9 +64,14 @@ export function createConsoleStream(send: (text: string) => Promise<void>, inter
 
   return {
     report(text) {
-      if (full || text === '') return;
-      gathered += text;
+      if (full || taken > limit) return false;
+      if (text === '') return true;
+      // Held up to one byte past the limit: enough to know the output went over it.
+      const bytes = Buffer.byteLength(text, 'utf8');
+      gathered += bytes <= limit + 1 - taken ? text : firstBytes(text, limit + 1 - taken);
+      taken += bytes;
       timer ??= setTimeout(sendNow, intervalMs);
+      return true;
     },
     flush() {
       if (timer) clearTimeout(timer);

@@ -16,8 +16,11 @@ export interface TaskRun {
   signal: AbortSignal;
   /** Reports progress; Patavi passes the value through as `eventData`. */
   progress(data: unknown): void;
-  /** Passes on what the script printed, as it prints it (the whole end of it still comes with the outcome). */
-  console?(text: string): void;
+  /**
+   * Passes on what the script printed, as it prints it (the whole end of it still comes with the
+   * outcome); false once no more is wanted, so the executor may stop looking.
+   */
+  console?(text: string): boolean;
   /**
    * The worker's bounds on a result (default DEFAULT_RESULT_LIMITS): executors that read files
    * from disk refuse ones over them before reading. The worker checks every result against them.

@@ -77,6 +77,16 @@ describeWithBrowser('the dashboard with authentication on', () => {
     await page.goto(link);
     await page.waitForSelector(`[data-testid=task-page][data-task="${task.id}"][data-status=done]`);
     await page.waitForSelector('[data-testid=result-file][data-file="plot.svg"] img');
+    // An SVG is shown from a data: URL; the download is a blob a browser will not render as a page
+    // (a blob: URL has the dashboard's origin).
+    assert.match((await page.getAttribute('[data-testid=result-file][data-file="plot.svg"] img', 'src')) ?? '', /^data:image\/svg\+xml;base64,/);
+    const href = (await page.getAttribute('[data-testid=result-file][data-file="plot.svg"] a', 'href'))!;
+    assert.match(href, /^blob:/);
+    // Opened in a tab of its own, the link is a download, never a page.
+    const tab = await context.newPage();
+    const [download] = await Promise.all([tab.waitForEvent('download'), tab.goto(href).catch(() => undefined)]);
+    assert.ok(download);
+    await tab.close();
     assert.equal(await page.$('input[name=key]'), null, 'no sign-in');
     assert.equal(await page.$('button:has-text("Cancel")'), null);
     assert.equal(await page.$('button:has-text("Delete")'), null);

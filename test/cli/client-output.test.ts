@@ -5,9 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { eventLine, nextState, printableConsole } from '../../src/cli/client/follow.ts';
+import { eventLine, nextState } from '../../src/cli/client/follow.ts';
+import { printableText as printableConsole } from '../../src/cli/client/printable.ts';
+import { taskErrorText } from '../../src/cli/client/format.ts';
 import { progressMessage, renderProgressLine, shortDuration } from '../../src/cli/client/progress-line.ts';
-import { isPlainName, linkedFiles } from '../../src/cli/client/results.ts';
+import { linkedFiles } from '../../src/cli/client/results.ts';
+import { isPlainFileName as isPlainName } from '../../src/client/index.ts';
 import { parseClientArgs, taskFilter, UsageError } from '../../src/cli/client/commands.ts';
 import type { TaskEvent } from '../../src/client/index.ts';
 
@@ -73,4 +76,11 @@ test('console output keeps its lines and tabs, and cannot drive the terminal', (
   assert.equal(printableConsole('x\x1b[2J\x1b]0;title\x07y\rz'), 'x [2J ]0;title y z');
   const state = { status: 'running', percent: 40, elapsedSeconds: 1 };
   assert.deepEqual(nextState(state, event('console', { text: 'hello' })), state, 'output changes nothing on the line');
+});
+
+test('an error a script chose is printed without its control characters', () => {
+  const text = taskErrorText({ id: '0123456789abcdef', service: 's', status: 'failed', _links: { self: { href: 'x' } },
+    error: { code: 'r_error', message: 'boom\x1b]52;c;Y2xpcA==\x07', detail: { call: 'f(\x1b[2J)', traceback: ['g()\u009b31m'] } } });
+  assert.doesNotMatch(text, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+  assert.match(text, /boom \]52;c;Y2xpcA== /);
 });

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createClient, ErrandApiError, ErrandConnectionError, JsonText } from '../../src/client/index.ts';
+import { createClient, ErrandApiError, ErrandConnectionError, EVENT_TYPES, JsonText } from '../../src/client/index.ts';
+import { EventTypes } from '../../src/core/index.ts';
 import type { ErrandClient, TaskEvent } from '../../src/client/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { describeEachBackend } from '../support/backends.ts';
@@ -23,6 +24,10 @@ const collect = async <T>(items: AsyncIterable<T>): Promise<T[]> => {
   for await (const item of items) all.push(item);
   return all;
 };
+
+test('the client knows the same event types as the server', () => {
+  assert.deepEqual([...EVENT_TYPES], [...EventTypes]);
+});
 
 await describeEachBackend('errand/client', (kind) => {
   let backend: Backend;
@@ -151,8 +156,13 @@ await describeEachBackend('errand/client', (kind) => {
     await assert.rejects(client.submit('nosuch', {}), (err: unknown) => err instanceof ErrandApiError && err.status === 400 && err.code === 'unknown_service');
     await assert.rejects(client.listPage({ limit: 100_000 }), (err: unknown) => err instanceof ErrandApiError && err.code === 'invalid_field' && err.field === 'limit');
     assert.throws(() => client.get('not-an-id'), TypeError);
-    const nobody = createClient(`http://127.0.0.1:${await freePort()}`);
+    const nobody = createClient({ url: `http://127.0.0.1:${await freePort()}`, reconnect: { minMs: 1, maxMs: 1, maxAttempts: 3 } });
     await assert.rejects(nobody.services(), (err: unknown) => err instanceof ErrandConnectionError && err.code === 'connection_failed');
+    // A watch that never reaches the server gives up after its attempts, with the last error.
+    let tries = 0;
+    await assert.rejects((async () => { for await (const _ of nobody.watch('0123456789abcdef', { onReconnect: () => tries++ })) { /* none */ } })(), ErrandConnectionError);
+    assert.equal(tries, 3);
+    assert.throws(() => createClient({ url: stack.baseUrl, key: 'two words' }), /printable ASCII/);
   });
 
   test('services: the summary and one service in full', async () => {

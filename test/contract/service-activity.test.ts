@@ -44,7 +44,7 @@ await describeEachBackend('service activity', (kind) => {
     const figures = await backend.store.serviceActivity('nothing', WINDOWS);
     assert.ok(figures.at instanceof Date);
     assert.deepEqual({ ...figures, at: null }, {
-      at: null, queued: 0, running: 0, oldestQueuedAt: null, arrivals: [0, 0, 0], completions: [0, 0, 0],
+      at: null, queued: 0, running: 0, oldestQueuedAt: null, arrivals: [0, 0, 0], completions: [0, 0, 0], failures: [0, 0, 0],
       sample: { tasks: 0, from: null, to: null, wait: null, run: null },
     });
   });
@@ -78,6 +78,8 @@ await describeEachBackend('service activity', (kind) => {
     assert.deepEqual(figures.arrivals, [9, 11, 12]);
     // 1 minute: 5 done. 5 minutes: + failed. 15 minutes: + done 12 minutes ago.
     assert.deepEqual(figures.completions, [5, 6, 7]);
+    // Of those, the one failed 3 minutes ago (the canceled one never ran).
+    assert.deepEqual(figures.failures, [0, 1, 1]);
     // The sample: 5 + failed + the two older done ones = 8 tasks.
     assert.equal(figures.sample.tasks, 8);
     const fromAge = (figures.at.getTime() - figures.sample.from!.getTime()) / 1000;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { createClient } from '../../src/client/index.ts';
 import type { ErrandClient, TaskEvent } from '../../src/client/index.ts';
-import { splitByBytes } from '../../src/worker/console-stream.ts';
+import { createConsoleStream, firstBytes, splitByBytes } from '../../src/worker/console-stream.ts';
 import { loadServiceDir } from '../../src/worker/index.ts';
 import type { Backend } from '../support/backends.ts';
 import { describeEachBackend, testLogger } from '../support/backends.ts';
@@ -38,6 +38,21 @@ test('console text is cut into pieces of at most the given bytes, never inside a
   }
   assert.deepEqual(splitByBytes('✓', 2), [], 'a character longer than the piece ends it');
   assert.deepEqual(splitByBytes('abc', 0), []);
+  assert.equal(firstBytes('ab✓cd', 4), 'ab');
+  assert.equal(firstBytes('ab✓cd', 5), 'ab✓');
+  assert.equal(firstBytes('abc', 0), '');
+});
+
+test('a flood reported at once is held only to the limit, sent in pieces, and ends with the note', async () => {
+  const sent: string[] = [];
+  const stream = createConsoleStream(async (text) => { sent.push(text); }, 10, 32768);
+  assert.equal(stream.report('x'.repeat(101_092)), true);
+  assert.equal(stream.report('more'), false, 'full: nothing more is held');
+  await stream.flush();
+  const all = sent.join('');
+  assert.equal(all.replace(/\n\[… live output.*\n$/s, ''), 'x'.repeat(32768));
+  assert.ok(sent.every((piece) => Buffer.byteLength(piece) <= 8 * 1024));
+  assert.equal(stream.report('later'), false);
 });
 
 await describeEachBackend('console output while a task runs', (kind) => {

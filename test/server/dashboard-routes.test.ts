@@ -42,7 +42,14 @@ test('the path back to the root from any address', () => {
 });
 
 test('GET / is the shell for anyone or a good key, 401 for a bad key (Patavi\'s health check)', async () => {
-  assert.equal((await fetch(`${stack.baseUrl}/`)).status, 200);
+  const shell = await fetch(`${stack.baseUrl}/`);
+  assert.equal(shell.status, 200);
+  // Its own script and styles only: nothing inline, nothing from elsewhere, no framing, no eval.
+  const csp = shell.headers.get('content-security-policy')!;
+  for (const directive of ["default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"]) assert.ok(csp.includes(directive), csp);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  assert.equal(shell.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(shell.headers.get('referrer-policy'), 'no-referrer');
   assert.equal((await fetch(`${stack.baseUrl}/`, { headers: bearer(keys.alice!) })).status, 200);
   const bad = await fetch(`${stack.baseUrl}/`, { headers: bearer('errand_notakeynotakeynotakeynotakeynotakeynotake') });
   assert.equal(bad.status, 401);

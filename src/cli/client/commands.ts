@@ -10,6 +10,7 @@ import { createClient, JsonText, TERMINAL_STATUSES } from '../../client/index.ts
 import type { ErrandClient, TaskDescription, TaskFilter, TaskStatus } from '../../client/index.ts';
 import { follow } from './follow.ts';
 import { serviceRows, taskDetails, taskErrorText, taskRows } from './format.ts';
+import { printableText } from './printable.ts';
 import { saveResults } from './results.ts';
 import type { Terminal } from './terminal.ts';
 
@@ -134,10 +135,14 @@ async function finish(client: ErrandClient, task: TaskDescription, term: Termina
   }
   if (json) return 0; // the events were the output
   if (out) {
-    const saved = await saveResults(client, task.id, out);
+    const skipped: string[] = [];
+    const saved = await saveResults(client, task.id, out, skipped);
     for (const path of saved) term.err.write(`saved ${path}\n`);
+    for (const name of skipped) term.err.write(`not saved: the result links a file named ${name}, which would replace the result itself\n`);
   } else {
-    const text = await client.resultsText(task.id);
+    // As written when piped or redirected; on a terminal, never able to drive it.
+    const written = await client.resultsText(task.id);
+    const text = term.outInteractive ? printableText(written) : written;
     term.out.write(text.endsWith('\n') ? text : `${text}\n`);
   }
   return 0;

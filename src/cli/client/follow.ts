@@ -7,6 +7,7 @@ import { isErrandApiError } from '../../client/index.ts';
 import type { ErrandClient, TaskDescription, TaskEvent } from '../../client/index.ts';
 import { progressMessage, renderProgressLine, shortDuration } from './progress-line.ts';
 import type { ProgressState } from './progress-line.ts';
+import { printableLine, printableText } from './printable.ts';
 import type { Terminal } from './terminal.ts';
 
 export interface FollowOutcome {
@@ -45,14 +46,6 @@ export function nextState(state: ProgressState, event: TaskEvent): ProgressState
   }
 }
 
-/**
- * What the script printed, safe to write to a terminal: line breaks and tabs kept, every other
- * control character (an escape sequence that would move the cursor or clear the screen) a space.
- */
-export function printableConsole(text: string): string {
-  return text.replace(/\r\n/g, '\n').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, ' ');
-}
-
 /** One line per event for a log (stderr not a terminal). */
 export function eventLine(event: TaskEvent, state: ProgressState): string {
   if (event.type !== 'progress') return `${event.type}${event.type === 'started' ? ` (attempt ${String((event.data as { attempt?: unknown }).attempt ?? 1)})` : ''}`;
@@ -60,7 +53,7 @@ export function eventLine(event: TaskEvent, state: ProgressState): string {
   if (state.percent !== undefined) parts.push(`${Math.round(state.percent)}%`);
   if (state.etaSeconds !== undefined) parts.push(`${shortDuration(state.etaSeconds)} left`);
   const line = parts.join(' ');
-  return state.message ? `${line}: ${state.message.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')}` : line;
+  return state.message ? `${line}: ${printableLine(state.message)}` : line;
 }
 
 export async function follow(client: ErrandClient, id: string, term: Terminal, options: { json?: boolean } = {}): Promise<FollowOutcome> {
@@ -127,7 +120,7 @@ export async function follow(client: ErrandClient, id: string, term: Terminal, o
       state = nextState(state, event);
       if (options.json) term.out.write(`${JSON.stringify(event)}\n`);
       else if (event.type === 'console') {
-        held += printableConsole(String((event.data as { text?: unknown }).text ?? ''));
+        held += printableText(String((event.data as { text?: unknown }).text ?? ''));
         showHeld();
       } else if (!drawing) term.err.write(`${eventLine(event, state)}\n`);
       else draw();

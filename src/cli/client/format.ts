@@ -1,5 +1,6 @@
 /** How the client commands print tasks, lists and services for people: plain functions to strings. */
 import type { ServiceSummary, TaskDescription } from '../../client/index.ts';
+import { printableLine, printableText } from './printable.ts';
 import { shortDuration } from './progress-line.ts';
 
 /** Seconds between two ISO times, or undefined when either is missing. */
@@ -11,9 +12,14 @@ export function secondsBetween(from?: string, to?: string): number | undefined {
 
 /** Columns padded to their widest cell; the last column is not padded. */
 export function table(header: string[], rows: string[][]): string {
-  const all = [header, ...rows];
+  const all = [header, ...cells(rows)];
   const widths = header.map((_, i) => Math.max(...all.map((row) => [...(row[i] ?? '')].length)));
   return all.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+/** What the server says, shown in a table or a list: one line, no control characters. */
+function cells(rows: string[][]): string[][] {
+  return rows.map((row) => row.map(printableLine));
 }
 
 const localTime = (iso?: string): string => (iso ? new Date(iso).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
@@ -46,7 +52,7 @@ export function taskDetails(task: TaskDescription): string {
   ];
   const shown = lines.filter((line): line is [string, string] => line[1] !== undefined);
   const width = Math.max(...shown.map(([name]) => name.length));
-  return shown.map(([name, value]) => `${`${name}:`.padEnd(width + 2)}${value}`).join('\n');
+  return shown.map(([name, value]) => `${`${name}:`.padEnd(width + 2)}${printableLine(value)}`).join('\n');
 }
 
 export function serviceRows(services: ServiceSummary[]): string {
@@ -63,9 +69,9 @@ export function serviceRows(services: ServiceSummary[]): string {
 /** The error of an ended task, with an R traceback when the worker sent one. */
 export function taskErrorText(task: TaskDescription): string {
   if (!task.error) return `task ${task.id} ${task.status}`;
-  const lines = [`task ${task.id} ${task.status}: ${task.error.code}: ${task.error.message}`];
+  const lines = [`task ${task.id} ${task.status}: ${printableLine(task.error.code)}: ${printableText(task.error.message)}`];
   const detail = task.error.detail as { call?: unknown; traceback?: unknown } | undefined;
-  if (detail && typeof detail.call === 'string') lines.push(`  in ${detail.call}`);
-  if (detail && Array.isArray(detail.traceback)) for (const frame of detail.traceback) lines.push(`  ${String(frame)}`);
+  if (detail && typeof detail.call === 'string') lines.push(`  in ${printableLine(detail.call)}`);
+  if (detail && Array.isArray(detail.traceback)) for (const frame of detail.traceback) lines.push(`  ${printableLine(String(frame))}`);
   return lines.join('\n');
 }

@@ -3,6 +3,7 @@
  * percent, the time left and the script's latest message, fitted to the terminal's width. Plain
  * functions of what the events said, so the layout is tested without a terminal.
  */
+import { printableLine } from './printable.ts';
 
 export interface ProgressState {
   status: string;
@@ -32,12 +33,6 @@ export function progressMessage(value: unknown): string | undefined {
   return undefined;
 }
 
-/** Control characters a script could use to rewrite the user's terminal are shown as spaces. */
-function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
-}
-
 function cut(text: string, width: number): string {
   if (width <= 0) return '';
   const chars = [...text];
@@ -54,6 +49,6 @@ export function renderProgressLine(state: ProgressState, columns: number): strin
   const filled = state.percent !== undefined ? Math.round((Math.min(100, Math.max(0, state.percent)) / 100) * barWidth) : 0;
   const bar = `[${'#'.repeat(filled)}${(state.percent !== undefined ? '-' : ' ').repeat(barWidth - filled)}]`;
   const line = `${bar} ${tail}`;
-  const message = state.message ? ` ${printable(state.message)}` : '';
+  const message = state.message ? ` ${printableLine(state.message)}` : '';
   return cut(line + message, width);
 }

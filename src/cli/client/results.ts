@@ -4,30 +4,17 @@
  * a path: nothing lands outside DIR.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
+import { linkedResultFiles } from '../../client/index.ts';
 import type { ErrandClient } from '../../client/index.ts';
 
-/** The relative hrefs an index links (`{"href": "plot.png"}` anywhere in it), each once. */
+/** The relative hrefs an index links, each once (see linkedResultFiles). */
 export function linkedFiles(index: unknown): string[] {
-  const found = new Set<string>();
-  const visit = (value: unknown, depth: number): void => {
-    if (depth > 64 || value === null || typeof value !== 'object') return;
-    if (Array.isArray(value)) return value.forEach((item) => visit(item, depth + 1));
-    const href = (value as { href?: unknown }).href;
-    if (typeof href === 'string' && isPlainName(href)) found.add(href);
-    for (const child of Object.values(value)) visit(child, depth + 1);
-  };
-  visit(index, 0);
-  return [...found];
+  return linkedResultFiles(index).map((file) => file.name);
 }
 
-/** A file name with no directory part and no way up: what may be written under DIR. */
-export function isPlainName(name: string): boolean {
-  return name !== '' && name !== '.' && name !== '..' && basename(name) === name && !name.includes('\\') && !/^[a-z][a-z0-9+.-]*:/i.test(name) && !name.includes('\0');
-}
-
-/** Saves the result and its files under `dir`; answers the paths written. */
-export async function saveResults(client: ErrandClient, id: string, dir: string): Promise<string[]> {
+/** Saves the result and its files under `dir`; answers the paths written and the files left out. */
+export async function saveResults(client: ErrandClient, id: string, dir: string, skipped: string[] = []): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const text = await client.resultsText(id);
   const written = [join(dir, 'result.json')];
@@ -39,6 +26,11 @@ export async function saveResults(client: ErrandClient, id: string, dir: string)
     return written;
   }
   for (const name of linkedFiles(index)) {
+    if (name === 'result.json') {
+      // The result itself is saved under that name; a file of the script's may not replace it.
+      skipped.push(name);
+      continue;
+    }
     const response = await client.file(id, name);
     const path = join(dir, name);
     await writeFile(path, new Uint8Array(await response.arrayBuffer()));

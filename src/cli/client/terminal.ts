@@ -12,6 +12,8 @@ export interface Terminal {
   err: { write(text: string): unknown };
   /** A person watches stderr: draw and redraw the progress line. */
   interactive: boolean;
+  /** stdout is a terminal: what a script wrote is shown there without its control characters. */
+  outInteractive: boolean;
   columns(): number;
   /** The answer typed, or null when there is nobody to ask or the question was interrupted. */
   ask(question: string): Promise<string | null>;
@@ -34,6 +36,7 @@ export function processTerminal(): Terminal {
     out: process.stdout,
     err: process.stderr,
     interactive: Boolean(process.stderr.isTTY),
+    outInteractive: Boolean(process.stdout.isTTY),
     columns: () => process.stderr.columns || 80,
     ask(question) {
       const input = questionInput();

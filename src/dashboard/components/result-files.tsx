@@ -5,27 +5,10 @@
  */
 import Papa from 'papaparse';
 import { useEffect, useState } from 'preact/hooks';
+import { linkedResultFiles } from '../../client/index.ts';
+import type { LinkedFile } from '../../client/index.ts';
 import { useDashboard } from '../context.ts';
 import { errorText } from '../format.ts';
-
-export interface LinkedFile { name: string; type?: string }
-
-/** The relative files an index links, each once, with the type the index gives. */
-export function linkedFiles(index: unknown): LinkedFile[] {
-  const found = new Map<string, LinkedFile>();
-  const visit = (value: unknown, depth: number): void => {
-    if (depth > 32 || value === null || typeof value !== 'object') return;
-    if (Array.isArray(value)) return value.forEach((v) => visit(v, depth + 1));
-    const record = value as Record<string, unknown>;
-    if (typeof record.href === 'string' && /^[^/\\:?#]+$/.test(record.href) && record.href !== '..' && record.href !== '.') {
-      const type = typeof record['content-type'] === 'string' ? record['content-type'] : undefined;
-      if (!found.has(record.href)) found.set(record.href, { name: record.href, ...(type ? { type } : {}) });
-    }
-    Object.values(record).forEach((v) => visit(v, depth + 1));
-  };
-  visit(index, 0);
-  return [...found.values()];
-}
 
 const MAX_CSV_ROWS = 500;
 
@@ -44,37 +27,63 @@ function CsvTable({ text }: { text: string }) {
   );
 }
 
+/** Image types shown inline. SVG is shown from a data: URL (a browser will not open one as a page), the others from blob: URLs. */
+const INLINE_IMAGES = /^image\/(png|jpeg|gif|webp|svg\+xml)$/;
+
+interface Shown { download: string; type: string; image?: string; text?: string }
+
+/**
+ * A file's bytes as the page shows them. The download link's blob is always
+ * application/octet-stream: a blob: URL has the page's origin, so an HTML or SVG file of the
+ * script's type opened from it in a tab would run as the dashboard, with the tab's key.
+ */
+async function present(bytes: ArrayBuffer, type: string): Promise<{ shown: Shown; urls: string[] }> {
+  const download = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+  const urls = [download];
+  const shown: Shown = { download, type };
+  if (type === 'image/svg+xml') {
+    let binary = '';
+    new Uint8Array(bytes).forEach((b) => (binary += String.fromCharCode(b)));
+    shown.image = `data:image/svg+xml;base64,${btoa(binary)}`;
+  } else if (INLINE_IMAGES.test(type)) {
+    shown.image = URL.createObjectURL(new Blob([bytes], { type }));
+    urls.push(shown.image);
+  }
+  if (type === 'text/csv') shown.text = new TextDecoder().decode(bytes);
+  return { shown, urls };
+}
+
 function ResultFile({ taskId, file }: { taskId: string; file: LinkedFile }) {
   const { client } = useDashboard();
-  const [shown, setShown] = useState<{ url: string; type: string; text?: string } | { error: string } | null>(null);
+  const [shown, setShown] = useState<Shown | { error: string } | null>(null);
   useEffect(() => {
-    let url: string | undefined;
+    let urls: string[] = [];
     let live = true;
     client.file(taskId, file.name).then(async (response) => {
       const type = (response.headers.get('content-type') ?? file.type ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
-      const blob = await response.blob();
-      url = URL.createObjectURL(blob);
-      const text = type === 'text/csv' ? await blob.text() : undefined;
-      if (live) setShown({ url, type, ...(text !== undefined ? { text } : {}) });
+      const made = await present(await response.arrayBuffer(), type);
+      urls = made.urls;
+      if (live) setShown(made.shown);
+      else urls.forEach((url) => URL.revokeObjectURL(url));
     }, (err: unknown) => live && setShown({ error: errorText(err) }));
     return () => {
       live = false;
-      if (url) URL.revokeObjectURL(url);
+      urls.forEach((url) => URL.revokeObjectURL(url));
     };
   }, [taskId, file.name]);
   if (!shown) return <div class="file">{file.name}: loading…</div>;
   if ('error' in shown) return <div class="file error">{file.name}: {shown.error}</div>;
   return (
     <figure class="file" data-testid="result-file" data-file={file.name}>
-      <figcaption><a href={shown.url} download={file.name}>{file.name}</a> <span class="muted">{shown.type}</span></figcaption>
-      {/^image\/(png|jpeg|gif|webp|svg\+xml)$/.test(shown.type) ? <img src={shown.url} alt={file.name} /> : null}
+      <figcaption><a href={shown.download} download={file.name}>{file.name}</a> <span class="muted">{shown.type}</span></figcaption>
+      {shown.image ? <img src={shown.image} alt={file.name} /> : null}
       {shown.text !== undefined ? <CsvTable text={shown.text} /> : null}
     </figure>
   );
 }
 
 export function ResultFiles({ taskId, index }: { taskId: string; index: unknown }) {
-  const files = linkedFiles(index);
+  const files = linkedResultFiles(index);
   if (files.length === 0) return null;
   return <div class="files">{files.map((file) => <ResultFile key={file.name} taskId={taskId} file={file} />)}</div>;
 }

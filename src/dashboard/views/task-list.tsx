@@ -4,6 +4,7 @@
  * the page or arrives as an event; rows are keyed by id, so none shows twice.
  */
 import { useEffect, useState } from 'preact/hooks';
+import { EVENT_TYPES } from '../../client/index.ts';
 import type { ServiceSummary, TaskDescription, TaskFilter, TaskStatus } from '../../client/index.ts';
 import { ProgressBar, StatusBadge } from '../components/progress-bar.tsx';
 import { useDashboard } from '../context.ts';
@@ -101,7 +102,11 @@ export function TaskList({ query, navigate }: { query: URLSearchParams; navigate
     setOlder({ tasks: [] });
     setError(null);
     // Live first (events that come while the page is read wait in `pending`), then the page.
-    const unsubscribe = events.subscribe(filter.service ? { services: [filter.service] } : {}, (batch) => {
+    // Every type but what scripts print: the list shows none of it, and it is the bulk of a busy log.
+    const types = EVENT_TYPES.filter((type) => type !== 'console');
+    let failed = false;
+    const unsubscribe = events.subscribe({ types, ...(filter.service ? { services: [filter.service] } : {}) }, (batch) => {
+      if (failed) return;
       if (!loaded) {
         pending = pending.concat(batch);
         return;
@@ -114,7 +119,11 @@ export function TaskList({ query, navigate }: { query: URLSearchParams; navigate
       setTasks(applyToList(page.tasks, pending, filter, place.base, PAGE_SIZE));
       setNext(page.next);
       pending = [];
-    }, (err: unknown) => setError(errorText(err)));
+    }, (err: unknown) => {
+      failed = true;
+      pending = [];
+      setError(errorText(err));
+    });
     return unsubscribe;
   }, [key, client, events]);
 

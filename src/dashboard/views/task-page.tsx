@@ -62,6 +62,7 @@ export function TaskPage({ id, navigate }: { id: string; navigate(hash: string):
   useEffect(() => {
     setTask(null);
     setLog([]);
+    setInput(undefined);
     setResult(null);
     setConsole(null);
     setError(null);
@@ -83,16 +84,22 @@ export function TaskPage({ id, navigate }: { id: string; navigate(hash: string):
   const ended = task ? isEnded(task.status) : false;
   useEffect(() => {
     if (!ended) return;
-    // The ended task's own description (links, error detail), then its result and console.
-    client.get(id).then(setTask, () => {});
+    // The ended task's own description (links, error detail), then its result and console; an
+    // answer that comes after the page moved to another task is dropped.
+    let live = true;
+    client.get(id).then((t) => live && setTask(t), () => {});
     client.resultsText(id).then((text) => {
+      if (!live) return;
       try {
         setResult({ value: JSON.parse(text), text });
       } catch {
         setResult({ text });
       }
-    }, () => setResult({}));
-    client.console(id).then(setConsole, () => {});
+    }, () => live && setResult({}));
+    client.console(id).then((text) => live && setConsole(text), () => {});
+    return () => {
+      live = false;
+    };
   }, [ended, id]);
 
   const act = async (what: 'cancel' | 'delete') => {

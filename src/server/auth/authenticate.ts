@@ -74,17 +74,12 @@ const BEARER = /^Bearer +([^\s]+) *$/i;
 export const BEARER_SUBPROTOCOL_PREFIX = 'errand.bearer.';
 
 /**
- * The subprotocol a WebSocket answer names: the first offered that is not a credential. A browser
- * fails a handshake whose answer names none of those it offered, so a client that offers only its
- * credential gets it back; clients offer `errand` beside it so that it is not.
+ * The subprotocol a WebSocket answer names: the first offered that is not a credential, never the
+ * credential (an upgrade offering only that is refused before it gets here: bearerFromSubprotocols).
  */
 export function echoedSubprotocol(offered: Set<string>): string | false {
-  let credential: string | undefined;
-  for (const protocol of offered) {
-    if (!protocol.startsWith(BEARER_SUBPROTOCOL_PREFIX)) return protocol;
-    credential ??= protocol;
-  }
-  return credential ?? false;
+  for (const protocol of offered) if (!protocol.startsWith(BEARER_SUBPROTOCOL_PREFIX)) return protocol;
+  return false;
 }
 
 /** The credential in a WebSocket upgrade's subprotocols, when one is offered. */
@@ -93,7 +88,13 @@ export function bearerFromSubprotocols(request: { headers: Record<string, string
   const offered = request.headers['sec-websocket-protocol'];
   const all = (Array.isArray(offered) ? offered.join(',') : offered ?? '').split(',').map((p) => p.trim());
   const entry = all.find((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX));
-  return entry === undefined ? undefined : entry.slice(BEARER_SUBPROTOCOL_PREFIX.length);
+  if (entry === undefined) return undefined;
+  // A browser fails a handshake whose answer names none of the subprotocols it offered, and the
+  // answer must not name the credential: so another one must be offered beside it.
+  if (!all.some((p) => p !== '' && !p.startsWith(BEARER_SUBPROTOCOL_PREFIX))) {
+    throw new ErrandError('invalid_handshake', `offer the subprotocol "errand" beside ${BEARER_SUBPROTOCOL_PREFIX}<credential>, which is never named in the answer`, 'sec-websocket-protocol');
+  }
+  return entry.slice(BEARER_SUBPROTOCOL_PREFIX.length);
 }
 
 export async function createAuthenticator(

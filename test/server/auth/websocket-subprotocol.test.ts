@@ -1,8 +1,8 @@
 /**
  * A browser's WebSocket cannot send Authorization, so `WS /events` and `WS /task/:id/updates` also
  * take the credential as a subprotocol, `errand.bearer.<key or token>` (issue 15, the dashboard
- * signs in this way). It is never echoed back, a bad one is refused before the upgrade naming the
- * header, and it counts only on an upgrade.
+ * signs in this way). It is never named in the answer (offered alone it is refused), a bad one is
+ * refused before the upgrade naming the header, and it counts only on an upgrade.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -61,10 +61,12 @@ test('WS /events signs in with errand.bearer.<key>: only that principal\'s event
   assert.ok(!seen.includes(bobs), 'bob\'s task is not alice\'s to see');
   socket.close();
 
-  // Offered alone, it is named in the answer (else a browser fails the handshake).
-  const alone = await open(`${ws}/events`, [`errand.bearer.${keys.alice}`]);
-  assert.equal(alone.protocol, `errand.bearer.${keys.alice}`);
-  alone.close();
+  // Offered alone it would have to be named in the answer (a browser fails a handshake that names
+  // none it offered): refused instead, saying what to offer.
+  const alone = await upgradeAnswer(`${ws}/events`, { 'sec-websocket-protocol': `errand.bearer.${keys.alice}` });
+  assert.equal(alone.status, 400);
+  assert.deepEqual([JSON.parse(alone.body).error.code, JSON.parse(alone.body).error.field], ['invalid_handshake', 'sec-websocket-protocol']);
+  assert.match(JSON.parse(alone.body).error.message, /offer the subprotocol "errand"/);
 });
 
 test('WS /task/:id/updates with the subprotocol: the owner\'s task opens, another\'s is 404', async () => {
@@ -72,12 +74,12 @@ test('WS /task/:id/updates with the subprotocol: the owner\'s task opens, anothe
   const socket = await open(`${ws}/task/${alices}/updates`, ['errand', `errand.bearer.${keys.alice}`]);
   const end = await new Promise<{ eventType: string }>((resolve) => socket.on('message', (data) => resolve(JSON.parse(String(data)))));
   assert.equal(end.eventType, 'done');
-  const refused = await upgradeAnswer(`${ws}/task/${alices}/updates`, { 'sec-websocket-protocol': `errand.bearer.${keys.bob}` });
+  const refused = await upgradeAnswer(`${ws}/task/${alices}/updates`, { 'sec-websocket-protocol': `errand, errand.bearer.${keys.bob}` });
   assert.equal(refused.status, 404);
 });
 
 test('a bad credential in the subprotocol is 401 before the upgrade, naming the header; outside an upgrade it is not a credential', async () => {
-  const refused = await upgradeAnswer(`${ws}/events`, { 'sec-websocket-protocol': 'errand.bearer.errand_notakeynotakeynotakeynotakeynotakeynotake' });
+  const refused = await upgradeAnswer(`${ws}/events`, { 'sec-websocket-protocol': 'errand, errand.bearer.errand_notakeynotakeynotakeynotakeynotakeynotake' });
   assert.equal(refused.status, 401);
   assert.equal(JSON.parse(refused.body).error.field, 'sec-websocket-protocol');
   const plain = await httpAnswer(`${stack.baseUrl}/tasks`, { headers: { 'sec-websocket-protocol': `errand.bearer.${keys.alice}` } });

@@ -57,12 +57,14 @@ const CONSOLE_POLL_MS = 200;
  * each update(), and this reads what was added since the last look. Returns a stop that reads
  * once more.
  */
-function followConsole(path: string, pass: (text: string) => void): () => Promise<void> {
+function followConsole(path: string, pass: (text: string) => boolean): () => Promise<void> {
   let offset = 0;
+  let wanted = true;
   let reading: Promise<void> = Promise.resolve();
   const decoder = new StringDecoder('utf8');
   const look = () => {
     reading = reading.then(async () => {
+      if (!wanted) return;
       let handle;
       try {
         handle = await open(path, 'r');
@@ -72,7 +74,7 @@ function followConsole(path: string, pass: (text: string) => void): () => Promis
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
         offset += bytesRead;
         const text = decoder.write(buffer.subarray(0, bytesRead));
-        if (text) pass(text);
+        if (text) wanted = pass(text);
       } catch {
         // Not there yet, or gone with its task: nothing to pass on.
       } finally {

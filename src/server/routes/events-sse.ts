@@ -111,6 +111,10 @@ export function registerEventSourceRoutes(app: FastifyInstance, ctx: RouteContex
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': caching.stream,
       'x-accel-buffering': 'no',
+      // A stream's connection is not reused: once it ends (the task's end, shutdown) it closes, so a
+      // client that stopped reading without closing it cannot hold a closing server for the
+      // keep-alive timeout.
+      connection: 'close',
     });
     raw.write(`retry: 2000\n: from ${events.from}${events.truncated ? ' (older events were trimmed)' : ''}\n\n`);
     open.add(handle);

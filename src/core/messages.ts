@@ -57,14 +57,33 @@ export const CONSOLE_EVENT_TYPE = 'console';
 /** The most one console message carries: a worker sends more as several; a recorder cuts a larger one. */
 export const MAX_CONSOLE_CHUNK_BYTES = 8 * 1024;
 
-/** The first `limit` bytes of `text` (UTF-8), never splitting a character, marked when cut. */
-export function headOfText(text: string, limit: number): string {
+/** The first `size` bytes of `text` (UTF-8) at most, never splitting a character. */
+export function firstBytes(text: string, size: number): string {
   const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= limit) return text;
-  let end = limit;
+  if (bytes.length <= size) return text;
+  let end = Math.max(0, size);
   // Step back over continuation bytes so the cut never splits a character.
   while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
-  return `${bytes.subarray(0, end).toString('utf8')}[… ${bytes.length - end} bytes cut]`;
+  return bytes.subarray(0, end).toString('utf8');
+}
+
+/** `text` in pieces of at most `size` bytes, never splitting a character (a character longer than `size` ends it). */
+export function splitByBytes(text: string, size: number): string[] {
+  const pieces: string[] = [];
+  let rest = text;
+  while (rest !== '') {
+    const piece = firstBytes(rest, size);
+    if (piece === '') break;
+    pieces.push(piece);
+    rest = rest.slice(piece.length);
+  }
+  return pieces;
+}
+
+/** The first `limit` bytes of `text` (UTF-8), never splitting a character, marked when cut. */
+export function headOfText(text: string, limit: number): string {
+  const head = firstBytes(text, limit);
+  return head === text ? text : `${head}[… ${Buffer.byteLength(text, 'utf8') - Buffer.byteLength(head, 'utf8')} bytes cut]`;
 }
 
 export interface ConsoleMessage { taskId: string; eventType: typeof CONSOLE_EVENT_TYPE; eventData: { text: string } }

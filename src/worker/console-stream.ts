@@ -5,37 +5,13 @@
  * the end of what was printed), so a script that prints without pause cannot flood the broker,
  * the event log or its watchers.
  */
-import { MAX_CONSOLE_CHUNK_BYTES } from '../core/index.ts';
+import { firstBytes, MAX_CONSOLE_CHUNK_BYTES, splitByBytes } from '../core/index.ts';
 
 export interface ConsoleStream {
   /** Text the script printed; false once the task's live output is full (more is dropped). */
   report(text: string): boolean;
   /** Sends what is gathered now; resolves once every send so far has settled. */
   flush(): Promise<void>;
-}
-
-/** The first `size` bytes of `text` at most, never splitting a character. */
-export function firstBytes(text: string, size: number): string {
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= size) return text;
-  let end = Math.max(0, size);
-  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
-  return bytes.subarray(0, end).toString('utf8');
-}
-
-/** `text` in pieces of at most `size` bytes, never splitting a character (a character longer than `size` ends it). */
-export function splitByBytes(text: string, size: number): string[] {
-  const bytes = Buffer.from(text, 'utf8');
-  const pieces: string[] = [];
-  let start = 0;
-  while (start < bytes.length) {
-    let end = Math.min(bytes.length, start + Math.max(0, size));
-    while (end < bytes.length && end > start && (bytes[end]! & 0xc0) === 0x80) end--;
-    if (end === start) break;
-    pieces.push(bytes.subarray(start, end).toString('utf8'));
-    start = end;
-  }
-  return pieces;
 }
 
 export function createConsoleStream(send: (text: string) => Promise<void>, intervalMs: number, limit: number): ConsoleStream {

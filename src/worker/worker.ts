@@ -20,6 +20,7 @@ import { startAnnouncer } from './announcer.ts';
 import { createProgressCoalescer } from './progress-coalescer.ts';
 import { MAX_CONSOLE_BYTES, tail } from './executors/process-io.ts';
 import { createConsoleStream } from './console-stream.ts';
+import type { ConsoleStream } from './console-stream.ts';
 import { createSlots } from './slots.ts';
 
 export interface WorkerOptions {
@@ -165,17 +166,20 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       last.value = data;
       return publishProgress(taskId, runId, seq, data);
     }, progressIntervalMs);
-    // What it prints goes out as it prints it, at the progress pace, as much as a stored console holds.
-    const printed = createConsoleStream((text) => publishConsole(taskId, runId, text), progressIntervalMs, MAX_CONSOLE_BYTES);
+    // What it prints goes out as it prints it, at the progress pace, as much as a stored console
+    // holds; made at the first output, since most tasks print nothing while they run.
+    let printed: ConsoleStream | undefined;
+    const print = (text: string): boolean => (printed ??= createConsoleStream((chunk) => publishConsole(taskId, runId, chunk), progressIntervalMs, MAX_CONSOLE_BYTES)).report(text);
     try {
       return await Promise.race([
-        service.executor.run({ taskId, service: service.name, input, signal: controller.signal, progress: (data) => progress.report(data), console: (text) => printed.report(text), limits }),
+        service.executor.run({ taskId, service: service.name, input, signal: controller.signal, progress: (data) => progress.report(data), console: print, limits }),
         abandoned,
       ]);
     } finally {
       clearTimeout(timer);
       // The last progress value and output leave before the result does.
-      await Promise.all([progress.flush(), printed.flush()]);
+      await progress.flush();
+      await printed?.flush();
     }
   }
 

@@ -16,7 +16,7 @@ import type { Backend } from '../support/backends.ts';
 import { ensureBuilt } from '../support/build.ts';
 import { createKeys, hold } from '../support/access.ts';
 import { ERRAND_BIN, freePort } from '../support/processes.ts';
-import { echo, steps } from '../support/services.ts';
+import { echo, service, steps } from '../support/services.ts';
 import { startStack } from '../support/stack.ts';
 import type { Stack } from '../support/stack.ts';
 
@@ -46,7 +46,12 @@ before(async () => {
   ensureBuilt();
   dir = await mkdtemp(join(tmpdir(), 'errand-cli-'));
   backend = await embeddedBackend.create();
-  stack = await startStack(backend, { services: [echo(), steps(), hold()] });
+  // Links a file of its own named result.json, the name --out saves the result itself under.
+  const selfNamed = service('self-named', (_input, ctx) => {
+    ctx.saveFile('result.json', '{"not":"the result"}', 'application/json');
+    return { file: { href: 'result.json' } };
+  });
+  stack = await startStack(backend, { services: [echo(), steps(), hold(), selfNamed] });
   secured = await startStack(backend, { services: [echo('echo-secured')], settings: { auth: { required: true } }, nodeId: 2 });
   keys = await createKeys(backend.store, [['alice', 'alice-cli', { scopes: ['submit', 'read', 'cancel'] }], ['bob', 'bob-cli', { scopes: ['submit', 'read'] }]]);
   client = createClient(stack.baseUrl);
@@ -119,6 +124,14 @@ test('results --out saves the result and its linked files; watch of an ended tas
   assert.deepEqual((await readdir(out)).sort(), ['plot.svg', 'result.json']);
   assert.equal(await readFile(join(out, 'plot.svg'), 'utf8'), '<svg xmlns="http://www.w3.org/2000/svg"/>');
   assert.match(ran.stderr, /saved .*plot\.svg/);
+  // A file the script named result.json is not written over the result.
+  const selfNamed = await client.submit('self-named', {});
+  await client.wait(selfNamed.id);
+  const second = join(dir, 'out-self-named');
+  const kept = await errand(['results', selfNamed.id, '--out', second]);
+  assert.equal(kept.code, 0, kept.stderr);
+  assert.equal(await readFile(join(second, 'result.json'), 'utf8'), '{"file":{"href":"result.json"}}');
+  assert.match(kept.stderr, /not saved: the result links a file named result\.json/);
   const watched = await errand(['watch', task.id]);
   assert.equal(watched.code, 0);
   assert.equal(JSON.parse(watched.stdout).plot.href, 'plot.svg');
@@ -170,7 +183,7 @@ test('services lists what workers run, as a table or JSON', async () => {
   assert.match(ran.stdout, /^SERVICE +VERSION +RUNTIME +ONLINE +BUSY +DESCRIPTION$/m);
   assert.match(ran.stdout, /^steps +1\.0\.0 +\S+ +yes /m);
   const names = (JSON.parse((await errand(['services', '--json'])).stdout) as Array<{ name: string }>).map((s) => s.name).sort();
-  assert.deepEqual(names, ['echo', 'echo-secured', 'hold', 'steps']);
+  assert.deepEqual(names, ['echo', 'echo-secured', 'hold', 'self-named', 'steps']);
 });
 
 test('--key and ERRAND_KEY sign in: each principal lists only its own tasks; none is 401', async () => {

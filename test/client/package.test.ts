@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { ensureBuilt, REPO_ROOT } from '../support/build.ts';
+import { makePackageUser } from '../support/package-user.ts';
 import { embeddedBackend } from '../support/backends.ts';
 import type { Backend } from '../support/backends.ts';
 import { steps } from '../support/services.ts';
@@ -61,18 +61,7 @@ let stack: Stack;
 
 before(async () => {
   ensureBuilt();
-  author = await mkdtemp(join(tmpdir(), 'errand-client-user-'));
-  await mkdir(join(author, 'node_modules/@types'), { recursive: true });
-  await symlink(REPO_ROOT, join(author, 'node_modules/errand'), 'dir');
-  await symlink(join(REPO_ROOT, 'node_modules/@types/node'), join(author, 'node_modules/@types/node'), 'dir');
-  await writeFile(join(author, 'package.json'), JSON.stringify({ name: 'web-app', type: 'module', private: true }));
-  await writeFile(join(author, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
-    include: ['*.ts'],
-  }));
-  await writeFile(join(author, 'typed.ts'), TYPED);
-  await writeFile(join(author, 'misspelt.ts'), MISSPELT);
-  await writeFile(join(author, 'script.mjs'), SCRIPT);
+  author = await makePackageUser('web-app', { 'typed.ts': TYPED, 'misspelt.ts': MISSPELT, 'script.mjs': SCRIPT });
   backend = await embeddedBackend.create();
   stack = await startStack(backend, { services: [steps()] });
 });

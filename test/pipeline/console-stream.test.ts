@@ -9,8 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { createClient } from '../../src/client/index.ts';
 import type { ErrandClient, TaskEvent } from '../../src/client/index.ts';
-import { createConsoleStream, firstBytes, splitByBytes } from '../../src/worker/console-stream.ts';
+import { firstBytes, splitByBytes } from '../../src/core/index.ts';
+import { createConsoleStream } from '../../src/worker/console-stream.ts';
 import { loadServiceDir } from '../../src/worker/index.ts';
+import { DEAD_LETTER_QUEUE, DEAD_REASON_HEADER } from '../../src/broker/index.ts';
+import { consoleRoutingKey, RUN_HEADER } from '../../src/core/index.ts';
+import { gate } from '../support/services.ts';
 import type { Backend } from '../support/backends.ts';
 import { describeEachBackend, testLogger } from '../support/backends.ts';
 import { watchUpdates } from '../support/http.ts';
@@ -59,15 +63,17 @@ await describeEachBackend('console output while a task runs', (kind) => {
   let backend: Backend;
   let stack: Stack;
   let client: ErrandClient;
+  const held = gate('held-console');
 
   before(async () => {
     backend = await kind.create();
     const { services, problems } = await loadServiceDir(FIXTURES, { defaultConcurrency: 2, logger: testLogger });
     assert.deepEqual(problems, []);
-    stack = await startStack(backend, { services });
+    stack = await startStack(backend, { services: [...services, held.definition] });
     client = createClient(stack.baseUrl);
   });
   after(async () => {
+    held.release();
     await stack?.close();
     await backend?.close();
   });
@@ -108,5 +114,38 @@ await describeEachBackend('console output while a task runs', (kind) => {
     assert.ok(events.filter((e) => e.type === 'console').every((e) => Buffer.byteLength((e.data as { text: string }).text) <= 8 * 1024));
     const stored = await client.console(task.id);
     assert.match(stored ?? '', /line 1000 y+\n$/);
+  });
+
+  test('console messages the recorder will not keep: text that is not a string is set aside, another attempt\'s is dropped, a large one is cut', async () => {
+    const task = await client.submit('held-console', {});
+    await held.whenStarted(1);
+    while ((await client.get(task.id)).status !== 'running') await new Promise((resolve) => setTimeout(resolve, 20));
+    const dead: string[] = [];
+    const deadLetters = await backend.broker.consume(DEAD_LETTER_QUEUE, async (delivery) => {
+      dead.push(String(delivery.properties.headers?.[DEAD_REASON_HEADER] ?? ''));
+      return 'ack';
+    }, { prefetch: 8 });
+    const send = (eventData: unknown, runId?: string) => backend.broker.publishStatus(consoleRoutingKey(task.id), Buffer.from(JSON.stringify({ taskId: task.id, eventType: 'console', eventData })),
+      { contentType: 'application/json', headers: runId ? { [RUN_HEADER]: runId } : {} });
+    try {
+      await send({ text: 42 });
+      await send({ text: 'from an attempt that is not this one\n' }, 'run-of-another-attempt');
+      await send({ text: `${'z'.repeat(20 * 1024)}` });
+      await send({ text: 'last\n' });
+      const seen: TaskEvent[] = [];
+      for await (const event of client.watch(task.id)) {
+        seen.push(event);
+        if (event.type === 'console' && (event.data as { text: string }).text === 'last\n') break;
+      }
+      const texts = seen.filter((e) => e.type === 'console').map((e) => (e.data as { text: string }).text);
+      assert.equal(texts.length, 2, 'the large one and the last; not the other attempt\'s');
+      assert.ok(Buffer.byteLength(texts[0]!) <= 8 * 1024 + 40, `${Buffer.byteLength(texts[0]!)} bytes`);
+      assert.match(texts[0]!, /^z+\[… \d+ bytes cut\]$/);
+      while (dead.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.match(dead[0]!, /not a progress message/);
+    } finally {
+      await deadLetters.close();
+      held.release();
+    }
   });
 });

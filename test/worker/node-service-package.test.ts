@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +13,7 @@ import { promisify } from 'node:util';
 import type * as NodeExecutors from '../../src/worker/executors/node.ts';
 import { testLogger } from '../support/backends.ts';
 import { ensureBuilt, REPO_ROOT } from '../support/build.ts';
+import { makePackageUser } from '../support/package-user.ts';
 
 const TSC = join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
 
@@ -52,19 +52,10 @@ let author: string;
 
 before(async () => {
   ensureBuilt();
-  author = await mkdtemp(join(tmpdir(), 'errand-author-'));
-  await mkdir(join(author, 'node_modules/@types'), { recursive: true });
-  await symlink(REPO_ROOT, join(author, 'node_modules/errand'), 'dir');
-  await symlink(join(REPO_ROOT, 'node_modules/@types/node'), join(author, 'node_modules/@types/node'), 'dir');
-  await writeFile(join(author, 'package.json'), JSON.stringify({ name: 'stats-services', type: 'module', private: true }));
-  await writeFile(join(author, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
-    include: ['*.ts'],
-  }));
-  await writeFile(join(author, 'square.ts'), GOOD);
-  await writeFile(join(author, 'misspelt.ts'), MISSPELT);
-  await writeFile(join(author, 'deep.ts'), DEEP);
-  await writeFile(join(author, 'plain.mjs'), 'export function run(input) { return { input, execArgv: process.execArgv }; }\n');
+  author = await makePackageUser('stats-services', {
+    'square.ts': GOOD, 'misspelt.ts': MISSPELT, 'deep.ts': DEEP,
+    'plain.mjs': 'export function run(input) { return { input, execArgv: process.execArgv }; }\n',
+  });
 });
 
 after(async () => {
